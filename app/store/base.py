@@ -1,0 +1,269 @@
+"""The run store interface shared by the MongoDB and the FileStorage backends.
+
+Nothing here imports dash. Every screen, the JSON API and the CLI talk to a `RunStore`.
+Rows are plain dicts whose keys are column names (see `app.store.columns`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+RunId = int | str
+
+DEFAULT_PROBABLY_DEAD_AFTER = 120.0
+MAX_PAGE = 10_000
+
+
+class StoreError(Exception):
+    """Base class of every error the store raises on purpose."""
+
+
+class StoreUnavailable(StoreError):
+    """The database (or folder) cannot be reached right now."""
+
+
+class AuthenticationFailed(StoreUnavailable):
+    """The database refused our credentials."""
+
+
+class NotFound(StoreError):
+    """No such run, artifact or source file."""
+
+
+class ReadOnly(StoreError):
+    """A write was attempted on a read-only store."""
+
+
+class Forbidden(StoreError):
+    """The current user's role does not allow this write."""
+
+
+class BadRequest(StoreError):
+    """A parameter is malformed (bad column name, bad sort, ...)."""
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: str
+    descending: bool = False
+
+    @classmethod
+    def parse_list(cls, text: str | Sequence[str] | None, default: str = "-id") -> list[SortKey]:
+        """Parse `"-id,config.lr"` (or a list of such items) into sort keys."""
+        if text is None or text == "" or text == []:
+            text = default
+        items = text.split(",") if isinstance(text, str) else list(text)
+        keys = []
+        for item in items:
+            item = item.strip()
+            if not item:
+                continue
+            desc = item.startswith("-")
+            name = item[1:] if item[:1] in "+-" else item
+            if not name:
+                raise BadRequest(f"empty sort column in {text!r}")
+            keys.append(cls(name, desc))
+        return keys
+
+    def __str__(self) -> str:
+        return ("-" if self.descending else "") + self.column
+
+
+@dataclass
+class RunPage:
+    total: int
+    offset: int
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class ColumnInfo:
+    """One column the table can show."""
+
+    name: str  # the column name, e.g. "config.lr", "max(val.acc)", "status"
+    kind: str  # "base" | "config" | "metric" | "custom" | "path"
+    dtype: str = "mixed"  # "number" | "string" | "date" | "bool" | "list" | "mixed"
+    label: str | None = None  # header text when it differs from name (Omniboard custom columns)
+    path: str | None = None  # document path for custom columns (omniboard config_path)
+    varies: bool = True  # False when every run has the same value
+
+
+@dataclass
+class FileInfo:
+    name: str
+    size: int | None
+    date: datetime | None
+    content_type: str | None = None
+    missing: bool = False  # the reference exists but the file does not
+    file_id: str | None = None
+
+
+@dataclass
+class Series:
+    run_id: RunId
+    name: str
+    steps: list[float]
+    values: list[float | None]  # NaN/inf become None (gaps)
+    timestamps: list[datetime | None] = field(default_factory=list)
+    total_points: int = 0  # points stored before downsampling
+
+
+@dataclass
+class DeleteReport:
+    run_id: RunId
+    metrics: int = 0
+    artifacts: int = 0
+    sources: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+class RunStore(abc.ABC):
+    """Reads Sacred runs and writes Omniboard-compatible annotations."""
+
+    kind: str = "abstract"  # "mongodb" | "files"
+    read_only: bool = False
+
+    def __init__(self, probably_dead_after: float = DEFAULT_PROBABLY_DEAD_AFTER) -> None:
+        self.probably_dead_after = float(probably_dead_after)
+
+    # -- health ---------------------------------------------------------
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable when the source cannot be reached."""
+
+    def describe(self) -> str:
+        """A short human description of the source (no password)."""
+        return self.kind
+
+    def close(self) -> None:  # pragma: no cover - trivial
+        pass
+
+    # -- listing --------------------------------------------------------
+    @abc.abstractmethod
+    def list_runs(
+        self,
+        query: str = "",
+        sort: str | Sequence[str] | None = "-id",
+        offset: int = 0,
+        limit: int = 50,
+        columns: Sequence[str] | None = None,
+    ) -> RunPage:
+        """One page of rows matching `query` (query language), sorted, with the total count."""
+
+    @abc.abstractmethod
+    def count(self, query: str = "") -> int: ...
+
+    def iter_rows(
+        self, query: str = "", sort: str | Sequence[str] | None = "-id", columns: Sequence[str] | None = None,
+        batch: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row, in pages (for CSV export)."""
+        offset = 0
+        while True:
+            page = self.list_runs(query, sort, offset, batch, columns)
+            yield from page.rows
+            offset += len(page.rows)
+            if not page.rows or offset >= page.total:
+                return
+
+    @abc.abstractmethod
+    def run_ids(self, query: str = "") -> list[RunId]:
+        """Ids of every run matching `query`."""
+
+    @abc.abstractmethod
+    def columns(self) -> list[ColumnInfo]:
+        """Every column known for the current runs (base, config leaves, metric summaries, custom)."""
+
+    @abc.abstractmethod
+    def distinct(self, column: str, limit: int = 100) -> list[Any]:
+        """Distinct values of a column (autocomplete)."""
+
+    # -- one run ---------------------------------------------------------
+    @abc.abstractmethod
+    def get_run(self, run_id: RunId) -> dict[str, Any]:
+        """The whole run document, JSON-safe (ISO dates, ObjectIds as str). Raises NotFound."""
+
+    @abc.abstractmethod
+    def list_artifacts(self, run_id: RunId) -> list[FileInfo]: ...
+
+    @abc.abstractmethod
+    def open_artifact(self, run_id: RunId, name: str) -> tuple[IO[bytes], FileInfo]:
+        """A binary stream of one artifact. Raises NotFound (also for names escaping the run)."""
+
+    @abc.abstractmethod
+    def list_sources(self, run_id: RunId) -> list[FileInfo]: ...
+
+    @abc.abstractmethod
+    def open_source(self, run_id: RunId, name: str) -> tuple[IO[bytes], FileInfo]: ...
+
+    # -- metrics ---------------------------------------------------------
+    @abc.abstractmethod
+    def metric_names(self, run_ids: Iterable[RunId]) -> dict[RunId, list[str]]: ...
+
+    @abc.abstractmethod
+    def metric_series(
+        self,
+        run_ids: Iterable[RunId],
+        names: Iterable[str],
+        max_points: int | None = 1000,
+        x_range: tuple[float, float] | None = None,
+        since_step: float | None = None,
+    ) -> list[Series]:
+        """Series per (run, name), steps sorted, downsampled to max_points keeping extremes."""
+
+    # -- writes (Omniboard-compatible) ------------------------------------
+    @abc.abstractmethod
+    def set_tags(self, run_id: RunId, tags: list[str]) -> None:
+        """$set omniboard.tags."""
+
+    @abc.abstractmethod
+    def set_notes(self, run_id: RunId, notes: str) -> None:
+        """$set omniboard.notes."""
+
+    @abc.abstractmethod
+    def update_tags(
+        self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> int:
+        """Atomically add/remove tags on many runs ($addToSet/$pull). Returns runs matched."""
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: RunId) -> DeleteReport:
+        """Delete a run with its metrics, artifacts and unshared sources."""
+
+    def delete_preview(self, run_id: RunId) -> DeleteReport:
+        """What delete_run would remove, without removing it."""
+        raise NotImplementedError
+
+    # -- Omniboard shared columns ------------------------------------------
+    def custom_columns(self) -> list[dict[str, Any]]:
+        """omniboard.custom.columns documents: {name, config_path}."""
+        return []
+
+    def metric_columns(self) -> list[dict[str, Any]]:
+        """omniboard.metric.columns documents: {name, metric_name, extrema, lastn}."""
+        return []
+
+    def add_custom_column(self, name: str, config_path: str) -> None:
+        raise ReadOnly("this source cannot store shared columns")
+
+    def add_metric_column(self, name: str, metric_name: str, extrema: str, lastn: int = 1) -> None:
+        raise ReadOnly("this source cannot store shared columns")
+
+    # -- saved views (dashboard-owned) ---------------------------------------
+    def list_views(self) -> list[dict[str, Any]]:
+        return []
+
+    def save_view(self, name: str, state: dict[str, Any]) -> None:
+        raise ReadOnly("this source cannot store views")
+
+    def delete_view(self, name: str) -> None:
+        raise ReadOnly("this source cannot store views")
+
+    # -- helpers ------------------------------------------------------------
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnly("this dashboard is read-only")
