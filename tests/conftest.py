@@ -213,3 +213,38 @@ def artifacts_dir() -> Path:
     """Where tests save screenshots (kept after the run)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# -- a live dashboard ------------------------------------------------------------------
+class LiveServer:
+    """A dashboard served by werkzeug in a thread on a free port."""
+
+    def __init__(self, wsgi_app) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self._srv = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.port = self._srv.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._srv.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def serve():
+    """`serve(wsgi_app) -> LiveServer`; every server started is stopped after the test."""
+    started: list[LiveServer] = []
+
+    def _serve(wsgi_app) -> LiveServer:
+        s = LiveServer(wsgi_app)
+        started.append(s)
+        return s
+
+    yield _serve
+    for s in started:
+        s.stop()
