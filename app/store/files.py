@@ -1,0 +1,618 @@
+"""The FileStorage backend: a folder written by Sacred's FileStorageObserver, read as Mongo-shaped documents.
+
+Every run folder is parsed once into the document MongoObserver would have written (see files_doc) and
+cached by the (mtime_ns, size) of its files (files_cache). Queries compile to a MongoDB filter
+(app.store.query) evaluated in Python with MongoDB semantics (app.store.matcher), so both backends
+select and order runs identically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import mimetypes
+import os
+import shutil
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import numpy as np
+
+from app.store import files_doc, rows
+from app.store.base import (
+    DEFAULT_PROBABLY_DEAD_AFTER,
+    MAX_PAGE,
+    BadRequest,
+    ColumnInfo,
+    DeleteReport,
+    FileInfo,
+    NotFound,
+    RunId,
+    RunPage,
+    RunStore,
+    Series,
+    SortKey,
+    StoreUnavailable,
+)
+from app.store.downsample import downsample_indices
+from app.store.files_cache import METRICS_FILE, RunCache, RunEntry
+from app.store.files_io import FileSig, file_sig, locked, read_json, read_text_tail, safe_join
+from app.store.files_shared import RUN_LOCK, SharedFiles, check_tags, update_annotations
+
+MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
+SOURCES_DIR = "_sources"
+BASE_DTYPES = {
+    "id": "mixed",
+    "experiment": "string",
+    "command": "string",
+    "status": "string",
+    "start_time": "date",
+    "stop_time": "date",
+    "heartbeat": "date",
+    "duration": "number",
+    "hostname": "string",
+    "result": "mixed",
+    "tags": "list",
+    "notes": "string",
+}
+OMNIBOARD_REDUCER = {"avg": "mean"}
+
+
+class FileStore(RunStore):
+    """RunStore over a Sacred FileStorageObserver folder."""
+
+    kind = "files"
+
+    def __init__(
+        self,
+        path: str,
+        probably_dead_after: float = DEFAULT_PROBABLY_DEAD_AFTER,
+        read_only: bool = False,
+        scan_ttl: float = 1.0,
+        **_ignored: Any,
+    ) -> None:
+        super().__init__(probably_dead_after)
+        self.basedir = os.path.abspath(os.path.expanduser(str(path)))
+        self.read_only = bool(read_only)
+        if not os.path.isdir(self.basedir):
+            raise StoreUnavailable(f"no Sacred runs in {path}: the folder does not exist")
+        self.cache = RunCache(self.basedir, ttl=scan_ttl)
+        self.cache.refresh(force=True)
+        if not self.cache.entries:
+            raise StoreUnavailable(f"no Sacred runs in {path}: expected sub-folders with run.json")
+        self.shared = SharedFiles(self.basedir)
+        self._metrics_lru: OrderedDict[str, tuple[FileSig, Any]] = OrderedDict()
+        self._flat_configs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._columns_cache: tuple[int, list[ColumnInfo], list[str]] | None = None
+
+    # -- health ------------------------------------------------------------------------
+    def ping(self) -> None:
+        if not os.path.isdir(self.basedir):
+            raise StoreUnavailable(f"the folder {self.basedir} is gone")
+
+    def describe(self) -> str:
+        return self.basedir
+
+    # -- query plumbing -------------------------------------------------------------------
+    def _context(self, now: datetime):
+        from app.store.query import QueryContext
+
+        custom = {c["name"]: c["config_path"] for c in self.shared.custom_columns()}
+        metric = {
+            c["name"]: self._omniboard_metric_ref(c) for c in self.shared.metric_columns()
+        }
+        return QueryContext(
+            now=now,
+            probably_dead_after=self.probably_dead_after,
+            config_paths=self._config_paths(),
+            custom_columns=custom,
+            metric_columns=metric,
+        )
+
+    @staticmethod
+    def _omniboard_metric_ref(column: dict[str, Any]) -> tuple[str, str, int | None]:
+        reducer = OMNIBOARD_REDUCER.get(column["extrema"], column["extrema"])
+        n = positive_int(column.get("lastn")) if reducer == "last_avg" else None
+        return reducer, column["metric_name"], n
+
+    def _select(self, query: str, ctx) -> list[RunEntry]:
+        """Entries whose document matches the query (all of them for an empty query)."""
+        from app.store.matcher import matches
+        from app.store.query import compile_query, metric_refs
+
+        self.cache.refresh()
+        entries = list(self.cache.by_id.values())
+        if not query or not query.strip():
+            return entries
+        for ref in metric_refs(query, ctx):
+            self._ensure_metric_ref(ref)
+        flt = compile_query(query, ctx)
+        if not flt:
+            return entries
+        selected = []
+        for entry in entries:
+            try:
+                if matches(entry.doc, flt):
+                    selected.append(entry)
+            except Exception:  # noqa: BLE001 - a malformed run never breaks a listing
+                continue
+        return selected
+
+    def _ensure_metric_ref(self, ref: Any) -> None:
+        """Make the summary key a metric reference sorts or filters on exist (last_avg_<N>)."""
+        parsed = rows.parse_metric_column(ref) if isinstance(ref, str) else tuple(ref) if ref else None
+        if parsed and len(parsed) >= 3 and parsed[0] == "last_avg":
+            self.cache.ensure_last_avg(parsed[1], int(parsed[2] or 1), rows.TAIL_KEEP)
+
+    def _ensure_column(self, name: str, ctx) -> None:
+        parsed = rows.parse_metric_column(name)
+        if parsed is None and name in ctx.metric_columns:
+            parsed = ctx.metric_columns[name]
+        if parsed:
+            self._ensure_metric_ref(parsed)
+
+    def _sorted(self, entries: list[RunEntry], keys: list[SortKey], ctx) -> list[RunEntry]:
+        """MongoDB's order for the sort keys, `_id` ascending as the final tie-breaker."""
+        from app.store.matcher import doc_sort_key, sort_key
+        from app.store.query import column_path
+
+        ordered = sorted(entries, key=lambda e: sort_key(e.run_id))
+        for key in reversed(keys):
+            self._ensure_column(key.column, ctx)
+            path = column_path(key.column, ctx)
+            ordered.sort(
+                key=lambda e, p=path, d=key.descending: doc_sort_key(e.doc, p, d),
+                reverse=key.descending,
+            )
+        return ordered
+
+    # -- listing ---------------------------------------------------------------------------
+    def list_runs(
+        self,
+        query: str = "",
+        sort: str | Sequence[str] | None = "-id",
+        offset: int = 0,
+        limit: int = 50,
+        columns: Sequence[str] | None = None,
+    ) -> RunPage:
+        offset, limit = check_page(offset, limit)
+        now = datetime.now(UTC)
+        ctx = self._context(now)
+        keys = SortKey.parse_list(sort)
+        selected = self._sorted(self._select(query, ctx), keys, ctx)
+        page = selected[offset : offset + limit]
+        wanted = list(columns) if columns is not None else None
+        for name in wanted or []:
+            self._ensure_column(name, ctx)
+        for mc in self.shared.metric_columns():
+            self._ensure_metric_ref(self._omniboard_metric_ref(mc))
+        return RunPage(total=len(selected), offset=offset, rows=[self._row(e, now, ctx, wanted) for e in page])
+
+    def _row(self, entry: RunEntry, now: datetime, ctx, columns: list[str] | None) -> dict[str, Any]:
+        metric_cols = [c for c in columns or [] if rows.parse_metric_column(c)]
+        row = rows.row_from_doc(
+            entry.doc,
+            now,
+            self.probably_dead_after,
+            summaries=entry.summaries,
+            metric_columns=metric_cols,
+            custom_columns=self.shared.custom_columns(),
+            omniboard_metric_columns=self.shared.metric_columns(),
+        )
+        if columns is None:
+            return row
+        out: dict[str, Any] = {"id": row["id"]}
+        for name in columns:
+            out[name] = row[name] if name in row else self._path_value(entry, name, ctx)
+        return out
+
+    def _path_value(self, entry: RunEntry, name: str, ctx) -> Any:
+        """A requested column that is not a row key: a document path, or a bare config key."""
+        from app.store.query import column_path
+
+        try:
+            path = column_path(name, ctx)
+        except Exception:  # noqa: BLE001 - an unknown column shows as empty
+            return None
+        return rows.clean_number(rows.decode_value(rows.get_path(entry.doc, path)))
+
+    def count(self, query: str = "") -> int:
+        return len(self._select(query, self._context(datetime.now(UTC))))
+
+    def run_ids(self, query: str = "") -> list[RunId]:
+        from app.store.matcher import sort_key
+
+        selected = self._select(query, self._context(datetime.now(UTC)))
+        return [e.run_id for e in sorted(selected, key=lambda e: sort_key(e.run_id))]
+
+    # -- columns -------------------------------------------------------------------------------
+    def _flat_config(self, entry: RunEntry) -> dict[str, Any]:
+        cached = self._flat_configs.get(id(entry))
+        if cached is not None and cached[0] is entry.doc:
+            return cached[1]
+        flat = rows.flatten_dict(entry.doc.get("config"), "config")
+        self._flat_configs[id(entry)] = (entry.doc, flat)
+        return flat
+
+    def _config_columns(self) -> tuple[list[ColumnInfo], list[str]]:
+        """Config leaf columns (dtype, varies) and metric names of the current runs, cached per scan."""
+        self.cache.refresh()
+        gen = self.cache.generation
+        if self._columns_cache is not None and self._columns_cache[0] == gen:
+            return self._columns_cache[1], self._columns_cache[2]
+        entries = list(self.cache.by_id.values())
+        live = {id(e) for e in entries}
+        self._flat_configs = {k: v for k, v in self._flat_configs.items() if k in live}
+        values: dict[str, list[Any]] = {}
+        metrics: set[str] = set()
+        for entry in entries:
+            for key, value in self._flat_config(entry).items():
+                values.setdefault(key, []).append(value)
+            metrics.update(entry.summaries)
+        infos = [
+            ColumnInfo(name, "config", dtype_of(vals), varies=len(vals) < len(entries) or not all_equal(vals))
+            for name, vals in sorted(values.items())
+        ]
+        self._columns_cache = (gen, infos, sorted(metrics))
+        return infos, self._columns_cache[2]
+
+    def _config_paths(self) -> list[str]:
+        return [c.name for c in self._config_columns()[0]]
+
+    def columns(self) -> list[ColumnInfo]:
+        config_infos, metric_names = self._config_columns()
+        out = [ColumnInfo(name, "base", BASE_DTYPES.get(name, "mixed")) for name in rows.BASE_COLUMNS]
+        out += config_infos
+        for metric in metric_names:
+            out += [ColumnInfo(rows.metric_column(r, metric), "metric", "number") for r in rows.REDUCERS]
+        for cc in self.shared.custom_columns():
+            out.append(ColumnInfo(cc["name"], "custom", "mixed", label=cc["name"], path=cc["config_path"]))
+        for mc in self.shared.metric_columns():
+            out.append(ColumnInfo(mc["name"], "metric", "number", label=mc["name"]))
+        return out
+
+    def distinct(self, column: str, limit: int = 100) -> list[Any]:
+        from app.store.matcher import sort_key
+
+        now = datetime.now(UTC)
+        ctx = self._context(now)
+        self._ensure_column(column, ctx)
+        found: dict[str, Any] = {}
+        for entry in list(self.cache.by_id.values()):
+            row = self._row(entry, now, ctx, [column])
+            value = row.get(column)
+            for v in value if isinstance(value, list) else [value]:
+                if v is None or isinstance(v, dict | list):
+                    continue
+                found.setdefault(json.dumps(v, sort_keys=True, default=str), v)
+        ordered = sorted(found.values(), key=sort_key)
+        return ordered[: max(0, int(limit))]
+
+    # -- one run ---------------------------------------------------------------------------------
+    def _entry(self, run_id: RunId) -> RunEntry:
+        """The run with this id (an int id also found from its text form), refreshed; NotFound if none."""
+        self.cache.refresh()
+        candidates: list[RunId] = [run_id]
+        if isinstance(run_id, str) and run_id.isascii() and run_id.isdigit():
+            candidates.append(int(run_id))
+        elif isinstance(run_id, int) and not isinstance(run_id, bool):
+            candidates.append(str(run_id))
+        for rid in candidates:
+            entry = self.cache.by_id.get(rid)
+            if entry is not None:
+                self.cache.refresh_run(entry.dirname)
+                entry = self.cache.entries.get(entry.dirname)
+                if entry is not None:
+                    return entry
+        raise NotFound(f"no run with id {run_id!r}")
+
+    def get_run(self, run_id: RunId) -> dict[str, Any]:
+        entry = self._entry(run_id)
+        doc = {k: v for k, v in entry.doc.items() if k != "omnidash"}
+        doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
+        return files_doc.json_safe(doc)
+
+    def list_artifacts(self, run_id: RunId) -> list[FileInfo]:
+        entry = self._entry(run_id)
+        return [self._file_info(name, safe_join(entry.path, name)) for name in artifact_names(entry.doc)]
+
+    def open_artifact(self, run_id: RunId, name: str) -> tuple[IO[bytes], FileInfo]:
+        entry = self._entry(run_id)
+        if name not in artifact_names(entry.doc):
+            raise NotFound(f"run {entry.run_id} has no artifact {name!r}")
+        return self._open(name, safe_join(entry.path, name))
+
+    def list_sources(self, run_id: RunId) -> list[FileInfo]:
+        entry = self._entry(run_id)
+        return [self._file_info(name, path, ref) for name, ref, path in self._sources(entry)]
+
+    def open_source(self, run_id: RunId, name: str) -> tuple[IO[bytes], FileInfo]:
+        entry = self._entry(run_id)
+        for src_name, _ref, path in self._sources(entry):
+            if src_name == name:
+                return self._open(name, path)
+        raise NotFound(f"run {entry.run_id} has no source file {name!r}")
+
+    def _sources(self, entry: RunEntry) -> list[tuple[str, str, str | None]]:
+        """(name, stored reference, resolved path inside basedir or None) per experiment.sources entry."""
+        exp = entry.doc.get("experiment")
+        sources = exp.get("sources") if isinstance(exp, dict) else None
+        out = []
+        for item in sources if isinstance(sources, list) else []:
+            item = rows.decode_value(item)
+            if not isinstance(item, list) or len(item) < 2 or not isinstance(item[0], str):
+                continue
+            name, ref = item[0], item[1] if isinstance(item[1], str) else ""
+            path = safe_join(self.basedir, ref) if ref else None
+            if path is None or not os.path.isfile(path):
+                # QUEUED runs keep an md5 here and copy the file into the run folder by its name
+                path = safe_join(entry.path, name) or path
+            out.append((name, ref, path))
+        return out
+
+    def _file_info(self, name: str, path: str | None, file_id: str | None = None) -> FileInfo:
+        content_type = mimetypes.guess_type(name)[0]
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        if st is None or not os.path.isfile(path or ""):
+            return FileInfo(name, None, None, content_type, missing=True, file_id=file_id)
+        date = datetime.fromtimestamp(st.st_mtime, UTC)
+        return FileInfo(name, st.st_size, date, content_type, file_id=file_id)
+
+    def _open(self, name: str, path: str | None) -> tuple[IO[bytes], FileInfo]:
+        info = self._file_info(name, path)
+        if path is None or info.missing:
+            raise NotFound(f"file {name!r} is missing")
+        try:
+            return open(path, "rb"), info  # noqa: SIM115 - the caller streams and closes it
+        except OSError as e:
+            raise NotFound(f"cannot open {name!r}: {e.strerror}") from None
+
+    # -- metrics -------------------------------------------------------------------------------
+    def metric_names(self, run_ids: Iterable[RunId]) -> dict[RunId, list[str]]:
+        out: dict[RunId, list[str]] = {}
+        for rid in run_ids:
+            try:
+                entry = self._entry(rid)
+            except NotFound:
+                continue
+            out[entry.run_id] = sorted(entry.summaries)
+        return out
+
+    def _metrics_of(self, entry: RunEntry) -> dict[str, tuple[list[Any], list[Any], list[Any]]]:
+        """Parsed metrics.json of one run, with a small LRU keyed by the file signature."""
+        path = os.path.join(entry.path, METRICS_FILE)
+        sig = file_sig(path)
+        cached = self._metrics_lru.get(path)
+        if cached is not None and cached[0] == sig:
+            self._metrics_lru.move_to_end(path)
+            return cached[1]
+        ok, value = read_json(path)
+        if not ok and cached is not None:
+            return cached[1]  # mid-rewrite: keep the last good version
+        parsed = files_doc.parse_metrics(value)
+        self._metrics_lru[path] = (sig, parsed)
+        while len(self._metrics_lru) > 64:
+            self._metrics_lru.popitem(last=False)
+        return parsed
+
+    def metric_series(
+        self,
+        run_ids: Iterable[RunId],
+        names: Iterable[str],
+        max_points: int | None = 1000,
+        x_range: tuple[float, float] | None = None,
+        since_step: float | None = None,
+    ) -> list[Series]:
+        names = list(names)
+        out: list[Series] = []
+        for rid in run_ids:
+            try:
+                entry = self._entry(rid)
+            except NotFound:
+                continue
+            metrics = self._metrics_of(entry)
+            for name in names:
+                if name in metrics:
+                    out.append(make_series(entry.run_id, name, *metrics[name], max_points, x_range, since_step))
+        return out
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _annotate(self, run_id: RunId, mutate) -> None:
+        self.check_writable()
+        entry = self._entry(run_id)
+        update_annotations(entry.path, mutate)
+        self.cache.refresh_run(entry.dirname)
+
+    def set_tags(self, run_id: RunId, tags: list[str]) -> None:
+        tags = check_tags(tags)
+        self._annotate(run_id, lambda ob: ob.__setitem__("tags", tags))
+
+    def set_notes(self, run_id: RunId, notes: str) -> None:
+        if not isinstance(notes, str):
+            raise BadRequest("notes must be a string")
+        self._annotate(run_id, lambda ob: ob.__setitem__("notes", notes))
+
+    def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
+        self.check_writable()
+        add, remove = check_tags(list(add)), set(check_tags(list(remove)))
+        matched = 0
+        for rid in run_ids:
+            try:
+                entry = self._entry(rid)
+            except NotFound:
+                continue
+            config_tags = rows.tags_of({"config": entry.doc.get("config")})
+
+            def mutate(ob: dict[str, Any], fallback: list[str] = config_tags) -> None:
+                current = ob.get("tags") if isinstance(ob.get("tags"), list) else list(fallback)
+                current = [str(t) for t in current if t is not None]
+                current += [t for t in dict.fromkeys(add) if t not in current]
+                ob["tags"] = [t for t in current if t not in remove]
+
+            try:
+                update_annotations(entry.path, mutate)
+            except NotFound:
+                continue
+            self.cache.refresh_run(entry.dirname)
+            matched += 1
+        return matched
+
+    def _delete_plan(self, entry: RunEntry) -> tuple[DeleteReport, list[str]]:
+        """The report of a deletion and the source files (absolute) only this run references."""
+        sources_root = os.path.realpath(os.path.join(self.basedir, SOURCES_DIR)) + os.sep
+        mine = {p for _n, _r, p in self._sources(entry) if p and p.startswith(sources_root) and os.path.isfile(p)}
+        for other in list(self.cache.by_id.values()):
+            if other is not entry:
+                mine -= {p for _n, _r, p in self._sources(other) if p}
+        unshared = sorted(mine)
+        artifacts = [a for a in self.list_artifacts(entry.run_id) if not a.missing]
+        report = DeleteReport(
+            run_id=entry.run_id,
+            metrics=len(entry.summaries),
+            artifacts=len(artifacts),
+            sources=len(unshared),
+            files=[entry.dirname + "/"] + [os.path.relpath(p, os.path.realpath(self.basedir)) for p in unshared],
+        )
+        return report, unshared
+
+    def delete_preview(self, run_id: RunId) -> DeleteReport:
+        return self._delete_plan(self._entry(run_id))[0]
+
+    def delete_run(self, run_id: RunId) -> DeleteReport:
+        self.check_writable()
+        entry = self._entry(run_id)
+        report, unshared = self._delete_plan(entry)
+        run_dir = os.path.join(self.basedir, entry.dirname)
+        if os.path.dirname(os.path.abspath(run_dir)) != self.basedir or entry.dirname in ("", ".", ".."):
+            raise NotFound(f"run folder {entry.dirname!r} is not inside {self.basedir}")
+        if os.path.islink(run_dir):
+            os.unlink(run_dir)  # never follow a symlink out of the folder
+        else:
+            with locked(os.path.join(run_dir, RUN_LOCK)):
+                shutil.rmtree(run_dir)
+        for path in unshared:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self.cache.forget(entry.dirname)
+        return report
+
+    # -- Omniboard shared columns and saved views -------------------------------------------------
+    def custom_columns(self) -> list[dict[str, Any]]:
+        return self.shared.custom_columns()
+
+    def metric_columns(self) -> list[dict[str, Any]]:
+        return self.shared.metric_columns()
+
+    def add_custom_column(self, name: str, config_path: str) -> None:
+        self.check_writable()
+        self.shared.add_custom_column(name, config_path)
+
+    def add_metric_column(self, name: str, metric_name: str, extrema: str, lastn: int = 1) -> None:
+        self.check_writable()
+        self.shared.add_metric_column(name, metric_name, extrema, lastn)
+
+    def list_views(self) -> list[dict[str, Any]]:
+        return self.shared.list_views()
+
+    def save_view(self, name: str, state: dict[str, Any]) -> None:
+        self.check_writable()
+        self.shared.save_view(name, state)
+
+    def delete_view(self, name: str) -> None:
+        self.check_writable()
+        self.shared.delete_view(name)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def check_page(offset: Any, limit: Any) -> tuple[int, int]:
+    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
+    try:
+        offset, limit = int(offset), int(limit)
+    except (TypeError, ValueError):
+        raise BadRequest("offset and limit must be whole numbers") from None
+    if offset < 0:
+        raise BadRequest("offset must be >= 0")
+    if limit < 0 or limit > MAX_PAGE:
+        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
+    return offset, limit
+
+
+def artifact_names(doc: dict[str, Any]) -> list[str]:
+    """run.json's artifact names (Mongo-shaped {name} objects accepted), without duplicates."""
+    items = doc.get("artifacts")
+    names = []
+    for item in items if isinstance(items, list) else []:
+        name = item.get("name") if isinstance(item, dict) else item
+        if isinstance(name, str) and name:
+            names.append(name)
+    return list(dict.fromkeys(names))
+
+
+def dtype_of(values: list[Any]) -> str:
+    """"number" | "string" | "bool" | "list" | "mixed" for a column's non-null values."""
+    kinds = set()
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, int | float):
+            kinds.add("number")
+        elif isinstance(v, str):
+            kinds.add("string")
+        elif isinstance(v, list):
+            kinds.add("list")
+        else:
+            kinds.add("mixed")
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def positive_int(value: Any, default: int = 1) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def all_equal(values: list[Any]) -> bool:
+    first = json.dumps(values[0], sort_keys=True, default=str) if values else None
+    return all(json.dumps(v, sort_keys=True, default=str) == first for v in values)
+
+
+def make_series(
+    run_id: RunId,
+    name: str,
+    steps: list[Any],
+    values: list[Any],
+    stamps: list[Any],
+    max_points: int | None,
+    x_range: tuple[float, float] | None,
+    since_step: float | None,
+) -> Series:
+    """One Series: sorted by step, clipped, only steps after since_step, downsampled, gaps as None."""
+    xs, ys, ts = files_doc.series_points(steps, values, stamps)
+    total = len(xs)
+    keep = np.ones(total, dtype=bool)
+    if x_range is not None:
+        lo, hi = float(x_range[0]), float(x_range[1])
+        keep &= (xs >= min(lo, hi)) & (xs <= max(lo, hi))
+    if since_step is not None:
+        keep &= xs > float(since_step)
+    idx = np.flatnonzero(keep)
+    if max_points is not None and len(idx) > max_points:
+        idx = idx[downsample_indices(xs[idx], ys[idx], int(max_points))]
+    return Series(
+        run_id=run_id,
+        name=name,
+        steps=[int(x) if float(x).is_integer() else float(x) for x in xs[idx]],
+        values=[float(y) if math.isfinite(y) else None for y in ys[idx]],
+        timestamps=[rows.parse_time(ts[i]) for i in idx],
+        total_points=total,
+    )
+

@@ -1,0 +1,189 @@
+"""The FileStorage run cache: every run folder parsed once, re-parsed only when one of its files changes.
+
+Each file is remembered with its (mtime_ns, size). A rescan stats the files of every run folder and
+re-reads only the files whose signature moved. A file that does not parse (a live writer mid-rewrite)
+keeps its previous parsed content until it changes again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.store import files_doc
+from app.store.files_io import FileSig, file_sig, read_json
+
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.json"
+INFO_FILE = "info.json"
+METRICS_FILE = "metrics.json"
+SIDECAR_FILE = "omnidash.json"
+TRACKED_FILES = (RUN_FILE, CONFIG_FILE, INFO_FILE, METRICS_FILE, SIDECAR_FILE)
+RESERVED_DIRS = {"_sources", "_resources", "_omnidash"}
+
+
+@dataclass
+class RunEntry:
+    """One run folder: its parsed files, metric summaries and the Mongo-shaped document."""
+
+    dirname: str
+    path: str
+    run_id: int | str
+    sigs: dict[str, FileSig] = field(default_factory=dict)
+    failed: dict[str, FileSig] = field(default_factory=dict)
+    parsed: dict[str, Any] = field(default_factory=dict)
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tails: dict[str, np.ndarray] = field(default_factory=dict)
+    doc: dict[str, Any] = field(default_factory=dict)
+
+
+def is_candidate_dir(name: str) -> bool:
+    """Folder names that may hold a run (not Sacred's _sources/_resources, ours, or hidden)."""
+    return not name.startswith(".") and name not in RESERVED_DIRS
+
+
+class RunCache:
+    """Parsed runs of one basedir, refreshed incrementally at most every `ttl` seconds."""
+
+    def __init__(self, basedir: str, ttl: float = 1.0) -> None:
+        self.basedir = basedir
+        self.ttl = ttl
+        self.entries: dict[str, RunEntry] = {}
+        self.by_id: dict[int | str, RunEntry] = {}
+        self.generation = 0
+        self.parse_count = 0  # files parsed so far (tests check that refreshes re-read only changes)
+        self._last_scan = 0.0
+        self._lock = threading.RLock()
+
+    # -- scanning ----------------------------------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        """Rescan the folder unless the last scan is younger than the TTL."""
+        with self._lock:
+            if not force and time.monotonic() - self._last_scan < self.ttl:
+                return
+            names = self._list_run_dirs()
+            changed = False
+            for name in list(self.entries):
+                if name not in names:
+                    del self.entries[name]
+                    changed = True
+            for name in names:
+                changed |= self._update(name)
+            if changed:
+                self._reindex()
+            self._last_scan = time.monotonic()
+
+    def refresh_run(self, dirname: str) -> None:
+        """Re-read one run folder now (after our own writes)."""
+        with self._lock:
+            if self._update(dirname):
+                self._reindex()
+
+    def forget(self, dirname: str) -> None:
+        with self._lock:
+            if self.entries.pop(dirname, None) is not None:
+                self._reindex()
+
+    def _list_run_dirs(self) -> set[str]:
+        try:
+            with os.scandir(self.basedir) as it:
+                entries = list(it)
+        except OSError:
+            return set()
+        names = set()
+        for e in entries:
+            if not is_candidate_dir(e.name):
+                continue
+            try:
+                if e.is_dir() and os.path.isfile(os.path.join(e.path, RUN_FILE)):
+                    names.add(e.name)
+            except OSError:
+                continue
+        return names
+
+    def _reindex(self) -> None:
+        by_id: dict[int | str, RunEntry] = {}
+        for name in sorted(self.entries):
+            entry = self.entries[name]
+            # "7" wins over "007": the canonical folder of an integer id
+            if entry.run_id not in by_id or name == str(entry.run_id):
+                by_id[entry.run_id] = entry
+        self.by_id = by_id
+        self.generation += 1
+
+    # -- one run -------------------------------------------------------------------
+    def _update(self, dirname: str) -> bool:
+        """Re-parse the changed files of one run; True when its document changed."""
+        path = os.path.join(self.basedir, dirname)
+        sigs = {f: file_sig(os.path.join(path, f)) for f in TRACKED_FILES}
+        entry = self.entries.get(dirname)
+        if sigs[RUN_FILE] is None:
+            if entry is not None:
+                del self.entries[dirname]
+                return True
+            return False
+        is_new = entry is None
+        if entry is None:
+            entry = RunEntry(dirname, path, files_doc.run_id_of(dirname))
+            self.entries[dirname] = entry
+        changed_files = [f for f in TRACKED_FILES if entry.sigs.get(f, "unset") != sigs[f]]
+        if not changed_files and not is_new:
+            return False
+        for fname in changed_files:
+            sig = sigs[fname]
+            entry.sigs[fname] = sig
+            if sig is None:
+                entry.parsed.pop(fname, None)
+                entry.failed.pop(fname, None)
+                continue
+            if entry.failed.get(fname) == sig:
+                continue
+            self.parse_count += 1
+            ok, value = read_json(os.path.join(path, fname))
+            if not ok:
+                entry.failed[fname] = sig  # keep the previous content; retry when the file moves
+                continue
+            entry.failed.pop(fname, None)
+            if fname == METRICS_FILE:  # keep only the summaries in memory, never whole series
+                entry.summaries, entry.tails = files_doc.summaries_of(value)
+            else:
+                entry.parsed[fname] = value
+        if sigs[METRICS_FILE] is None:
+            entry.summaries, entry.tails = {}, {}
+        entry.doc = files_doc.build_doc(
+            entry.run_id,
+            entry.parsed.get(RUN_FILE),
+            entry.parsed.get(CONFIG_FILE),
+            entry.parsed.get(INFO_FILE),
+            entry.parsed.get(SIDECAR_FILE),
+            entry.summaries,
+        )
+        return True
+
+    # -- derived metric summaries ------------------------------------------------------
+    def ensure_last_avg(self, metric: str, n: int, max_tail: int) -> None:
+        """Make `last_avg_<n>` present in every run's summary of `metric` (for queries and sorts)."""
+        key = f"last_avg_{n}"
+        with self._lock:
+            for entry in self.entries.values():
+                summary = entry.summaries.get(metric)
+                if summary is None or key in summary:
+                    continue
+                if n <= max_tail:
+                    summary[key] = files_doc.tail_average(entry.tails.get(metric), n)
+                else:
+                    summary[key] = self._full_last_avg(entry, metric, n)
+
+    def _full_last_avg(self, entry: RunEntry, metric: str, n: int) -> float | None:
+        """last_avg over more points than the kept tail: read this run's metrics.json once."""
+        _ok, value = read_json(os.path.join(entry.path, METRICS_FILE))
+        series = files_doc.parse_metrics(value).get(metric)
+        if not series:
+            return None
+        _xs, ys, _ts = files_doc.series_points(*series)
+        return files_doc.tail_average(ys, n)

@@ -1,0 +1,170 @@
+"""Dashboard-owned files of a FileStorage folder: per-run annotations and <basedir>/_omnidash/*.json.
+
+Annotations (Omniboard's tags and notes) live in <run>/omnidash.json, never in run.json, because Sacred
+rewrites run.json wholesale at every heartbeat. Every write is locked (fcntl.flock) and atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from app.store import rows
+from app.store.base import BadRequest, NotFound, StoreError
+from app.store.files_doc import json_safe
+from app.store.files_io import file_sig, locked, read_json, write_json_atomic
+
+SIDECAR = "omnidash.json"
+RUN_LOCK = ".omnidash.lock"
+SHARED_DIR = "_omnidash"
+VIEWS_FILE = "views.json"
+COLUMNS_FILE = "columns.json"
+CUSTOM_KEY = "omniboard.custom.columns"
+METRIC_KEY = "omniboard.metric.columns"
+OMNIBOARD_EXTREMA = ("min", "max", "avg", "last", "last_avg")
+
+
+def update_annotations(run_dir: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    """Locked read-modify-write of <run>/omnidash.json's "omniboard" object."""
+    path = os.path.join(run_dir, SIDECAR)
+    if not os.path.isdir(run_dir):
+        raise NotFound(f"run folder {run_dir} is gone")
+    with locked(os.path.join(run_dir, RUN_LOCK)):
+        data: Any = {}
+        if os.path.exists(path):
+            ok, data = read_json(path)
+            if not ok:
+                raise StoreError(f"cannot update annotations: {path} is not valid JSON (fix or remove it)")
+        data = data if isinstance(data, dict) else {}
+        annotations = data.get("omniboard")
+        annotations = annotations if isinstance(annotations, dict) else {}
+        mutate(annotations)
+        data["omniboard"] = annotations
+        write_json_atomic(path, json_safe(data))
+
+
+def check_tags(tags: Any) -> list[str]:
+    """A list of tag strings, else BadRequest."""
+    if isinstance(tags, str) or not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        raise BadRequest("tags must be a list of strings")
+    return [t for t in tags]
+
+
+class SharedFiles:
+    """<basedir>/_omnidash/{views,columns}.json: saved views and Omniboard's shared column definitions."""
+
+    def __init__(self, basedir: str) -> None:
+        self.folder = os.path.join(basedir, SHARED_DIR)
+        self._cache: dict[str, tuple[Any, Any]] = {}
+
+    def _read(self, fname: str) -> dict[str, Any]:
+        path = os.path.join(self.folder, fname)
+        sig = file_sig(path)
+        cached = self._cache.get(fname)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        ok, value = read_json(path) if sig is not None else (True, {})
+        value = value if ok and isinstance(value, dict) else {}
+        self._cache[fname] = (sig, value)
+        return value
+
+    def _update(self, fname: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, fname)
+        with locked(os.path.join(self.folder, ".lock")):
+            data: Any = {}
+            if os.path.exists(path):
+                ok, data = read_json(path)
+                if not ok:
+                    raise StoreError(f"cannot write {path}: it is not valid JSON (fix or remove it)")
+            data = data if isinstance(data, dict) else {}
+            mutate(data)
+            write_json_atomic(path, json_safe(data))
+        self._cache.pop(fname, None)
+
+    # -- views -------------------------------------------------------------------------
+    def list_views(self) -> list[dict[str, Any]]:
+        views = self._read(VIEWS_FILE).get("views")
+        good = [v for v in views if isinstance(v, dict) and isinstance(v.get("name"), str)] if isinstance(
+            views, list
+        ) else []
+        return sorted(good, key=lambda v: v["name"].lower())
+
+    def save_view(self, name: str, state: dict[str, Any]) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest("a view needs a name")
+        if not isinstance(state, dict):
+            raise BadRequest("a view's state must be an object")
+        name = name.strip()
+        entry = {"name": name, "state": state, "saved_at": rows.iso(datetime.now(UTC))}
+
+        def mutate(data: dict[str, Any]) -> None:
+            views = data.get("views") if isinstance(data.get("views"), list) else []
+            data["views"] = [v for v in views if not (isinstance(v, dict) and v.get("name") == name)] + [entry]
+
+        self._update(VIEWS_FILE, mutate)
+
+    def delete_view(self, name: str) -> None:
+        def mutate(data: dict[str, Any]) -> None:
+            views = data.get("views") if isinstance(data.get("views"), list) else []
+            data["views"] = [v for v in views if not (isinstance(v, dict) and v.get("name") == name)]
+
+        self._update(VIEWS_FILE, mutate)
+
+    # -- Omniboard shared columns (same field names as its collections) ------------------
+    def custom_columns(self) -> list[dict[str, Any]]:
+        items = self._read(COLUMNS_FILE).get(CUSTOM_KEY)
+        return [
+            {"name": c["name"], "config_path": c["config_path"]}
+            for c in (items if isinstance(items, list) else [])
+            if isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("config_path"), str)
+        ]
+
+    def metric_columns(self) -> list[dict[str, Any]]:
+        items = self._read(COLUMNS_FILE).get(METRIC_KEY)
+        out = []
+        for c in items if isinstance(items, list) else []:
+            if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+                continue
+            if not isinstance(c.get("metric_name"), str) or c.get("extrema") not in OMNIBOARD_EXTREMA:
+                continue
+            out.append({k: c.get(k) for k in ("name", "metric_name", "extrema", "lastn")})
+        return out
+
+    def add_custom_column(self, name: str, config_path: str) -> None:
+        check_column_name(name)
+        if not isinstance(config_path, str) or not config_path.strip():
+            raise BadRequest("a custom column needs a config_path")
+        self._put_column(CUSTOM_KEY, {"name": name, "config_path": config_path.strip()})
+
+    def add_metric_column(self, name: str, metric_name: str, extrema: str, lastn: int = 1) -> None:
+        check_column_name(name)
+        if not isinstance(metric_name, str) or not metric_name:
+            raise BadRequest("a metric column needs a metric_name")
+        if extrema not in OMNIBOARD_EXTREMA:
+            raise BadRequest(f"extrema must be one of {', '.join(OMNIBOARD_EXTREMA)}")
+        try:
+            n = int(lastn)
+        except (TypeError, ValueError):
+            raise BadRequest("lastn must be a whole number >= 1") from None
+        if n < 1:
+            raise BadRequest("lastn must be a whole number >= 1")
+        self._put_column(METRIC_KEY, {"name": name, "metric_name": metric_name, "extrema": extrema, "lastn": n})
+
+    def _put_column(self, key: str, column: dict[str, Any]) -> None:
+        def mutate(data: dict[str, Any]) -> None:
+            items = data.get(key) if isinstance(data.get(key), list) else []
+            items = [c for c in items if not (isinstance(c, dict) and c.get("name") == column["name"])]
+            data[key] = [*items, column]
+
+        self._update(COLUMNS_FILE, mutate)
+
+
+def check_column_name(name: Any) -> None:
+    """Omniboard turns column names into field names: no dots, no leading $."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("a column needs a name")
+    if "." in name or name.startswith("$"):
+        raise BadRequest("column names cannot contain '.' or start with '$' (Omniboard uses them as field names)")
