@@ -1,0 +1,325 @@
+"""Pure comparison helpers (no dash, no database): config diff, metric summaries, text diffs,
+grouping over config keys, mean ± std aggregation aligned on x, and debiased EMA smoothing."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.store.base import RunId, Series
+from app.store.rows import decode_value, flatten_dict, get_path
+
+MISSING = "—"  # shown where a run lacks a leaf
+_LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplex|ppl|nll|cost|regret|time|latency|wer|cer", re.I)
+
+
+# -- config diff -----------------------------------------------------------------------------
+def _text(v: Any) -> Any:
+    """A scalar for display and equality: lists and dicts become compact JSON."""
+    v = decode_value(v)
+    if isinstance(v, list | dict):
+        return json.dumps(v, sort_keys=True, default=str)
+    return v
+
+
+def comparison_leaves(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Every leaf worth comparing for one run: config, meta, host, dependencies, git, experiment."""
+    leaves: dict[str, Any] = {}
+    for key, value in flatten_dict(doc.get("config") or {}, "config").items():
+        leaves[key] = _text(value)
+    exp = doc.get("experiment") if isinstance(doc.get("experiment"), Mapping) else {}
+    leaves["experiment.name"] = exp.get("name")
+    leaves["experiment.mainfile"] = exp.get("mainfile")
+    leaves["command"] = doc.get("command")
+    leaves["status"] = doc.get("status")
+    meta = doc.get("meta") if isinstance(doc.get("meta"), Mapping) else {}
+    for key in ("command", "named_configs", "config_updates", "comment", "priority"):
+        if key in meta:
+            leaves[f"meta.{key}"] = _text(meta[key])
+    host = doc.get("host") if isinstance(doc.get("host"), Mapping) else {}
+    for key, value in host.items():
+        if key != "ENV":
+            leaves[f"host.{key}"] = _text(value)
+    for dep in exp.get("dependencies") or []:
+        if isinstance(dep, str):
+            name, _, version = dep.partition("==")
+            leaves[f"dependency.{name}"] = version or dep
+    repos = [r for r in exp.get("repositories") or [] if isinstance(r, Mapping)]
+    seen: set[tuple[Any, Any]] = set()
+    for r in repos:
+        key = (r.get("url"), r.get("commit"))
+        if key in seen:
+            continue
+        seen.add(key)
+        suffix = "" if len(seen) == 1 else f"[{len(seen) - 1}]"
+        leaves[f"git.url{suffix}"] = r.get("url")
+        leaves[f"git.commit{suffix}"] = r.get("commit")
+        leaves[f"git.dirty{suffix}"] = r.get("dirty")
+    return {k: v for k, v in leaves.items() if v is not None or k.startswith("config.")}
+
+
+def _leaf_order(key: str) -> tuple[int, str]:
+    groups = ("config.", "experiment.", "command", "status", "meta.", "git.", "host.", "dependency.")
+    rank = next((i for i, g in enumerate(groups) if key.startswith(g)), len(groups))
+    return rank, key
+
+
+@dataclass
+class DiffRow:
+    key: str
+    values: list[Any]  # one per run, MISSING when absent
+    differs: bool
+
+
+@dataclass
+class ConfigDiff:
+    run_ids: list[RunId]
+    rows: list[DiffRow] = field(default_factory=list)
+
+    @property
+    def differing_keys(self) -> list[str]:
+        return [r.key for r in self.rows if r.differs]
+
+
+def config_diff(docs: Mapping[RunId, Mapping[str, Any]]) -> ConfigDiff:
+    """Rows = leaves of every run (union), columns = runs; `differs` when any two runs disagree."""
+    leaves = {rid: comparison_leaves(doc) for rid, doc in docs.items()}
+    keys = sorted({k for lv in leaves.values() for k in lv}, key=_leaf_order)
+    diff = ConfigDiff(run_ids=list(docs))
+    for key in keys:
+        values = [lv.get(key, MISSING) for lv in leaves.values()]
+        distinct = {json.dumps(v, sort_keys=True, default=str) for v in values}
+        diff.rows.append(DiffRow(key, values, len(distinct) > 1))
+    return diff
+
+
+def varying_config_keys(configs: Iterable[Mapping[str, Any]], exclude: Sequence[str] = ("seed",)) -> list[str]:
+    """Dotted config keys (without "config.") whose value is not the same in every run."""
+    flat = [{k[len("config."):]: _text(v) for k, v in flatten_dict(c or {}, "config").items()} for c in configs]
+    if len(flat) < 2:
+        return []
+    keys = sorted({k for f in flat for k in f})
+    out = []
+    for key in keys:
+        if key in exclude or key.split(".")[-1] in exclude:
+            continue
+        values = {json.dumps(f.get(key, MISSING), sort_keys=True, default=str) for f in flat}
+        if len(values) > 1:
+            out.append(key)
+    return out
+
+
+def config_value(doc: Mapping[str, Any], key: str) -> Any:
+    """The value at `key` ("lr", "config.lr", "host.hostname") in a run document."""
+    path = key if key.split(".")[0] in ("config", "host", "meta", "experiment", "info") else f"config.{key}"
+    return _text(get_path(doc, path))
+
+
+def legend_label(doc: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """`opt=adam lr=0.01` from the chosen keys ("config." prefix dropped in the text)."""
+    parts = []
+    for key in keys:
+        short = key[len("config."):] if key.startswith("config.") else key
+        parts.append(f"{short}={format_value(config_value(doc, key))}")
+    return " ".join(parts)
+
+
+def format_value(v: Any) -> str:
+    """Compact display of a scalar (4 significant digits for floats)."""
+    if v is None:
+        return "None"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "NaN"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def group_runs(docs: Mapping[RunId, Mapping[str, Any]], keys: Sequence[str]) -> dict[str, list[RunId]]:
+    """Runs grouped by their values at `keys`; the group label is `legend_label`. Order kept."""
+    groups: dict[str, list[RunId]] = {}
+    for rid, doc in docs.items():
+        label = legend_label(doc, keys) if keys else "all runs"
+        groups.setdefault(label, []).append(rid)
+    return groups
+
+
+# -- metric summaries ------------------------------------------------------------------------
+def lower_is_better(metric: str) -> bool:
+    """Guess the goal of a metric from its name (loss, error, time ... go down)."""
+    return bool(_LOWER_IS_BETTER.search(metric)) and "acc" not in metric.lower()
+
+
+def series_summary(s: Series) -> dict[str, float | None]:
+    """min, max and last (value at the largest step) of one series, ignoring gaps."""
+    ys = np.array([np.nan if v is None else v for v in s.values], dtype=float)
+    finite = np.isfinite(ys)
+    if not finite.any():
+        return {"min": None, "max": None, "last": None}
+    last_idx = int(np.flatnonzero(finite)[-1])
+    return {"min": float(ys[finite].min()), "max": float(ys[finite].max()), "last": float(ys[last_idx])}
+
+
+@dataclass
+class SummaryRow:
+    metric: str
+    stat: str  # "min" | "max" | "last"
+    values: list[float | None]  # one per run
+    best: int | None  # column index of the best value
+
+
+def metric_summary(series: Iterable[Series], run_ids: Sequence[RunId]) -> list[SummaryRow]:
+    """min/max/last per metric (rows) per run (columns), best value per row marked by direction."""
+    by_metric: dict[str, dict[RunId, dict[str, float | None]]] = {}
+    for s in series:
+        by_metric.setdefault(s.name, {})[s.run_id] = series_summary(s)
+    rows = []
+    for metric in sorted(by_metric):
+        per_run = by_metric[metric]
+        lower = lower_is_better(metric)
+        for stat in ("min", "max", "last"):
+            values = [per_run.get(rid, {}).get(stat) for rid in run_ids]
+            present = [(v, i) for i, v in enumerate(values) if v is not None]
+            best = None
+            if len(present) > 1:
+                best = (min(present) if lower else max(present))[1]
+            rows.append(SummaryRow(metric, stat, values, best))
+    return rows
+
+
+# -- text diffs ------------------------------------------------------------------------------
+def text_diff(a: str, b: str, name_a: str = "a", name_b: str = "b", context: int = 3) -> list[str]:
+    """A unified diff of two texts as lines (no trailing newlines); [] when equal."""
+    a_lines = (a or "").replace("\r\n", "\n").split("\n")
+    b_lines = (b or "").replace("\r\n", "\n").split("\n")
+    return list(difflib.unified_diff(a_lines, b_lines, name_a, name_b, n=context, lineterm=""))
+
+
+def diff_line_kind(line: str) -> str:
+    """"add", "del", "hunk", "file" or "same" for one unified-diff line (for colouring)."""
+    if line.startswith(("+++", "---")):
+        return "file"
+    if line.startswith("@@"):
+        return "hunk"
+    if line.startswith("+"):
+        return "add"
+    if line.startswith("-"):
+        return "del"
+    return "same"
+
+
+# -- smoothing and aggregation -----------------------------------------------------------------
+def ema_smooth(values: Sequence[float | None] | np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average; gaps (None/NaN/inf) stay gaps."""
+    y = np.array([np.nan if v is None else v for v in values], dtype=float)
+    if weight <= 0 or len(y) == 0:
+        return y
+    weight = min(float(weight), 0.9999)
+    out = np.full_like(y, np.nan)
+    last = 0.0
+    n = 0
+    for i, v in enumerate(y.tolist()):
+        if not math.isfinite(v):
+            continue
+        last = last * weight + (1 - weight) * v
+        n += 1
+        out[i] = last / (1 - weight**n)
+    return out
+
+
+@dataclass
+class GroupCurve:
+    label: str
+    run_ids: list[RunId]
+    x: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    lo: np.ndarray  # min over runs at x
+    hi: np.ndarray  # max over runs at x
+    count: np.ndarray  # runs with a value at x
+
+    @property
+    def n(self) -> int:
+        return len(self.run_ids)
+
+
+def align_on_x(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], max_points: int | None = None) -> tuple[
+    np.ndarray, np.ndarray
+]:
+    """Put several (x, y) curves on one x grid: the union of their x (or an even grid of max_points
+    when larger), linearly interpolated inside each curve's own x span, NaN outside it."""
+    xs = [np.asarray(x, dtype=float) for x in xs]
+    ys = [np.asarray(y, dtype=float) for y in ys]
+    nonempty = [x for x in xs if len(x)]
+    if not nonempty:
+        return np.array([]), np.empty((len(xs), 0))
+    grid = np.unique(np.concatenate(nonempty))
+    if max_points and len(grid) > max_points:
+        grid = np.linspace(grid[0], grid[-1], max_points)
+    matrix = np.full((len(xs), len(grid)), np.nan)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        ok = np.isfinite(y) & np.isfinite(x)
+        if ok.sum() == 0:
+            continue
+        xo, yo = x[ok], y[ok]
+        inside = (grid >= xo[0]) & (grid <= xo[-1])
+        matrix[i, inside] = np.interp(grid[inside], xo, yo)
+        exact = np.isin(grid, x[~ok])  # a gap at an exact x stays a gap
+        matrix[i, exact & ~np.isin(grid, xo)] = np.nan
+    return grid, matrix
+
+
+def aggregate(
+    label: str, run_ids: Sequence[RunId], xs: Sequence[np.ndarray], ys: Sequence[np.ndarray],
+    max_points: int | None = None,
+) -> GroupCurve:
+    """Mean, population std (ddof=0), min and max over runs, aligned on x."""
+    grid, m = align_on_x(xs, ys, max_points)
+    with np.errstate(all="ignore"):
+        count = np.isfinite(m).sum(axis=0)
+        has = count > 0
+        mean = np.full(len(grid), np.nan)
+        std = np.full(len(grid), np.nan)
+        lo = np.full(len(grid), np.nan)
+        hi = np.full(len(grid), np.nan)
+        if has.any():
+            sub = m[:, has]
+            mean[has] = np.nanmean(sub, axis=0)
+            std[has] = np.nanstd(sub, axis=0)
+            lo[has] = np.nanmin(sub, axis=0)
+            hi[has] = np.nanmax(sub, axis=0)
+    return GroupCurve(label, list(run_ids), grid, mean, std, lo, hi, count)
+
+
+# -- hyper-parameter helpers ----------------------------------------------------------------------
+def quote_value(v: Any) -> str:
+    """A value in the query language (strings quoted with JSON escapes)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, int | float):
+        return repr(v)
+    return json.dumps(str(v))
+
+
+def brush_query(base: str, ranges: Mapping[str, Sequence[float]], choices: Mapping[str, Sequence[Any]]) -> str:
+    """The runs-table query for brushed axes: numeric `lo <= col <= hi` ranges, categorical `in [..]`."""
+    parts = [f"({base})"] if base and base.strip() else []
+    for col, (lo, hi) in ranges.items():
+        parts.append(f"{col} >= {quote_value(float(lo))} and {col} <= {quote_value(float(hi))}")
+    for col, values in choices.items():
+        parts.append(f"{col} in [{', '.join(quote_value(v) for v in values)}]")
+    return " and ".join(parts)
+
+
+def run_ids_query(run_ids: Sequence[RunId]) -> str:
+    """`id in [1, 2, "abc"]`."""
+    return f"id in [{', '.join(quote_value(r) for r in run_ids)}]"

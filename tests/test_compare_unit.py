@@ -1,0 +1,152 @@
+"""Pure comparison helpers: config diff, summaries, text diff, EMA, group aggregation vs numpy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.store.base import Series
+from app.store.compare import (
+    MISSING,
+    aggregate,
+    brush_query,
+    config_diff,
+    ema_smooth,
+    group_runs,
+    legend_label,
+    lower_is_better,
+    metric_summary,
+    run_ids_query,
+    text_diff,
+    varying_config_keys,
+)
+
+
+def doc(run_id, config, **extra):
+    base = {
+        "_id": run_id,
+        "config": config,
+        "experiment": {"name": "mnist", "dependencies": ["numpy==1.26.0", "torch==2.2.0"],
+                       "repositories": [{"url": "git@x:y.git", "commit": "abc", "dirty": False}] * 2},
+        "host": {"hostname": "box", "python_version": "3.11.4"},
+        "meta": {"command": "main", "named_configs": []},
+        "status": "COMPLETED",
+        "command": "main",
+    }
+    base.update(extra)
+    return base
+
+
+def test_config_diff_marks_exactly_the_differing_keys() -> None:
+    docs = {
+        1: doc(1, {"lr": 0.01, "opt": "adam", "net": {"depth": 3, "width": 64}, "seed": 1}),
+        2: doc(2, {"lr": 0.1, "opt": "adam", "net": {"depth": 3, "width": 64}, "seed": 2}),
+        "b7": doc("b7", {"lr": 0.01, "opt": "adam", "net": {"depth": 4, "width": 64}, "seed": 3, "extra": [1, 2]},
+                  host={"hostname": "other", "python_version": "3.11.4"}),
+    }
+    docs["b7"]["experiment"] = {**docs["b7"]["experiment"], "dependencies": ["numpy==2.0.0", "torch==2.2.0"],
+                                "repositories": [{"url": "git@x:y.git", "commit": "def", "dirty": True}]}
+    diff = config_diff(docs)
+    assert diff.run_ids == [1, 2, "b7"]
+    assert set(diff.differing_keys) == {
+        "config.lr", "config.net.depth", "config.seed", "config.extra", "host.hostname",
+        "dependency.numpy", "git.commit", "git.dirty",
+    }
+    rows = {r.key: r for r in diff.rows}
+    assert rows["config.extra"].values == [MISSING, MISSING, "[1, 2]"]
+    assert not rows["config.opt"].differs and not rows["dependency.torch"].differs
+    assert "git.commit[1]" not in rows, "duplicated repository entries are folded"
+    assert diff.rows[0].key.startswith("config."), "config rows come first"
+
+
+def test_varying_keys_exclude_seed_and_labels() -> None:
+    configs = [{"lr": 0.1, "opt": "sgd", "seed": 1, "n": 3}, {"lr": 0.01, "opt": "sgd", "seed": 2, "n": 3}]
+    assert varying_config_keys(configs) == ["lr"]
+    assert varying_config_keys(configs, exclude=()) == ["lr", "seed"]
+    d = doc(1, {"opt": "adam", "lr": 0.01})
+    assert legend_label(d, ["opt", "config.lr"]) == "opt=adam lr=0.01"
+    groups = group_runs({1: doc(1, {"lr": 1, "seed": 1}), 2: doc(2, {"lr": 1, "seed": 2}),
+                         3: doc(3, {"lr": 2, "seed": 1})}, ["lr"])
+    assert groups == {"lr=1": [1, 2], "lr=2": [3]}
+
+
+def test_metric_summary_marks_best_by_direction() -> None:
+    series = [
+        Series(1, "loss", [0, 1, 2], [3.0, 1.0, 2.0]),
+        Series(2, "loss", [0, 1, 2], [2.0, 0.5, None]),
+        Series(1, "val.acc", [0, 1], [0.5, 0.9]),
+        Series(2, "val.acc", [0, 1], [0.6, float("nan")]),
+        Series(3, "val.acc", [0], [None]),
+    ]
+    rows = {(r.metric, r.stat): r for r in metric_summary(series, [1, 2, 3])}
+    assert rows[("loss", "min")].values == [1.0, 0.5, None] and rows[("loss", "min")].best == 1
+    assert rows[("loss", "last")].values == [2.0, 0.5, None], "last skips trailing gaps"
+    assert rows[("val.acc", "max")].best == 0
+    assert rows[("val.acc", "last")].values == [0.9, 0.6, None]
+    assert lower_is_better("train.loss") and not lower_is_better("val.accuracy")
+
+
+def test_text_diff_lines() -> None:
+    lines = text_diff("a\nb\nc", "a\nB\nc", "run 1", "run 2")
+    assert lines[:2] == ["--- run 1", "+++ run 2"]
+    assert "-b" in lines and "+B" in lines
+    assert text_diff("same", "same") == []
+
+
+def tensorboard_ema(values, weight):
+    """The reference implementation from TensorBoard's vz_line_chart (JS), transcribed."""
+    out, last, n = [], 0.0, 0
+    for v in values:
+        if not math.isfinite(v):
+            out.append(math.nan)
+            continue
+        last = last * weight + (1 - weight) * v
+        n += 1
+        out.append(last / (1 - weight**n))
+    return out
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=200), st.floats(0.01, 0.99))
+def test_ema_matches_tensorboard_and_is_debiased(values, weight) -> None:
+    got = ema_smooth(values, weight)
+    np.testing.assert_allclose(got, tensorboard_ema(values, weight), rtol=1e-9, atol=1e-9)
+    assert math.isclose(got[0], values[0], rel_tol=1e-9, abs_tol=1e-9), "debiasing: the first smoothed point equals the first value"
+
+
+def test_ema_keeps_gaps_and_zero_weight_is_identity() -> None:
+    got = ema_smooth([1.0, None, float("nan"), 3.0], 0.5)
+    assert np.isnan(got[1]) and np.isnan(got[2]) and got[0] == 1.0
+    assert list(ema_smooth([1.0, 2.0], 0.0)) == [1.0, 2.0]
+
+
+def test_group_mean_std_match_numpy_on_shared_steps() -> None:
+    rng = np.random.default_rng(0)
+    x = np.arange(0, 500, 5, dtype=float)
+    ys = [rng.normal(size=len(x)) for _ in range(4)]
+    curve = aggregate("g", [1, 2, 3, 4], [x] * 4, ys)
+    stack = np.vstack(ys)
+    np.testing.assert_allclose(curve.x, x)
+    np.testing.assert_allclose(curve.mean, stack.mean(axis=0))
+    np.testing.assert_allclose(curve.std, stack.std(axis=0))
+    np.testing.assert_allclose(curve.lo, stack.min(axis=0))
+    np.testing.assert_allclose(curve.hi, stack.max(axis=0))
+    assert curve.n == 4 and (curve.count == 4).all()
+
+
+def test_group_aligns_runs_of_different_lengths_and_steps() -> None:
+    a = aggregate("g", [1, 2], [np.array([0.0, 2.0, 4.0]), np.array([0.0, 1.0, 2.0])],
+                  [np.array([0.0, 2.0, 4.0]), np.array([10.0, 11.0, 12.0])])
+    np.testing.assert_allclose(a.x, [0, 1, 2, 4])
+    np.testing.assert_allclose(a.mean, [5.0, 6.0, 7.0, 4.0])  # run 1 interpolated at x=1; run 2 ends at 2
+    assert list(a.count) == [2, 2, 2, 1]
+
+
+def test_queries_quote_untrusted_strings() -> None:
+    q = brush_query("status == COMPLETED", {"config.lr": (0.001, 0.1)}, {"config.opt": ['ad"am', "sgd"]})
+    assert q == ('(status == COMPLETED) and config.lr >= 0.001 and config.lr <= 0.1 and '
+                 'config.opt in ["ad\\"am", "sgd"]')
+    assert run_ids_query([1, "x"]) == 'id in [1, "x"]'
