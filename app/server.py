@@ -1,15 +1,22 @@
-"""The app factory: a Flask server carrying a RunStore, the JSON API, and the Dash UI on top."""
+"""The app factory: a Flask server carrying a RunStore, the JSON API, and the Dash UI on top.
+
+`create_app(store, settings)` builds one dashboard; `build_wsgi(config, stores)` mounts one per source
+under its URL prefix (several databases, `--url-prefix`), with accounts when a users file is given.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import dash
 from dash import Dash, Input, Output, State, dcc, html
-from flask import Flask, jsonify
+from flask import Flask, has_request_context, jsonify, redirect, request
 
+from app.auth.store import GuardedStore
 from app.context import Settings
 from app.pages import all_pages
 from app.store.base import RunStore, StoreError, StoreUnavailable
@@ -24,67 +31,120 @@ def assets_folder() -> str:
     return str(Path(assets.__file__).resolve().parent)
 
 
-def create_server(store: RunStore, settings: Settings | None = None) -> Flask:
-    """A Flask app with the store, /healthz and the JSON API (no Dash)."""
+def create_server(store: RunStore, settings: Settings | None = None, auth: Any = None) -> Flask:
+    """A Flask app with the store, /healthz and the JSON API (no Dash).
+
+    The store is wrapped in a GuardedStore: writes check read-only mode and, with `auth` (an
+    `app.auth.web.AuthConfig`), the signed-in user's role, whatever route or callback calls them.
+    """
     settings = settings or Settings()
+    current_role: Callable[[], str | None] | None = None
+    if auth is not None:
+        from app.auth.web import current_role
+    guarded = store if isinstance(store, GuardedStore) else GuardedStore(store, current_role, settings.read_only)
     server = Flask("omnidash")
-    server.extensions["omnidash"] = {"store": store, "settings": settings}
+    server.extensions["omnidash"] = {"store": guarded, "settings": settings}
     server.config["JSON_SORT_KEYS"] = False
+    server.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    if auth is not None:
+        from app.auth.web import install_auth
+
+        install_auth(server, auth)
 
     @server.get("/healthz")
     def healthz():
         try:
-            store.ping()
-            runs = store.count("")
+            guarded.ping()
+            runs = guarded.count("")
         except StoreError as e:
-            return jsonify({"status": "unavailable", "source": store.kind, "reason": str(e)}), 503
-        return jsonify({"status": "ok", "source": store.kind, "runs": runs})
+            return jsonify({"status": "unavailable", "source": guarded.kind, "reason": str(e)}), 503
+        except Exception as e:  # noqa: BLE001 - a driver error means the database is not usable
+            return jsonify({"status": "unavailable", "source": guarded.kind, "reason": f"{type(e).__name__}: {e}"}), 503
+        return jsonify({"status": "ok", "source": guarded.kind, "runs": runs})
 
-    try:
-        from app.api import register_api
-    except ImportError:  # the API module is being built
-        register_api = None
-    if register_api is not None:
-        register_api(server)
+    @server.errorhandler(404)
+    def not_found(e):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": f"no route {request.path}"}), 404
+        return e
+
+    @server.errorhandler(405)
+    def bad_method(e):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": f"{request.method} is not allowed on {request.path}"}), 405
+        return e
+
+    @server.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
+    from app.api import register_api
+
+    register_api(server)
+    from app.downloads import register_downloads
+
+    register_downloads(server)
     return server
 
 
-def create_app(store: RunStore, settings: Settings | None = None, server: Flask | None = None) -> Dash:
-    """The whole dashboard: `create_app(store).server` is the WSGI app."""
+def create_app(
+    store: RunStore, settings: Settings | None = None, server: Flask | None = None, auth: Any = None
+) -> Dash:
+    """The whole dashboard: `create_app(store).server` is the WSGI app.
+
+    `settings.url_prefix` is the path the browser sees (e.g. "/omnidash/db1/"); routes stay at "/" because
+    `build_wsgi` mounts the server there (werkzeug's DispatcherMiddleware sets SCRIPT_NAME).
+    """
     settings = settings or Settings()
-    server = server or create_server(store, settings)
+    server = server or create_server(store, settings, auth)
+    store = server.extensions["omnidash"]["store"]
+    prefix = settings.url_prefix if settings.url_prefix.endswith("/") else settings.url_prefix + "/"
     app = Dash(
         __name__,
         server=server,
         title=settings.title,
         assets_folder=assets_folder(),
         assets_ignore=r".*\.py$",
-        url_base_pathname=settings.url_prefix if settings.url_prefix != "/" else None,
+        routes_pathname_prefix="/",
+        requests_pathname_prefix=prefix,
         suppress_callback_exceptions=True,
         update_title=None,
     )
     pages = all_pages()
-    app.layout = html.Div(
-        [
-            dcc.Location(id="url", refresh="callback-nav"),
-            dcc.Store(id="theme", storage_type="local"),
-            html.Div(id="db-banner", className="db-banner", hidden=True),
-            html.Header(
-                [
-                    dcc.Link("omnidash", href=app.get_relative_path("/"), className="brand"),
-                    html.Nav(
-                        [dcc.Link(p.title, href=app.get_relative_path(p.path)) for p in pages if p.nav],
-                        className="nav-links",
-                    ),
-                    html.Span(store.describe(), className="source-name", title="data source"),
-                    html.Button("◐", id="theme-toggle", className="theme-toggle", title="Light / dark theme"),
-                ],
-                className="topbar",
-            ),
-            html.Main(id="page-content", className="page-content"),
-        ],
-        id="shell",
-    )
+
+    def header() -> html.Header:
+        return html.Header(
+            [
+                dcc.Link("omnidash", href=app.get_relative_path("/"), className="brand"),
+                source_switcher(settings),
+                html.Nav(
+                    [dcc.Link(p.title, href=app.get_relative_path(p.path)) for p in pages if p.nav],
+                    className="nav-links",
+                ),
+                html.Span(store.describe(), className="source-name", title="data source"),
+                *([html.Span("read-only", className="read-only-badge")] if store.read_only else []),
+                account_menu(settings, auth is not None),
+                html.Button("◐", id="theme-toggle", className="theme-toggle", title="Light / dark theme"),
+            ],
+            className="topbar",
+        )
+
+    def layout() -> html.Div:
+        return html.Div(
+            [
+                dcc.Location(id="url", refresh="callback-nav"),
+                dcc.Store(id="theme", storage_type="local"),
+                html.Div(id="db-banner", className="db-banner", hidden=True),
+                header(),
+                html.Main(id="page-content", className="page-content"),
+            ],
+            id="shell",
+        )
+
+    app.layout = layout
 
     @app.callback(Output("page-content", "children"), Input("url", "pathname"), Input("url", "search"))
     def route(pathname: str | None, search: str | None):
@@ -122,9 +182,137 @@ def create_app(store: RunStore, settings: Settings | None = None, server: Flask 
     return app
 
 
+def source_switcher(settings: Settings) -> html.Nav | None:
+    """Links to the other sources of this deployment (several databases), the current one marked."""
+    sources: list[dict[str, str]] = settings.extra.get("sources") or []
+    if len(sources) < 2:
+        return None
+    current = settings.extra.get("source_key")
+    return html.Nav(
+        [
+            html.A(s["title"], href=s["href"], className="source-link" + (" active" if s["key"] == current else ""),
+                   title=s.get("location_hint", ""))
+            for s in sources
+        ],
+        className="source-switcher",
+        **{"aria-label": "data sources"},
+    )
+
+
+def account_menu(settings: Settings, accounts: bool) -> html.Span | None:
+    """The signed-in user's name and role, and a sign-out link."""
+    if not accounts or not has_request_context():
+        return None
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return None
+    root = settings.extra.get("root_path", settings.url_prefix.rstrip("/"))
+    return html.Span(
+        [
+            html.Span(f"{current_user.name} ({current_user.role})", className="account-name"),
+            html.A("Sign out", href=f"{root}/logout", className="sign-out"),
+        ],
+        className="account-menu",
+    )
+
+
 def error_panel(title: str, detail: str) -> html.Div:
     """A readable error state for a whole page."""
     return html.Div([html.H2(title), html.P(detail, className="error-detail")], className="error-panel")
 
 
-__all__ = ["create_app", "create_server", "assets_folder", "dash"]
+# -- a whole deployment -----------------------------------------------------------------
+def build_wsgi(config: Any, stores: dict[str, RunStore], auth: Any = None) -> Callable:
+    """One WSGI application for an AppConfig: every source mounted at its path, a root that lists them.
+
+    `stores` maps each source key to its opened RunStore.
+    """
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    sources = config.sources
+    links = [
+        {"key": s.key, "title": s.title or s.key, "href": config.mount_path(s) + "/"} for s in sources
+    ]
+    mounts: dict[str, Callable] = {}
+    for source in sources:
+        settings = config.settings_for(source)
+        settings.extra.update(sources=links, source_key=source.key, root_path=config.url_prefix)
+        if len(sources) == 1:
+            settings.extra["root_path"] = config.mount_path(source)
+        mounts[config.mount_path(source)] = create_app(stores[source.key], settings, auth=auth).server
+    if len(sources) > 1:
+        mounts.setdefault(config.url_prefix, root_server(config, stores, auth))
+    root = mounts.pop("", None)
+    if root is None:
+        root = redirect_app(config.url_prefix + "/" if config.url_prefix else links[0]["href"])
+    wsgi = DispatcherMiddleware(root, mounts) if mounts else root
+    return slash_redirect(wsgi, list(mounts))
+
+
+def root_server(config: Any, stores: dict[str, RunStore], auth: Any = None) -> Flask:
+    """The app at the deployment root when there are several sources: redirect, health, login."""
+    server = Flask("omnidash-root")
+    if auth is not None:
+        from app.auth.web import install_auth
+
+        install_auth(server, auth)
+    first = config.mount_path(config.sources[0]) + "/"
+
+    @server.get("/")
+    def home():
+        return redirect(first)
+
+    @server.get("/healthz")
+    def healthz():
+        report, ok = {}, True
+        for source in config.sources:
+            try:
+                stores[source.key].ping()
+                report[source.key] = {"status": "ok", "source": stores[source.key].kind,
+                                      "runs": stores[source.key].count("")}
+            except Exception as e:  # noqa: BLE001 - any failure means this source is down
+                ok = False
+                report[source.key] = {"status": "unavailable", "reason": str(e)}
+        body = {"status": "ok" if ok else "unavailable", "sources": report,
+                "runs": sum(r.get("runs", 0) for r in report.values())}
+        return jsonify(body), 200 if ok else 503
+
+    @server.get("/api/sources")
+    def list_sources():
+        return jsonify([{"key": s.key, "title": s.title or s.key, "path": config.mount_path(s) + "/"}
+                        for s in config.sources])
+
+    return server
+
+
+def redirect_app(target: str) -> Callable:
+    """A WSGI app that redirects everything to `target` (the root outside --url-prefix)."""
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "/") in ("", "/"):
+            start_response("302 Found", [("Location", target), ("Content-Length", "0")])
+            return [b""]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [f"Not found. omnidash is at {target}\n".encode()]
+
+    return app
+
+
+def slash_redirect(wsgi: Callable, mounts: list[str]) -> Callable:
+    """`/omnidash` -> `/omnidash/` for every mount point, so relative Dash URLs resolve."""
+    exact = set(mounts)
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in exact:
+            query = environ.get("QUERY_STRING")
+            location = environ.get("SCRIPT_NAME", "") + path + "/" + (f"?{query}" if query else "")
+            start_response("308 Permanent Redirect", [("Location", location), ("Content-Length", "0")])
+            return [b""]
+        return wsgi(environ, start_response)
+
+    return app
+
+
+__all__ = ["create_app", "create_server", "build_wsgi", "assets_folder", "dash"]

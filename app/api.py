@@ -1,0 +1,380 @@
+"""The JSON API (issue 2): runs, CSV export, one run, artifacts, metrics, tag/notes writes, delete.
+
+Every route talks to the RunStore interface only. Errors are JSON `{"error": "..."}` with
+400 (bad query or parameter), 403 (role), 404 (no such run), 409 (read-only), 503 (database down).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import mimetypes
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request, stream_with_context
+
+from app.context import get_store
+from app.store.base import (
+    MAX_PAGE,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ReadOnly,
+    RunId,
+    StoreError,
+    StoreUnavailable,
+)
+
+api = Blueprint("omnidash_api", __name__, url_prefix="/api")
+
+DEFAULT_LIMIT = 50
+DEFAULT_MAX_POINTS = 1000
+MAX_POINTS_LIMIT = 100_000
+# Types a browser would run as active content: always served as attachments.
+ACTIVE_TYPES = {
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+    "application/javascript",
+}
+
+
+def register_api(server: Flask) -> None:
+    """Mount the API blueprint on a Flask server."""
+    server.register_blueprint(api)
+
+
+# -- helpers ------------------------------------------------------------------------
+def parse_run_id(text: str) -> RunId:
+    """An int when all digits (Sacred's MongoObserver ids), else the string as is."""
+    return int(text) if text.isdigit() else text
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | tuple):
+        return list(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null, recursively (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """Strict JSON (no NaN), dates as ISO 8601."""
+    try:
+        body = json.dumps(payload, default=_json_default, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        body = json.dumps(_finite(payload), default=_json_default, allow_nan=False, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _float_arg(name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, not {raw!r}") from None
+    if math.isnan(value):
+        raise BadRequest(f"{name} must be a number, not {raw!r}")
+    return value
+
+
+def _list_arg(*names: str) -> list[str]:
+    """Values of repeatable and/or comma-separated parameters, in order, without blanks."""
+    out: list[str] = []
+    for name in names:
+        for raw in request.args.getlist(name):
+            out.extend(part.strip() for part in raw.split(","))
+    return [item for item in out if item]
+
+
+def _columns_arg() -> list[str] | None:
+    columns = _list_arg("columns")
+    return columns or None
+
+
+def _listing_args() -> tuple[str, str, list[str] | None]:
+    return request.args.get("q", ""), request.args.get("sort", "") or "-id", _columns_arg()
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not request.is_json:
+        raise BadRequest("the request body must be JSON (Content-Type: application/json)")
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _string_list(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{key!r} must be a list of strings")
+    return [v.strip() for v in value if v.strip()]
+
+
+# -- errors ------------------------------------------------------------------------------
+def _error(message: str, status: int) -> Response:
+    return json_response({"error": message}, status)
+
+
+@api.errorhandler(StoreError)
+def _store_error(e: StoreError) -> Response:
+    status = 400
+    if isinstance(e, NotFound):
+        status = 404
+    elif isinstance(e, StoreUnavailable):
+        status = 503
+    elif isinstance(e, Forbidden):
+        status = 403
+    elif isinstance(e, ReadOnly):
+        status = 409
+    return _error(str(e) or e.__class__.__name__, status)
+
+
+@api.errorhandler(Exception)
+def _unexpected(e: Exception) -> Response:
+    """Query errors, database outages raised as driver errors, HTTP errors, and real bugs."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(e, HTTPException):
+        return _error(e.description or e.name, e.code or 500)
+    if _is_query_error(e):
+        return _error(str(e), 400)
+    if _is_database_down(e):
+        return _error(f"the database cannot be reached: {e}", 503)
+    from flask import current_app
+
+    current_app.logger.exception("API error on %s", request.path)
+    return _error(f"internal error: {e.__class__.__name__}", 500)
+
+
+def _is_query_error(e: Exception) -> bool:
+    try:
+        from app.store.query import QueryError
+    except ImportError:
+        return False
+    return isinstance(e, QueryError)
+
+
+def _is_database_down(e: Exception) -> bool:
+    try:
+        from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+    except ImportError:  # pragma: no cover - pymongo is a dependency
+        return False
+    return isinstance(e, ConnectionFailure | AutoReconnect | ServerSelectionTimeoutError)
+
+
+@api.route("/<path:rest>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+def unknown_route(rest: str) -> Response:
+    """Unknown /api paths are JSON 404s (not the dashboard's HTML catch-all page)."""
+    return _error(f"no API route /api/{rest}", 404)
+
+
+# -- runs ---------------------------------------------------------------------------------
+@api.get("/runs")
+def list_runs() -> Response:
+    query, sort, columns = _listing_args()
+    offset = _int_arg("offset", 0, 0, 10**12)
+    limit = _int_arg("limit", DEFAULT_LIMIT, 0, MAX_PAGE)
+    page = get_store().list_runs(query, sort, offset, limit, columns)
+    return json_response({"total": page.total, "offset": page.offset, "runs": page.rows})
+
+
+def csv_cell(value: Any) -> Any:
+    """Lists joined with ", ", numbers as numbers, booleans lower case, objects as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join("" if v is None else str(v) if not isinstance(v, dict | list) else json.dumps(v)
+                         for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=_json_default)
+    return value
+
+
+@api.get("/runs.csv")
+def runs_csv() -> Response:
+    query, sort, columns = _listing_args()
+    store = get_store()
+    if columns is None:
+        columns = [c.name for c in store.columns()]
+    rows = store.iter_rows(query, sort, columns)
+    first = next(rows, None)  # runs the query now, so a bad query is a 400, not a broken stream
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        batch = [first] if first is not None else []
+        for row in _chain(batch, rows):
+            writer.writerow([csv_cell(row.get(c)) for c in columns])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="runs.csv"'
+    return response
+
+
+def _chain(head: list[dict[str, Any]], tail: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield from head
+    yield from tail
+
+
+@api.get("/runs/<run_id>")
+def get_run(run_id: str) -> Response:
+    return json_response(get_store().get_run(parse_run_id(run_id)))
+
+
+@api.get("/runs/<run_id>/artifacts/<path:name>")
+def get_artifact(run_id: str, name: str) -> Response:
+    stream, info = get_store().open_artifact(parse_run_id(run_id), name)
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    mimetype = content_type.split(";")[0].strip().lower()
+    download = request.args.get("download") in ("1", "true") or mimetype in ACTIVE_TYPES
+    if mimetype.startswith("text/") and mimetype not in ACTIVE_TYPES:
+        content_type = f"{mimetype}; charset=utf-8"
+    if mimetype in ACTIVE_TYPES:
+        content_type = "application/octet-stream" if mimetype != "text/html" else "text/plain; charset=utf-8"
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while True:
+                chunk = stream.read(64 * 1024)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            stream.close()
+
+    response = Response(chunks(), content_type=content_type, direct_passthrough=True)
+    if info.size is not None:
+        response.content_length = info.size
+    filename = name.rsplit("/", 1)[-1]
+    response.headers.set("Content-Disposition", "attachment" if download else "inline", filename=filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+    if info.date is not None:
+        response.last_modified = info.date
+    return response
+
+
+# -- metrics -----------------------------------------------------------------------------
+@api.get("/metrics")
+def metrics() -> Response:
+    run_ids = [parse_run_id(r) for r in _list_arg("runs", "run")]
+    if not run_ids:
+        raise BadRequest("runs is required: /api/metrics?runs=1,2&name=loss")
+    names = _list_arg("name", "names")
+    max_points = _int_arg("max_points", DEFAULT_MAX_POINTS, 2, MAX_POINTS_LIMIT)
+    x_min, x_max = _float_arg("x_min"), _float_arg("x_max")
+    x_range = None
+    if x_min is not None or x_max is not None:
+        x_range = (x_min if x_min is not None else -math.inf, x_max if x_max is not None else math.inf)
+    since_step = _float_arg("since_step")
+    store = get_store()
+    if not names:
+        per_run = store.metric_names(run_ids)
+        names = sorted({n for run_names in per_run.values() for n in run_names})
+    series = store.metric_series(run_ids, names, max_points=max_points, x_range=x_range, since_step=since_step)
+    out = []
+    for s in series:
+        item = asdict(s)
+        item["timestamps"] = [t.isoformat() if isinstance(t, datetime) else t for t in s.timestamps]
+        out.append(item)
+    return json_response({"series": out})
+
+
+# -- writes ------------------------------------------------------------------------------
+@api.patch("/runs/<run_id>")
+def patch_run(run_id: str) -> Response:
+    body = _json_body()
+    if "tags" not in body and "notes" not in body:
+        raise BadRequest('give "tags" (a list of strings) and/or "notes" (a string)')
+    unknown = set(body) - {"tags", "notes"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+    rid = parse_run_id(run_id)
+    store = get_store()
+    result: dict[str, Any] = {"id": rid}
+    if "tags" in body:
+        tags = _string_list(body, "tags")
+        store.set_tags(rid, list(dict.fromkeys(tags)))
+        result["tags"] = list(dict.fromkeys(tags))
+    if "notes" in body:
+        if not isinstance(body["notes"], str):
+            raise BadRequest('"notes" must be a string')
+        store.set_notes(rid, body["notes"])
+        result["notes"] = body["notes"]
+    return json_response(result)
+
+
+@api.post("/tags")
+def bulk_tags() -> Response:
+    body = _json_body()
+    add, remove = _string_list(body, "add"), _string_list(body, "remove")
+    if not add and not remove:
+        raise BadRequest('give "add" and/or "remove" (lists of tags)')
+    store = get_store()
+    if "runs" in body:
+        runs = body["runs"]
+        if not isinstance(runs, list) or not all(isinstance(r, int | str) and not isinstance(r, bool) for r in runs):
+            raise BadRequest('"runs" must be a list of run ids')
+        run_ids = [parse_run_id(r) if isinstance(r, str) else r for r in runs]
+    elif "q" in body:
+        if not isinstance(body["q"], str):
+            raise BadRequest('"q" must be a query string')
+        run_ids = store.run_ids(body["q"])
+    else:
+        raise BadRequest('give "runs" (a list of ids) or "q" (a query)')
+    matched = store.update_tags(run_ids, add=add, remove=remove) if run_ids else 0
+    return json_response({"matched": matched, "add": add, "remove": remove})
+
+
+@api.delete("/runs/<run_id>")
+def delete_run(run_id: str) -> Response:
+    report = get_store().delete_run(parse_run_id(run_id))
+    return json_response({"deleted": report.run_id, **{k: v for k, v in asdict(report).items() if k != "run_id"}})
