@@ -1,0 +1,226 @@
+"""Callbacks of the run detail page. Each one turns a UI event into one store call."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.context import get_store
+from app.pages.run_detail_tabs import (
+    PLOT_PREFIX,
+    artifact_preview,
+    output_window,
+    plot_panel_module,
+    render_tab,
+    source_body,
+)
+from app.store.base import NotFound, StoreError
+from app.store.output import DEFAULT_WINDOW, next_window_size, search_output, tail_window
+from app.store.rows import status_of, tags_of
+from components import run_detail as rd
+from components.terminal import search_hits
+from components.tree import json_tree
+
+SCROLL_JS = """
+function(scroll) {
+    if (!scroll) { return window.dash_clientside.no_update; }
+    var box = document.getElementById('rd-out-body');
+    if (box) {
+        window.requestAnimationFrame(function() {
+            box.scrollTop = scroll.to === 'top' ? 0 : box.scrollHeight;
+        });
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+
+TAB_URL_JS = """
+function(tab) {
+    if (tab) {
+        var url = new URL(window.location.href);
+        url.searchParams.set('tab', tab);
+        window.history.replaceState(window.history.state, '', url.toString());
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+
+
+def first_click() -> Any:
+    """The pattern id whose button was really clicked (new buttons arrive with n_clicks=0)."""
+    for trig in ctx.triggered:
+        if trig.get("value"):
+            return ctx.triggered_id
+    raise PreventUpdate
+
+
+def run_status(doc: dict[str, Any]) -> str:
+    store = get_store()
+    return status_of(doc, datetime.now(UTC), store.probably_dead_after)
+
+
+def captured_out(doc: dict[str, Any]) -> str:
+    out = doc.get("captured_out")
+    return out if isinstance(out, str) else ""
+
+
+def parse_new_tags(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def register_callbacks(app: Dash) -> None:
+    panel = plot_panel_module()
+    if panel is not None:
+        panel.register_plot_panel(app, PLOT_PREFIX)
+
+    app.clientside_callback(TAB_URL_JS, Output("rd-tabs", "className"), Input("rd-tabs", "value"))
+    app.clientside_callback(SCROLL_JS, Output("rd-out-body", "title"), Input("rd-out-scroll", "data"))
+
+    @app.callback(Output("rd-tab-body", "children"), Input("rd-tabs", "value"), State("rd-run-id", "data"),
+                  prevent_initial_call=True)
+    def switch_tab(tab: str, run_id: Any) -> Any:
+        store = get_store()
+        try:
+            doc = store.get_run(run_id)
+        except NotFound:
+            return html.P("This run no longer exists.", className="muted")
+        return render_tab(tab, run_id, doc, run_status(doc), store)
+
+    @app.callback(Output("rd-config-tree", "children"), Input("rd-config-search", "value"),
+                  State("rd-config-data", "data"), prevent_initial_call=True)
+    def search_config(query: str | None, data: dict[str, Any]) -> Any:
+        return json_tree(data.get("config"), marked=data.get("marked") or [], query=query or "")
+
+    @app.callback(
+        Output("rd-out-body", "children"),
+        Output("rd-out-info", "children"),
+        Output("rd-out-size", "data"),
+        Output("rd-out-more", "hidden"),
+        Output("rd-out-tick", "disabled"),
+        Output("rd-out-scroll", "data"),
+        Input("rd-out-more", "n_clicks"),
+        Input("rd-out-tick", "n_intervals"),
+        State("rd-out-size", "data"),
+        State("rd-run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def update_output(_more: int, _tick: int, size: int | None, run_id: Any) -> Any:
+        doc = get_store().get_run(run_id)
+        text = captured_out(doc)
+        running = run_status(doc) == "RUNNING"
+        size = size or DEFAULT_WINDOW
+        scroll = {"to": "bottom", "at": time.time()}
+        if ctx.triggered_id == "rd-out-more":
+            size = next_window_size(size)
+            scroll = {"to": "top", "at": time.time()}
+        pre, info = output_window(text, size)
+        return pre, info, size, not tail_window(text, size).truncated, not running, scroll
+
+    @app.callback(Output("rd-out-hits", "children"), Input("rd-out-search", "value"), State("rd-run-id", "data"),
+                  prevent_initial_call=True)
+    def search_out(query: str | None, run_id: Any) -> Any:
+        if not query:
+            return None
+        result = search_output(captured_out(get_store().get_run(run_id)), query)
+        return search_hits(result.hits, query, result.truncated)
+
+    @app.callback(Output("rd-src-body", "children"), Input({"type": "rd-src-view", "index": ALL}, "n_clicks"),
+                  State("rd-src-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
+    def view_source(_clicks: list[int], names: list[str], run_id: Any) -> Any:
+        index = first_click()["index"]
+        return source_body(get_store(), run_id, names[index])
+
+    @app.callback(Output("rd-art-body", "children"), Input({"type": "rd-art-view", "index": ALL}, "n_clicks"),
+                  State("rd-art-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
+    def view_artifact(_clicks: list[int], names: list[str], run_id: Any) -> Any:
+        index = first_click()["index"]
+        return artifact_preview(get_store(), run_id, names[index])
+
+    @app.callback(
+        Output("rd-tags", "children"),
+        Output("rd-tag-input", "value"),
+        Output("rd-edit-msg", "children", allow_duplicate=True),
+        Input("rd-tag-input", "value"),
+        Input({"type": "rd-tag-remove", "index": ALL}, "n_clicks"),
+        State("rd-run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def edit_tags(new_tag: str | None, _clicks: list[int], run_id: Any) -> Any:
+        store = get_store()
+        if ctx.triggered_id == "rd-tag-input":
+            added = parse_new_tags(new_tag or "")
+            if not added:
+                raise PreventUpdate
+            removed: str | None = None
+        else:
+            removed, added = first_click()["index"], []
+        try:
+            tags = tags_of(store.get_run(run_id))
+            tags = [t for t in tags if t != removed] + [t for t in added if t not in tags]
+            store.set_tags(run_id, tags)
+        except StoreError as e:
+            return no_update, no_update, f"Tags not saved: {e}"
+        return rd.tag_chips(tags, True), "", "Tags saved."
+
+    @app.callback(
+        Output("rd-notes-editor", "hidden"),
+        Output("rd-notes-view", "hidden"),
+        Output("rd-notes-view", "children"),
+        Output("rd-edit-msg", "children", allow_duplicate=True),
+        Input("rd-notes-edit", "n_clicks"),
+        Input("rd-notes-save", "n_clicks"),
+        Input("rd-notes-cancel", "n_clicks"),
+        State("rd-notes-text", "value"),
+        State("rd-run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def edit_notes(_edit: int, _save: int, _cancel: int, text: str | None, run_id: Any) -> Any:
+        trigger = ctx.triggered_id
+        if trigger == "rd-notes-edit":
+            return False, True, no_update, ""
+        if trigger == "rd-notes-cancel":
+            return True, False, no_update, ""
+        try:
+            get_store().set_notes(run_id, text or "")
+        except StoreError as e:
+            return no_update, no_update, no_update, f"Notes not saved: {e}"
+        return True, False, rd.notes_markdown(text or ""), "Notes saved."
+
+    @app.callback(
+        Output("rd-delete-dialog", "hidden"),
+        Output("rd-delete-preview", "children"),
+        Input("rd-delete", "n_clicks"),
+        Input("rd-delete-cancel", "n_clicks"),
+        State("rd-run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def toggle_delete(_open: int, _cancel: int, run_id: Any) -> Any:
+        if ctx.triggered_id == "rd-delete-cancel":
+            return True, no_update
+        try:
+            return False, rd.delete_summary(get_store().delete_preview(run_id))
+        except NotImplementedError:
+            return False, html.P("The run document, its metrics, artifacts and unshared sources will be deleted.")
+        except StoreError as e:
+            return False, html.P(f"Cannot prepare the deletion: {e}", className="error-detail")
+
+    @app.callback(
+        Output("url", "pathname", allow_duplicate=True),
+        Output("url", "search", allow_duplicate=True),
+        Output("rd-delete-preview", "children", allow_duplicate=True),
+        Input("rd-delete-confirm", "n_clicks"),
+        State("rd-run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def confirm_delete(clicks: int, run_id: Any) -> Any:
+        if not clicks:
+            raise PreventUpdate
+        try:
+            get_store().delete_run(run_id)
+        except StoreError as e:
+            return no_update, no_update, html.P(f"Not deleted: {e}", className="error-detail")
+        return app.get_relative_path("/"), "", no_update

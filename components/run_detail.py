@@ -1,0 +1,308 @@
+"""Layout builders of the run detail page. Pure: they take plain values and return components; every
+user-supplied string ends up as a text node (or in sanitised Markdown), never as markup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dash import dcc, html
+
+from app.pages.run_detail_data import (
+    code_fence,
+    dedupe_repositories,
+    exception_summary,
+    format_size,
+    is_library_frame,
+    language_of,
+    sanitize_markdown,
+    split_dependency,
+    trace_text,
+)
+from app.store.base import FileInfo
+
+TABS = [
+    ("metrics", "Metrics"),
+    ("config", "Config"),
+    ("output", "Output"),
+    ("failure", "Failure"),
+    ("info", "Info"),
+    ("meta", "Meta"),
+    ("host", "Host"),
+    ("experiment", "Experiment"),
+    ("artifacts", "Artifacts"),
+]
+
+
+def status_badge(status: str) -> html.Span:
+    slug = "".join(ch if ch.isalnum() else "_" for ch in status.lower())
+    return html.Span(
+        [html.Span(className="status-dot", style={"background": f"var(--status-{slug}, var(--muted))"}),
+         status.replace("_", " ").title()],
+        className=f"status-badge status-{slug}",
+        title=status,
+    )
+
+
+def facts(items: Sequence[tuple[str, Any]]) -> html.Dl:
+    """A definition list of (label, value); missing values show an em dash."""
+    rows: list[Any] = []
+    for label, value in items:
+        rows.append(html.Dt(label))
+        rows.append(html.Dd(value if value not in (None, "") else "—"))
+    return html.Dl(rows, className="facts")
+
+
+def tag_chips(tags: Sequence[str], editable: bool) -> list[Any]:
+    chips = []
+    for tag in tags:
+        parts: list[Any] = [html.Span(tag, className="tag-text")]
+        if editable:
+            parts.append(html.Button("×", id={"type": "rd-tag-remove", "index": tag}, className="tag-remove",
+                                     title="Remove tag", n_clicks=0))
+        chips.append(html.Span(parts, className="tag-chip"))
+    if not chips:
+        chips.append(html.Span("no tags", className="muted"))
+    return chips
+
+
+def notes_markdown(notes: str) -> dcc.Markdown:
+    """Notes rendered as Markdown with raw HTML off and unsafe link targets removed."""
+    if not notes.strip():
+        return dcc.Markdown("*No notes.*", className="notes-md muted", dangerously_allow_html=False)
+    return dcc.Markdown(sanitize_markdown(notes), className="notes-md", dangerously_allow_html=False,
+                        link_target="_blank")
+
+
+def header(
+    run_id: Any,
+    experiment: str | None,
+    status: str,
+    fact_items: Sequence[tuple[str, Any]],
+    tags: Sequence[str],
+    notes: str,
+    editable: bool,
+) -> html.Div:
+    title = html.H2([html.Span(f"#{run_id}", className="run-id"), html.Span(experiment or "(unnamed)",
+                    className="run-experiment"), status_badge(status)], className="run-title")
+    actions = []
+    if editable:
+        actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0))
+    tag_row = html.Div(
+        [html.Span("Tags", className="label"), html.Span(tag_chips(tags, editable), id="rd-tags", className="tags")]
+        + ([dcc.Input(id="rd-tag-input", placeholder="add a tag, Enter", debounce=True, className="tag-input",
+                      value="", maxLength=200)] if editable else []),
+        className="tag-row",
+    )
+    notes_block = html.Div(
+        [
+            html.Div([html.Span("Notes", className="label")]
+                     + ([html.Button("Edit", id="rd-notes-edit", className="btn btn-small", n_clicks=0)]
+                        if editable else []),
+                     className="notes-head"),
+            html.Div(notes_markdown(notes), id="rd-notes-view"),
+            html.Div(
+                [dcc.Textarea(id="rd-notes-text", value=notes, className="notes-text"),
+                 html.Div([html.Button("Save", id="rd-notes-save", className="btn btn-primary", n_clicks=0),
+                           html.Button("Cancel", id="rd-notes-cancel", className="btn", n_clicks=0),
+                           html.Span("Markdown; HTML is shown as text.", className="muted")],
+                          className="notes-buttons")],
+                id="rd-notes-editor", hidden=True, className="notes-editor",
+            ) if editable else html.Div(),
+        ],
+        className="notes",
+    )
+    return html.Div(
+        [
+            html.Div([title, html.Div(actions, className="run-actions")], className="run-title-row"),
+            facts(fact_items),
+            tag_row,
+            notes_block,
+            html.Div(id="rd-edit-msg", className="edit-msg", role="status"),
+        ],
+        className="run-header",
+    )
+
+
+def delete_dialog() -> html.Div:
+    return html.Div(
+        html.Div(
+            [
+                html.H3("Delete this run?"),
+                html.Div(id="rd-delete-preview"),
+                html.Div([html.Button("Delete for good", id="rd-delete-confirm", className="btn btn-danger",
+                                      n_clicks=0),
+                          html.Button("Cancel", id="rd-delete-cancel", className="btn", n_clicks=0)],
+                         className="dialog-buttons"),
+            ],
+            className="dialog",
+            role="dialog",
+        ),
+        id="rd-delete-dialog",
+        className="dialog-backdrop",
+        hidden=True,
+    )
+
+
+def delete_summary(report: Any) -> html.Div:
+    """What delete_run will remove, from a DeleteReport."""
+    items = [
+        html.Li("the run document (config, info, output, tags and notes)"),
+        html.Li(f"{report.metrics} metric series"),
+        html.Li(f"{report.artifacts} artifact file{'s' if report.artifacts != 1 else ''}"),
+        html.Li(f"{report.sources} source file{'s' if report.sources != 1 else ''} not shared with other runs"),
+    ]
+    files = list(report.files or [])
+    detail = []
+    if files:
+        detail = [html.Details([html.Summary(f"{len(files)} stored files"),
+                                html.Ul([html.Li(f, className="mono") for f in files[:200]])])]
+    return html.Div([html.P("This removes, and cannot be undone:"), html.Ul(items), *detail])
+
+
+# -- failure ---------------------------------------------------------------------------------
+def failure_view(fail_trace: Any) -> html.Div:
+    if not fail_trace:
+        return html.Div(html.P("This run did not fail.", className="muted"), className="failure")
+    frames = fail_trace if isinstance(fail_trace, list) else trace_text(fail_trace).splitlines(keepends=True)
+    blocks = [
+        html.Div(str(chunk), className="trace-chunk trace-lib" if is_library_frame(str(chunk)) else "trace-chunk")
+        for chunk in frames
+    ]
+    return html.Div(
+        [
+            html.Pre(exception_summary(fail_trace), className="exception-line", id="rd-exception"),
+            html.Div([html.Span("Traceback", className="label"),
+                      dcc.Clipboard(content=trace_text(fail_trace), className="copy-btn", title="Copy trace")],
+                     className="section-head"),
+            html.Pre(blocks, className="trace"),
+        ],
+        className="failure",
+    )
+
+
+# -- meta ------------------------------------------------------------------------------------
+def reproduce_block(command: str) -> html.Div:
+    return html.Div(
+        [
+            html.Div([html.Span("Reproduce this run", className="label"),
+                      dcc.Clipboard(target_id="rd-repro", className="copy-btn", title="Copy command")],
+                     className="section-head"),
+            html.Pre(command, id="rd-repro", className="repro"),
+        ],
+        className="repro-block",
+    )
+
+
+# -- experiment --------------------------------------------------------------------------------
+def experiment_view(
+    experiment: dict[str, Any],
+    sources: Sequence[FileInfo],
+    source_href: Callable[[str], str],
+) -> html.Div:
+    deps = [split_dependency(d) for d in experiment.get("dependencies") or []]
+    repos = dedupe_repositories(experiment.get("repositories"))
+    repo_rows = [
+        html.Tr([html.Td(str(r["url"]), className="mono"), html.Td(str(r["commit"]), className="mono"),
+                 html.Td(html.Span("dirty", className="flag flag-warn") if r["dirty"]
+                         else html.Span("clean", className="flag flag-ok"))])
+        for r in repos
+    ]
+    source_rows = []
+    for i, info in enumerate(sources):
+        actions: list[Any] = []
+        if info.missing:
+            actions.append(html.Span("file missing", className="flag flag-warn"))
+        else:
+            actions += [html.Button("View", id={"type": "rd-src-view", "index": i}, className="btn btn-small",
+                                    n_clicks=0),
+                        html.A("Download", href=source_href(info.name), className="btn btn-small", download="")]
+        source_rows.append(html.Tr([html.Td(info.name, className="mono"), html.Td(format_size(info.size)),
+                                    html.Td(actions, className="actions")]))
+    return html.Div(
+        [
+            facts([("Name", experiment.get("name")), ("Main file", experiment.get("mainfile")),
+                   ("Base directory", experiment.get("base_dir"))]),
+            html.H4("Source files"),
+            table(["File", "Size", ""], source_rows, "No source files recorded."),
+            html.Div(id="rd-src-body", className="source-body"),
+            html.H4("Git repositories"),
+            table(["Repository", "Commit", "State"], repo_rows, "No git information recorded."),
+            html.H4(f"Dependencies ({len(deps)})"),
+            table(["Package", "Version"], [html.Tr([html.Td(n), html.Td(v, className="mono")]) for n, v in deps],
+                  "No dependencies recorded."),
+        ],
+        className="experiment",
+    )
+
+
+def source_view(name: str, text: str, truncated: bool) -> html.Div:
+    """A source file, highlighted by Dash's bundled highlight.js through a fenced code block."""
+    note = [html.P("Showing the first 1 MB.", className="muted")] if truncated else []
+    return html.Div(
+        [html.Div([html.Span(name, className="mono label")], className="section-head"), *note,
+         dcc.Markdown(code_fence(text, language_of(name)), className="source-code", dangerously_allow_html=False)],
+        className="source-view",
+    )
+
+
+def table(headers: Sequence[str], rows: list[Any], empty_text: str) -> Any:
+    if not rows:
+        return html.P(empty_text, className="muted")
+    return html.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)], className="grid")
+
+
+# -- artifacts --------------------------------------------------------------------------------------
+def artifacts_view(
+    artifacts: Sequence[FileInfo],
+    artifact_href: Callable[[str], str],
+    zip_href: str,
+    tz_format: Callable[[Any], str | None],
+) -> html.Div:
+    rows = []
+    for i, info in enumerate(artifacts):
+        if info.missing:
+            actions: list[Any] = [html.Span("file missing", className="flag flag-warn")]
+        else:
+            actions = [html.Button("Preview", id={"type": "rd-art-view", "index": i}, className="btn btn-small",
+                                   n_clicks=0),
+                       html.A("Download", href=artifact_href(info.name), className="btn btn-small", download="")]
+        rows.append(html.Tr([html.Td(info.name, className="mono"), html.Td(format_size(info.size)),
+                             html.Td(tz_format(info.date) or "—"), html.Td(info.content_type or "—"),
+                             html.Td(actions, className="actions")]))
+    head = html.Div(
+        [html.Span(f"{len(artifacts)} artifact{'s' if len(artifacts) != 1 else ''}", className="label")]
+        + ([html.A("Download all (zip)", href=zip_href, className="btn", download="", id="rd-art-zip")]
+           if any(not a.missing for a in artifacts) else []),
+        className="section-head",
+    )
+    return html.Div(
+        [head, table(["Name", "Size", "Date", "Type", ""], rows, "This run has no artifacts."),
+         html.Div(id="rd-art-body", className="artifact-body")],
+        className="artifacts",
+    )
+
+
+def preview_frame(name: str, body: Any, note: str | None = None) -> html.Div:
+    return html.Div([html.Div(html.Span(name, className="mono label"), className="section-head"),
+                     *([html.P(note, className="muted")] if note else []), body], className="preview")
+
+
+def image_preview(data_uri: str, name: str) -> html.Img:
+    return html.Img(src=data_uri, alt=name, className="preview-img")
+
+
+def text_preview(text: str) -> html.Pre:
+    return html.Pre(text, className="preview-text")
+
+
+def html_preview(document: str) -> html.Iframe:
+    """An HTML artifact in a frame with every sandbox restriction: no scripts, no forms, no same-origin."""
+    return html.Iframe(srcDoc=document, sandbox="", className="preview-html", title="HTML artifact (sandboxed)")
+
+
+def csv_preview(columns: Sequence[str], rows: Sequence[Sequence[Any]], total_rows: int) -> html.Div:
+    body = [html.Tr([html.Td("" if v is None else str(v)) for v in row]) for row in rows]
+    note = f"First {len(rows)} of {total_rows} rows." if total_rows > len(rows) else f"{total_rows} rows."
+    return html.Div([html.P(note, className="muted"),
+                     html.Div(table([str(c) for c in columns], body, "Empty table."), className="csv-wrap")])
