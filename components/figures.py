@@ -84,6 +84,16 @@ def relative_unit(max_seconds: float) -> tuple[str, float]:
     return "seconds", 1.0
 
 
+def relative_scale(series: Sequence[Series], runs: Mapping[RunId, RunInfo]) -> tuple[str, float]:
+    """The time unit of a relative-time chart, from its longest series."""
+    longest = 0.0
+    for s in series:
+        xv = x_values(s, "relative", runs[s.run_id].start_time if s.run_id in runs else None)
+        if xv is not None and np.isfinite(xv).any():
+            longest = max(longest, float(np.nanmax(xv)))
+    return relative_unit(longest)
+
+
 def x_values(s: Series, mode: str, start: datetime | None = None, scale: float = 1.0) -> np.ndarray | None:
     """x of one series: steps, wall time (epoch ms, for a date axis) or time since start / scale.
     None when the mode needs timestamps the series lacks."""
@@ -193,14 +203,7 @@ def metric_figure(
     metrics = list(dict.fromkeys(s.name for s in series))
     many_metrics = len(metrics) > 1
     dash_of = {m: DASHES[i % len(DASHES)] for i, m in enumerate(metrics)}
-    scale, unit = 1.0, ""
-    if x_mode == "relative":
-        longest = 0.0
-        for s in series:
-            xv = x_values(s, "relative", runs[s.run_id].start_time if s.run_id in runs else None)
-            if xv is not None and np.isfinite(xv).any():
-                longest = max(longest, float(np.nanmax(xv)))
-        unit, scale = relative_unit(longest)
+    unit, scale = relative_scale(series, runs) if x_mode == "relative" else ("", 1.0)
     x_title = {"step": "step", "wall": "wall time", "relative": f"time since start ({unit})"}[x_mode]
     fig = go.Figure()
     base_layout(fig, title=title, x_mode=x_mode, log_y=log_y, theme=theme, height=height, x_title=x_title,

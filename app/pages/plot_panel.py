@@ -1,0 +1,394 @@
+"""A reusable metric plot panel: overlaid/small-multiple charts of the metrics of some runs.
+
+API (used by the compare page, the runs table and the run detail page)::
+
+    from app.pages.plot_panel import plot_panel_layout, register_plot_panel
+
+    plot_panel_layout(prefix, run_ids=None, metrics=None, x_mode="step", log_y=False, smoothing=0.0)
+        -> html.Div   # put it in your layout
+    register_plot_panel(app, prefix)   # once, from your page's register(app); idempotent per app
+
+Feeding runs: the panel plots the run ids in the `dcc.Store` whose id is `f"{prefix}-runs"` (property
+`data`: a JSON list of run ids, ints or strings, in display order). Pass `run_ids=` for a fixed set,
+or write the store from your own callback, e.g. the table page:
+`Output("runs-plot-runs", "data")` from the grid's `selectedRows`. Prefixes in use: "cmp" (compare page),
+"runs-plot" (table page), "run-metrics" (run detail). Other ids: `f"{prefix}-<name>"` (see
+components/metric_plots.py); charts are `{"type": f"{prefix}-graph", "metric": name}`.
+
+Data flow: runs -> run info + metric names (one get_run per run) -> charts (one metric_series call,
+downsampled to what a chart can show) -> zoom: relayoutData -> finer series for the visible range ->
+live: only points after the last step of running runs (since_step) -> extendData.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from dash import ALL, MATCH, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.context import get_store
+from app.store.base import NotFound, RunId, Series, StoreError
+from app.store.compare import ema_smooth, group_runs, legend_label, varying_config_keys
+from app.store.rows import flatten_dict, parse_time
+from components.figures import RunInfo, metric_figure, relative_scale, run_colors, x_values
+from components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
+
+POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
+POINTS_SMALL_MULTIPLE = 1000
+MAX_DEFAULT_METRICS = 4
+ZOOM_PAD = 0.02  # fetch 2 % beyond each edge so lines reach the borders
+CONTROL_NAMES = ("metrics", "layout", "x", "y", "smooth", "labels", "group", "group-keys", "band")
+
+
+def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[str] | None = None,
+                      x_mode: str = "step", log_y: bool = False, smoothing: float = 0.0) -> html.Div:
+    """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`)."""
+    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing)
+
+
+# -- pure helpers (tested through the browser tests) --------------------------------------------------
+def load_run_info(run_ids: Sequence[RunId]) -> dict[str, Any]:
+    """Config, start time and status of each run, plus metric names; unknown ids listed apart."""
+    store = get_store()
+    runs, missing = [], []
+    for rid in run_ids:
+        try:
+            doc = store.get_run(rid)
+        except NotFound:
+            missing.append(rid)
+            continue
+        runs.append({"id": doc.get("_id", rid), "config": doc.get("config") or {},
+                     "start": doc.get("start_time"), "status": doc.get("status")})
+    names = store.metric_names([r["id"] for r in runs]) if runs else {}
+    counts: dict[str, int] = {}
+    for rid in names:
+        for name in names[rid]:
+            counts[name] = counts.get(name, 0) + 1
+    return {"runs": runs, "missing": missing, "metrics": dict(sorted(counts.items()))}
+
+
+def run_infos(info: dict[str, Any], label_keys: Sequence[str]) -> dict[RunId, RunInfo]:
+    out = {}
+    for r in info.get("runs", []):
+        start = parse_time(r.get("start"))
+        out[r["id"]] = RunInfo(r["id"], legend_label({"config": r["config"]}, label_keys), start)
+    return out
+
+
+def groups_of(info: dict[str, Any], group_on: bool, keys: Sequence[str]) -> dict[str, list[RunId]] | None:
+    if not group_on:
+        return None
+    return group_runs({r["id"]: {"config": r["config"]} for r in info.get("runs", [])}, keys)
+
+
+def chosen_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[str]:
+    known = info.get("metrics", {})
+    return [m for m in metrics or [] if m in known]
+
+
+def fetch(run_ids: Sequence[RunId], names: Sequence[str], max_points: int,
+          x_range: tuple[float, float] | None = None) -> list[Series]:
+    return get_store().metric_series(list(run_ids), list(names), max_points=max_points, x_range=x_range)
+
+
+def running_ids(info: dict[str, Any]) -> list[RunId]:
+    return [r["id"] for r in info.get("runs", []) if r.get("status") in ("RUNNING", "QUEUED")]
+
+
+def build_figure(series: list[Series], info: dict[str, Any], title: str, opts: dict[str, Any],
+                 height: int, x_range: Sequence[Any] | None = None, y_range: Sequence[Any] | None = None):
+    runs = run_infos(info, opts["labels"])
+    colors = run_colors([r["id"] for r in info.get("runs", [])])
+    fig = metric_figure(
+        series, runs, title=title, x_mode=opts["x"], log_y=opts["y"] == "log", smoothing=opts["smooth"],
+        colors=colors, groups=groups_of(info, opts["group"], opts["group_keys"]), band=opts["band"],
+        height=height, x_range=x_range,
+        uirevision=f"{opts['x']}|{opts['y']}|{opts['group']}|{','.join(opts['group_keys'])}",
+    )
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range), autorange=False)
+    fig.update_layout(meta={**(fig.layout.meta or {}), "keys": [t.legendgroup for t in fig.data]})
+    return fig
+
+
+def options_from(values: Sequence[Any]) -> dict[str, Any]:
+    """Panel options from the State values of CONTROL_NAMES."""
+    metrics, layout, x, y, smooth, labels, group, group_keys, band = values
+    return {"metrics": metrics or [], "layout": layout or "multiples", "x": x or "step", "y": y or "linear",
+            "smooth": float(smooth or 0), "labels": labels or [], "group": bool(group),
+            "group_keys": group_keys or [], "band": band or "std"}
+
+
+def chart_plan(opts: dict[str, Any], metrics: list[str]) -> tuple[list[tuple[str, list[str]]], int, int]:
+    """[(chart key, metric names)], points per series, chart height."""
+    if opts["layout"] == "single" or len(metrics) == 1:
+        key = ALL_METRICS if opts["layout"] == "single" and len(metrics) > 1 else metrics[0]
+        return [(key, metrics)], POINTS_ONE_CHART, 460
+    return [(m, [m]) for m in metrics], POINTS_SMALL_MULTIPLE, 320
+
+
+def parse_x(value: Any, x_mode: str) -> float:
+    """A relayout x value as a number: date strings (wall mode) to epoch ms."""
+    if isinstance(value, str) and x_mode == "wall":
+        t = parse_time(value.replace(" ", "T"))
+        if t is None:
+            raise ValueError(value)
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000
+    return float(value)
+
+
+def relayout_range(relayout: dict[str, Any] | None, axis: str) -> tuple[Any, Any] | str | None:
+    """("lo", "hi") from relayoutData for `axis`, "auto" on reset, None when the axis did not change."""
+    if not relayout:
+        return None
+    if relayout.get(f"{axis}.autorange"):
+        return "auto"
+    if f"{axis}.range[0]" in relayout and f"{axis}.range[1]" in relayout:
+        return relayout[f"{axis}.range[0]"], relayout[f"{axis}.range[1]"]
+    if isinstance(relayout.get(f"{axis}.range"), list):
+        lo, hi = relayout[f"{axis}.range"]
+        return lo, hi
+    return None
+
+
+def step_ranges(coarse: list[Series], info: dict[str, Any], opts: dict[str, Any], x_lo: float,
+                x_hi: float, scale: float) -> dict[RunId, tuple[float, float]]:
+    """For time axes: the step range of each run that falls inside the visible [x_lo, x_hi]."""
+    runs = run_infos(info, [])
+    out: dict[RunId, tuple[float, float]] = {}
+    for s in coarse:
+        xv = x_values(s, opts["x"], runs[s.run_id].start_time if s.run_id in runs else None, scale)
+        if xv is None or not len(xv):
+            continue
+        steps = np.asarray(s.steps, dtype=float)
+        inside = np.flatnonzero((xv >= x_lo) & (xv <= x_hi))
+        if inside.size:
+            lo_i, hi_i = max(0, inside[0] - 1), min(len(steps) - 1, inside[-1] + 1)
+        else:  # the window falls between two coarse points
+            j = int(np.searchsorted(xv, x_lo))
+            lo_i, hi_i = max(0, j - 1), min(len(steps) - 1, j)
+        lo, hi = steps[lo_i], steps[hi_i]
+        prev = out.get(s.run_id)
+        out[s.run_id] = (min(lo, prev[0]), max(hi, prev[1])) if prev else (lo, hi)
+    return out
+
+
+def series_csv(series: list[Series], info: dict[str, Any], labels: Sequence[str], smoothing: float) -> str:
+    """The plotted series as CSV: run, label, metric, step, timestamp, value (and smoothed)."""
+    runs = run_infos(info, labels)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    header = ["run_id", "label", "metric", "step", "timestamp", "value"]
+    w.writerow([*header, "smoothed"] if smoothing > 0 else header)
+    for s in series:
+        label = runs[s.run_id].label if s.run_id in runs else ""
+        smooth = ema_smooth(s.values, smoothing) if smoothing > 0 else None
+        for i, (step, value) in enumerate(zip(s.steps, s.values, strict=False)):
+            ts = s.timestamps[i] if i < len(s.timestamps) else None
+            row = [s.run_id, label, s.name, step, ts.isoformat() if isinstance(ts, datetime) else "",
+                   "" if value is None else value]
+            if smooth is not None:
+                row.append("" if math.isnan(smooth[i]) else float(smooth[i]))
+            w.writerow(row)
+    return buf.getvalue()
+
+
+def status_text(info: dict[str, Any], series: list[Series], metrics: list[str]) -> list[Any]:
+    shown = sum(len(s.steps) for s in series)
+    total = sum(s.total_points or len(s.steps) for s in series)
+    parts: list[Any] = [f"{len(info.get('runs', []))} runs · {len(metrics)} metrics · "
+                        f"{shown:,} of {total:,} points shown"]
+    have = {(s.run_id) for s in series}
+    without = [r["id"] for r in info.get("runs", []) if r["id"] not in have]
+    if without and metrics:
+        parts.append(html.Span(f" · no data for run {', '.join(map(str, without))}", className="pp-warn"))
+    if info.get("missing"):
+        parts.append(html.Span(f" · unknown run id {', '.join(map(str, info['missing']))}", className="pp-warn"))
+    return parts
+
+
+# -- callbacks -----------------------------------------------------------------------------------------
+def register_plot_panel(app: Dash, prefix: str) -> None:
+    """Register the panel's callbacks for `prefix` on `app` (safe to call twice)."""
+    done: set[str] = app.__dict__.setdefault("_omnidash_plot_panels", set())
+    if prefix in done:
+        return
+    done.add(prefix)
+    p = lambda name: pid(prefix, name)  # noqa: E731
+    control_states = [State(p(n), "value") for n in CONTROL_NAMES]
+
+    @app.callback(
+        Output(p("info"), "data"),
+        Output(p("metrics"), "options"), Output(p("metrics"), "value"),
+        Output(p("labels"), "options"), Output(p("labels"), "value"),
+        Output(p("group-keys"), "options"), Output(p("group-keys"), "value"),
+        Input(p("runs"), "data"),
+        State(p("metrics"), "value"), State(p("labels"), "value"),
+    )
+    def load(run_ids, metrics, labels):
+        try:
+            info = load_run_info(list(run_ids or []))
+        except StoreError as e:
+            info = {"runs": [], "missing": [], "metrics": {}, "error": str(e)}
+        n_runs = len(info["runs"])
+        metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
+                       for m, c in info["metrics"].items()]
+        chosen = chosen_metrics(info, metrics) or list(info["metrics"])[:MAX_DEFAULT_METRICS]
+        flat_keys = sorted({k[len("config."):] for r in info["runs"]
+                            for k in flatten_dict(r["config"], "config")})
+        varying = varying_config_keys([r["config"] for r in info["runs"]])
+        key_opts = [{"label": k, "value": k} for k in flat_keys]
+        label_value = [k for k in labels or [] if k in flat_keys] or varying[:3]
+        return info, metric_opts, chosen, key_opts, label_value, key_opts, varying
+
+    @app.callback(
+        Output(p("charts"), "children"), Output(p("status"), "children"), Output(p("state"), "data"),
+        Input(p("info"), "data"), *[Input(p(n), "value") for n in CONTROL_NAMES], Input(p("refresh"), "data"),
+    )
+    def render(info, *values):
+        opts = options_from(values[: len(CONTROL_NAMES)])
+        info = info or {}
+        if info.get("error"):
+            return empty_state(f"Cannot load runs: {info['error']}"), "", None
+        if not info.get("runs"):
+            missing = info.get("missing")
+            msg = f"Unknown run id {', '.join(map(str, missing))}." if missing else "No runs selected."
+            return empty_state(msg), "", None
+        metrics = chosen_metrics(info, opts["metrics"])
+        if not metrics:
+            msg = "These runs logged no metrics." if not info.get("metrics") else "Choose metrics to plot."
+            return empty_state(msg), status_text(info, [], []), None
+        plan, points, height = chart_plan(opts, metrics)
+        ids = [r["id"] for r in info["runs"]]
+        try:
+            series = fetch(ids, metrics, points)
+        except StoreError as e:
+            return empty_state(f"Cannot load metrics: {e}"), "", None
+        charts, keys = [], {}
+        for key, names in plan:
+            subset = [s for s in series if s.name in names]
+            title = ", ".join(names) if key == ALL_METRICS else key
+            fig = build_figure(subset, info, title, opts, height)
+            keys[key] = fig.layout.meta["keys"]
+            charts.append(chart(prefix, key, fig, wide=len(plan) == 1))
+        last = {f"{s.run_id}|{s.name}": s.steps[-1] for s in series if s.steps}
+        state = {"last": last, "keys": keys, "points": points}
+        return charts, status_text(info, series, metrics), state
+
+    @app.callback(
+        Output({"type": graph_type(prefix), "metric": MATCH}, "figure"),
+        Input({"type": graph_type(prefix), "metric": MATCH}, "relayoutData"),
+        State(p("info"), "data"), State(p("state"), "data"), *control_states,
+        prevent_initial_call=True,
+    )
+    def zoom(relayout, info, state, *values):
+        xr = relayout_range(relayout, "xaxis")
+        if xr is None or not info or not state:
+            raise PreventUpdate
+        opts = options_from(values)
+        metric_key = ctx.outputs_list["id"]["metric"]
+        metrics = chosen_metrics(info, opts["metrics"])
+        names = metrics if metric_key == ALL_METRICS else [metric_key]
+        points = state.get("points", POINTS_SMALL_MULTIPLE)
+        _, _, height = chart_plan(opts, metrics)
+        ids = [r["id"] for r in info["runs"]]
+        title = ", ".join(names) if metric_key == ALL_METRICS else metric_key
+        yr = relayout_range(relayout, "yaxis")
+        y_range = yr if isinstance(yr, tuple) else None
+        if xr == "auto":
+            return build_figure(fetch(ids, names, points), info, title, opts, height)
+        lo, hi = sorted(parse_x(v, opts["x"]) for v in xr)
+        pad = (hi - lo) * ZOOM_PAD
+        if opts["x"] == "step":
+            series = fetch(ids, names, points, (lo - pad, hi + pad))
+        else:
+            coarse = fetch(ids, names, points)
+            scale = relative_scale(coarse, run_infos(info, []))[1] if opts["x"] == "relative" else 1.0
+            series = []
+            for rid, step_range in step_ranges(coarse, info, opts, lo - pad, hi + pad, scale).items():
+                series += fetch([rid], names, points, step_range)
+        return build_figure(series, info, title, opts, height, x_range=list(xr), y_range=y_range)
+
+    @app.callback(
+        Output(p("tick"), "disabled"),
+        Input(p("live"), "value"), Input(p("info"), "data"),
+    )
+    def live_switch(live, info):
+        return not (live and info and running_ids(info))
+
+    @app.callback(
+        Output({"type": graph_type(prefix), "metric": ALL}, "extendData"),
+        Output(p("refresh"), "data"),
+        Output(p("state"), "data", allow_duplicate=True),
+        Input(p("tick"), "n_intervals"),
+        State(p("info"), "data"), State(p("state"), "data"), State(p("refresh"), "data"), *control_states,
+        prevent_initial_call=True,
+    )
+    def live(_n, info, state, refresh, *values):
+        n_graphs = len(ctx.outputs_list[0])
+        nothing = ([no_update] * n_graphs, no_update, no_update)
+        opts = options_from(values)
+        running = running_ids(info or {})
+        if not running or not state:
+            return nothing
+        metrics = chosen_metrics(info, opts["metrics"])
+        last = dict(state.get("last", {}))
+        new: list[Series] = []
+        store = get_store()
+        for rid in running:
+            for m in metrics:
+                since = last.get(f"{rid}|{m}")
+                new += store.metric_series([rid], [m], max_points=state.get("points"), since_step=since)
+        new = [s for s in new if s.steps]
+        if not new:
+            return nothing
+        for s in new:
+            last[f"{s.run_id}|{s.name}"] = s.steps[-1]
+        state = {**state, "last": last}
+        needs_redraw = (opts["smooth"] > 0 or opts["group"] or opts["x"] == "relative"
+                        or any(s.total_points > len(s.steps) for s in new))
+        if needs_redraw:
+            return [no_update] * n_graphs, (refresh or 0) + 1, state
+        runs = run_infos(info, [])
+        extends = []
+        for out in ctx.outputs_list[0]:
+            metric_key = out["id"]["metric"]
+            keys = state.get("keys", {}).get(metric_key, [])
+            xs, ys, idx = [], [], []
+            for s in new:
+                key = f"{s.run_id}|{s.name}"
+                if key not in keys:
+                    continue
+                start = runs[s.run_id].start_time if s.run_id in runs else None
+                xv = x_values(s, opts["x"], start)
+                if xv is None:
+                    continue
+                xs.append(xv.tolist())
+                ys.append([None if v is None else v for v in s.values])
+                idx.append(keys.index(key))
+            extends.append([{"x": xs, "y": ys}, idx] if idx else no_update)
+        return extends, no_update, state
+
+    @app.callback(
+        Output(p("csv"), "data"),
+        Input(p("csv-btn"), "n_clicks"),
+        State(p("info"), "data"), State(p("state"), "data"), *control_states,
+        prevent_initial_call=True,
+    )
+    def export_csv(n, info, state, *values):
+        if not n or not info or not info.get("runs"):
+            raise PreventUpdate
+        opts = options_from(values)
+        metrics = chosen_metrics(info, opts["metrics"])
+        series = fetch([r["id"] for r in info["runs"]], metrics, (state or {}).get("points", POINTS_ONE_CHART))
+        return dcc.send_string(series_csv(series, info, opts["labels"], opts["smooth"]), "omnidash-metrics.csv")
+
+
+__all__ = ["plot_panel_layout", "register_plot_panel"]
