@@ -119,6 +119,7 @@ def mongo_server() -> Iterator[MongoServer]:
         f"--listen-addr=127.0.0.1:{port}",
         "--telemetry=disable",
         "--log-level=error",
+        "--debug-addr=-",  # no debug HTTP listener: its fixed port 8088 collides between parallel servers
     ]
     server = MongoServer(f"mongodb://127.0.0.1:{port}/", args, workdir)
     server.start()
