@@ -1,0 +1,321 @@
+"""Evaluate MongoDB filter documents in Python, with MongoDB's semantics.
+
+The FileStorage backend runs the filters `app.store.query` compiles through `matches`, so a query
+selects the same runs there as MongoDB's `find()` does. Only the operators the compiler emits are
+supported: `$and $or $nor $not $eq $ne $gt $gte $lt $lte $in $nin $regex/$options $exists`.
+Anything else raises `UnsupportedFilter` (never silently "no match").
+
+Semantics reproduced (MongoDB manual, "Query and Projection Operators", "Comparison/Sort Order"):
+
+* Dotted paths descend into sub-documents; a non-numeric segment applied to an array descends into
+  each element that is a document; a numeric segment indexes the array (and is also looked up as a
+  key of document elements). A field matches when the value at the path, or any element of an
+  array there, matches.
+* `{f: null}` / `$in: [null]` match null or missing; `$ne`, `$nin`, `$not` are the exact negation
+  of their positive form, so they also match documents where the field is missing.
+* Comparisons are type-bracketed: numbers (int/float, not bool) compare with numbers, strings with
+  strings (by code point, which is UTF-8 byte order), datetimes with datetimes, bools with bools.
+  NaN equals NaN, and `$lt/$gt` never match NaN while `$lte/$gte` match it only against NaN
+  (MongoDB's ComparisonMatchExpression special case).
+* `$regex` matches strings only (never numbers), or string elements of arrays.
+
+Known FerretDB 1.24 differences (MongoDB is followed here):
+* `{"a.b": null}` on `{a: [{b: 1}, {c: 2}]}`: MongoDB matches (the second element lacks `b`),
+  FerretDB does not.
+* FerretDB refuses to store NaN (the insert closes the connection) and nested arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor"})
+FIELD_OPERATORS = frozenset(
+    {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex", "$options", "$exists", "$not"}
+)
+
+
+class UnsupportedFilter(ValueError):
+    """The filter uses an operator this matcher does not implement."""
+
+
+class _Missing:
+    """The value at a path that does not exist."""
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+# -- paths ------------------------------------------------------------------------
+def _walk(value: Any, parts: list[str]) -> Iterator[Any]:
+    """Every value reached by `parts` from `value` (MISSING where the path stops), MongoDB-style."""
+    if not parts:
+        yield value
+        return
+    key, rest = parts[0], parts[1:]
+    if isinstance(value, Mapping):
+        if key in value:
+            yield from _walk(value[key], rest)
+        else:
+            yield MISSING
+        return
+    if isinstance(value, list):
+        produced = False
+        if key.isdigit() and int(key) < len(value):
+            produced = True
+            yield from _walk(value[int(key)], rest)
+        for element in value:
+            if isinstance(element, Mapping):
+                produced = True
+                yield from _walk(element, parts)
+        if not produced:
+            yield MISSING
+        return
+    yield MISSING
+
+
+def get_path_values(doc: Any, path: str) -> list[Any]:
+    """The values at a dotted path (arrays traversed as MongoDB does); [] when the path is absent."""
+    return [v for v in _walk(doc, path.split(".")) if v is not MISSING]
+
+
+# -- type brackets and comparison ---------------------------------------------------
+_NUMBER, _STRING, _OBJECT, _ARRAY, _OBJECTID, _BOOL, _DATE, _NULL, _OTHER = range(9)
+
+
+def _bracket(v: Any) -> int:
+    if v is None or v is MISSING:
+        return _NULL
+    if isinstance(v, bool):
+        return _BOOL
+    if isinstance(v, int | float):
+        return _NUMBER
+    if isinstance(v, str):
+        return _STRING
+    if isinstance(v, datetime):
+        return _DATE
+    if isinstance(v, Mapping):
+        return _OBJECT
+    if isinstance(v, list | tuple):
+        return _ARRAY
+    if type(v).__name__ == "ObjectId":
+        return _OBJECTID
+    return _OTHER
+
+
+def _aware(d: datetime) -> datetime:
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """BSON equality: type-bracketed, int == float, NaN == NaN, documents and arrays exactly."""
+    ta, tb = _bracket(a), _bracket(b)
+    if ta != tb:
+        return False
+    if ta == _NUMBER:
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+            return True
+        return a == b
+    if ta == _DATE:
+        return _aware(a) == _aware(b)
+    if ta == _OBJECT:
+        return list(a.keys()) == list(b.keys()) and all(_equal(a[k], b[k]) for k in a)
+    if ta == _ARRAY:
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if ta == _NULL:
+        return True
+    return a == b
+
+
+def _compare(op: str, value: Any, operand: Any) -> bool:
+    """`value <op> operand` for $gt/$gte/$lt/$lte under type bracketing (no array expansion here)."""
+    tv, to = _bracket(value), _bracket(operand)
+    if to == _NULL:
+        # $gte/$lte null match null (and missing); $gt/$lt null match nothing
+        return tv == _NULL and op in ("$gte", "$lte")
+    if tv != to:
+        return False
+    if tv == _NUMBER and (_isnan(value) or _isnan(operand)):
+        return op in ("$gte", "$lte") and _isnan(value) and _isnan(operand)
+    if tv in (_NUMBER, _STRING, _BOOL, _DATE):
+        a, b = (_aware(value), _aware(operand)) if tv == _DATE else (value, operand)
+    else:
+        a, b = _sort_payload(value), _sort_payload(operand)
+    if op == "$gt":
+        return a > b
+    if op == "$gte":
+        return a >= b
+    if op == "$lt":
+        return a < b
+    return a <= b
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+@lru_cache(maxsize=512)
+def _regex(pattern: str, options: str) -> re.Pattern[str]:
+    flags = 0
+    for ch in options:
+        flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}.get(ch, 0)
+    return re.compile(pattern, flags)
+
+
+# -- matching -----------------------------------------------------------------------
+Predicate = Callable[[Any], bool]
+
+
+def _leaf_matches(values: list[Any], pred: Predicate, array_elements: bool = True) -> bool:
+    """True when a reached value, or (for arrays) any of its elements, satisfies `pred`."""
+    for v in values:
+        if pred(v):
+            return True
+        if array_elements and isinstance(v, list) and any(pred(e) for e in v):
+            return True
+    return False
+
+
+def _positive(op: str, operand: Any, values: list[Any], options: str) -> bool:
+    """One positive operator ($eq $gt $gte $lt $lte $in $regex $exists) against the reached values."""
+    if op == "$eq":
+        if operand is None:
+            return _leaf_matches(values, lambda v: v is None or v is MISSING)
+        return _leaf_matches(values, lambda v: v is not MISSING and _equal(v, operand))
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return _leaf_matches(values, lambda v: _compare(op, v, operand))
+    if op == "$in":
+        if not isinstance(operand, list):
+            raise UnsupportedFilter("$in needs an array")
+        return any(_positive("$eq", item, values, options) for item in operand)
+    if op == "$regex":
+        if not isinstance(operand, str):
+            raise UnsupportedFilter("$regex needs a string")
+        rx = _regex(operand, options)
+        return _leaf_matches(values, lambda v: isinstance(v, str) and rx.search(v) is not None)
+    if op == "$exists":
+        present = any(v is not MISSING for v in values)
+        return present if operand else not present
+    raise UnsupportedFilter(f"unsupported operator {op}")
+
+
+def _field_matches(doc: Any, path: str, condition: Any) -> bool:
+    values = list(_walk(doc, path.split(".")))
+    if not (isinstance(condition, Mapping) and condition and all(str(k).startswith("$") for k in condition)):
+        # a plain value: equality (documents compare exactly)
+        return _positive("$eq", condition, values, "")
+    options = condition.get("$options", "")
+    if not isinstance(options, str):
+        raise UnsupportedFilter("$options needs a string")
+    for op, operand in condition.items():
+        if op == "$options":
+            if "$regex" not in condition:
+                raise UnsupportedFilter("$options without $regex")
+            continue
+        if op == "$ne":
+            ok = not _positive("$eq", operand, values, "")
+        elif op == "$nin":
+            ok = not _positive("$in", operand, values, "")
+        elif op == "$not":
+            if not isinstance(operand, Mapping) or not operand:
+                raise UnsupportedFilter("$not needs an operator document")
+            ok = not _field_matches(doc, path, operand)
+        elif op in FIELD_OPERATORS:
+            ok = _positive(op, operand, values, options)
+        else:
+            raise UnsupportedFilter(f"unsupported operator {op}")
+        if not ok:
+            return False
+    return True
+
+
+def matches(doc: Mapping[str, Any], filter_: Mapping[str, Any]) -> bool:
+    """Whether `doc` is selected by the MongoDB filter `filter_` (an empty filter selects all)."""
+    for key, condition in filter_.items():
+        if key in LOGICAL_OPERATORS:
+            if not isinstance(condition, list) or not condition:
+                raise UnsupportedFilter(f"{key} needs a non-empty array")
+            results = (matches(doc, sub) for sub in condition)
+            if key == "$and":
+                ok = all(results)
+            elif key == "$or":
+                ok = any(results)
+            else:
+                ok = not any(results)
+            if not ok:
+                return False
+        elif key.startswith("$"):
+            raise UnsupportedFilter(f"unsupported operator {key}")
+        elif not _field_matches(doc, key, condition):
+            return False
+    return True
+
+
+def compile_matcher(filter_: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """A one-argument predicate for `filter_`, handy for filter()."""
+    return lambda doc: matches(doc, filter_)
+
+
+# -- sort order ----------------------------------------------------------------------
+# BSON sort order of types: null/missing < numbers < strings < objects < arrays < ObjectId < bool < date
+_SORT_RANK = {_NULL: 1, _NUMBER: 2, _STRING: 3, _OBJECT: 4, _ARRAY: 5, _OBJECTID: 7, _BOOL: 8, _DATE: 9, _OTHER: 10}
+
+
+def _sort_payload(v: Any) -> Any:
+    """A Python-comparable stand-in for a value of one type bracket."""
+    t = _bracket(v)
+    if t == _NUMBER:
+        return (0, 0.0) if _isnan(v) else (1, v)
+    if t in (_STRING, _BOOL):
+        return v
+    if t == _DATE:
+        return _aware(v)
+    if t == _OBJECT:
+        return tuple((_SORT_RANK[_bracket(x)], str(k), _value_key(x)) for k, x in v.items())
+    if t == _ARRAY:
+        return tuple(_value_key(x) for x in v)
+    if t == _OBJECTID:
+        return bytes(v.binary)
+    if t == _NULL:
+        return 0
+    return repr(v)
+
+
+def _value_key(v: Any) -> tuple[int, Any]:
+    """Sort key of a whole value (arrays compared element by element, as inside documents)."""
+    return (_SORT_RANK[_bracket(v)], _sort_payload(v))
+
+
+def sort_key(value: Any, descending: bool = False) -> tuple[int, Any]:
+    """MongoDB's sort key for a field value: use with `sorted(..., reverse=descending)`.
+
+    An array sorts by its smallest element ascending, its largest descending; an empty array
+    sorts before null. None stands for null and missing alike.
+    """
+    if isinstance(value, list | tuple):
+        if not value:
+            return (0, 0)
+        keys = [_value_key(x) for x in value]
+        return max(keys) if descending else min(keys)
+    return _value_key(value)
+
+
+def doc_sort_key(doc: Mapping[str, Any], path: str, descending: bool = False) -> tuple[int, Any]:
+    """The sort key of the value at `path` in `doc` (several values reached behave as an array)."""
+    values = get_path_values(doc, path)
+    if not values:
+        return sort_key(None)
+    if len(values) == 1:
+        return sort_key(values[0], descending)
+    flat: list[Any] = []
+    for v in values:
+        flat.extend(v if isinstance(v, list) else [v])
+    return sort_key(flat, descending)
