@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.store import rows
 from app.store.matcher import UnsupportedFilter, doc_sort_key, get_path_values, matches, sort_key
+from app.store.query import ALLOWED_OPERATORS, QueryContext, compile_query, filter_operators
 
 DOCS = {
     1: {"a": [1, 2]},
@@ -126,3 +128,224 @@ def test_sort_key_arrays_use_min_ascending_and_max_descending():
 
 def test_sort_key_nan_is_the_smallest_number():
     assert sort_key(None) < sort_key(float("nan")) < sort_key(float("-inf")) < sort_key(0)
+
+
+# -- the shared table: compiled queries on hand-written run documents, matcher == FerretDB -------
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+NAN = float("nan")
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _summary(mx: float | None, last: float | None, **extra) -> dict:
+    return {"min": 0.1, "max": mx, "mean": 0.5, "last": last, "count": 10, "last_step": 9, "tail": [last], **extra}
+
+
+def _run(_id, status="COMPLETED", start="2026-11-20T10:00:00", heartbeat="2026-11-20T10:31:00", **fields) -> dict:
+    doc = {
+        "_id": _id,
+        "experiment": {"name": "mnist", "mainfile": "train.py"},
+        "command": "main",
+        "status": status,
+        "host": {"hostname": "gpu-1", "os": ["Linux", "Linux-6.1"]},
+        "meta": {"command": "main", "options": {}},
+        "config": {"seed": 1},
+        "info": {},
+        "result": None,
+        "omnidash": {"duration": None, "metrics": {}},
+    }
+    if start is not None:
+        doc["start_time"] = _t(start)
+    if heartbeat is not None:
+        doc["heartbeat"] = _t(heartbeat)
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            doc[key] = {**doc[key], **value}
+        else:
+            doc[key] = value
+    return doc
+
+
+RUNS = [
+    _run(1, config={"lr": 0.1, "opt": "adam", "model": {"name": "resnet-50", "depth": 50}, "tags": ["baseline", "sweep"]},
+         stop_time=_t("2026-11-20T10:30:00"), result=0.91,
+         omnidash={"duration": 1860.0, "metrics": {"val%2Eacc": _summary(0.93, 0.92), "loss": _summary(2.0, 0.2, last_avg_5=0.25)}}),
+    _run(2, status="FAILED", config={"lr": 0.01, "opt": "sgd", "tags": "baseline, ablation"},
+         meta={"comment": "diverged at epoch 3"}, fail_trace=["Traceback", "ValueError: nan"],
+         omnidash={"duration": 60.0, "metrics": {"loss": _summary(9.0, 9.0)}}),
+    _run(3, status="RUNNING", start="2026-11-28T11:00:00", heartbeat="2026-11-28T11:59:30",
+         config={"lr": "0.1", "opt": "Adam"}, omniboard={"tags": ["live"]}),
+    _run(4, status="RUNNING", start="2026-11-28T09:00:00", heartbeat="2026-11-28T11:00:00", config={"lr": 0.1}),
+    _run(5, status="RUNNING", start="2026-11-28T11:00:00", heartbeat=None, config={"lr": 0.5}),
+    _run(6, status="RUNNING", start="2026-11-28T11:59:00", heartbeat=None, config={"lr": 0.5}, omniboard={"notes": ""}),
+    _run("lr-0.1-final", config={"lr": 0.1, "opt": "adam", "tags": ["ignored"]},
+         omniboard={"tags": ["final", "Best"], "notes": "the one"}, result=0.95,
+         omnidash={"duration": 7200.0, "metrics": {"val%2Eacc": _summary(0.97, 0.96)}}),
+    _run(8, status="QUEUED", start=None, heartbeat=None, config={"lr": 0.001, "opt": "adam"},
+         meta={"queue_time": _t("2026-11-27T08:00:00"), "comment": "queued for later"}),
+    _run(9, status="INTERRUPTED", config={"lr": 0.05},
+         result={"py/object": "numpy.float64", "dtype": "float64", "value": 0.8875}),
+    _run(10, status="TIMEOUT", config={"lr": NAN, "opt": "adamw"}, result=NAN,
+         omnidash={"duration": 30.0, "metrics": {"loss": _summary(None, None)}}),
+    _run(11, config={"tags": ["baseline"], "opt": "adam"}, omniboard={"tags": [], "notes": ""},
+         meta={"comment": "shadowed by empty omniboard notes"}),
+    {"_id": 12, "experiment": {"name": "broken"}, "config": {"lr": 0.2}},  # no status at all: UNKNOWN
+    _run(13, status=5, config={"lr": 0.3}),
+    _run("5", config={"lr": 0.1, "opt": "sgd"}, result="5"),
+    _run(15, info={"best": 0.7, "class_balance": [0.5, 0.5], "majority": {"py/object": "numpy.float64", "value": 0.6}},
+         config={"lr": 0.2}),
+    _run(16, config={"dataset": {"noise": 0.5, "name": "cifar10"}, "__doc__": "Few epochs.", "layers": [64, 128],
+                     "lr": 0.02}),
+    _run(17, config={"lr": 0.03}, omnidash={"duration": 10.0, "metrics": {
+        "train%2Eloss": _summary(1.5, 0.4, last_avg_5=0.45), "val%2Eacc": _summary(0.5, 0.5)}}),
+    _run(18, config={"day": "2026-11-01", "flag": True, "lr": 1}, start="2026-11-01T00:00:00",
+         heartbeat="2026-11-01T00:05:00"),
+    _run(19, experiment={"name": "ResNet Sweep"}, host={"hostname": "GPU-2"}, config={"lr": 0.1, "opt": None}),
+    _run(20, result="ok", config={"lr": 0.1, "opt": "rmsprop", "tags": "solo"}, meta={"comment": 7}),
+    _run(21, result=[1, 2], config={"lr": 0.4, "tags": ["Baseline"]}, omniboard={"tags": None}),
+    _run(22, status="COMPLETED", config={"lr": NAN, "day": _t("2026-11-02T00:00:00")},
+         omnidash={"duration": NAN, "metrics": {}}),
+]
+NAN_IDS = {10, 22}  # FerretDB 1.x cannot store NaN (the insert closes the connection)
+ALL_IDS = [r["_id"] for r in RUNS]
+
+# (query, expected ids in RUNS order)
+TABLE = [
+    ("lr == 0.1", [1, 4, "lr-0.1-final", "5", 19, 20]),
+    ("lr == '0.1'", [3]),
+    ("lr != 0.1", [2, 3, 5, 6, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 21, 22]),
+    ("lr > 0.1", [5, 6, 12, 13, 15, 18, 21]),
+    ("lr <= 0.01", [2, 8]),
+    ("lr >= 1e-3 and lr < 0.03", [2, 8, 16]),
+    ("lr == 1", [18]),
+    ("lr in [0.5, 1, '0.1']", [3, 5, 6, 18]),
+    ("lr not in [0.1, 0.5]", [2, 3, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 21, 22]),
+    ("opt == adam", [1, "lr-0.1-final", 8, 11]),
+    ("opt ~ '^adam'", [1, 3, "lr-0.1-final", 8, 10, 11]),
+    ("opt missing", [4, 5, 6, 9, 12, 13, 15, 16, 17, 18, 19, 21, 22]),
+    ("opt exists", [1, 2, 3, "lr-0.1-final", 8, 10, 11, "5", 20]),
+    ("config.model.name == resnet-50", [1]),
+    ("model.depth >= 50", [1]),
+    ("dataset.noise == 0.5 and dataset.name ~ cifar", [16]),
+    ("layers has 128", [16]),
+    ("flag == true", [18]),
+    ("status == COMPLETED", [1, "lr-0.1-final", 11, "5", 15, 16, 17, 18, 19, 20, 21, 22]),
+    ("status == RUNNING", [3, 6]),
+    ("status == PROBABLY_DEAD", [4, 5]),
+    ("status != RUNNING", [1, 2, 4, 5, "lr-0.1-final", 8, 9, 10, 11, 12, 13, "5", 15, 16, 17, 18, 19, 20, 21, 22]),
+    ("status in [FAILED, PROBABLY_DEAD, QUEUED]", [2, 4, 5, 8]),
+    ("status not in [COMPLETED, RUNNING]", [2, 4, 5, 8, 9, 10, 12, 13]),
+    ("status ~ dead", [4, 5]),
+    ("status ~ run", [3, 6]),
+    ("status == UNKNOWN", [12, 13]),
+    ("status ~ '^(timeout|interrupted)$'", [9, 10]),
+    ("tags has baseline", [1, 2]),
+    ("tags == ablation or tags == solo", [2, 20]),
+    ("tags ~ base", [1, 2, 21]),
+    ("tags in [final, live]", [3, "lr-0.1-final"]),
+    ("tags != baseline", [3, 4, 5, 6, "lr-0.1-final", 8, 9, 10, 11, 12, 13, "5", 15, 16, 17, 18, 19, 20, 21, 22]),
+    ("tags exists", [1, 2, 3, "lr-0.1-final", 20, 21]),
+    ("tags missing and status == COMPLETED", [11, "5", 15, 16, 17, 18, 19, 22]),
+    ("notes ~ epoch", [2]),
+    ("notes == 'the one' or notes ~ later", ["lr-0.1-final", 8]),
+    ("notes exists", [2, "lr-0.1-final", 8]),
+    ("notes ~ shadowed", []),
+    ("result > 0.85", [1, "lr-0.1-final", 9, 21]),  # 21: [1, 2] has an element > 0.85
+    ("result == 0.8875", [9]),
+    ("result == ok or result == '5'", ["5", 20]),
+    ("result missing", [2, 3, 4, 5, 6, 8, 11, 12, 13, 15, 16, 17, 18, 19, 22]),
+    ("result has 2", [21]),
+    ("info.majority < 0.65", [15]),
+    ("info.best exists", [15]),
+    ("id == 5", [5]),
+    ("id == '5'", ["5"]),
+    ("id in [1, lr-0.1-final]", [1, "lr-0.1-final"]),
+    ("id > 15", [16, 17, 18, 19, 20, 21, 22]),
+    ("experiment ~ resnet", [19]),
+    ("hostname == GPU-2 or hostname ~ '^gpu-1$' and lr > 0.3", [5, 6, 18, 19, 21]),
+    ("start_time >= 2026-11-28", [3, 4, 5, 6]),
+    ("start_time > -1d and heartbeat missing", [5, 6]),
+    ("start_time missing", [8, 12]),
+    ("meta.queue_time < 2026-11-28T00:00", [8]),
+    ("day == 2026-11-01", [18]),
+    ("day > 2026-11-01", [22]),
+    ("duration > 1m", [1, "lr-0.1-final"]),
+    ("duration <= 30s", [10, 17]),
+    ("max(val.acc) >= 0.95", ["lr-0.1-final"]),
+    ("last(val.acc) < 0.9", [17]),
+    ("min(loss) exists", [1, 2, 10]),
+    ("max(loss) missing and status == TIMEOUT", [10]),
+    ("last_avg(loss, 5) < 0.3", [1]),
+    ("last_avg(train.loss, 5) > 0.4", [17]),
+    ("not (lr < 0.1 or lr > 0.1)", [1, 3, 4, "lr-0.1-final", 10, 11, "5", 19, 20, 22]),
+    ("resnet", [1, 19]),
+    ("ADAM", [1, 3, "lr-0.1-final", 8, 10, 11]),
+    ("baseline", [1, 2, 11, 21]),
+    ("epoch 3", [2]),
+    ("final", ["lr-0.1-final"]),
+]
+
+
+def table_context() -> QueryContext:
+    paths = sorted({p for r in RUNS for p in rows.flatten_dict(r.get("config"), "config")})
+    return QueryContext(now=NOW, probably_dead_after=120, config_paths=paths)
+
+
+def matcher_ids(query: str, docs: list[dict] = RUNS) -> list:
+    f = compile_query(query, table_context())
+    return [d["_id"] for d in docs if matches(d, f)]
+
+
+def test_table_has_unique_queries_and_ids():
+    assert len({q for q, _ in TABLE}) == len(TABLE) >= 40
+    assert len(set(map(repr, ALL_IDS))) == len(RUNS) >= 20
+    for _, expected in TABLE:
+        assert {repr(i) for i in expected} <= {repr(i) for i in ALL_IDS}
+
+
+@pytest.mark.parametrize("query, expected", TABLE, ids=[q for q, _ in TABLE])
+def test_table_matcher(query, expected):
+    f = compile_query(query, table_context())
+    assert set(filter_operators(f)) <= ALLOWED_OPERATORS
+    assert matcher_ids(query) == expected
+
+
+@pytest.mark.mongo
+def test_table_ferretdb_agrees_with_matcher(mongo_db):
+    """The same compiled filters through find() on the test server select the same runs."""
+    storable = [r for r in RUNS if r["_id"] not in NAN_IDS]
+    mongo_db.runs.insert_many([dict(r) for r in storable])
+    order = {repr(r["_id"]): i for i, r in enumerate(RUNS)}
+    ctx = table_context()
+    disagreements = []
+    for query, expected in TABLE:
+        found = [d["_id"] for d in mongo_db.runs.find(compile_query(query, ctx), {"_id": 1})]
+        found.sort(key=lambda i: order[repr(i)])
+        want = [i for i in expected if i not in NAN_IDS]
+        if found != want or matcher_ids(query, storable) != want:
+            disagreements.append((query, want, found))
+    assert not disagreements, "\n".join(f"{q!r}: expected {w}, FerretDB {f}" for q, w, f in disagreements)
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "RUNNING", "PROBABLY_DEAD", "FAILED", "QUEUED", "UNKNOWN", "TIMEOUT"])
+def test_status_queries_agree_with_displayed_status(status):
+    shown = [r["_id"] for r in RUNS if rows.status_of(r, NOW, 120) == status]
+    assert matcher_ids(f"status == {status}") == shown
+    assert matcher_ids(f"status != {status}") == [i for i in ALL_IDS if i not in shown]
+
+
+@pytest.mark.parametrize("tag", ["baseline", "ablation", "sweep", "final", "Best", "live", "solo", "Baseline", "ignored"])
+def test_tag_queries_agree_with_displayed_tags(tag):
+    shown = [r["_id"] for r in RUNS if tag in rows.tags_of(r)]
+    assert matcher_ids(f"tags has '{tag}'") == shown
+    assert matcher_ids(f"tags not in ['{tag}']") == [i for i in ALL_IDS if i not in shown]
+
+
+def test_tags_exists_and_notes_agree_with_displayed_values():
+    assert matcher_ids("tags exists") == [r["_id"] for r in RUNS if rows.tags_of(r)]
+    assert matcher_ids("notes exists") == [r["_id"] for r in RUNS if rows.notes_of(r)]
+    assert matcher_ids("notes == ''") == [r["_id"] for r in RUNS if rows.notes_of(r) == ""]
+    for needle in ["epoch", "one", "later", "shadowed"]:
+        assert matcher_ids(f"notes ~ {needle}") == [r["_id"] for r in RUNS if needle in rows.notes_of(r)]
