@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dash import html
 
 from app.store.output import Span, split_matches
 
 
-def terminal_children(spans: list[Span]) -> list[Any]:
-    """Plain runs become bare strings (cheap text nodes); styled runs become <span>s."""
-    out: list[Any] = []
+def terminal_payload(spans: list[Span]) -> list[list[str]]:
+    """Spans as compact JSON for the browser: [text], or [text, classes, color, background].
+
+    The page draws them with `textContent` in a clientside callback (assets/detail.js): thousands of
+    spans as Dash components would take seconds to render, and text nodes can never become markup.
+    """
+    out: list[list[str]] = []
     for span in spans:
         classes, css = span.style.classes(), span.style.css()
         if not classes and not css:
-            out.append(span.text)
+            out.append([span.text])
         else:
-            out.append(html.Span(span.text, className=classes or None, style=css or None))
+            out.append([span.text, classes, css.get("color", ""), css.get("backgroundColor", "")])
     return out
 
 
-def terminal(spans: list[Span], element_id: str | None = None, empty_text: str = "") -> html.Pre:
-    """The whole visible output as one <pre class="terminal">."""
-    children = terminal_children(spans) or [html.Span(empty_text, className="terminal-empty")]
-    kwargs = {"id": element_id} if element_id else {}
-    return html.Pre(children, className="terminal", **kwargs)
+def terminal(element_id: str, empty_text: str = "No output captured.") -> html.Pre:
+    """The empty <pre> the output is drawn into."""
+    return html.Pre(id=element_id, className="terminal", **{"data-empty": empty_text})
 
 
 def search_hits(hits: list[tuple[int, str]], query: str, truncated: bool) -> html.Div:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,28 +12,44 @@ from app.context import get_store
 from app.pages.run_detail_tabs import (
     PLOT_PREFIX,
     artifact_preview,
-    output_window,
+    output_data,
     plot_panel_module,
     render_tab,
     source_body,
 )
 from app.store.base import NotFound, StoreError
-from app.store.output import DEFAULT_WINDOW, next_window_size, search_output, tail_window
+from app.store.output import DEFAULT_WINDOW, next_window_size, search_output
 from app.store.rows import status_of, tags_of
 from components import run_detail as rd
 from components.terminal import search_hits
 from components.tree import json_tree
 
-SCROLL_JS = """
-function(scroll) {
-    if (!scroll) { return window.dash_clientside.no_update; }
-    var box = document.getElementById('rd-out-body');
-    if (box) {
-        window.requestAnimationFrame(function() {
-            box.scrollTop = scroll.to === 'top' ? 0 : box.scrollHeight;
-        });
+DRAW_TERMINAL_JS = """
+function(data) {
+    var pre = document.getElementById('rd-out-pre');
+    if (!pre || !data) { return window.dash_clientside.no_update; }
+    var frag = document.createDocumentFragment();
+    var spans = data.spans || [];
+    for (var i = 0; i < spans.length; i++) {
+        var s = spans[i];
+        if (s.length === 1) { frag.appendChild(document.createTextNode(s[0])); continue; }
+        var el = document.createElement('span');
+        el.textContent = s[0];
+        if (s[1]) { el.className = s[1]; }
+        if (s[2]) { el.style.color = s[2]; }
+        if (s[3]) { el.style.backgroundColor = s[3]; }
+        frag.appendChild(el);
     }
-    return window.dash_clientside.no_update;
+    if (!spans.length) {
+        var empty = document.createElement('span');
+        empty.className = 'terminal-empty';
+        empty.textContent = pre.dataset.empty || '';
+        frag.appendChild(empty);
+    }
+    pre.replaceChildren(frag);
+    var box = document.getElementById('rd-out-body');
+    if (box) { box.scrollTop = data.scroll === 'top' ? 0 : box.scrollHeight; }
+    return {spans: spans.length, at: data.at};
 }
 """
 
@@ -78,7 +93,7 @@ def register_callbacks(app: Dash) -> None:
         panel.register_plot_panel(app, PLOT_PREFIX)
 
     app.clientside_callback(TAB_URL_JS, Output("rd-tabs", "className"), Input("rd-tabs", "value"))
-    app.clientside_callback(SCROLL_JS, Output("rd-out-body", "title"), Input("rd-out-scroll", "data"))
+    app.clientside_callback(DRAW_TERMINAL_JS, Output("rd-out-rendered", "data"), Input("rd-out-data", "data"))
 
     @app.callback(Output("rd-tab-body", "children"), Input("rd-tabs", "value"), State("rd-run-id", "data"),
                   prevent_initial_call=True)
@@ -96,12 +111,11 @@ def register_callbacks(app: Dash) -> None:
         return json_tree(data.get("config"), marked=data.get("marked") or [], query=query or "")
 
     @app.callback(
-        Output("rd-out-body", "children"),
+        Output("rd-out-data", "data"),
         Output("rd-out-info", "children"),
         Output("rd-out-size", "data"),
         Output("rd-out-more", "hidden"),
         Output("rd-out-tick", "disabled"),
-        Output("rd-out-scroll", "data"),
         Input("rd-out-more", "n_clicks"),
         Input("rd-out-tick", "n_intervals"),
         State("rd-out-size", "data"),
@@ -113,12 +127,11 @@ def register_callbacks(app: Dash) -> None:
         text = captured_out(doc)
         running = run_status(doc) == "RUNNING"
         size = size or DEFAULT_WINDOW
-        scroll = {"to": "bottom", "at": time.time()}
+        scroll = "bottom"
         if ctx.triggered_id == "rd-out-more":
-            size = next_window_size(size)
-            scroll = {"to": "top", "at": time.time()}
-        pre, info = output_window(text, size)
-        return pre, info, size, not tail_window(text, size).truncated, not running, scroll
+            size, scroll = next_window_size(size), "top"
+        data, info, truncated = output_data(text, size, scroll)
+        return data, info, size, not truncated, not running
 
     @app.callback(Output("rd-out-hits", "children"), Input("rd-out-search", "value"), State("rd-run-id", "data"),
                   prevent_initial_call=True)

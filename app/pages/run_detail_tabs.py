@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,7 @@ from app.store.base import NotFound, RunId, RunStore, StoreError
 from app.store.output import DEFAULT_WINDOW, count_lines, render_terminal, tail_window
 from app.store.rows import decode_value
 from components import run_detail as rd
-from components.terminal import terminal
+from components.terminal import terminal, terminal_payload
 from components.tree import dotted_paths, json_tree
 
 PREVIEW_LIMIT = 5 * 1024 * 1024  # bytes read for a preview
@@ -112,21 +113,20 @@ def meta_tab(doc: Mapping[str, Any]) -> html.Div:
 
 
 # -- output -------------------------------------------------------------------------------------------
-def output_window(text: str, size: int) -> tuple[Any, Any]:
-    """(terminal component, info line) for the last `size` characters of the output."""
+def output_data(text: str, size: int, scroll: str = "bottom") -> tuple[dict[str, Any], str, bool]:
+    """(terminal data for the browser, info line, whether earlier output is hidden) for the last `size` chars."""
     window = tail_window(text, size)
-    pre = terminal(render_terminal(window.text), "rd-out-pre", empty_text="No output captured.")
     info = f"{count_lines(text):,} lines, {format_size(len(text))}"
     if window.truncated:
         info += f"; showing the last {format_size(len(window.text))}"
-    return pre, info
+    data = {"spans": terminal_payload(render_terminal(window.text)), "scroll": scroll, "at": time.time()}
+    return data, info, window.truncated
 
 
 def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
     text = doc.get("captured_out") if isinstance(doc.get("captured_out"), str) else ""
-    pre, info = output_window(text, DEFAULT_WINDOW)
+    data, info, truncated = output_data(text, DEFAULT_WINDOW)
     running = status == "RUNNING"
-    window = tail_window(text, DEFAULT_WINDOW)
     return html.Div(
         [
             html.Div(
@@ -139,11 +139,11 @@ def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
                 className="toolbar",
             ),
             html.Div(id="rd-out-hits"),
-            html.Button("Load earlier output", id="rd-out-more", className="btn", n_clicks=0,
-                        hidden=not window.truncated),
-            html.Div(pre, id="rd-out-body", className="terminal-box"),
+            html.Button("Load earlier output", id="rd-out-more", className="btn", n_clicks=0, hidden=not truncated),
+            html.Div(terminal("rd-out-pre"), id="rd-out-body", className="terminal-box"),
+            dcc.Store(id="rd-out-data", data=data),
+            dcc.Store(id="rd-out-rendered"),
             dcc.Store(id="rd-out-size", data=DEFAULT_WINDOW),
-            dcc.Store(id="rd-out-scroll", data="bottom"),
             dcc.Interval(id="rd-out-tick", interval=3000, disabled=not running),
         ]
     )

@@ -1,0 +1,174 @@
+"""Runs written by the real Sacred for the run detail tests: completed, failed, interrupted, queued,
+a string id, a huge output, a missing artifact file, and hostile content everywhere a user can put text.
+
+`write_runs(workdir, mongo_url, db_name)` runs one experiment module in subprocesses with a
+FileStorageObserver (and a MongoObserver when a URL is given) and returns what it made.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Payloads that set window.__pwned if they ever execute. Config keys may not contain "." (Sacred).
+PWN_IMG = "<img src=x onerror=__pwned=1>"
+PWN_SCRIPT = "<script>__pwned=1</script>"
+PWN_NOTES = (
+    "# Notes\n\n**bold** and a [safe link](https://example.org).\n\n"
+    "[click me](javascript:__pwned=1) [entity](jav&#x61;script:__pwned=1) <javascript:__pwned=1>\n\n"
+    f"{PWN_IMG} {PWN_SCRIPT}\n\n[ref]: javascript:__pwned=1\n"
+)
+PWN_TAG = f"{PWN_IMG}tag"
+HOSTILE_ARTIFACT = f"{PWN_IMG}.txt"
+PWN_KEY = "<script>self['__pwned']++</script>"  # a config key: Sacred forbids "." and "=" in keys
+
+EXPERIMENT = textwrap.dedent(
+    '''
+    """A toy experiment for the run detail tests."""
+    import json
+    import os
+    import sys
+    import time
+    import zlib
+    import struct
+
+    from sacred import Experiment
+
+    import helper_module
+
+    ex = Experiment("toy_detail")
+    ex.add_config({HOSTILE_KEY: HOSTILE_VALUE})
+
+
+    @ex.config
+    def cfg():
+        lr = 0.1
+        epochs = 3
+        optimizer = "sgd"
+        dataset = {"noise": 0.5, "n_samples": 100}
+        mode = "ok"  # ok | fail | interrupt | slow
+        tags = ["toy", "detail"]
+
+
+    def png_bytes(w=8, h=8):
+        raw = b"".join(b"\\x00" + bytes([255, 32 * (y % 8), 64, 255] * w) for y in range(h))
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+    @ex.automain
+    def train(lr, epochs, mode, _run):
+        print("\\x1b[1;32mstarting\\x1b[0m training with lr=%s" % lr)
+        print(HOSTILE_VALUE)
+        for epoch in range(epochs):
+            for step in range(5):
+                sys.stdout.write("\\r  epoch %d [%s%s] %d/4" % (epoch, "=" * step, " " * (4 - step), step))
+                sys.stdout.flush()
+            print()
+            _run.log_scalar("train.loss", 1.0 / (epoch + 1))
+            _run.log_scalar("val.accuracy", 0.5 + 0.1 * epoch)
+        print("\\x1b[33mwarning:\\x1b[0m loss is \\x1b[4mfine\\x1b[0m")
+        if mode == "slow":
+            for i in range(40):
+                print("tick %d" % i, flush=True)
+                time.sleep(0.25)
+        if mode == "fail":
+            helper_module.crash("Simulated worker crash " + HOSTILE_SCRIPT)
+        if mode == "interrupt":
+            raise KeyboardInterrupt()
+        out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+        os.makedirs(out, exist_ok=True)
+        files = {
+            "plot.png": png_bytes(),
+            "table.csv": b"epoch,loss,note\\n0,1.0,<b>x</b>\\n1,0.5," + HOSTILE_VALUE.encode() + b"\\n",
+            "summary.json": json.dumps({"best": {"acc": 0.9, "epoch": 2}, "evil": HOSTILE_SCRIPT}).encode(),
+            "report.html": ("<h1>Report</h1><p>ok</p>" + HOSTILE_SCRIPT + HOSTILE_VALUE).encode(),
+            "log.txt": ("plain text artifact\\n" + HOSTILE_SCRIPT + "\\n").encode(),
+            "gone.txt": b"this file will be deleted",
+            HOSTILE_ARTIFACT: b"hostile name",
+        }
+        for name, data in files.items():
+            path = os.path.join(out, "%d-%s" % (os.getpid(), name.replace("/", "_")))
+            with open(path, "wb") as f:
+                f.write(data)
+            _run.add_artifact(path, name=name)
+        return 0.9
+    '''
+)
+
+HELPER = textwrap.dedent(
+    '''
+    """A local module, so the run records two source files."""
+
+
+    def crash(message):
+        raise RuntimeError(message)
+    '''
+)
+
+
+@dataclass
+class DetailRuns:
+    basedir: Path  # FileStorage folder
+    ids: dict[str, object] = field(default_factory=dict)  # kind -> run id (file store)
+    mongo_ids: dict[str, object] = field(default_factory=dict)  # kind -> run id (mongo)
+
+
+def write_experiment(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    exp = EXPERIMENT.replace("HOSTILE_KEY", repr(PWN_KEY)).replace("HOSTILE_VALUE", repr(PWN_IMG))
+    exp = exp.replace("HOSTILE_SCRIPT", repr(PWN_SCRIPT)).replace("HOSTILE_ARTIFACT", repr(HOSTILE_ARTIFACT))
+    (workdir / "toy_detail.py").write_text(exp)
+    (workdir / "helper_module.py").write_text(HELPER)
+    return workdir / "toy_detail.py"
+
+
+def run_sacred(workdir: Path, args: list[str], expect_ok: bool = True, wait: bool = True) -> subprocess.Popen | None:
+    cmd = [sys.executable, "toy_detail.py", *args]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if not wait:
+        return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    if expect_ok and proc.returncode != 0:
+        raise RuntimeError(f"sacred run failed: {' '.join(args)}\n{proc.stderr[-3000:]}")
+    return None
+
+
+def write_runs(workdir: Path, mongo_url: str | None = None, db_name: str | None = None) -> DetailRuns:
+    """Completed (1), failed (2), interrupted (3), queued (4) with both observers; then file-only runs
+    with a string id and a 16 MB output; a missing artifact file; hostile tags and notes are set by tests."""
+    write_experiment(workdir)
+    basedir = workdir / "runs"
+    observers = ["-F", str(basedir)]
+    if mongo_url:
+        observers += ["-m", f"{mongo_url.split('://', 1)[1].split('/', 1)[0]}:{db_name}"]
+    beat = ["--beat-interval", "0.2"]
+    runs = DetailRuns(basedir)
+    plan = [
+        ("completed", ["with", "lr=0.5", 'optimizer="adam"', "dataset.noise=0.25"], True),
+        ("failed", ["with", "mode=fail", "epochs=2"], False),
+        ("interrupted", ["with", "mode=interrupt", "epochs=1"], False),
+        ("queued", ["--queue", "with", "lr=0.01"], True),
+    ]
+    for i, (kind, args, ok) in enumerate(plan, start=1):
+        run_sacred(workdir, [*observers, *beat, *args], expect_ok=ok)
+        runs.ids[kind] = str(i)
+        if mongo_url:
+            runs.mongo_ids[kind] = i
+    run_sacred(workdir, ["-F", str(basedir), *beat, "--id=lr-0.1-final", "with", "epochs=1"])
+    runs.ids["string_id"] = "lr-0.1-final"
+    run_sacred(workdir, ["-F", str(basedir), *beat, "--id=huge", "with", "epochs=1"])
+    with open(basedir / "huge" / "cout.txt", "a", encoding="utf-8") as f:
+        line = "step {:>7} \x1b[32mloss=0.123\x1b[0m " + "x" * 60 + "\n"
+        for n in range(16 * 1024 * 1024 // 90):
+            f.write(line.format(n))
+        f.write("THE-LAST-LINE\n")
+    runs.ids["huge"] = "huge"
+    os.remove(basedir / "1" / "gone.txt")
+    return runs
