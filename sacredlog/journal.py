@@ -123,7 +123,7 @@ class Journal:
         return self._metric_records and self.path.exists()
 
     def apply_metrics(self, metrics: Any, run_id: Any, known: dict[str, int | None],
-                      on_applied: Callable[[str, int, str | None], None]) -> None:
+                      on_applied: Callable[[str, int, str | None], None], limited: bool = False) -> None:
         """Push the spilled points (in order), then drop the journal file."""
         from sacredlog.mongo import push_points
 
@@ -133,7 +133,7 @@ class Journal:
                 continue
             name = rec["name"]
             length, ref = push_points(metrics, run_id, name, rec["start"], rec["steps"], rec["values"],
-                                      utc_datetimes(rec["times"]), lengths.get(name))
+                                      utc_datetimes(rec["times"]), lengths.get(name), limited)
             lengths[name] = length
             on_applied(name, length, ref)
         self.path.unlink()
@@ -173,6 +173,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
         insert_run,
         push_points,
         safe_set,
+        server_is_limited,
         stored_length,
         upload_artifact,
         upload_sources,
@@ -199,6 +200,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
         db = client[target["db"]] if target.get("db") else client.get_default_database(default="sacred")
         prefix = f"{target['prefix']}_" if target.get("prefix") else ""
         runs, metrics, fs = db[f"{prefix}runs"], db[f"{prefix}metrics"], gridfs.GridFS(db)
+        limited = server_is_limited(client)
 
         run_id = None
         if run_rec is not None and run_rec.get("run_id") is not None:
@@ -217,7 +219,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
                 if run_rec.get("sources") is not None else run_rec["doc"]["experiment"].get("sources", [])
             doc = dict(run_rec["doc"])
             doc["experiment"] = {**doc["experiment"], "sources": source_refs}
-            run_id = insert_run(runs, doc, run_id if run_id is not None else run_rec.get("wanted_id"))
+            run_id = insert_run(runs, doc, run_id if run_id is not None else run_rec.get("wanted_id"), limited)
             report.inserted_run = True
             with open(path, "a", encoding="utf-8") as f:
                 f.write(_dumps({"t": "id", "id": run_id}) + "\n")
@@ -234,7 +236,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
                 if ref:
                     refs[name] = ref
             length, ref = push_points(metrics, run_id, name, rec["start"], rec["steps"], rec["values"],
-                                      utc_datetimes(rec["times"]), before)
+                                      utc_datetimes(rec["times"]), before, limited)
             sent = max(0, length - max(before, rec["start"]))
             report.points_sent += sent
             report.points_already_stored += len(rec["steps"]) - sent
@@ -272,7 +274,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
                 info["metrics"] = metric_refs
             doc["info"] = info
             doc.pop("_id", None)
-            bad = safe_set(runs, run_id, doc, upsert=True)
+            bad = safe_set(runs, run_id, doc, upsert=True, limited=limited)
             report.messages.extend(f"field {k!r} could not be stored" for k in bad)
     finally:
         client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import mimetypes
 import os
 import sys
@@ -34,6 +35,30 @@ from sacredlog.state import MONGO_FORMAT, Artifact, MetricBatch, RunSnapshot, ut
 
 TRANSIENT_ERRORS = (ConnectionFailure,)  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, ...
 MAX_DOC_BYTES = 16 * 1024 * 1024
+
+
+# -- FerretDB 1.x compatibility ------------------------------------------------------------------
+def server_is_limited(client: pymongo.MongoClient) -> bool:
+    """True for FerretDB 1.x, which rejects nested arrays and drops the connection on NaN."""
+    info = client.admin.command("buildInfo")
+    return "ferretdbVersion" in info and not str(info["ferretdbVersion"]).startswith(("v2", "2"))
+
+
+def compatible(value: Any) -> Any:
+    """A copy such a server accepts: NaN/inf -> null, arrays of arrays (sources, resources) -> []."""
+    if isinstance(value, dict):
+        return {k: compatible(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if any(isinstance(x, list | tuple) for x in value):
+            return []
+        return [compatible(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def compatible_values(values: list[Any]) -> list[Any]:
+    return [None if v.__class__ is float and not math.isfinite(v) else v for v in values]
 
 
 # -- documents ------------------------------------------------------------------------------
@@ -84,8 +109,11 @@ def next_run_id(runs: pymongo.collection.Collection) -> int:
     return int(top[0]["_id"]) + 1 if top else 1
 
 
-def insert_run(runs: pymongo.collection.Collection, doc: dict[str, Any], wanted_id: Any = None) -> Any:
+def insert_run(runs: pymongo.collection.Collection, doc: dict[str, Any], wanted_id: Any = None,
+               limited: bool = False) -> Any:
     """Insert with `_id` = wanted_id, or max + 1 retried on duplicate key (concurrent writers)."""
+    if limited:
+        doc = compatible(doc)
     if wanted_id is not None:
         runs.insert_one({"_id": wanted_id, **doc})
         return wanted_id
@@ -135,7 +163,7 @@ def stored_length(metrics: pymongo.collection.Collection, run_id: Any, name: str
 
 def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, start: int,
                 steps: list[Any], values: list[Any], timestamps: list[dt.datetime],
-                known_length: int | None) -> tuple[int, str | None]:
+                known_length: int | None, limited: bool = False) -> tuple[int, str | None]:
     """Make the stored series hold points [0, start + len(steps)) exactly once. Returns (length, new doc id).
 
     `known_length` is how many points we know are stored (None: ask the database). Points already stored
@@ -151,6 +179,8 @@ def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, 
         return known_length, ref
     if skip:
         steps, values, timestamps = steps[skip:], values[skip:], timestamps[skip:]
+    if limited:
+        values = compatible_values(values)
     result = metrics.update_one(
         {"run_id": run_id, "name": name},
         {"$push": {"steps": {"$each": steps}, "values": {"$each": values}, "timestamps": {"$each": timestamps}}},
@@ -161,11 +191,14 @@ def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, 
     return start + skip + len(steps), ref
 
 
-def safe_set(runs: pymongo.collection.Collection, run_id: Any, doc: dict[str, Any], upsert: bool) -> list[str]:
+def safe_set(runs: pymongo.collection.Collection, run_id: Any, doc: dict[str, Any], upsert: bool,
+             limited: bool = False) -> list[str]:
     """`$set` the whole document; if that is rejected, set field by field and skip the bad ones.
 
     Returns the names of fields that could not be written (so one bad field never blocks the others).
     """
+    if limited:
+        doc = compatible(doc)
     try:
         runs.update_one({"_id": run_id}, {"$set": doc}, upsert=upsert)
         return []
@@ -241,6 +274,7 @@ class MongoWriter:
         self._index_done = False
         self._down_reported = False
         self._bad_fields: set[str] = set()
+        self.limited: bool | None = None  # FerretDB 1.x: see `compatible`
         self.journal = Journal.for_run(Path(journal_dir) if journal_dir else default_journal_dir(), label,
                                        target={"url": url, "db": self.db.name, "prefix": collection_prefix})
 
@@ -315,6 +349,8 @@ class MongoWriter:
         snap = self._snap
         assert snap is not None
         try:
+            if self.limited is None:
+                self.limited = server_is_limited(self.client)
             if self.run_id is None:
                 self._insert_run(snap)
             if not self._index_done:
@@ -328,7 +364,7 @@ class MongoWriter:
                 file_id = upload_artifact(self.fs, self.runs.name, self.run_id, art)
                 self._artifacts.append({"name": art.name, "file_id": file_id})
                 self._pending_artifacts.pop(0)
-            bad = safe_set(self.runs, self.run_id, self._document(snap), upsert=final)
+            bad = safe_set(self.runs, self.run_id, self._document(snap), upsert=final, limited=bool(self.limited))
             for key in set(bad) - self._bad_fields:
                 _warn(f"run {self.run_id}: field {key!r} could not be stored in MongoDB; the rest was")
             self._bad_fields.update(bad)
@@ -354,7 +390,7 @@ class MongoWriter:
         for key in ("stop_time", "fail_trace", "result"):
             doc.pop(key, None)
         doc["heartbeat"], doc["captured_out"], doc["info"] = None, "", {}
-        self.run_id = insert_run(self.runs, doc, self._wanted_id)
+        self.run_id = insert_run(self.runs, doc, self._wanted_id, limited=bool(self.limited))
         for m in self._metrics.values():
             m.stored = None if m.first_pending else 0
 
@@ -365,7 +401,7 @@ class MongoWriter:
             p = m.pending
             try:
                 stored, ref = push_points(self.metrics, self.run_id, m.name, m.first_pending, p.steps, p.values,
-                                          utc_datetimes(p.times), m.stored)
+                                          utc_datetimes(p.times), m.stored, limited=bool(self.limited))
             except Exception:
                 m.stored = None  # the push may or may not have happened: ask next time
                 raise
@@ -382,7 +418,7 @@ class MongoWriter:
             m.stored = length
             m.ref = m.ref or ref
 
-        self.journal.apply_metrics(self.metrics, self.run_id, known, on_applied)
+        self.journal.apply_metrics(self.metrics, self.run_id, known, on_applied, limited=bool(self.limited))
 
     def _metric_refs(self) -> list[dict[str, str]]:
         refs = []

@@ -17,11 +17,19 @@ except ImportError:  # pragma: no cover - exercised only without numpy
     _np = None
 
 _PLAIN = (str, int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
 NUMPY_TEXT_THRESHOLD = 16  # jsonpickle stores arrays with more elements as base64(zlib(bytes))
 
 
 def flatten(obj: Any) -> Any:
     """A JSON-compatible copy of `obj`, shaped like `json.loads(jsonpickle.encode(obj, keys=True))`."""
+    if obj.__class__ in _PLAIN_TYPES:
+        return obj
+    if _np is not None:
+        if isinstance(obj, _np.ndarray):
+            return _flatten_ndarray(obj)
+        if isinstance(obj, _np.generic):
+            return _flatten_numpy_scalar(obj)
     if isinstance(obj, _PLAIN):
         return obj
     if isinstance(obj, Mapping):
@@ -34,18 +42,11 @@ def flatten(obj: Any) -> Any:
         return {"py/set": [flatten(v) for v in obj]}
     if isinstance(obj, bytes):
         return {"py/b64": base64.b64encode(obj).decode("ascii")}
-    if isinstance(obj, _dt.datetime | _dt.date | _dt.time | _dt.timedelta) and not _is_numpy(obj):
+    if isinstance(obj, _dt.datetime | _dt.date | _dt.time | _dt.timedelta):
         return _flatten_reduce(obj)
-    if _np is not None:
-        if isinstance(obj, _np.ndarray):
-            return _flatten_ndarray(obj)
-        if isinstance(obj, _np.generic):
-            return _flatten_numpy_scalar(obj)
+    if isinstance(obj, complex):
+        return {"py/object": "builtins.complex", "py/newargs": {"py/tuple": [obj.real, obj.imag]}}
     return str(obj)
-
-
-def _is_numpy(obj: Any) -> bool:
-    return _np is not None and isinstance(obj, _np.generic)
 
 
 def _flatten_key(key: Any) -> str:
@@ -78,23 +79,63 @@ def _flatten_numpy_scalar(value: Any) -> dict[str, Any]:
     }
 
 
-def _flatten_ndarray(arr: Any) -> dict[str, Any]:
-    if arr.base is not None or not (arr.flags.c_contiguous or arr.flags.f_contiguous):
-        arr = arr.copy(order="K")
-    out: dict[str, Any] = {"py/object": "numpy.ndarray"}
+def _byteorder(arr: Any) -> str:
+    order = arr.dtype.byteorder
+    if order == "=":
+        return "<" if _little_endian() else ">"
+    return order
+
+
+def _flatten_ndarray_values(arr: Any, data: dict[str, Any]) -> None:
+    """jsonpickle's by-value encoding: nested lists up to 16 elements, else base64(zlib(bytes))."""
     if arr.size <= NUMPY_TEXT_THRESHOLD:
-        out["dtype"] = _dtype_name(arr.dtype)
-        out["values"] = flatten(arr.tolist())
-        return out
+        data["dtype"] = _dtype_name(arr.dtype)
+        if not arr.flags.writeable:
+            data["writeable"] = False
+        data["values"] = flatten(arr.tolist())
+        if 0 in arr.shape:
+            data["shape"] = list(arr.shape)
+        return
     buf = json.dumps(arr.tolist()).encode() if arr.dtype == object else arr.tobytes(order="A")
-    out["values"] = base64.b64encode(zlib.compress(buf)).decode("ascii")
-    out["shape"] = list(arr.shape)
-    out["dtype"] = _dtype_name(arr.dtype)
+    data["values"] = base64.b64encode(zlib.compress(buf)).decode("ascii")
+    data["shape"] = list(arr.shape)
+    data["dtype"] = _dtype_name(arr.dtype)
     if arr.dtype.byteorder != "|":
-        out["byteorder"] = "<" if arr.dtype.byteorder in "=<" and _little_endian() else ">"
+        data["byteorder"] = _byteorder(arr)
+    if not arr.flags.writeable:
+        data["writeable"] = False
     if not arr.flags.c_contiguous:
-        out["order"] = "F"
-    return out
+        data["order"] = "F"
+
+
+def _flatten_ndarray(arr: Any) -> dict[str, Any]:
+    """jsonpickle's NumpyNDArrayHandlerView: by value, or a view as its base plus offset/strides/shape."""
+    data: dict[str, Any] = {"py/object": "numpy.ndarray"}
+    base = arr.base
+    if base is None and arr.flags.forc:
+        _flatten_ndarray_values(arr, data)
+        if not arr.flags.c_contiguous:
+            data["order"] = "F"
+    elif isinstance(base, _np.ndarray) and base.flags.forc:
+        data["base"] = _flatten_ndarray(base)
+        offset = arr.ctypes.data - base.ctypes.data
+        if offset:
+            data["offset"] = offset
+        if not arr.flags.c_contiguous:
+            data["strides"] = list(arr.strides)
+        data["shape"] = list(arr.shape)
+        data["dtype"] = _dtype_name(arr.dtype)
+        if not arr.flags.writeable:
+            data["writeable"] = False
+        if _byteorder(arr) != "|" and _byteorder(arr) != _byteorder(base):
+            data["byteorder"] = "S"
+        if arr.size <= NUMPY_TEXT_THRESHOLD:
+            data["values"] = flatten(arr.tolist())
+            if 0 in arr.shape:
+                data["shape"] = list(arr.shape)
+    else:
+        _flatten_ndarray_values(arr.copy(), data)
+    return data
 
 
 def _little_endian() -> bool:
