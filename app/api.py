@@ -212,7 +212,10 @@ def list_runs() -> Response:
     query, sort, columns = _listing_args()
     offset = _int_arg("offset", 0, 0, 10**12)
     limit = _int_arg("limit", DEFAULT_LIMIT, 0, MAX_PAGE)
-    page = get_store().list_runs(query, sort, offset, limit, columns)
+    store = get_store()
+    if columns is None:  # every row column, metric summaries included (as the CSV export)
+        columns = [c.name for c in store.columns()]
+    page = store.list_runs(query, sort, offset, limit, columns)
     return json_response({"total": page.total, "offset": page.offset, "runs": page.rows})
 
 

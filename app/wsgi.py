@@ -1,0 +1,51 @@
+"""WSGI entry for gunicorn and other servers: `gunicorn -w 2 -k gthread --threads 8 app.wsgi:application`.
+
+Configured by environment variables (the same meaning as `omnidash serve` options):
+  OMNIDASH_CONFIG  a TOML config file (several sources); else OMNIBOARD_CONFIG (Omniboard's JSON);
+  OMNIDASH_SOURCE  else MONGO_URI: one mongodb:// URI or folder;
+  OMNIDASH_RUNS_COLLECTION, OMNIDASH_METRICS_COLLECTION, OMNIDASH_PROBABLY_DEAD_AFTER,
+  OMNIDASH_USERS (users file), OMNIDASH_SECRET_KEY / OMNIDASH_SECRET_KEY_FILE, OMNIDASH_READ_ONLY=1,
+  OMNIDASH_URL_PREFIX, OMNIDASH_HTTPS=1 (Secure cookies, trust X-Forwarded-*).
+Do not use gunicorn --preload: each worker opens its own MongoDB client after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from argparse import Namespace
+from collections.abc import Callable
+
+from app.cli import CliError, build_application, load_app_config
+from app.config import ConfigError
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def application_from_env() -> Callable:
+    """Build the WSGI application from the environment; exits with one line on a configuration error."""
+    pda = os.environ.get("OMNIDASH_PROBABLY_DEAD_AFTER")
+    args = Namespace(
+        source=os.environ.get("OMNIDASH_SOURCE") or None,
+        config=os.environ.get("OMNIDASH_CONFIG") or None,
+        runs_collection=os.environ.get("OMNIDASH_RUNS_COLLECTION", "runs"),
+        metrics_collection=os.environ.get("OMNIDASH_METRICS_COLLECTION", "metrics"),
+        probably_dead_after=float(pda) if pda else None,
+        read_only=_truthy("OMNIDASH_READ_ONLY"),
+        users=os.environ.get("OMNIDASH_USERS") or None,
+        url_prefix=os.environ.get("OMNIDASH_URL_PREFIX"),
+        secret_key_file=None,
+        https=_truthy("OMNIDASH_HTTPS"),
+    )
+    try:
+        config = load_app_config(args)
+        wsgi, _stores = build_application(config)
+    except (CliError, ConfigError) as e:
+        print(f"omnidash: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return wsgi
+
+
+application = application_from_env()

@@ -1,0 +1,250 @@
+"""The `omnidash` command line, run as a real subprocess: one-line errors (never a traceback), serve, demo,
+users."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, free_port
+
+CLI = [sys.executable, "-m", "app.cli"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "OMNIBOARD_CONFIG", "OMNIDASH_CONFIG")}
+    full_env.update(env or {})
+    return subprocess.run([*CLI, *args], cwd=ROOT, env=full_env, input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str, status: int = 1) -> str:
+    assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if not line.startswith("usage:")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("omnidash: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+class Served:
+    """`omnidash ...` running in the background until it prints its URL."""
+
+    def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen([*CLI, *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"omnidash exited {self.proc.wait()}: {self.proc.stderr.read()}")
+            self.lines.append(line)
+            if " at http://" in line:
+                self.url = line.split(" at ", 1)[1].split()[0].rstrip("/")
+                return
+        raise AssertionError(f"omnidash did not start: {self.lines}")
+
+    def get_json(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def served() -> Iterator:
+    started: list[Served] = []
+
+    def start(*args: str, **kwargs) -> Served:
+        s = Served(*args, **kwargs)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def sacred_folder(path: Path, n: int = 3) -> Path:
+    """A FileStorage folder with `n` runs written by the demo writer."""
+    from app.demo import write_demo_runs
+
+    write_demo_runs(str(path), n)
+    return path
+
+
+# -- usage and one-line errors ------------------------------------------------------------------------
+def test_no_command_is_a_one_line_usage_error():
+    assert_one_line_error(run_cli(), "choose a command", status=2)
+
+
+def test_serve_without_source_or_mongo_uri_is_a_one_line_usage_error():
+    assert_one_line_error(run_cli("serve"), "MONGO_URI", status=2)
+
+
+def test_bad_arguments_are_usage_errors():
+    proc = run_cli("serve", "--port", "abc")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "invalid int value" in proc.stderr
+
+
+def test_missing_folder_and_unknown_scheme(tmp_path):
+    assert_one_line_error(run_cli("serve", str(tmp_path / "nope")), "is not a folder")
+    assert_one_line_error(run_cli("serve", "postgres://x/y"), "unsupported source")
+
+
+def test_folder_without_sacred_runs(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    assert_one_line_error(run_cli("serve", str(tmp_path), "--port", str(free_port())), "no Sacred runs")
+
+
+def test_port_in_use(tmp_path):
+    folder = sacred_folder(tmp_path / "runs", 2)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        assert_one_line_error(run_cli("serve", str(folder), "--port", str(port)), f"port {port}", "in use")
+        assert_one_line_error(run_cli("demo", "--dir", str(folder), "--port", str(port)), "in use")
+
+
+def test_mongodb_unreachable_fails_fast_with_one_line():
+    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
+    port = free_port()  # nothing listens there
+    started = time.time()
+    line = assert_one_line_error(run_cli("serve", f"mongodb://127.0.0.1:{port}/sacred", "--port", str(free_port())))
+    assert time.time() - started < 30, "server selection timeout should be short"
+    assert "127.0.0.1" in line or "reach" in line.lower() or "connect" in line.lower()
+
+
+def test_mongo_uri_from_environment_is_used():
+    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
+    port = free_port()
+    proc = run_cli("serve", "--port", str(free_port()), env={"MONGO_URI": f"mongodb://127.0.0.1:{port}/x"})
+    assert_one_line_error(proc)
+
+
+def test_authentication_failure_is_one_line(mongo_server):
+    """FerretDB started with authentication; a wrong password gives one line, not a traceback."""
+    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
+    host = mongo_server.uri.split("://", 1)[1].split("/", 1)[0]
+    if "@" in host:
+        host = host.split("@", 1)[1]
+    uri = f"mongodb://nobody:wrong-password@{host}/sacred?authSource=admin&authMechanism=SCRAM-SHA-256"
+    proc = run_cli("serve", uri, "--port", str(free_port()))
+    if proc.returncode == 0 or "authentication" not in proc.stderr.lower():
+        # FerretDB 1.x with the SQLite backend does not check credentials: then the same code path is
+        # still exercised (a StoreError at open), and the message must still be a single line.
+        assert "Traceback" not in proc.stderr
+        print(f"auth check: this server accepted unknown credentials ({proc.stderr.strip()[:200]!r})")
+        return
+    assert_one_line_error(proc, "authentication")
+    assert "wrong-password" not in proc.stderr
+
+
+# -- serving -----------------------------------------------------------------------------------------
+def test_serve_folder_health_api_and_page(served, tmp_path):
+    folder = sacred_folder(tmp_path / "runs", 4)
+    s = served("serve", str(folder), "--port", str(free_port()), "--probably-dead-after", "60")
+    assert s.url.startswith("http://127.0.0.1:")
+    status, body = s.get_json("/healthz")
+    assert status == 200 and body == {"status": "ok", "source": "files", "runs": 4}
+    status, body = s.get_json("/api/runs?limit=2&columns=id,status")
+    assert status == 200 and body["total"] == 4 and len(body["runs"]) == 2
+    with urllib.request.urlopen(s.url + "/", timeout=10) as r:
+        assert r.status == 200 and "<html" in r.read().decode().lower()
+    with urllib.request.urlopen(s.url + "/assets/base.css", timeout=10) as r:
+        assert r.status == 200
+
+
+def test_serve_read_only(served, tmp_path):
+    folder = sacred_folder(tmp_path / "runs", 2)
+    s = served("serve", str(folder), "--port", str(free_port()), "--read-only")
+    request = urllib.request.Request(s.url + "/api/runs/1", data=b'{"tags": ["x"]}', method="PATCH",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=10)
+    assert e.value.code == 409
+
+
+def test_demo_writes_runs_then_reuses_them(served, tmp_path):
+    target = tmp_path / "demo"
+    s = served("demo", "--dir", str(target), "--runs", "6", "--port", str(free_port()))
+    assert any("writing 6 demo runs" in line for line in s.lines)
+    status, body = s.get_json("/healthz")
+    assert status == 200 and body["runs"] == 6 and body["source"] == "files"
+    s.stop()
+    again = served("demo", "--dir", str(target), "--port", str(free_port()))
+    assert any("reusing" in line for line in again.lines)
+    assert again.get_json("/healthz")[1]["runs"] == 6
+
+
+def test_demo_default_folder_is_in_the_current_directory(served, tmp_path):
+    s = served("demo", "--runs", "3", "--port", str(free_port()), cwd=tmp_path)
+    assert (tmp_path / "omnidash-demo").is_dir()
+    assert s.get_json("/healthz")[1]["runs"] == 3
+
+
+# -- users ---------------------------------------------------------------------------------------------
+def test_users_add_passwd_role_token_remove(tmp_path):
+    users = tmp_path / "users.toml"
+    proc = run_cli("users", "add", str(users), "ana", "--role", "editor", stdin="correct horse 1\n")
+    assert proc.returncode == 0, proc.stderr
+    text = users.read_text()
+    assert "correct horse 1" not in text and 'role = "editor"' in text and "scrypt:" in text
+    assert oct(users.stat().st_mode & 0o777) == "0o600"
+    assert_one_line_error(run_cli("users", "add", str(users), "ana", stdin="another pass\n"), "already exists")
+    assert_one_line_error(run_cli("users", "add", str(users), "bob", stdin="short\n"), "at least 8")
+    assert_one_line_error(run_cli("users", "add", str(users), "b@d name", stdin="long enough\n"), "invalid user name")
+    proc = run_cli("users", "token", str(users), "ana")
+    token = proc.stdout.strip()
+    assert proc.returncode == 0 and token.startswith("odt_") and token not in users.read_text()
+
+    from app.auth.users import UsersFile
+
+    store = UsersFile(users)
+    assert store.authenticate("ana", "correct horse 1") is not None
+    assert store.user_for_token(token).name == "ana"
+    assert run_cli("users", "passwd", str(users), "ana", stdin="a new password\n").returncode == 0
+    assert run_cli("users", "role", str(users), "ana", "--role", "admin").returncode == 0
+    store.reload()
+    assert store.authenticate("ana", "correct horse 1") is None
+    assert store.authenticate("ana", "a new password").role == "admin"
+    listing = run_cli("users", "list", str(users))
+    assert listing.stdout.startswith("ana\tadmin\t1 token")
+    assert run_cli("users", "remove", str(users), "ana").returncode == 0
+    assert_one_line_error(run_cli("users", "remove", str(users), "ana"), "no user")
+    assert_one_line_error(run_cli("users", "passwd", str(tmp_path / "none.toml"), "x", stdin="whatever1\n"),
+                          "does not exist")
+
+
+def test_users_password_never_from_argv():
+    proc = run_cli("users", "add", "users.toml", "ana", "--password", "secret123")
+    assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr
