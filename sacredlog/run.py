@@ -124,8 +124,9 @@ class Run:
         run_meta: dict[str, Any] = {"command": command, "options": dict(SACRED_OPTION_FLAGS), "named_configs": []}
         run_meta["options"]["--id"] = None if run_id is None else str(run_id)
         run_meta["options"]["--comment"] = comment
-        run_meta["options"]["--capture"] = "sys" if capture_output else "no"
-        if heartbeat is not None:
+        if not capture_output:
+            run_meta["options"]["--capture"] = "no"
+        if heartbeat != 10.0:  # Sacred records the option only when it was given
             run_meta["options"]["--beat-interval"] = str(heartbeat)
         if config_updates:
             run_meta["config_updates"] = normalize_config(dict(config_updates))
