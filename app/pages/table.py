@@ -1,18 +1,140 @@
-"""Placeholder page (being built)."""
+"""The runs table at `/`: a server-side grid over the store, with filter, columns, grouping, annotations.
+
+`layout(**query)` rebuilds the whole view from the URL (reload, pasted links, Back/Forward);
+the callbacks live in table_rows (rows, query, URL, refresh), table_columns, table_actions and table_groups.
+"""
 
 from __future__ import annotations
 
-from dash import Dash, html
+import logging
+from typing import Any
+from urllib.parse import urlencode
 
+from dash import Dash, dcc, html
+
+from app.context import get_settings, get_store
 from app.pages import Page
+from app.pages.table_state import View, status_chips, view_from_params
+from app.store.base import StoreUnavailable
+from components import table as ui
+from components.columns import Col, as_cols, default_columns
+
+PLOT_PREFIX = "runs-plot"
+log = logging.getLogger(__name__)
 
 
-def layout(**params):
-    return html.Div([html.H2("Runs"), html.P("Coming soon.")], className="page")
+def base_path() -> str:
+    prefix = get_settings().url_prefix or "/"
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def export_href(view: View, visible: list[str]) -> str:
+    """The API's CSV of the current query, sort and columns."""
+    params = {"q": view.q, "sort": ",".join(view.sort), "columns": ",".join(visible)}
+    return base_path() + "api/runs.csv?" + urlencode(params)
+
+
+def value_columns(visible: list[str], known: list[Col]) -> list[str]:
+    """The numeric summary columns that grouping aggregates: metric columns and the result."""
+    kinds = {c.name: c for c in known}
+    out = []
+    for name in visible:
+        c = kinds.get(name)
+        if name == "result" or (c and c.kind == "metric") or (c and c.kind == "custom" and c.dtype == "number"):
+            out.append(name)
+    return out
+
+
+def config_keys(known: list[Col], varying_only: bool = False) -> list[str]:
+    return [c.name for c in known if c.kind == "config" and (c.varies or not varying_only)]
+
+
+def metric_names(known: list[Col]) -> list[str]:
+    from app.store.rows import parse_metric_column
+
+    names: list[str] = []
+    for c in known:
+        parsed = parse_metric_column(c.name) if c.kind == "metric" else None
+        if parsed and parsed[1] not in names:
+            names.append(parsed[1])
+    return names
+
+
+def plot_panel(run_ids: list[Any]) -> Any:
+    """The metric plot panel of the selection (built by the plots page), or a note when it is missing."""
+    try:
+        from app.pages.plot_panel import plot_panel_layout
+
+        return plot_panel_layout(PLOT_PREFIX, run_ids)
+    except Exception:  # noqa: BLE001 - the table must render even when the plot panel cannot
+        log.exception("the metric plot panel failed to build")
+        return html.Div([dcc.Store(id=f"{PLOT_PREFIX}-runs", data=list(run_ids)),
+                         html.P("The metric plot panel is unavailable.", className="hint plots-placeholder")])
+
+
+def layout(**params: Any) -> Any:
+    """The page for the view named by the URL's query parameters."""
+    store, settings = get_store(), get_settings()
+    view = view_from_params(params)
+    try:
+        known = as_cols(store.columns())
+        views = store.list_views()
+    except StoreUnavailable as e:
+        return offline_layout(str(e))
+    visible = view.cols or default_columns(known)
+    if "id" not in visible:
+        visible = ["id", *visible]
+    links = [{"name": v.get("name"), "href": base_path() + view_search(v.get("state") or {})} for v in views]
+    return ui.table_page(
+        view=view.to_dict(),
+        visible=visible,
+        known=known,
+        query_statuses=status_chips(view.q),
+        config_keys=config_keys(known),
+        metric_names=metric_names(known),
+        value_columns=value_columns(visible, known),
+        views=links,
+        export_href=export_href(view, visible),
+        timezone=settings.timezone,
+        base_path=base_path(),
+        refresh_seconds=float(settings.refresh_interval or 0),
+        read_only=bool(settings.read_only or getattr(store, "read_only", False)),
+        plots=plot_panel([]),
+    )
+
+
+def view_search(state: dict[str, Any]) -> str:
+    from app.pages.table_state import view_to_params
+
+    params = view_to_params(View.from_dict(state))
+    return ("?" + urlencode(params)) if params else ""
+
+
+def offline_layout(reason: str) -> html.Div:
+    """The page while the database cannot be reached: a banner, and a retry every few seconds."""
+    return html.Div(
+        [
+            html.Div([html.Strong("The database cannot be reached. "), html.Span(reason),
+                      html.Span(" Retrying…", className="retrying")], className="tbl-banner", role="alert"),
+            dcc.Interval(id="tbl-offline-retry", interval=3000),
+            dcc.Store(id="tbl-offline-search"),
+        ],
+        className="page table-page",
+    )
 
 
 def register(app: Dash) -> None:
-    """No callbacks yet."""
+    from app.pages import table_actions, table_columns, table_groups, table_rows
+
+    table_rows.register(app, layout)
+    table_columns.register(app)
+    table_actions.register(app)
+    table_groups.register(app)
+    try:
+        from app.pages.plot_panel import register_plot_panel
+    except ImportError:
+        return
+    register_plot_panel(app, PLOT_PREFIX)
 
 
-PAGE = Page(name="table", path="/", layout=layout, register=register, title="Runs")
+PAGE = Page(name="table", path="/", layout=layout, register=register, title="Runs", nav=True)

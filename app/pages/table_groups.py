@@ -1,0 +1,108 @@
+"""Runs table callbacks: grouping by config keys (n, mean ± std per metric column, runs under a group)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dash import Dash, Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
+
+from app.context import get_store
+from app.pages import table_cache
+from app.pages.table_state import View
+from app.store.base import StoreError, StoreUnavailable
+from app.store.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
+from components import table as ui
+from components.columns import as_cols
+
+MAX_MEMBERS_SHOWN = 200
+
+
+def group_view_rows(rows: list[dict[str, Any]], keys: list[str], values: list[str],
+                    expanded: list[str]) -> list[dict[str, Any]]:
+    """Grid rows: every group, then the runs of each expanded group tagged with `_member_of`."""
+    by_id = {r.get("id"): r for r in rows}
+    out = []
+    for g in group_rows(rows, keys, values):
+        members = g.pop(MEMBER_IDS)
+        g["_expanded"] = g[GROUP_KEY] in expanded
+        out.append(g)
+        if not g["_expanded"]:
+            continue
+        for i, run_id in enumerate(members[:MAX_MEMBERS_SHOWN]):
+            r = by_id.get(run_id) or {}
+            member = {"_member_of": g[GROUP_KEY], "_order": i, "id": run_id, "n": 1,
+                      **{k: r.get(k) for k in keys}}
+            for c in values:
+                member[mean_col(c)] = r.get(c)
+            out.append(member)
+    return out
+
+
+def register(app: Dash) -> None:
+    @app.callback(
+        Output(ui.GROUP_KEYS, "value"),
+        Input(ui.GROUP_SEEDS, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def group_over_seeds(n):
+        """One click: group by every varying config key except the seed."""
+        if not n:
+            raise PreventUpdate
+        try:
+            known = as_cols(table_cache.column_infos(get_store()))
+        except StoreError:
+            raise PreventUpdate from None
+        return varying_keys_except_seed([c.name for c in known if c.kind == "config" and c.varies])
+
+    @app.callback(
+        Output(ui.VIEW, "data", allow_duplicate=True),
+        Output(ui.GRID_BOX, "hidden"),
+        Output(ui.GROUP_BOX, "hidden"),
+        Output(ui.GROUP_GRID, "columnDefs"),
+        Output(ui.GROUP_GRID, "rowData"),
+        Output(ui.GROUP_EXPANDED, "data"),
+        Output(ui.MESSAGE, "children", allow_duplicate=True),
+        Input(ui.GROUP_KEYS, "value"),
+        Input(ui.REFRESH, "data"),
+        Input(ui.VISIBLE, "data"),
+        Input(ui.GROUP_GRID, "cellRendererData"),
+        State(ui.VIEW, "data"),
+        State(ui.GROUP_EXPANDED, "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def grouping(keys, _token, visible, toggle, view, expanded):
+        """Group the runs matching the query; the groups' aggregates come from pandas (app.store.grouping)."""
+        from app.pages.table import base_path, value_columns
+
+        keys = [k for k in keys or [] if k]
+        expanded = list(expanded or [])
+        trigger = ctx.triggered_id
+        new_view = {**view, "group": keys} if keys != list(view.get("group") or []) else no_update
+        if not keys:
+            return new_view, False, True, no_update, [], [], no_update
+        if trigger == ui.GROUP_GRID:
+            key = ((toggle or {}).get("value") or {}).get("toggle")
+            if not key:
+                raise PreventUpdate
+            expanded = [k for k in expanded if k != key] if key in expanded else [*expanded, key]
+        elif trigger == ui.GROUP_KEYS:
+            expanded = []
+        store = get_store()
+        try:
+            known = as_cols(table_cache.column_infos(store))
+            values = value_columns(list(visible or []), known)
+            q = View.from_dict(view).q
+            rows = list(store.iter_rows(q, ["id"], ["id", *keys, *values]))
+        except StoreUnavailable as e:
+            return new_view, True, False, no_update, no_update, expanded, f"The database cannot be reached: {e}"
+        except StoreError as e:
+            return new_view, True, False, no_update, [], expanded, f"Cannot group: {e}"
+        defs = ui.group_column_defs(keys, values, known, base_path())
+        data = group_view_rows(rows, keys, values, expanded)
+        return new_view, True, False, defs, data, expanded, no_update
+
+
+def group_key(values: list[Any]) -> str:
+    return json.dumps(values, default=str)

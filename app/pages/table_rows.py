@@ -1,0 +1,284 @@
+"""Runs table callbacks: rows from the store, the filter query, URL state, refresh and outages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.context import get_settings, get_store
+from app.pages import table_cache
+from app.pages.table_state import (
+    View,
+    filter_model_to_query,
+    merge_query,
+    quote,
+    sort_from_model,
+    status_chips,
+    toggle_status,
+)
+from app.pages.table_suggest import suggestions
+from app.store.base import StoreError, StoreUnavailable
+from components import filter_bar as fb
+from components import table as ui
+from components.columns import STATUSES
+
+EMPTY = {"rowData": [], "rowCount": 0}
+ALWAYS_FETCHED = ("id", "status")
+
+
+def fetch_columns(visible: list[str] | None) -> list[str]:
+    """The visible columns plus what the page itself needs (ids for links, status for refresh)."""
+    cols = list(visible or [])
+    return [*[c for c in ALWAYS_FETCHED if c not in cols], *cols]
+
+
+def count_text(total: int, query: str) -> str:
+    noun = "run" if total == 1 else "runs"
+    if query:
+        return f"{total:,} {noun} match" if total != 1 else f"1 {noun} matches"
+    return f"{total:,} {noun}"
+
+
+def banner(error: Exception) -> list:
+    return [html.Strong("The database cannot be reached. "), html.Span(str(error)),
+            html.Span(" Retrying every few seconds…", className="retrying")]
+
+
+def query_error(e: Exception, query: str) -> list:
+    return fb.error_view(str(e), query, getattr(e, "position", None))
+
+
+def register(app: Dash, layout: Callable[..., Any]) -> None:
+    @app.callback(
+        Output(ui.GRID, "getRowsResponse"),
+        Output(ui.COUNT, "children"),
+        Output(ui.VIEW, "data", allow_duplicate=True),
+        Output(ui.BASELINE, "data"),
+        Output(ui.BANNER, "children"),
+        Output(ui.BANNER, "hidden"),
+        Output(ui.RETRY, "disabled"),
+        Input(ui.GRID, "getRowsRequest"),
+        State(ui.VIEW, "data"),
+        State(ui.VISIBLE, "data"),
+        prevent_initial_call=True,
+    )
+    def rows(request: dict | None, view: dict, visible: list[str]):
+        """One block of rows for the infinite grid: store.list_runs(query, sort, offset, limit, columns)."""
+        if not request:
+            raise PreventUpdate
+        v = View.from_dict(view)
+        sort = sort_from_model(request.get("sortModel"))
+        start = max(0, int(request.get("startRow") or 0))
+        end = max(start + 1, int(request.get("endRow") or start + v.ps))
+        try:
+            page = get_store().list_runs(v.q, sort, start, end - start, fetch_columns(visible))
+        except StoreUnavailable as e:
+            return EMPTY, "—", no_update, no_update, banner(e), False, False
+        except StoreError as e:
+            return EMPTY, f"Cannot list runs: {e}", no_update, no_update, no_update, no_update, no_update
+        new_view = no_update if sort == v.sort else {**view, "sort": sort}
+        baseline = page.total if start == 0 else no_update
+        return ({"rowData": page.rows, "rowCount": page.total}, count_text(page.total, v.q), new_view, baseline,
+                [], True, True)
+
+    @app.callback(
+        Output(ui.VIEW, "data", allow_duplicate=True),
+        Output(fb.QUERY_INPUT, "value"),
+        Output(fb.QUERY_ERROR, "children"),
+        Output(ui.REFRESH, "data", allow_duplicate=True),
+        Output({"type": fb.CHIP, "status": ALL}, "className"),
+        Output(ui.GRID, "filterModel"),
+        Output(ui.COUNT, "children", allow_duplicate=True),
+        Input(fb.QUERY_APPLY, "n_clicks"),
+        Input(fb.QUERY_INPUT, "n_submit"),
+        Input(fb.QUERY_CLEAR, "n_clicks"),
+        Input({"type": fb.CHIP, "status": ALL}, "n_clicks"),
+        Input(ui.GRID, "filterModel"),
+        State(fb.QUERY_INPUT, "value"),
+        State(ui.VIEW, "data"),
+        State(ui.REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+    def apply_query(_apply, _submit, _clear, _chips, filter_model, text, view, token):
+        """Filter bar, chips and the grid's column filters all end up as one query string."""
+        trigger = ctx.triggered_id
+        text = (text or "").strip()
+        reset_model: Any = no_update
+        if trigger == fb.QUERY_CLEAR:
+            text = ""
+        elif isinstance(trigger, dict) and trigger.get("type") == fb.CHIP:
+            if not ctx.triggered or not ctx.triggered[0].get("value"):
+                raise PreventUpdate
+            text = toggle_status(text, trigger["status"])
+        elif trigger == ui.GRID:
+            extra = filter_model_to_query(filter_model)
+            if not extra:
+                raise PreventUpdate
+            text = merge_query(text, extra)
+            reset_model = {}
+        chip_classes = [("chip chip-active" if s in status_chips(text) else "chip") for s in STATUSES]
+        try:
+            total = get_store().count(text)
+        except StoreUnavailable as e:
+            return no_update, text, fb.error_view(f"The database cannot be reached: {e}"), no_update, \
+                chip_classes, reset_model, no_update
+        except StoreError as e:
+            return no_update, text, query_error(e, text), no_update, chip_classes, reset_model, no_update
+        new_view = {**view, "q": text}
+        return new_view, text, [], (token or 0) + 1, chip_classes, reset_model, count_text(total, text)
+
+    @app.callback(
+        Output(fb.SUGGESTIONS, "children"),
+        Input(fb.QUERY_INPUT, "value"),
+        prevent_initial_call=True,
+    )
+    def suggest(text: str | None):
+        store = get_store()
+        try:
+            names = table_cache.column_names(store)
+            options = suggestions(text or "", names, lambda c: table_cache.distinct(store, c))
+        except StoreError:
+            return []
+        return [html.Option(value=o) for o in options]
+
+    # URL state: committed views go to the address bar; Back/Forward re-render the page from it.
+    app.clientside_callback(
+        "function(view) { return window.dash_clientside.omnidash_table.pushUrl(view); }",
+        Output("tbl-sink-url", "data"),
+        Input(ui.VIEW, "data"),
+    )
+    app.clientside_callback(
+        "function(t) { return window.dash_clientside.omnidash_table.purge(t); }",
+        Output("tbl-sink-purge", "data"),
+        Input(ui.REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function(t) { return window.dash_clientside.omnidash_table.softRefresh(t); }",
+        Output("tbl-sink-soft", "data"),
+        Input(ui.SOFT_REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output("page-content", "children", allow_duplicate=True),
+        Input(ui.POPSTATE, "data"),
+        prevent_initial_call=True,
+    )
+    def restore_from_history(data: dict | None):
+        if not data:
+            raise PreventUpdate
+        return layout(**dict(parse_qsl(str(data.get("search") or "").lstrip("?"))))
+
+    @app.callback(
+        Output("page-content", "children", allow_duplicate=True),
+        Input("tbl-offline-retry", "n_intervals"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def retry_offline_page(_n, search: str | None):
+        try:
+            get_store().ping()
+        except StoreError:
+            raise PreventUpdate from None
+        return layout(**dict(parse_qsl((search or "").lstrip("?"))))
+
+    @app.callback(
+        Output(ui.BANNER, "hidden", allow_duplicate=True),
+        Output(ui.RETRY, "disabled", allow_duplicate=True),
+        Output(ui.REFRESH, "data", allow_duplicate=True),
+        Input(ui.RETRY, "n_intervals"),
+        State(ui.REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+    def retry(_n, token):
+        """While the banner shows, ping; once the database answers, hide it and reload the rows."""
+        try:
+            get_store().ping()
+        except StoreError:
+            raise PreventUpdate from None
+        return True, True, (token or 0) + 1
+
+    # auto-refresh: running rows update in place; new runs are announced, loaded on click
+    app.clientside_callback(
+        "function(n) { return window.dash_clientside.omnidash_table.runningIds(n); }",
+        Output(ui.RUNNING_IDS, "data"),
+        Input(ui.INTERVAL, "n_intervals"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ui.RUNNING_ROWS, "data"),
+        Output(ui.NEW_RUNS, "children"),
+        Output(ui.NEW_RUNS, "hidden"),
+        Output(ui.LAST_UPDATE, "children"),
+        Output(ui.BANNER, "children", allow_duplicate=True),
+        Output(ui.BANNER, "hidden", allow_duplicate=True),
+        Output(ui.RETRY, "disabled", allow_duplicate=True),
+        Input(ui.RUNNING_IDS, "data"),
+        State(ui.VIEW, "data"),
+        State(ui.VISIBLE, "data"),
+        State(ui.BASELINE, "data"),
+        prevent_initial_call=True,
+    )
+    def tick(running: dict | None, view: dict, visible: list[str], baseline: int | None):
+        store = get_store()
+        v = View.from_dict(view)
+        ids = (running or {}).get("ids") or []
+        try:
+            total = store.count(v.q)
+            fresh = []
+            if ids:
+                q = "id in [" + ", ".join(quote(i) for i in ids) + "]"
+                fresh = store.list_runs(q, ["-id"], 0, len(ids), fetch_columns(visible)).rows
+        except StoreUnavailable as e:
+            return no_update, no_update, no_update, no_update, banner(e), False, False
+        except StoreError:
+            raise PreventUpdate from None
+        new = total - baseline if isinstance(baseline, int) else 0
+        label = f"{new:,} new run{'s' if new != 1 else ''} — show" if new > 0 else ""
+        stamp = "updated " + datetime.now(UTC).astimezone(_tz()).strftime("%H:%M:%S")
+        return fresh, label, new <= 0, stamp, no_update, no_update, no_update
+
+    app.clientside_callback(
+        "function(rows) { return window.dash_clientside.omnidash_table.applyRows(rows); }",
+        Output("tbl-sink-rows", "data"),
+        Input(ui.RUNNING_ROWS, "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ui.REFRESH, "data", allow_duplicate=True),
+        Output(ui.NEW_RUNS, "hidden", allow_duplicate=True),
+        Input(ui.NEW_RUNS, "n_clicks"),
+        State(ui.REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+    def load_new_runs(n, token):
+        if not n:
+            raise PreventUpdate
+        return (token or 0) + 1, True
+
+    @app.callback(
+        Output(ui.EXPORT, "href"),
+        Input(ui.VIEW, "data"),
+        Input(ui.VISIBLE, "data"),
+    )
+    def export_link(view: dict, visible: list[str]):
+        from app.pages.table import export_href
+
+        return export_href(View.from_dict(view), visible or [])
+
+
+def _tz():
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(get_settings().timezone or "UTC")
+    except Exception:  # noqa: BLE001 - a bad timezone setting falls back to UTC
+        return UTC

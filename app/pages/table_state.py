@@ -1,0 +1,259 @@
+"""The runs table's view state (what the URL holds) and the translations into the query language.
+
+Pure functions, no dash: the grid's filterModel and sortModel, the status chips and the URL all
+become the one query string and sort list that the store understands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from components.columns import STATUSES, split_columns
+
+PAGE_SIZES = (50, 100, 200, 500)
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_SORT = ["-id"]
+_KEYWORDS = {"and", "or", "not", "in", "has", "exists", "missing", "true", "false", "null"}
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+@dataclass
+class View:
+    """Everything that makes a table view shareable: it round-trips through the URL."""
+
+    q: str = ""
+    sort: list[str] = field(default_factory=lambda: list(DEFAULT_SORT))
+    cols: list[str] | None = None  # None: the default columns
+    pin: list[str] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+    ps: int = DEFAULT_PAGE_SIZE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> View:
+        d = d or {}
+        return cls(
+            q=str(d.get("q") or ""),
+            sort=[str(s) for s in (d.get("sort") or DEFAULT_SORT)],
+            cols=[str(c) for c in d["cols"]] if d.get("cols") else None,
+            pin=[str(c) for c in d.get("pin") or []],
+            group=[str(c) for c in d.get("group") or []],
+            ps=_page_size(d.get("ps")),
+        )
+
+
+def _page_size(v: Any) -> int:
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        return DEFAULT_PAGE_SIZE
+    return n if n in PAGE_SIZES else DEFAULT_PAGE_SIZE
+
+
+def view_from_params(params: dict[str, Any]) -> View:
+    """The view named by URL query parameters (`q`, `sort`, `cols`, `pin`, `group`, `ps`); bad values ignored."""
+    sort = split_columns(params.get("sort")) or list(DEFAULT_SORT)
+    return View(
+        q=str(params.get("q") or "").strip(),
+        sort=sort,
+        cols=split_columns(params.get("cols")) or None,
+        pin=split_columns(params.get("pin")),
+        group=split_columns(params.get("group")),
+        ps=_page_size(params.get("ps")),
+    )
+
+
+def view_to_params(view: View) -> dict[str, str]:
+    """URL query parameters for a view, defaults left out (the JS in assets/table.js does the same)."""
+    out: dict[str, str] = {}
+    if view.q:
+        out["q"] = view.q
+    if view.sort and view.sort != DEFAULT_SORT:
+        out["sort"] = ",".join(view.sort)
+    if view.cols:
+        out["cols"] = ",".join(view.cols)
+    if view.pin:
+        out["pin"] = ",".join(view.pin)
+    if view.group:
+        out["group"] = ",".join(view.group)
+    if view.ps != DEFAULT_PAGE_SIZE:
+        out["ps"] = str(view.ps)
+    return out
+
+
+# -- sort -------------------------------------------------------------------------------
+def sort_from_model(sort_model: list[dict[str, Any]] | None) -> list[str]:
+    """AG Grid sortModel -> ["-config.lr", "id"] (empty model: the default sort)."""
+    keys = []
+    for entry in sort_model or []:
+        col = entry.get("colId")
+        if col:
+            keys.append(("-" if entry.get("sort") == "desc" else "") + str(col))
+    return keys or list(DEFAULT_SORT)
+
+
+def sort_to_columns(sort: list[str]) -> dict[str, tuple[str, int]]:
+    """{"config.lr": ("desc", 0)}: the initial sort to put on the colDefs."""
+    out = {}
+    for i, key in enumerate(sort):
+        desc = key.startswith("-")
+        out[key.lstrip("+-")] = ("desc" if desc else "asc", i)
+    return out
+
+
+# -- query language helpers -----------------------------------------------------------------
+def quote(value: Any) -> str:
+    """A value as the query language reads it: numbers bare, words bare, anything else in quotes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    if _BARE.match(text) and text.lower() not in _KEYWORDS and not _looks_numeric(text):
+        return text
+    return json.dumps(text)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return bool(re.match(r"^-?\d", text))
+    return True
+
+
+def and_join(clauses: list[str]) -> str:
+    """Join clauses with `and`, parenthesising any that contain a top-level `or`."""
+    parts = []
+    for c in clauses:
+        c = c.strip()
+        if not c:
+            continue
+        parts.append(f"({c})" if re.search(r"\bor\b", c, re.I) and not _wrapped(c) else c)
+    return " and ".join(parts)
+
+
+def _wrapped(c: str) -> bool:
+    if not (c.startswith("(") and c.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(c):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(c) - 1:
+            return False
+    return True
+
+
+_STATUS_CLAUSE = re.compile(r"(?:^|\s+and\s+)status in \[[A-Z_, ]*\]\s*$")
+
+
+def status_chips(query: str) -> list[str]:
+    """The statuses selected by the chips' trailing `status in [...]` clause, if the query ends with one."""
+    m = _STATUS_CLAUSE.search(query or "")
+    if not m:
+        return []
+    inside = m.group(0).split("[", 1)[1].rsplit("]", 1)[0]
+    return [s.strip() for s in inside.split(",") if s.strip() in STATUSES]
+
+
+def with_status_chips(query: str, statuses: list[str]) -> str:
+    """Replace the chips' trailing clause with one for `statuses` (none: the clause goes)."""
+    base = _STATUS_CLAUSE.sub("", query or "").strip()
+    chosen = [s for s in STATUSES if s in statuses]
+    if not chosen:
+        return base
+    clause = f"status in [{', '.join(chosen)}]"
+    return and_join([base, clause]) if base else clause
+
+
+def toggle_status(query: str, status: str) -> str:
+    current = status_chips(query)
+    chosen = [s for s in current if s != status] if status in current else [*current, status]
+    return with_status_chips(query, chosen)
+
+
+# -- the grid's own column filters -> the query language ------------------------------------------
+def _regex_literal(text: str) -> str:
+    return re.escape(str(text))
+
+
+def _condition(col: str, f: dict[str, Any]) -> str | None:
+    kind = f.get("filterType")
+    op = f.get("type")
+    if op == "blank":
+        return f"{col} missing"
+    if op == "notBlank":
+        return f"{col} exists"
+    if kind == "date":
+        start = (f.get("dateFrom") or "")[:19].replace(" ", "T")
+        end = (f.get("dateTo") or "")[:19].replace(" ", "T")
+        start = start[:10] if start.endswith("T00:00:00") else start
+        end = end[:10] if end.endswith("T00:00:00") else end
+        ops = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
+               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}
+        if op == "inRange" and start and end:
+            return f"{col} >= {start} and {col} <= {end}"
+        if op in ops and start:
+            return f"{col} {ops[op]} {start}"
+        return None
+    value = f.get("filter")
+    if value is None or value == "":
+        return None
+    if kind == "number":
+        ops = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
+               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}
+        if op == "inRange" and f.get("filterTo") is not None:
+            return f"{col} >= {quote(value)} and {col} <= {quote(f['filterTo'])}"
+        return f"{col} {ops[op]} {quote(value)}" if op in ops else None
+    text = str(value)
+    if op == "equals":
+        return f"{col} == {quote(text)}"
+    if op == "notEqual":
+        return f"{col} != {quote(text)}"
+    if op == "contains":
+        return f"{col} ~ {quote(_regex_literal(text))}"
+    if op == "notContains":
+        return f"not {col} ~ {quote(_regex_literal(text))}"
+    if op == "startsWith":
+        return f"{col} ~ {quote('^' + _regex_literal(text))}"
+    if op == "endsWith":
+        return f"{col} ~ {quote(_regex_literal(text) + '$')}"
+    return None
+
+
+def filter_model_to_query(filter_model: dict[str, Any] | None) -> str:
+    """AG Grid filterModel -> query-language clauses joined with `and` (empty model: "")."""
+    clauses = []
+    for col, f in (filter_model or {}).items():
+        if not isinstance(f, dict):
+            continue
+        if "conditions" in f:
+            parts = [_condition(col, c) for c in f.get("conditions") or [] if isinstance(c, dict)]
+            parts = [p for p in parts if p]
+            joiner = " or " if str(f.get("operator", "AND")).upper() == "OR" else " and "
+            if len(parts) > 1:
+                clauses.append("(" + joiner.join(f"({p})" if " and " in p else p for p in parts) + ")")
+            elif parts:
+                clauses.append(parts[0])
+        else:
+            c = _condition(col, f)
+            if c:
+                clauses.append(c)
+    return and_join(clauses)
+
+
+def merge_query(query: str, extra: str) -> str:
+    """The filter-bar query with more clauses appended."""
+    if not extra:
+        return query
+    if not query:
+        return extra
+    return and_join([query, extra])

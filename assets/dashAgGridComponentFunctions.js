@@ -1,0 +1,91 @@
+/* omnidash: cell renderers and editors used by the grids (React, from window.React). */
+var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
+
+(function () {
+  var h = function () { return window.React.createElement.apply(window.React, arguments); };
+
+  /* Navigate inside the Dash app without a reload (what dcc.Link does). */
+  function navigate(href, event) {
+    if (event && (event.metaKey || event.ctrlKey || event.shiftKey || event.button === 1)) { return; }
+    if (event) { event.preventDefault(); event.stopPropagation(); }
+    window.history.pushState({}, "", href);
+    window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+    window.scrollTo(0, 0);
+  }
+  window.omnidashNavigate = navigate;
+
+  dagcomponentfuncs.RunIdCell = function (props) {
+    if (props.value === null || props.value === undefined) { return h("span", { className: "cell-pending" }, "…"); }
+    var base = (props.basePath || "/").replace(/\/?$/, "/");
+    var href = base + "runs/" + encodeURIComponent(String(props.value));
+    return h("a", { href: href, className: "run-link", title: "Open run " + props.value,
+      onClick: function (e) { navigate(href, e); } }, String(props.value));
+  };
+
+  dagcomponentfuncs.StatusCell = function (props) {
+    var s = props.value;
+    if (!s) { return ""; }
+    var key = String(s).toLowerCase();
+    return h("span", { className: "status-cell status-" + key },
+      h("span", { className: "status-dot", style: { background: "var(--status-" + key + ", var(--muted))" } }),
+      String(s).replace("_", " ").toLowerCase());
+  };
+
+  dagcomponentfuncs.TagsCell = function (props) {
+    var tags = Array.isArray(props.value) ? props.value : [];
+    return h("span", { className: "tags-cell" }, tags.map(function (t, i) {
+      return h("span", { className: "tag-chip", key: i }, String(t));
+    }));
+  };
+
+  /* Tags editor: comma-separated text with suggestions of existing tags for the word being typed. */
+  dagcomponentfuncs.TagsEditor = function (props) {
+    var React = window.React;
+    var initial = Array.isArray(props.value) ? props.value.join(", ") : (props.value || "");
+    var st = React.useState(initial), text = st[0], setText = st[1];
+    var ref = React.useRef(null);
+    React.useEffect(function () { if (ref.current) { ref.current.focus(); } }, []);
+    var parse = function (t) {
+      var seen = {};
+      return t.split(",").map(function (x) { return x.trim(); }).filter(function (x) {
+        if (!x || seen[x]) { return false; } seen[x] = true; return true;
+      });
+    };
+    var update = function (t) { setText(t); props.onValueChange(parse(t)); };
+    var parts = text.split(",");
+    var word = parts[parts.length - 1].trim().toLowerCase();
+    var chosen = parse(text);
+    var options = (window.omnidashTagOptions || []).filter(function (t) {
+      return chosen.indexOf(t) < 0 && (!word || t.toLowerCase().indexOf(word) >= 0);
+    }).slice(0, 8);
+    var pick = function (t) {
+      parts[parts.length - 1] = (parts.length > 1 ? " " : "") + t;
+      update(parts.join(",") + ", ");
+      if (ref.current) { ref.current.focus(); }
+    };
+    return h("div", { className: "tags-editor" },
+      h("input", { ref: ref, value: text, className: "tags-editor-input", placeholder: "tag1, tag2",
+        "aria-label": "Tags", onChange: function (e) { update(e.target.value); } }),
+      h("div", { className: "tags-editor-hint" }, "Comma-separated. Enter saves, Esc cancels."),
+      options.length ? h("ul", { className: "tags-editor-options", role: "listbox" }, options.map(function (t) {
+        return h("li", { key: t, role: "option", onMouseDown: function (e) { e.preventDefault(); pick(t); } }, t);
+      })) : null);
+  };
+
+  /* Group grid: the toggle that shows a group's runs under it. */
+  dagcomponentfuncs.GroupToggleCell = function (props) {
+    var d = props.data || {};
+    if (d._member_of) {
+      var base = (props.basePath || "/").replace(/\/?$/, "/");
+      var href = base + "runs/" + encodeURIComponent(String(d.id));
+      return h("a", { href: href, className: "run-link member-link", onClick: function (e) { navigate(href, e); } },
+        "run " + d.id);
+    }
+    var open = !!d._expanded;
+    return h("button", { className: "group-toggle", title: open ? "Hide runs" : "Show runs",
+      onClick: function (e) {
+        e.stopPropagation();
+        props.setData ? props.setData({ toggle: d.group_key, t: Date.now() }) : null;
+      } }, (open ? "▾ " : "▸ ") + d.n + (d.n === 1 ? " run" : " runs"));
+  };
+})();

@@ -1,0 +1,366 @@
+"""Layout builders for the runs table page: toolbar, grids, column picker, bulk bar, dialogs.
+
+Pure layout: everything a builder needs is passed in; nothing here reads the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dash_ag_grid as dag
+from dash import dcc, html
+
+from components.columns import Col, column_defs, header_name
+from components.filter_bar import filter_bar
+
+GRID = "tbl-grid"
+GROUP_GRID = "tbl-groups"
+VIEW = "tbl-view"  # the committed view (query, sort, cols, pin, group, ps) mirrored in the URL
+VISIBLE = "tbl-visible"  # the resolved list of visible columns
+REFRESH = "tbl-refresh"  # bumping it purges the grid's row cache
+SOFT_REFRESH = "tbl-soft-refresh"  # bumping it re-fetches the loaded blocks in place
+POPSTATE = "tbl-popstate"
+COUNT = "tbl-count"
+BASELINE = "tbl-baseline"  # the total when rows were last loaded (for "N new runs")
+NEW_RUNS = "tbl-new-runs"
+INTERVAL = "tbl-interval"
+RETRY = "tbl-retry"
+BANNER = "tbl-banner"
+MESSAGE = "tbl-message"
+TAG_OPTIONS = "tbl-tag-options"
+GRID_BOX = "tbl-grid-box"
+GROUP_BOX = "tbl-group-box"
+LAST_UPDATE = "tbl-last-update"
+RUNNING_IDS = "tbl-running-ids"
+RUNNING_ROWS = "tbl-running-rows"
+# columns and grouping
+PICKER = "tbl-picker"
+PICKER_TOGGLE = "tbl-picker-toggle"
+PICKER_SEARCH = "tbl-picker-search"
+PICKER_VARYING = "tbl-picker-varying"
+PICKER_LIST = "tbl-picker-list"
+PICKER_PINNED = "tbl-picker-pinned"
+PICKER_RESET = "tbl-picker-reset"
+CUSTOM_NAME, CUSTOM_PATH, CUSTOM_ADD = "tbl-custom-name", "tbl-custom-path", "tbl-custom-add"
+METRIC_NAME, METRIC_METRIC, METRIC_EXTREMA, METRIC_LASTN, METRIC_ADD = (
+    "tbl-metric-name", "tbl-metric-metric", "tbl-metric-extrema", "tbl-metric-lastn", "tbl-metric-add")
+PICKER_MESSAGE = "tbl-picker-message"
+GROUP_KEYS = "tbl-group-keys"
+GROUP_SEEDS = "tbl-group-seeds"
+GROUP_EXPANDED = "tbl-group-expanded"
+PAGE_SIZE = "tbl-page-size"
+# views and export
+VIEWS_MENU = "tbl-views"
+VIEW_NAME = "tbl-view-name"
+VIEW_SAVE = "tbl-view-save"
+VIEW_DELETE = "tbl-view-delete"
+VIEW_LIST = "tbl-view-list"
+VIEW_LINK = "tbl-view-link"  # pattern id type
+EXPORT = "tbl-export"
+# selection and bulk actions
+SELECTION_INFO = "tbl-selection-info"
+SELECT_ALL = "tbl-select-all"
+BULK_TAG = "tbl-bulk-tag"
+BULK_ADD = "tbl-bulk-add"
+BULK_REMOVE = "tbl-bulk-remove"
+BULK_DELETE = "tbl-bulk-delete"
+COMPARE = "tbl-compare"
+CLEAR_SELECTION = "tbl-clear-selection"
+DELETE_DIALOG = "tbl-delete-dialog"
+DELETE_LIST = "tbl-delete-list"
+DELETE_CONFIRM = "tbl-delete-confirm"
+DELETE_CANCEL = "tbl-delete-cancel"
+DELETE_TARGET = "tbl-delete-target"
+PLOTS = "tbl-plots"
+SINKS = ["tbl-sink-url", "tbl-sink-purge", "tbl-sink-soft", "tbl-sink-rows", "tbl-sink-tags", "tbl-sink-desel"]
+
+EXTREMA = [("last", "last"), ("max", "max"), ("min", "min"), ("avg", "mean"), ("last_avg", "mean of last N")]
+
+
+def runs_grid(visible: Sequence[str], known: Sequence[Col], sort: Sequence[str], pinned: Sequence[str],
+              page_size: int, timezone: str, base_path: str, read_only: bool,
+              widths: dict[str, int] | None = None) -> dag.AgGrid:
+    """The infinite-row-model grid: rows come page by page from the store."""
+    defs = column_defs(visible, known, timezone, base_path, pinned, widths, read_only)
+    order = {}
+    for i, key in enumerate(sort):
+        order[key.lstrip("+-")] = ("desc" if key.startswith("-") else "asc", i)
+    for d in defs:
+        if d["colId"] in order:
+            d["sort"], d["sortIndex"] = order[d["colId"]]
+    return dag.AgGrid(
+        id=GRID,
+        rowModelType="infinite",
+        columnDefs=defs,
+        defaultColDef={"minWidth": 70, "width": 140, "suppressHeaderMenuButton": False},
+        getRowId="omniRowId(params)",
+        filterModel={},
+        dashGridOptions={
+            "theme": {"function": "omniGridTheme(themeQuartz)"},
+            "cacheBlockSize": page_size,
+            "maxBlocksInCache": 20,
+            "infiniteInitialRowCount": 1,
+            "blockLoadDebounceMillis": 30,
+            "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
+                             "enableClickSelection": False},
+            "suppressFieldDotNotation": True,
+            "tooltipShowDelay": 400,
+            "stopEditingWhenCellsLoseFocus": True,
+            "multiSortKey": "ctrl",
+            "localeText": {"noRowsToShow": "No runs match this filter."},
+        },
+        className="runs-grid",
+        style={"height": "100%", "width": "100%"},
+    )
+
+
+def group_column_defs(keys: Sequence[str], value_columns: Sequence[str], known: Sequence[Col],
+                      base_path: str) -> list[dict[str, Any]]:
+    """Group grid columns: the run count (with the expand toggle), the key values, mean ± std per metric."""
+    by_name = {c.name: c for c in known}
+    defs: list[dict[str, Any]] = [
+        {"colId": "n", "field": "n", "headerName": "Runs", "width": 120, "pinned": "left",
+         "cellRenderer": "GroupToggleCell", "cellRendererParams": {"basePath": base_path}, "sortable": True},
+    ]
+    for k in keys:
+        defs.append({"colId": k, "field": k, "headerName": header_name(by_name.get(k) or Col(k)),
+                     "headerTooltip": k, "valueFormatter": {"function": "omniFormatValue(params.value)"},
+                     "sortable": True})
+    for c in value_columns:
+        label = header_name(by_name.get(c) or Col(c, "metric"))
+        mean, std = f"mean:{c}", f"std:{c}"
+        defs.append({"colId": mean, "field": mean, "headerName": f"{label} (mean ± std)", "headerTooltip": c,
+                     "valueFormatter": {"function": f"omniMeanStd(params.value, params.data[{std!r}])"},
+                     "type": "rightAligned", "sortable": True, "width": 210})
+    return defs
+
+
+def group_grid(keys: Sequence[str], value_columns: Sequence[str], known: Sequence[Col],
+               base_path: str) -> dag.AgGrid:
+    """Client-side grid of groups: n and mean ± std per metric column, runs shown under a group on demand."""
+    defs = group_column_defs(keys, value_columns, known, base_path)
+    return dag.AgGrid(
+        id=GROUP_GRID,
+        rowData=[],
+        columnDefs=defs,
+        defaultColDef={"resizable": True, "minWidth": 80},
+        getRowId="omniGroupRowId(params)",
+        dashGridOptions={
+            "theme": {"function": "omniGridTheme(themeQuartz)"},
+            "suppressFieldDotNotation": True,
+            "postSortRows": {"function": "omniKeepRunsUnderGroups(params)"},
+            "getRowClass": {"function": "omniRunRowClass(params)"},
+            "localeText": {"noRowsToShow": "No runs match this filter."},
+        },
+        className="runs-grid group-grid",
+        style={"height": "100%", "width": "100%"},
+    )
+
+
+def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinned: Sequence[str],
+                  visible: Sequence[str], read_only: bool) -> html.Div:
+    """The column picker panel (hidden until the Columns button opens it)."""
+    add_forms = [] if read_only else [
+        html.Details([
+            html.Summary("Add a custom column (a document path, shared with Omniboard)"),
+            html.Div([
+                dcc.Input(id=CUSTOM_NAME, placeholder="header, e.g. val_loss", className="small-input"),
+                dcc.Input(id=CUSTOM_PATH, placeholder="path, e.g. info.val_loss", className="small-input"),
+                html.Button("Add", id=CUSTOM_ADD, className="btn"),
+            ], className="form-row"),
+        ]),
+        html.Details([
+            html.Summary("Add a metric column (shared with Omniboard)"),
+            html.Div([
+                dcc.Input(id=METRIC_NAME, placeholder="header, e.g. best_acc", className="small-input"),
+                dcc.Dropdown(id=METRIC_METRIC, options=list(metric_names), placeholder="metric",
+                             className="small-dropdown"),
+                dcc.Dropdown(id=METRIC_EXTREMA, options=[{"label": lbl, "value": v} for v, lbl in EXTREMA],
+                             value="max", clearable=False, className="small-dropdown"),
+                dcc.Input(id=METRIC_LASTN, type="number", min=1, value=5, className="tiny-input",
+                          placeholder="N"),
+                html.Button("Add", id=METRIC_ADD, className="btn"),
+            ], className="form-row"),
+        ]),
+    ]
+    return html.Div(
+        [
+            html.Div([
+                dcc.Input(id=PICKER_SEARCH, placeholder="Search columns (config keys, metrics, paths)…",
+                          className="small-input picker-search", debounce=0.2),
+                dcc.Checklist(id=PICKER_VARYING, options=[{"label": " only columns that vary", "value": "vary"}],
+                              value=["vary"], className="inline-check"),
+                html.Button("Default columns", id=PICKER_RESET, className="btn"),
+            ], className="form-row"),
+            dcc.Checklist(id=PICKER_LIST, options=[], value=list(visible), className="picker-list",
+                          labelClassName="picker-item"),
+            html.Div([
+                html.Label("Pinned on the left", className="field-label"),
+                dcc.Dropdown(id=PICKER_PINNED, options=list(visible), value=list(pinned), multi=True,
+                             className="pinned-dropdown"),
+            ], className="form-row"),
+            html.P("Drag headers to reorder, drag their edges to resize; the order is kept in the link.",
+                   className="hint"),
+            *add_forms,
+            html.Div(id=PICKER_MESSAGE, className="picker-message", role="status"),
+        ],
+        id=PICKER, className="column-picker", hidden=True,
+    )
+
+
+def bulk_bar(read_only: bool) -> html.Div:
+    """Actions on the selected runs (or on every run matching the filter)."""
+    write = [] if read_only else [
+        dcc.Input(id=BULK_TAG, placeholder="tag", className="small-input tag-input", list="tbl-tag-datalist"),
+        html.Button("Add tag", id=BULK_ADD, className="btn"),
+        html.Button("Remove tag", id=BULK_REMOVE, className="btn"),
+        html.Button("Delete…", id=BULK_DELETE, className="btn btn-danger"),
+    ]
+    return html.Div(
+        [
+            html.Span("No runs selected", id=SELECTION_INFO, className="selection-info"),
+            dcc.Checklist(id=SELECT_ALL, options=[{"label": " all runs matching the filter", "value": "all"}],
+                          value=[], className="inline-check"),
+            *write,
+            html.Button("Compare", id=COMPARE, className="btn btn-primary", disabled=True,
+                        title="Select two or more runs"),
+            html.Button("Clear selection", id=CLEAR_SELECTION, className="btn"),
+            html.Datalist(id="tbl-tag-datalist", children=[]),
+        ],
+        className="bulk-bar",
+    )
+
+
+def delete_dialog() -> html.Div:
+    return html.Div(
+        html.Div(
+            [
+                html.H3("Delete runs"),
+                html.Div(id=DELETE_LIST, className="delete-list"),
+                html.Div([
+                    html.Button("Cancel", id=DELETE_CANCEL, className="btn"),
+                    html.Button("Delete for good", id=DELETE_CONFIRM, className="btn btn-danger-solid"),
+                ], className="dialog-buttons"),
+            ],
+            className="dialog",
+            role="dialog",
+            **{"aria-modal": "true", "aria-label": "Confirm delete"},
+        ),
+        id=DELETE_DIALOG, className="dialog-backdrop", hidden=True,
+    )
+
+
+def views_menu(views: Sequence[dict[str, Any]], base_path: str, read_only: bool) -> html.Details:
+    """Saved views: links that open them, and a form to save the current one."""
+    return html.Details(
+        [
+            html.Summary("Views", className="btn"),
+            html.Div(
+                [
+                    html.Div(view_links(views, base_path), id=VIEW_LIST, className="view-list"),
+                    *([] if read_only else [html.Div([
+                        dcc.Input(id=VIEW_NAME, placeholder="name this view", className="small-input"),
+                        html.Button("Save", id=VIEW_SAVE, className="btn"),
+                    ], className="form-row")]),
+                ],
+                className="menu-panel",
+            ),
+        ],
+        id=VIEWS_MENU, className="menu",
+    )
+
+
+def view_links(views: Sequence[dict[str, Any]], base_path: str) -> list:
+    if not views:
+        return [html.P("No saved views yet.", className="hint")]
+    items = []
+    for v in views:
+        name = str(v.get("name"))
+        items.append(html.Div([
+            dcc.Link(name, href=v.get("href") or base_path, className="view-link",
+                     id={"type": VIEW_LINK, "name": name}),
+            html.Button("×", id={"type": VIEW_DELETE, "name": name}, className="icon-btn", title=f"Delete {name}"),
+        ], className="view-item"))
+    return items
+
+
+def toolbar(page_size: int, group_keys: Sequence[str], config_keys: Sequence[str], views: Sequence[dict],
+            export_href: str, base_path: str, refresh_seconds: float, read_only: bool) -> html.Div:
+    from app.pages.table_state import PAGE_SIZES
+
+    return html.Div(
+        [
+            html.Span("…", id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
+            html.Button("", id=NEW_RUNS, className="btn new-runs", hidden=True),
+            html.Button("Columns", id=PICKER_TOGGLE, className="btn"),
+            html.Div([
+                html.Label("Group by", className="field-label", htmlFor=GROUP_KEYS),
+                dcc.Dropdown(id=GROUP_KEYS, options=list(config_keys), value=list(group_keys), multi=True,
+                             placeholder="config keys…", className="group-dropdown"),
+                html.Button("Group over seeds", id=GROUP_SEEDS, className="btn",
+                            title="Group by every config key that varies, except seed"),
+            ], className="group-controls"),
+            views_menu(views, base_path, read_only),
+            html.A("Export CSV", id=EXPORT, href=export_href, className="btn", download="runs.csv"),
+            html.Div([
+                html.Label("Rows per block", className="field-label", htmlFor=PAGE_SIZE),
+                dcc.Dropdown(id=PAGE_SIZE, options=list(PAGE_SIZES), value=page_size, clearable=False,
+                             className="tiny-dropdown"),
+            ], className="page-size"),
+            html.Span("", id=LAST_UPDATE, className="last-update",
+                      title=f"auto-refresh every {refresh_seconds:g} s" if refresh_seconds else "auto-refresh off"),
+        ],
+        className="table-toolbar",
+    )
+
+
+def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int) -> list:
+    return [
+        dcc.Store(id=VIEW, data=view),
+        dcc.Store(id=VISIBLE, data=list(visible)),
+        dcc.Store(id=REFRESH, data=0),
+        dcc.Store(id=SOFT_REFRESH, data=0),
+        dcc.Store(id=POPSTATE),
+        dcc.Store(id=BASELINE, data=None),
+        dcc.Store(id=TAG_OPTIONS, data=[]),
+        dcc.Store(id=GROUP_EXPANDED, data=[]),
+        dcc.Store(id=DELETE_TARGET, data=None),
+        dcc.Store(id=RUNNING_IDS, data=None),
+        dcc.Store(id=RUNNING_ROWS, data=None),
+        dcc.Interval(id=INTERVAL, interval=max(refresh_ms, 1000), disabled=refresh_ms <= 0),
+        dcc.Interval(id=RETRY, interval=3000, disabled=True),
+        *[dcc.Store(id=sink) for sink in SINKS],  # outputs of clientside callbacks that only act on the page
+    ]
+
+
+def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[Col], query_statuses: list[str],
+               config_keys: Sequence[str], metric_names: Sequence[str], value_columns: Sequence[str],
+               views: Sequence[dict], export_href: str, timezone: str, base_path: str, refresh_seconds: float,
+               read_only: bool, plots: Any) -> html.Div:
+    """The whole runs page."""
+    grouping = bool(view.get("group"))
+    return html.Div(
+        [
+            *stores(view, visible, int(refresh_seconds * 1000)),
+            html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
+            filter_bar(view.get("q") or "", query_statuses),
+            toolbar(view.get("ps") or 100, view.get("group") or [], config_keys, views, export_href, base_path,
+                    refresh_seconds, read_only),
+            column_picker(config_keys, metric_names, view.get("pin") or [], visible, read_only),
+            bulk_bar(read_only),
+            html.Div(id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
+            html.Div(
+                runs_grid(visible, known, view.get("sort") or ["-id"], view.get("pin") or [],
+                          view.get("ps") or 100, timezone, base_path, read_only),
+                id=GRID_BOX, className="grid-box", hidden=grouping,
+            ),
+            html.Div(
+                group_grid(view.get("group") or [], value_columns, known, base_path),
+                id=GROUP_BOX, className="grid-box", hidden=not grouping,
+            ),
+            delete_dialog(),
+            html.Div(plots, id=PLOTS, className="table-plots"),
+        ],
+        className="page table-page",
+    )
