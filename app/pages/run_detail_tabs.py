@@ -28,7 +28,7 @@ CSV_ROWS = 200
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp", ".svg": "image/svg+xml", ".bmp": "image/bmp"}
 TEXT_EXTS = (".txt", ".log", ".md", ".py", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".sh", ".out", ".err")
-PLOT_PREFIX = "rd-plot"
+PLOT_PREFIX = "run-metrics"
 
 
 # -- links ------------------------------------------------------------------------------------------

@@ -36,9 +36,33 @@ def collapse_line(line: str) -> str:
     if parts[-1] == "" and len(parts) > 1:  # a trailing \r (or \r\n) moves the cursor only
         parts.pop()
     shown = ""
+    if "\x1b" in line:
+        for part in parts:
+            shown = part + _after_visible(shown, _visible_len(part))
+        return shown
     for part in parts:
         shown = part + shown[len(part) :]
     return shown
+
+
+def _visible_len(text: str) -> int:
+    return len(strip_ansi(text))
+
+
+def _after_visible(text: str, n: int) -> str:
+    """`text` without its first `n` visible characters; escapes met on the way are kept (they set colours)."""
+    kept: list[str] = []
+    pos = 0
+    seen = 0
+    while pos < len(text) and seen < n:
+        m = _ESCAPES.match(text, pos)
+        if m and m.end() > pos:
+            kept.append(m.group(0))
+            pos = m.end()
+        else:
+            pos += 1
+            seen += 1
+    return "".join(kept) + text[pos:]
 
 
 def _collapse_slow(line: str) -> str:
