@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pymongo
 import pytest
+from bson import ObjectId
 from sacred_helpers import mongo_accepts_sacred_documents, run_sacred
 from sacredlog_helpers import diff_paths, paths, run_sacredlog
 
@@ -87,7 +88,7 @@ def test_mongo_fail_trace_result_and_metric_references(both_mongo):
         refs = {r["name"]: r["id"] for r in run["info"]["metrics"]}
         assert set(refs) == {"train.loss", "val.acc"}
         for name, ref in refs.items():
-            doc = ours_db.metrics.find_one({"_id": pymongo.collection.ObjectId(ref)})
+            doc = ours_db.metrics.find_one({"_id": ObjectId(ref)})
             assert doc["run_id"] == run["_id"] and doc["name"] == name
     artifact = completed["artifacts"][0]
     assert artifact["name"] == "weights.txt"
