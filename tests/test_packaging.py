@@ -1,0 +1,69 @@
+"""A wheel (not an editable install) carries the assets and the console script, and serves /assets/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import ROOT
+
+CHECK = textwrap.dedent(
+    """
+    import sys, tempfile
+    import app, assets
+    from app.demo import write_demo_runs
+    from app.server import create_app
+    from app.store import open_store
+
+    assert "site-packages" in app.__file__, app.__file__
+    folder = tempfile.mkdtemp()
+    write_demo_runs(folder, 2)
+    client = create_app(open_store(folder)).server.test_client()
+    css = client.get("/assets/base.css")
+    page = client.get("/")
+    health = client.get("/healthz")
+    print(css.status_code, len(css.data), page.status_code, health.get_json()["runs"], "base.css" in page.text)
+    """
+)
+
+
+def can_build_without_isolation() -> bool:
+    """Offline and fast when the installed setuptools can build wheels itself (>= 70.1, or `wheel`)."""
+    import importlib.util
+
+    import setuptools
+
+    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
+    return (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
+def test_wheel_install_serves_assets(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    isolation = [] if not can_build_without_isolation() else ["--no-build-isolation"]
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", *isolation, "-q", "-w", str(wheels)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    wheel = next(wheels.glob("omnidash-*.whl"))
+    venv = tmp_path / "venv"
+    # --without-pip: the system pip (visible through --system-site-packages) installs into the venv.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+                   check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+                   capture_output=True, timeout=300)
+    work = tmp_path / "elsewhere"  # not the checkout, so `import app` must come from the wheel
+    work.mkdir()
+    result = subprocess.run([str(python), "-c", CHECK], cwd=work, capture_output=True, text=True, timeout=180,
+                            env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    css_status, css_size, page_status, runs, linked = result.stdout.split()
+    assert (css_status, page_status, runs, linked) == ("200", "200", "2", "True")
+    assert int(css_size) > 100
+    script = venv / "bin" / "omnidash"
+    assert script.exists()
+    usage = subprocess.run([str(script), "--help"], cwd=work, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and "serve" in usage.stdout and "demo" in usage.stdout
