@@ -247,6 +247,9 @@ def hostname_of(doc: Mapping[str, Any]) -> str | None:
 # -- metric summaries ----------------------------------------------------------------
 def summarize(steps: Iterable[Any], values: Iterable[Any]) -> dict[str, Any]:
     """min, max, mean ignoring NaN/inf; last = value at the largest step; tail = last values by step."""
+    fast = _summarize_plain_numbers(steps, values)
+    if fast is not None:
+        return fast
     pairs = []
     for i, (s, v) in enumerate(zip(steps, values, strict=False)):
         s = decode_value(s)
@@ -266,6 +269,29 @@ def summarize(steps: Iterable[Any], values: Iterable[Any]) -> dict[str, Any]:
         "last": clean_number(last_v),
         "count": len(pairs),
         "last_step": pairs[-1][0] if pairs else None,
+        "tail": tail,
+    }
+
+
+def _summarize_plain_numbers(steps: Any, values: Any) -> dict[str, Any] | None:
+    """`summarize` for lists of plain ints/floats (the usual case), with numpy; same results, else None."""
+    if not isinstance(steps, list) or not isinstance(values, list):
+        return None
+    n = min(len(steps), len(values))
+    plain = {int, float}
+    if n == 0 or not set(map(type, steps[:n])) <= plain or not set(map(type, values[:n])) <= plain:
+        return None
+    order = np.argsort(np.array(steps[:n], dtype=float), kind="stable")
+    ordered = np.array(values[:n], dtype=float)[order]
+    finite = ordered[np.isfinite(ordered)].tolist()
+    tail = [v if math.isfinite(v) else None for v in ordered[-TAIL_KEEP:].tolist()]
+    return {
+        "min": min(finite) if finite else None,
+        "max": max(finite) if finite else None,
+        "mean": (sum(finite) / len(finite)) if finite else None,
+        "last": tail[-1],
+        "count": n,
+        "last_step": steps[int(order[-1])],
         "tail": tail,
     }
 
