@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -349,3 +349,145 @@ def test_tags_exists_and_notes_agree_with_displayed_values():
     assert matcher_ids("notes == ''") == [r["_id"] for r in RUNS if rows.notes_of(r) == ""]
     for needle in ["epoch", "one", "later", "shadowed"]:
         assert matcher_ids(f"notes ~ {needle}") == [r["_id"] for r in RUNS if needle in rows.notes_of(r)]
+
+
+# -- property tests -----------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from app.store.query import QueryError, filter_fields  # noqa: E402
+
+WORDS = ["a", "b", "adam", "Adam", "sgd", "baseline", "RUNNING", "COMPLETED", "FAILED", "x y"]
+SMALL_FLOATS = st.sampled_from([0.0, 0.1, 0.5, 1.0, -2.0, 1e-3, 2.5, 100.0])
+SECOND_DATES = st.integers(-3 * 86400, 3600).map(lambda s: NOW + timedelta(seconds=s))
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), SMALL_FLOATS, st.sampled_from(WORDS + ["2026-11-01", "0.1", ""]),
+    SECOND_DATES,
+)
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.fixed_dictionaries({}, optional={"name": SCALARS, "depth": SCALARS}))
+NUMPY = st.builds(lambda v: {"py/object": "numpy.float64", "dtype": "float64", "value": v}, SMALL_FLOATS)
+
+
+def _optional(**fields):
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+RUN_DOCS = st.builds(
+    lambda base, config, extra: {**base, "config": config, **extra},
+    _optional(
+        status=st.sampled_from(["COMPLETED", "RUNNING", "FAILED", "QUEUED", "TIMEOUT", None, 5]),
+        start_time=st.one_of(st.none(), SECOND_DATES),
+        heartbeat=st.one_of(st.none(), SECOND_DATES),
+        experiment=_optional(name=st.sampled_from(["mnist", "ResNet sweep", "adam-test"])),
+        host=_optional(hostname=st.sampled_from(["gpu-1", "GPU-2"])),
+        result=st.one_of(SCALARS, NUMPY, st.lists(SCALARS, max_size=2)),
+    ),
+    _optional(lr=VALUES, opt=VALUES, tags=st.one_of(st.lists(st.sampled_from(WORDS), max_size=3),
+                                                    st.sampled_from(["baseline, b", "a", ""])),
+              model=VALUES, day=VALUES, flag=VALUES),
+    _optional(
+        omniboard=_optional(tags=st.one_of(st.none(), st.lists(st.sampled_from(WORDS), max_size=2)),
+                            notes=st.one_of(st.none(), st.sampled_from(["", "a note", "Adam notes"]))),
+        meta=_optional(comment=st.one_of(st.sampled_from(["", "first a", "b"]), st.integers(0, 2)),
+                       queue_time=SECOND_DATES),
+        info=_optional(best=st.one_of(SCALARS, NUMPY)),
+        omnidash=_optional(duration=st.one_of(st.none(), SMALL_FLOATS),
+                           metrics=_optional(loss=_optional(max=st.one_of(st.none(), SMALL_FLOATS),
+                                                            last_avg_5=SMALL_FLOATS))),
+    ),
+)
+
+NAMES = ["lr", "opt", "tags", "notes", "status", "result", "id", "model.depth", "model.name", "model", "flag", "day",
+         "start_time", "heartbeat", "duration", "max(loss)", "last_avg(loss, 5)", "info.best", "experiment",
+         "hostname", "meta.queue_time", "config.lr"]
+LITERALS = ["0.1", "1", "-2", "0", "1e-3", "adam", "'Adam'", "true", "false", "null", "2026-11-01", "2026-11-28T11:00",
+            "-7d", "-1h", "now", "5m", "30s", "RUNNING", "PROBABLY_DEAD", "UNKNOWN", "a", "b", "baseline", "''",
+            "'x y'", "'0.1'"]
+REGEXES = ["a", "^a", "dam$", "'^(a|b)$'", "run", "dead", "'x y'", "base"]
+
+
+@st.composite
+def comparisons(draw) -> str:
+    name = draw(st.sampled_from(NAMES))
+    kind = draw(st.sampled_from(["cmp", "cmp", "cmp", "re", "in", "has", "exists"]))
+    if kind == "cmp":
+        return f"{name} {draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {draw(st.sampled_from(LITERALS))}"
+    if kind == "re":
+        return f"{name} ~ {draw(st.sampled_from(REGEXES))}"
+    if kind == "in":
+        items = draw(st.lists(st.sampled_from(LITERALS), max_size=3))
+        return f"{name} {draw(st.sampled_from(['in', 'not in']))} [{', '.join(items)}]"
+    if kind == "has":
+        return f"{name} has {draw(st.sampled_from(LITERALS))}"
+    return f"{name} {draw(st.sampled_from(['exists', 'missing']))}"
+
+
+QUERIES = st.recursive(
+    st.one_of(comparisons(), st.sampled_from(["adam", "baseline", "'x y'", "note"])),
+    lambda inner: st.one_of(
+        st.builds(lambda a, op, b: f"{a} {op} {b}", inner, st.sampled_from(["and", "or"]), inner),
+        st.builds(lambda a: f"not ({a})", inner),
+        st.builds(lambda a: f"({a})", inner),
+    ),
+    max_leaves=4,
+)
+
+
+def _compile_or_none(query: str):
+    try:
+        return compile_query(query, QueryContext(now=NOW, config_paths=["config.lr", "config.opt", "config.model.name"]))
+    except QueryError:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("ab lr()[],'\"=!<>~.$-1e0_ \\") + [" and ", " or ", "not ", " in ", " has ", "max(",
+                                                                      "status", "tags", " exists", "last_avg("]),
+                max_size=25).map("".join))
+def test_any_text_compiles_or_raises_query_error(text):
+    f = _compile_or_none(text)
+    if f is not None:
+        assert set(filter_operators(f)) <= ALLOWED_OPERATORS
+        assert all(field and not field.startswith("$") and "" not in field.split(".") for field in filter_fields(f))
+        matches(RUNS[0], f)  # never UnsupportedFilter
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_unicode_text_never_crashes(text):
+    f = _compile_or_none(text)
+    if f is not None:
+        assert set(filter_operators(f)) <= ALLOWED_OPERATORS
+
+
+JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), SECOND_DATES),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["lr", "tags", "b", "0", "name"]),
+                                                                          inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["_id", "status", "config", "omniboard", "meta", "result", "heartbeat",
+                                        "start_time", "info", "omnidash", "experiment"]), JSONISH), QUERIES)
+def test_matcher_never_crashes_on_arbitrary_documents(doc, query):
+    f = _compile_or_none(query)
+    if f is not None:
+        assert isinstance(matches(doc, f), bool)
+
+
+@pytest.mark.mongo
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(docs=st.lists(RUN_DOCS, min_size=1, max_size=8), queries=st.lists(QUERIES, min_size=1, max_size=5))
+def test_matcher_agrees_with_ferretdb_on_random_runs(mongo_db, docs, queries):
+    runs = [{**d, "_id": i} for i, d in enumerate(docs)]
+    mongo_db.prop.delete_many({})
+    mongo_db.prop.insert_many([dict(r) for r in runs])
+    for query in queries:
+        f = _compile_or_none(query)
+        if f is None:
+            continue
+        expected = sorted(r["_id"] for r in runs if matches(r, f))
+        found = sorted(d["_id"] for d in mongo_db.prop.find(f, {"_id": 1}))
+        assert found == expected, (query, f)

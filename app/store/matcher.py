@@ -28,6 +28,7 @@ Known FerretDB 1.24 differences (MongoDB is followed here):
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+_ONLY_MISSING: list[Any] = [MISSING]  # shared, never mutated
 
 
 # -- paths ------------------------------------------------------------------------
@@ -171,97 +173,167 @@ def _regex(pattern: str, options: str) -> re.Pattern[str]:
 
 
 # -- matching -----------------------------------------------------------------------
+# A filter is compiled once into nested closures; `compile_matcher` is the fast entry point for
+# matching many documents (the FileStorage backend), `matches` the convenient one.
 Predicate = Callable[[Any], bool]
+DocTest = Callable[[Any], bool]
 
 
-def _leaf_matches(values: list[Any], pred: Predicate, array_elements: bool = True) -> bool:
-    """True when a reached value, or (for arrays) any of its elements, satisfies `pred`."""
-    for v in values:
-        if pred(v):
-            return True
-        if array_elements and isinstance(v, list) and any(pred(e) for e in v):
-            return True
-    return False
+def _resolver(path: str) -> Callable[[Any], list[Any]]:
+    """A function giving the values reached by `path` (MISSING where it stops), MongoDB-style."""
+    parts = path.split(".")
+
+    def resolve(doc: Any) -> list[Any]:
+        value = doc
+        for key in parts:
+            if type(value) is not dict:  # arrays, other mappings, scalars: the general walk
+                return list(_walk(doc, parts))
+            value = value.get(key, MISSING)
+            if value is MISSING:
+                return _ONLY_MISSING
+        return [value]
+
+    return resolve
 
 
-def _positive(op: str, operand: Any, values: list[Any], options: str) -> bool:
-    """One positive operator ($eq $gt $gte $lt $lte $in $regex $exists) against the reached values."""
+def _any_leaf(pred: Predicate) -> Callable[[list[Any]], bool]:
+    """True when a reached value, or any element of an array reached, satisfies `pred`."""
+
+    def test(values: list[Any]) -> bool:
+        for v in values:
+            if pred(v):
+                return True
+            if isinstance(v, list):
+                for e in v:
+                    if pred(e):
+                        return True
+        return False
+
+    return test
+
+
+def _eq_predicate(operand: Any) -> Predicate:
+    if operand is None:
+        return lambda v: v is None or v is MISSING
+    if isinstance(operand, str):
+        return lambda v: v == operand and isinstance(v, str)
+    return lambda v: v is not MISSING and _equal(v, operand)
+
+
+def _positive(op: str, operand: Any, options: str) -> Callable[[list[Any]], bool]:
+    """One positive operator ($eq $gt $gte $lt $lte $in $regex $exists) over the reached values."""
     if op == "$eq":
-        if operand is None:
-            return _leaf_matches(values, lambda v: v is None or v is MISSING)
-        return _leaf_matches(values, lambda v: v is not MISSING and _equal(v, operand))
+        return _any_leaf(_eq_predicate(operand))
     if op in ("$gt", "$gte", "$lt", "$lte"):
-        return _leaf_matches(values, lambda v: _compare(op, v, operand))
+        return _any_leaf(_compare_predicate(op, operand))
     if op == "$in":
         if not isinstance(operand, list):
             raise UnsupportedFilter("$in needs an array")
-        return any(_positive("$eq", item, values, options) for item in operand)
+        preds = [_eq_predicate(item) for item in operand]
+        return _any_leaf(lambda v: any(p(v) for p in preds))
     if op == "$regex":
         if not isinstance(operand, str):
             raise UnsupportedFilter("$regex needs a string")
-        rx = _regex(operand, options)
-        return _leaf_matches(values, lambda v: isinstance(v, str) and rx.search(v) is not None)
+        search = _regex(operand, options).search
+        return _any_leaf(lambda v: isinstance(v, str) and search(v) is not None)
     if op == "$exists":
-        present = any(v is not MISSING for v in values)
-        return present if operand else not present
+        if operand:
+            return lambda values: any(v is not MISSING for v in values)
+        return lambda values: all(v is MISSING for v in values)
     raise UnsupportedFilter(f"unsupported operator {op}")
 
 
-def _field_matches(doc: Any, path: str, condition: Any) -> bool:
-    values = list(_walk(doc, path.split(".")))
+_OPERATOR_FUNCS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
+
+
+def _compare_predicate(op: str, operand: Any) -> Predicate:
+    """`value <op> operand` under type bracketing; fast paths for the operand types the compiler emits."""
+    cmp = _OPERATOR_FUNCS[op]
+    if isinstance(operand, int | float) and not isinstance(operand, bool) and not _isnan(operand):
+        # a NaN value compares false with every operator here, as MongoDB wants for a non-NaN operand
+        return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and cmp(v, operand)
+    if isinstance(operand, str):
+        return lambda v: isinstance(v, str) and cmp(v, operand)
+    if isinstance(operand, datetime):
+        aware = _aware(operand)
+        return lambda v: isinstance(v, datetime) and cmp(_aware(v), aware)
+    return lambda v: _compare(op, v, operand)
+
+
+def _negated(test: Callable[[list[Any]], bool]) -> Callable[[list[Any]], bool]:
+    return lambda values: not test(values)
+
+
+def _value_tests(condition: Any) -> list[Callable[[list[Any]], bool]]:
+    """The tests of one field condition (an operator document, or a plain value meaning $eq)."""
     if not (isinstance(condition, Mapping) and condition and all(str(k).startswith("$") for k in condition)):
-        # a plain value: equality (documents compare exactly)
-        return _positive("$eq", condition, values, "")
+        return [_positive("$eq", condition, "")]
     options = condition.get("$options", "")
     if not isinstance(options, str):
         raise UnsupportedFilter("$options needs a string")
+    tests = []
     for op, operand in condition.items():
         if op == "$options":
             if "$regex" not in condition:
                 raise UnsupportedFilter("$options without $regex")
-            continue
-        if op == "$ne":
-            ok = not _positive("$eq", operand, values, "")
+        elif op == "$ne":
+            tests.append(_negated(_positive("$eq", operand, "")))
         elif op == "$nin":
-            ok = not _positive("$in", operand, values, "")
+            tests.append(_negated(_positive("$in", operand, "")))
         elif op == "$not":
             if not isinstance(operand, Mapping) or not operand:
                 raise UnsupportedFilter("$not needs an operator document")
-            ok = not _field_matches(doc, path, operand)
+            inner = _value_tests(operand)
+            tests.append(lambda values, inner=inner: not all(t(values) for t in inner))
         elif op in FIELD_OPERATORS:
-            ok = _positive(op, operand, values, options)
+            tests.append(_positive(op, operand, options))
         else:
             raise UnsupportedFilter(f"unsupported operator {op}")
-        if not ok:
-            return False
-    return True
+    return tests
 
 
-def matches(doc: Mapping[str, Any], filter_: Mapping[str, Any]) -> bool:
-    """Whether `doc` is selected by the MongoDB filter `filter_` (an empty filter selects all)."""
+def _field_test(path: str, condition: Any) -> DocTest:
+    resolve = _resolver(path)
+    tests = _value_tests(condition)
+    if len(tests) == 1:
+        only = tests[0]
+        return lambda doc: only(resolve(doc))
+
+    def test(doc: Any) -> bool:
+        values = resolve(doc)
+        return all(t(values) for t in tests)
+
+    return test
+
+
+def compile_matcher(filter_: Mapping[str, Any]) -> DocTest:
+    """A one-argument predicate selecting the documents `filter_` selects in MongoDB."""
+    if not isinstance(filter_, Mapping):
+        raise UnsupportedFilter("a filter must be a document")
+    tests: list[DocTest] = []
     for key, condition in filter_.items():
         if key in LOGICAL_OPERATORS:
             if not isinstance(condition, list) or not condition:
                 raise UnsupportedFilter(f"{key} needs a non-empty array")
-            results = (matches(doc, sub) for sub in condition)
+            subs = [compile_matcher(sub) for sub in condition]
             if key == "$and":
-                ok = all(results)
+                tests.append(lambda doc, subs=subs: all(t(doc) for t in subs))
             elif key == "$or":
-                ok = any(results)
+                tests.append(lambda doc, subs=subs: any(t(doc) for t in subs))
             else:
-                ok = not any(results)
-            if not ok:
-                return False
-        elif key.startswith("$"):
+                tests.append(lambda doc, subs=subs: not any(t(doc) for t in subs))
+        elif not isinstance(key, str) or key.startswith("$"):
             raise UnsupportedFilter(f"unsupported operator {key}")
-        elif not _field_matches(doc, key, condition):
-            return False
-    return True
+        else:
+            tests.append(_field_test(key, condition))
+    if len(tests) == 1:
+        return tests[0]
+    return lambda doc: all(t(doc) for t in tests)
 
 
-def compile_matcher(filter_: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
-    """A one-argument predicate for `filter_`, handy for filter()."""
-    return lambda doc: matches(doc, filter_)
+def matches(doc: Mapping[str, Any], filter_: Mapping[str, Any]) -> bool:
+    """Whether `doc` is selected by the MongoDB filter `filter_` (an empty filter selects all)."""
+    return compile_matcher(filter_)(doc)
 
 
 # -- sort order ----------------------------------------------------------------------
