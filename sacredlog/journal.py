@@ -122,19 +122,20 @@ class Journal:
     def has_pending_metrics(self) -> bool:
         return self._metric_records and self.path.exists()
 
-    def apply_metrics(self, metrics: Any, run_id: Any, known: dict[str, int | None],
-                      on_applied: Callable[[str, int, str | None], None], limited: bool = False) -> None:
-        """Push the spilled points (in order), then drop the journal file."""
+    def apply_metrics(self, metrics: Any, run_id: Any, known: dict[str, tuple[int | None, str | None]],
+                      on_applied: Callable[[str, int, str], None], limited: bool = False) -> None:
+        """Push the spilled points (in order), then drop the journal file. `known`: name -> (length, ref)."""
         from sacredlog.mongo import push_points
 
-        lengths = dict(known)
+        lengths = {name: length for name, (length, _) in known.items()}
+        refs = {name: ref for name, (_, ref) in known.items()}
         for rec in read_records(self.path):
             if rec.get("t") != "metric":
                 continue
             name = rec["name"]
             length, ref = push_points(metrics, run_id, name, rec["start"], rec["steps"], rec["values"],
-                                      utc_datetimes(rec["times"]), lengths.get(name), limited)
-            lengths[name] = length
+                                      utc_datetimes(rec["times"]), lengths.get(name), refs.get(name), limited)
+            lengths[name], refs[name] = length, ref
             on_applied(name, length, ref)
         self.path.unlink()
         self._metric_records = False
@@ -236,7 +237,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
                 if ref:
                     refs[name] = ref
             length, ref = push_points(metrics, run_id, name, rec["start"], rec["steps"], rec["values"],
-                                      utc_datetimes(rec["times"]), before, limited)
+                                      utc_datetimes(rec["times"]), before, refs.get(name), limited)
             sent = max(0, length - max(before, rec["start"]))
             report.points_sent += sent
             report.points_already_stored += len(rec["steps"]) - sent

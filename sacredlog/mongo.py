@@ -153,9 +153,14 @@ def upload_artifact(fs: gridfs.GridFS, runs_name: str, run_id: Any, art: Artifac
         return fs.put(f, filename=filename, metadata=art.metadata, content_type=content_type)
 
 
-def stored_length(metrics: pymongo.collection.Collection, run_id: Any, name: str) -> tuple[int, str | None]:
-    """How many points the database holds for (run_id, name), and the metric document's id."""
-    doc = metrics.find_one({"run_id": run_id, "name": name}, {"steps": 1})
+def stored_length(metrics: pymongo.collection.Collection, run_id: Any, name: str,
+                  ref: str | None = None) -> tuple[int, str | None]:
+    """How many points the database holds for (run_id, name), and the metric document's id (None: no document).
+
+    With `ref` (the document's id, when we know it) the lookup is by `_id`, which every server answers fast.
+    """
+    query = {"_id": ObjectId(ref)} if ref else {"run_id": run_id, "name": name}
+    doc = metrics.find_one(query, {"steps": 1})
     if doc is None:
         return 0, None
     return len(doc.get("steps") or []), str(doc["_id"])
@@ -163,32 +168,43 @@ def stored_length(metrics: pymongo.collection.Collection, run_id: Any, name: str
 
 def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, start: int,
                 steps: list[Any], values: list[Any], timestamps: list[dt.datetime],
-                known_length: int | None, limited: bool = False) -> tuple[int, str | None]:
-    """Make the stored series hold points [0, start + len(steps)) exactly once. Returns (length, new doc id).
+                known_length: int | None, ref: str | None = None, limited: bool = False) -> tuple[int, str]:
+    """Make the stored series hold points [0, start + len(steps)) exactly once. Returns (length, document id).
 
-    `known_length` is how many points we know are stored (None: ask the database). Points already stored
-    are skipped, so calling this again after an uncertain failure never duplicates.
+    `known_length` is how many points we know are stored (None: ask the database); `ref` the metric
+    document's id if known. A new series is one insert (Sacred's upsert gives the same document), later
+    points are `$push/$each` by `_id`. Points already stored are skipped, so calling this again after an
+    uncertain failure never duplicates.
     """
-    ref = None
+    exists = bool(known_length)
     if known_length is None:
-        known_length, ref = stored_length(metrics, run_id, name)
+        known_length, found = stored_length(metrics, run_id, name, ref)
+        exists = found is not None
+        if ref is None:
+            ref = found
     if known_length < start:
         raise RuntimeError(f"metric {name!r} of run {run_id!r}: {start - known_length} earlier points missing")
     skip = known_length - start
     if skip >= len(steps):
-        return known_length, ref
+        return known_length, ref or ""
     if skip:
         steps, values, timestamps = steps[skip:], values[skip:], timestamps[skip:]
     if limited:
         values = compatible_values(values)
-    result = metrics.update_one(
-        {"run_id": run_id, "name": name},
+    if not exists:
+        oid = ObjectId(ref) if ref else ObjectId()
+        try:
+            metrics.insert_one({"_id": oid, "run_id": run_id, "name": name, "steps": list(steps),
+                                "values": list(values), "timestamps": list(timestamps)})
+        except DuplicateKeyError:  # an earlier, uncertain attempt did insert it: look again
+            return push_points(metrics, run_id, name, start + skip, steps, values, timestamps, None, str(oid),
+                               limited)
+        return start + skip + len(steps), str(oid)
+    metrics.update_one(
+        {"_id": ObjectId(ref)},
         {"$push": {"steps": {"$each": steps}, "values": {"$each": values}, "timestamps": {"$each": timestamps}}},
-        upsert=True,
     )
-    if result.upserted_id is not None:
-        ref = str(result.upserted_id)
-    return start + skip + len(steps), ref
+    return start + skip + len(steps), str(ref)
 
 
 def safe_set(runs: pymongo.collection.Collection, run_id: Any, doc: dict[str, Any], upsert: bool,
@@ -275,6 +291,7 @@ class MongoWriter:
         self._down_reported = False
         self._bad_fields: set[str] = set()
         self.limited: bool | None = None  # FerretDB 1.x: see `compatible`
+        self._fresh_run = False
         self.journal = Journal.for_run(Path(journal_dir) if journal_dir else default_journal_dir(), label,
                                        target={"url": url, "db": self.db.name, "prefix": collection_prefix})
 
@@ -326,7 +343,7 @@ class MongoWriter:
         for name, batch in batches.items():
             m = self._metrics.get(name)
             if m is None:
-                m = self._metrics[name] = _Metric(name)
+                m = self._metrics[name] = _Metric(name, stored=0 if self._fresh_run else None)
             m.pending.steps.extend(batch.steps)
             m.pending.values.extend(batch.values)
             m.pending.times.extend(batch.times)
@@ -391,8 +408,9 @@ class MongoWriter:
             doc.pop(key, None)
         doc["heartbeat"], doc["captured_out"], doc["info"] = None, "", {}
         self.run_id = insert_run(self.runs, doc, self._wanted_id, limited=bool(self.limited))
+        self._fresh_run = self._wanted_id is None  # a new _id: no metric document can exist for it yet
         for m in self._metrics.values():
-            m.stored = None if m.first_pending else 0
+            m.stored = 0 if self._fresh_run and not m.first_pending else None
 
     def _write_metrics(self) -> None:
         for m in self._metrics.values():
@@ -401,30 +419,32 @@ class MongoWriter:
             p = m.pending
             try:
                 stored, ref = push_points(self.metrics, self.run_id, m.name, m.first_pending, p.steps, p.values,
-                                          utc_datetimes(p.times), m.stored, limited=bool(self.limited))
+                                          utc_datetimes(p.times), m.stored, m.ref, limited=bool(self.limited))
             except Exception:
-                m.stored = None  # the push may or may not have happened: ask next time
+                m.stored = None  # the write may or may not have happened: ask next time
                 raise
             m.stored = stored
-            m.ref = m.ref or ref
+            m.ref = ref
             m.first_pending += len(p)
             m.pending = MetricBatch()
 
     def _apply_journal_metrics(self) -> None:
-        known = {name: m.stored for name, m in self._metrics.items()}
+        known = {name: (m.stored, m.ref) for name, m in self._metrics.items()}
 
-        def on_applied(name: str, length: int, ref: str | None) -> None:
+        def on_applied(name: str, length: int, ref: str) -> None:
             m = self._metrics[name]
-            m.stored = length
-            m.ref = m.ref or ref
+            m.stored, m.ref = length, ref
 
-        self.journal.apply_metrics(self.metrics, self.run_id, known, on_applied, limited=bool(self.limited))
+        try:
+            self.journal.apply_metrics(self.metrics, self.run_id, known, on_applied, limited=bool(self.limited))
+        except Exception:
+            for m in self._metrics.values():
+                m.stored = None
+            raise
 
     def _metric_refs(self) -> list[dict[str, str]]:
         refs = []
         for m in self._metrics.values():
-            if m.ref is None and m.stored:
-                _, m.ref = stored_length(self.metrics, self.run_id, m.name)
             if m.ref is not None:
                 refs.append({"name": m.name, "id": m.ref})
         return refs
