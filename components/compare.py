@@ -33,17 +33,23 @@ def run_header(run_ids: Sequence[RunId], href: Any) -> list[html.Th]:
     ]
 
 
+def _group(key: str) -> str:
+    return key.split(".")[0] if "." in key else "run"
+
+
 def config_diff_table(diff: ConfigDiff, href: Any) -> html.Div:
     """Rows = leaves, columns = runs; differing rows carry the class `differs`."""
     if not diff.rows:
         return html.Div("Nothing to compare.", className="pp-empty")
     body = []
     section = None
+    differing_groups = {_group(r.key) for r in diff.rows if r.differs}
     for row in diff.rows:
-        group = row.key.split(".")[0] if "." in row.key else "run"
+        group = _group(row.key)
         if group != section:
             section = group
-            body.append(html.Tr(html.Td(group, colSpan=len(diff.run_ids) + 1, className="cmp-section")))
+            body.append(html.Tr(html.Td(group, colSpan=len(diff.run_ids) + 1, className="cmp-section"),
+                                className="cmp-head differs" if group in differing_groups else "cmp-head same"))
         cells = [html.Td(row.key, className="cmp-key", title=row.key)]
         for v in row.values:
             text = cell_text(v)
@@ -68,7 +74,7 @@ def summary_table(rows: Sequence[SummaryRow], run_ids: Sequence[RunId], href: An
         cells = [html.Td(r.metric if r.stat == "min" else "", className="cmp-key", title=r.metric),
                  html.Td(r.stat, className="cmp-stat")]
         for i, v in enumerate(r.values):
-            best = i == r.best
+            best = i in r.best
             cells.append(html.Td([format_value(v) if v is not None else MISSING, " ★" if best else ""],
                                  className="cmp-best" if best else ("cmp-missing" if v is None else None)))
         body.append(html.Tr(cells, className="cmp-row cmp-first" if r.stat == "min" else "cmp-row"))

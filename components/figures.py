@@ -8,6 +8,7 @@ text as pseudo-HTML.
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,20 +16,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
+from _plotly_utils.utils import to_typed_array_spec
 
 from app.store.base import RunId, Series
 from app.store.compare import aggregate, ema_smooth
 
 # Seaborn "colorblind" (what Omniboard uses), then a few more distinct hues.
 PALETTE = [
-    "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494",
-    "#ece133", "#56b4e9", "#7f3c8d", "#11a579", "#3969ac", "#f2b701", "#e73f74", "#80ba5a",
+    "#0173b2", "#de8f05", "#029e73", "#cc78bc", "#56b4e9", "#d55e00", "#ca9161", "#949494",
+    "#ece133", "#fbafe4", "#7f3c8d", "#11a579", "#3969ac", "#f2b701", "#e73f74", "#80ba5a",
 ]
 DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 X_MODES = {"step": "step", "wall": "wall time", "relative": "time since start"}
 GL_THRESHOLD = 200_000  # total points in one chart above which Scattergl pays off
 RAW_OPACITY = 0.25
+MAX_LEGEND_ENTRIES = 16
 
 
 @dataclass
@@ -128,54 +130,84 @@ def y_values(s: Series) -> np.ndarray:
     return y.astype(np.float32)
 
 
-# -- figures ----------------------------------------------------------------------------------------
+# -- figures (plain dicts: plotly's validation costs ~10 ms per trace, too slow for 50 runs) ---------
+Figure = dict[str, Any]
+
+
+def typed(a: np.ndarray) -> dict[str, str]:
+    """A numpy array as a plotly.js typed-array spec (base64), the compact wire format."""
+    return to_typed_array_spec(np.ascontiguousarray(a))
+
+
+def array_of(value: Any) -> np.ndarray:
+    """Back from a typed-array spec (or a list) to numpy; for tests and CSV."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def trace_key(run_id: RunId, metric: str) -> str:
+    """The legendgroup of a run's trace (escaped like every other string we send)."""
+    return esc(f"{run_id}|{metric}")
+
+
 def _hovertemplate(x_mode: str, value_name: str) -> str:
     step = "step %{x}" if x_mode == "step" else "step %{customdata}<br>x %{x}"
     return f"run %{{meta[0]}}<br>%{{meta[1]}}<br>{step}<br>{value_name} %{{y:.6g}}<extra></extra>"
 
 
-def _scatter_cls(total_points: int):
-    return go.Scattergl if total_points > GL_THRESHOLD else go.Scatter
+def trace_type(total_points: int) -> str:
+    """SVG scatter unless the chart really holds many points (WebGL is slow on software GL)."""
+    return "scattergl" if total_points > GL_THRESHOLD else "scatter"
 
 
-def base_layout(
-    fig: go.Figure, *, title: str, x_mode: str, log_y: bool, theme: str, height: int, x_title: str,
-    uirevision: str, x_range: Sequence[float] | None = None,
-) -> go.Figure:
+def base_layout(*, title: str, x_mode: str, log_y: bool, theme: str, height: int, x_title: str,
+                uirevision: str, x_range: Sequence[Any] | None = None) -> dict[str, Any]:
     """Axes, theme colours and legend shared by every metric chart."""
     dark = theme == "dark"
     grid = "#343b47" if dark else "#e3e6eb"
     text = "#e3e7ee" if dark else "#1d2330"
-    fig.update_layout(
-        template="plotly_dark" if dark else "plotly_white",
-        title={"text": esc(title), "x": 0.01, "xanchor": "left", "font": {"size": 14}},
-        height=height,
-        margin={"l": 56, "r": 16, "t": 40, "b": 44},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font={"color": text, "size": 12},
-        hovermode="closest",
-        uirevision=uirevision,
-        legend={"orientation": "v", "font": {"size": 11}, "itemclick": "toggle"},
-        showlegend=True,
-    )
-    fig.update_xaxes(title_text=x_title, gridcolor=grid, zeroline=False, type="date" if x_mode == "wall" else "linear")
-    fig.update_yaxes(type="log" if log_y else "linear", gridcolor=grid, zeroline=False, exponentformat="power")
+    axis = {"gridcolor": grid, "zeroline": False, "linecolor": grid, "automargin": True}
+    xaxis: dict[str, Any] = {**axis, "title": {"text": esc(x_title)}, "type": "date" if x_mode == "wall" else "linear"}
     if x_range is not None:
-        fig.update_xaxes(range=list(x_range), autorange=False)
-    return fig
+        xaxis.update(range=list(x_range), autorange=False)
+    return {
+        "title": {"text": esc(title), "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+        "height": height,
+        "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"color": text, "size": 12},
+        "hovermode": "closest",
+        "hoverlabel": {"namelength": -1},
+        "uirevision": uirevision,
+        # below the x-axis title: 70 px under the plot area (height minus the margins)
+        "legend": {"font": {"size": 11}, "itemclick": "toggle", "orientation": "h", "x": 0, "xanchor": "left",
+                   "y": -70 / max(height - 80, 100), "yanchor": "top"},
+        "showlegend": True,
+        "xaxis": xaxis,
+        "yaxis": {**axis, "type": "log" if log_y else "linear", "exponentformat": "power"},
+        "colorway": PALETTE,
+    }
 
 
-def empty_figure(message: str, theme: str = "light", height: int = 320) -> go.Figure:
+def note(message: str, corner: bool = False) -> dict[str, Any]:
+    """An annotation: centred, or small at the top right."""
+    if corner:
+        return {"text": esc(message), "showarrow": False, "x": 1, "y": 1.08, "xref": "paper", "yref": "paper",
+                "xanchor": "right", "font": {"size": 11}}
+    return {"text": esc(message), "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+            "font": {"size": 14}}
+
+
+def empty_figure(message: str, theme: str = "light", height: int = 320) -> Figure:
     """A blank chart that says why it is blank."""
-    fig = go.Figure()
-    base_layout(fig, title="", x_mode="step", log_y=False, theme=theme, height=height, x_title="",
-                uirevision="empty")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.add_annotation(text=esc(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font={"size": 14})
-    return fig
+    layout = base_layout(title="", x_mode="step", log_y=False, theme=theme, height=height, x_title="",
+                         uirevision="empty")
+    layout["xaxis"]["visible"] = False
+    layout["yaxis"]["visible"] = False
+    layout["annotations"] = [note(message)]
+    return {"data": [], "layout": layout}
 
 
 def metric_figure(
@@ -191,12 +223,13 @@ def metric_figure(
     band: str = "std",
     theme: str = "light",
     height: int = 320,
-    x_range: Sequence[float] | None = None,
+    x_range: Sequence[Any] | None = None,
     uirevision: str = "metrics",
-) -> go.Figure:
+) -> Figure:
     """One chart: a line per (run, metric), or per (group, metric) with a ± std / min-max band.
 
     Several metric names in `series` share the chart: colour stays per run, dash style per metric.
+    `layout.meta.keys` lists each trace's "run|metric" key (live updates extend traces by key).
     """
     run_order = list(runs) or list(dict.fromkeys(s.run_id for s in series))
     colors = dict(colors or run_colors(run_order))
@@ -205,12 +238,9 @@ def metric_figure(
     dash_of = {m: DASHES[i % len(DASHES)] for i, m in enumerate(metrics)}
     unit, scale = relative_scale(series, runs) if x_mode == "relative" else ("", 1.0)
     x_title = {"step": "step", "wall": "wall time", "relative": f"time since start ({unit})"}[x_mode]
-    fig = go.Figure()
-    base_layout(fig, title=title, x_mode=x_mode, log_y=log_y, theme=theme, height=height, x_title=x_title,
-                uirevision=uirevision, x_range=x_range)
-    fig.update_layout(meta={"x_mode": x_mode, "x_scale": scale})
-    if not series:
-        return fig_with_note(fig, "No data for this selection")
+    layout = base_layout(title=title, x_mode=x_mode, log_y=log_y, theme=theme, height=height, x_title=x_title,
+                         uirevision=uirevision, x_range=x_range)
+    notes: list[dict[str, Any]] = []
     prepared = []  # (series, x, y)
     missing_time = 0
     for s in series:
@@ -221,58 +251,56 @@ def metric_figure(
             continue
         prepared.append((s, xv, y_values(s)))
     total = sum(len(x) for _, x, _ in prepared) * (2 if smoothing > 0 else 1)
-    scatter = _scatter_cls(total)
+    kind = trace_type(total)
     if groups:
-        _add_group_traces(fig, prepared, groups, smoothing, band, dash_of, many_metrics, x_mode, scatter)
+        traces = _group_traces(prepared, groups, smoothing, band, dash_of, many_metrics, x_mode, kind)
     else:
-        _add_run_traces(fig, prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode, scatter)
+        traces = _run_traces(prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode, kind)
     if missing_time:
-        fig_with_note(fig, f"{missing_time} series without timestamps not shown", corner=True)
+        notes.append(note(f"{missing_time} series without timestamps not shown", corner=True))
     if not prepared:
-        fig_with_note(fig, "No data for this selection")
-    return fig
+        notes.append(note("No data for this selection"))
+    entries = sum(1 for t in traces if t.get("showlegend") is not False)
+    if entries > MAX_LEGEND_ENTRIES:  # a legend of 50 runs hides the chart; hover still names each run
+        layout["showlegend"] = False
+        notes.append(note(f"{entries} curves: hover a line to see its run", corner=True))
+    layout["annotations"] = notes
+    layout["meta"] = {"x_mode": x_mode, "x_scale": scale, "keys": [t["legendgroup"] for t in traces]}
+    return {"data": traces, "layout": layout}
 
 
-def fig_with_note(fig: go.Figure, message: str, corner: bool = False) -> go.Figure:
-    """Add a centred (or top-right) note to a chart."""
-    if corner:
-        fig.add_annotation(text=esc(message), showarrow=False, x=1, y=1.08, xref="paper", yref="paper",
-                           xanchor="right", font={"size": 11})
-    else:
-        fig.add_annotation(text=esc(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                           font={"size": 14})
-    return fig
-
-
-def _add_run_traces(fig, prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode, scatter) -> None:
+def _run_traces(prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode, kind) -> list[dict[str, Any]]:
+    traces = []
     for s, xv, yv in prepared:
         info = runs.get(s.run_id)
         color = colors.get(s.run_id, PALETTE[0])
-        name = run_name(info, s.run_id) + (f" · {s.name}" if many_metrics else "")
+        name = esc(run_name(info, s.run_id) + (f" · {s.name}" if many_metrics else ""))
         meta = [esc(s.run_id), esc(info.label if info and info.label else "—"), esc(s.name)]
-        group_id = f"{s.run_id}|{s.name}"
-        common: dict[str, Any] = {"x": xv, "mode": "lines", "legendgroup": group_id, "meta": meta}
+        common: dict[str, Any] = {"type": kind, "x": typed(xv), "mode": "lines", "name": name,
+                                  "legendgroup": trace_key(s.run_id, s.name), "meta": meta}
         if x_mode != "step":
-            common["customdata"] = compact_steps(s.steps)
+            common["customdata"] = typed(compact_steps(s.steps))
         line = {"color": color, "width": 1.6, "dash": dash_of[s.name]}
         if smoothing > 0:
-            fig.add_trace(scatter(y=yv, name=esc(name), showlegend=False, opacity=RAW_OPACITY,
-                                  line={**line, "width": 1.0}, hoverinfo="skip", **common))
+            traces.append({**common, "y": typed(yv), "showlegend": False, "opacity": RAW_OPACITY,
+                           "line": {**line, "width": 1.0}, "hoverinfo": "skip"})
             smooth = ema_smooth(yv.astype(float), smoothing).astype(np.float32)
-            fig.add_trace(scatter(y=smooth, name=esc(name), line=line,
-                                  hovertemplate=_hovertemplate(x_mode, esc(s.name) + " (smoothed)"), **common))
+            traces.append({**common, "y": typed(smooth), "line": line,
+                           "hovertemplate": _hovertemplate(x_mode, esc(s.name) + " (smoothed)")})
         else:
-            fig.add_trace(scatter(y=yv, name=esc(name), line=line,
-                                  hovertemplate=_hovertemplate(x_mode, esc(s.name)), **common))
+            traces.append({**common, "y": typed(yv), "line": line,
+                           "hovertemplate": _hovertemplate(x_mode, esc(s.name))})
+    return traces
 
 
-def _add_group_traces(fig, prepared, groups, smoothing, band, dash_of, many_metrics, x_mode, scatter) -> None:
+def _group_traces(prepared, groups, smoothing, band, dash_of, many_metrics, x_mode, kind) -> list[dict[str, Any]]:
     group_of = {rid: label for label, rids in groups.items() for rid in rids}
     group_index = {label: i for i, label in enumerate(groups)}
     buckets: dict[tuple[str, str], list[tuple[Series, np.ndarray, np.ndarray]]] = {}
     for s, xv, yv in prepared:
         if s.run_id in group_of:
             buckets.setdefault((group_of[s.run_id], s.name), []).append((s, xv, yv))
+    traces = []
     for (label, metric), items in buckets.items():
         color = PALETTE[group_index[label] % len(PALETTE)]
         ys = [ema_smooth(y.astype(float), smoothing) if smoothing > 0 else y.astype(float) for _, _, y in items]
@@ -285,27 +313,28 @@ def _add_group_traces(fig, prepared, groups, smoothing, band, dash_of, many_metr
             lower, upper = curve.lo[ok], curve.hi[ok]
         else:
             lower, upper = mean - curve.std[ok], mean + curve.std[ok]
-        name = f"{label} (n={curve.n})" + (f" · {metric}" if many_metrics else "")
-        legend = f"g|{label}|{metric}"
-        x_plot = x if x_mode != "step" else compact_steps(x) if (x == np.round(x)).all() else x
-        fig.add_trace(scatter(x=x_plot, y=upper.astype(np.float32), mode="lines", line={"width": 0, "color": color},
-                              legendgroup=legend, showlegend=False, hoverinfo="skip", name=esc(name)))
-        fig.add_trace(scatter(x=x_plot, y=lower.astype(np.float32), mode="lines", line={"width": 0, "color": color},
-                              fill="tonexty", fillcolor=rgba(color, 0.2), legendgroup=legend, showlegend=False,
-                              hoverinfo="skip", name=esc(name)))
+        name = esc(f"{label} (n={curve.n})" + (f" · {metric}" if many_metrics else ""))
+        group = esc(f"g|{label}|{metric}")
+        x_plot = typed(compact_steps(x) if x_mode == "step" else x)
+        edge = {"type": kind, "x": x_plot, "mode": "lines", "line": {"width": 0, "color": color},
+                "legendgroup": group, "showlegend": False, "hoverinfo": "skip", "name": name}
         band_name = "min–max" if band == "minmax" else "±std"
-        fig.add_trace(scatter(
-            x=x_plot, y=mean.astype(np.float32), mode="lines", name=esc(name), legendgroup=legend,
-            line={"color": color, "width": 2, "dash": dash_of[metric]},
-            meta=[esc(label), curve.n, esc(metric), band_name],
-            customdata=np.stack([curve.count[ok], (upper - lower) / (1 if band == "minmax" else 2)], axis=-1),
-            hovertemplate=("%{meta[0]}<br>n=%{customdata[0]} of %{meta[1]} runs<br>x %{x}<br>"
-                           "%{meta[2]} mean %{y:.6g}<br>%{meta[3]} %{customdata[1]:.3g}<extra></extra>"),
-        ))
+        spread = (upper - lower) / (1 if band == "minmax" else 2)
+        traces += [
+            {**edge, "y": typed(upper.astype(np.float32))},
+            {**edge, "y": typed(lower.astype(np.float32)), "fill": "tonexty", "fillcolor": rgba(color, 0.2)},
+            {"type": kind, "x": x_plot, "y": typed(mean.astype(np.float32)), "mode": "lines", "name": name,
+             "legendgroup": group, "line": {"color": color, "width": 2, "dash": dash_of[metric]},
+             "meta": [esc(label), curve.n, esc(metric), band_name],
+             "customdata": np.stack([curve.count[ok], spread], axis=-1).tolist(),
+             "hovertemplate": ("%{meta[0]}<br>n=%{customdata[0]} of %{meta[1]} runs<br>x %{x}<br>"
+                               "%{meta[2]} mean %{y:.6g}<br>%{meta[3]} %{customdata[1]:.3g}<extra></extra>")},
+        ]
+    return traces
 
 
 # -- hyper-parameter figures ------------------------------------------------------------------------
-def _axis_values(values: Sequence[Any]) -> tuple[np.ndarray, dict[str, Any]]:
+def axis_values(values: Sequence[Any]) -> tuple[np.ndarray, dict[str, Any]]:
     """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None)."""
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None)
     if numeric and any(v is not None for v in values):
@@ -317,49 +346,57 @@ def _axis_values(values: Sequence[Any]) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metric_col: str,
-                    theme: str = "light", lower_better: bool = False) -> go.Figure:
+                    theme: str = "light", lower_better: bool = False) -> Figure:
     """Parallel coordinates: one axis per key plus the metric, lines coloured by the metric."""
     dims = []
     for key in [*keys, metric_col]:
-        vals, ticks = _axis_values([r.get(key) for r in rows])
+        vals, ticks = axis_values([r.get(key) for r in rows])
         label = key[len("config."):] if key.startswith("config.") else key
-        dims.append({"label": esc(label), "values": vals, **ticks})
-    color, _ = _axis_values([r.get(metric_col) for r in rows])
-    fig = go.Figure(go.Parcoords(
-        dimensions=dims,
-        line={"color": color, "colorscale": "Viridis", "reversescale": lower_better, "showscale": True,
-              "colorbar": {"title": {"text": esc(metric_col)}}},
-        unselected={"line": {"opacity": 0.08}},
-    ))
+        dims.append({"label": esc(label), "values": typed(vals), **ticks})
+    color, _ = axis_values([r.get(metric_col) for r in rows])
     dark = theme == "dark"
-    fig.update_layout(height=420, margin={"l": 70, "r": 70, "t": 60, "b": 30}, paper_bgcolor="rgba(0,0,0,0)",
-                      plot_bgcolor="rgba(0,0,0,0)", font={"color": "#e3e7ee" if dark else "#1d2330"},
-                      uirevision="parcoords")
-    return fig
+    trace = {
+        "type": "parcoords", "dimensions": dims,
+        "line": {"color": typed(color), "colorscale": "Viridis", "reversescale": lower_better, "showscale": True,
+                 "colorbar": {"title": {"text": esc(metric_col)}}},
+        "unselected": {"line": {"opacity": 0.08}},
+    }
+    layout = {"height": 420, "margin": {"l": 70, "r": 70, "t": 60, "b": 30}, "paper_bgcolor": "rgba(0,0,0,0)",
+              "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e3e7ee" if dark else "#1d2330"},
+              "uirevision": "parcoords"}
+    return {"data": [trace], "layout": layout}
+
+
+def _spans_decades(values: np.ndarray) -> bool:
+    v = values[np.isfinite(values)]
+    return len(v) > 1 and bool((v > 0).all()) and v.max() / v.min() >= 100
 
 
 def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, color_key: str | None,
-                   theme: str = "light") -> go.Figure:
-    """Scatter of runs: x a config key or summary, y a summary, colour another key; customdata = run id."""
-    xs, xticks = _axis_values([r.get(x_key) for r in rows])
-    ys, yticks = _axis_values([r.get(y_key) for r in rows])
-    marker: dict[str, Any] = {"size": 9, "line": {"width": 0.5, "color": "#555"}}
+                   theme: str = "light") -> Figure:
+    """Scatter of runs: x a config key or summary, y a summary, colour another key; customdata = run id.
+    An axis whose positive values span two decades or more (learning rates) is drawn on a log scale."""
+    xs, xticks = axis_values([r.get(x_key) for r in rows])
+    ys, yticks = axis_values([r.get(y_key) for r in rows])
+    marker: dict[str, Any] = {"size": 9, "line": {"width": 0.5, "color": "#555"}, "color": PALETTE[0]}
     if color_key:
-        cvals, cticks = _axis_values([r.get(color_key) for r in rows])
-        marker.update(color=cvals, colorscale="Viridis", showscale=True,
+        cvals, cticks = axis_values([r.get(color_key) for r in rows])
+        marker.update(color=typed(cvals), colorscale="Viridis", showscale=True,
                       colorbar={"title": {"text": esc(color_key)}, **cticks})
     ids = [str(r.get("id")) for r in rows]
-    fig = go.Figure(go.Scatter(
-        x=xs, y=ys, mode="markers", marker=marker, customdata=ids,
-        text=[esc(f"#{i}") for i in ids],
-        hovertemplate=f"run %{{text}}<br>{esc(x_key)} %{{x}}<br>{esc(y_key)} %{{y}}<extra></extra>",
-    ))
-    base_layout(fig, title=f"{y_key} vs {x_key}", x_mode="step", log_y=False, theme=theme, height=420,
-                x_title=esc(x_key), uirevision="scatter")
-    fig.update_layout(showlegend=False)
-    fig.update_yaxes(title_text=esc(y_key))
-    if xticks:
-        fig.update_xaxes(tickmode="array", **xticks)
-    if yticks:
-        fig.update_yaxes(tickmode="array", **yticks)
-    return fig
+    trace = {
+        "type": "scatter", "x": typed(xs), "y": typed(ys), "mode": "markers", "marker": marker,
+        "customdata": ids, "text": [esc(f"#{i}") for i in ids],
+        "meta": [esc(x_key), esc(y_key)],
+        "hovertemplate": "run %{text}<br>%{meta[0]} %{x}<br>%{meta[1]} %{y}<extra></extra>",
+    }
+    layout = base_layout(title=f"{y_key} vs {x_key}", x_mode="step", log_y=False, theme=theme, height=420,
+                         x_title=x_key, uirevision="scatter")
+    layout["showlegend"] = False
+    layout["yaxis"]["title"] = {"text": esc(y_key)}
+    for axis, ticks, vals in (("xaxis", xticks, xs), ("yaxis", yticks, ys)):
+        if ticks:
+            layout[axis].update(tickmode="array", **ticks)
+        elif _spans_decades(vals):
+            layout[axis]["type"] = "log"
+    return {"data": [trace], "layout": layout}

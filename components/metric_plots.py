@@ -64,8 +64,8 @@ def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, s
                                options=[{"label": " ±std", "value": "std"}, {"label": " min–max", "value": "minmax"}]),
             ], className="pp-group-row"), "pp-wide"),
             _control("", html.Div([
-                dcc.Checklist(id=pid(prefix, "live"), options=[{"label": " live", "value": "on"}], value=["on"],
-                              inline=True, title="Fetch new points of running runs"),
+                html.Span(dcc.Checklist(id=pid(prefix, "live"), options=[{"label": " live", "value": "on"}],
+                                        value=["on"], inline=True), title="Fetch new points of running runs"),
                 html.Button("CSV", id=pid(prefix, "csv-btn"), className="btn", n_clicks=0,
                             title="Download the plotted series as CSV"),
             ], className="pp-actions")),

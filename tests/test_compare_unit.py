@@ -82,10 +82,12 @@ def test_metric_summary_marks_best_by_direction() -> None:
         Series(3, "val.acc", [0], [None]),
     ]
     rows = {(r.metric, r.stat): r for r in metric_summary(series, [1, 2, 3])}
-    assert rows[("loss", "min")].values == [1.0, 0.5, None] and rows[("loss", "min")].best == 1
+    assert rows[("loss", "min")].values == [1.0, 0.5, None] and rows[("loss", "min")].best == [1]
     assert rows[("loss", "last")].values == [2.0, 0.5, None], "last skips trailing gaps"
-    assert rows[("val.acc", "max")].best == 0
+    assert rows[("val.acc", "max")].best == [0]
     assert rows[("val.acc", "last")].values == [0.9, 0.6, None]
+    tie = metric_summary([Series(1, "lr", [0], [0.1]), Series(2, "lr", [0], [0.1])], [1, 2])
+    assert all(r.best == [] for r in tie), "no star when every run has the same value"
     assert lower_is_better("train.loss") and not lower_is_better("val.accuracy")
 
 

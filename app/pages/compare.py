@@ -1,18 +1,232 @@
-"""Placeholder page (being built)."""
+"""The comparison page: `/compare?runs=1,2,5&q=<filter>`.
+
+Tabs: metric plots (the plot panel), config diff (N runs), metric summary (min/max/last, best marked),
+captured-output diff and source-file diff (two chosen runs), hyper-parameters over the runs of the
+current filter `q` (parallel coordinates with brushing -> runs-table query; scatter, click opens a run).
+"""
 
 from __future__ import annotations
 
-from dash import Dash, html
+from typing import Any
+from urllib.parse import quote
 
+from dash import Dash, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+from app.context import get_settings, get_store
 from app.pages import Page
+from app.pages.compare_hparams import hparams_section, register_hparams
+from app.pages.plot_panel import plot_panel_layout, register_plot_panel
+from app.store.base import NotFound, RunId, StoreError
+from app.store.compare import config_diff, lower_is_better, metric_summary, text_diff
+from app.store.output import plain_text
+from components.compare import config_diff_table, diff_view, pair_picker, summary_table
+
+PREFIX = "cmp"
+TABS = [("metrics", "Metrics"), ("config", "Config diff"), ("summary", "Metric summary"),
+        ("output", "Output diff"), ("sources", "Source diff"), ("hparams", "Hyper-parameters")]
+SUMMARY_POINTS = 200  # downsampling keeps min, max and last exactly, so few points suffice
+MAX_SOURCE_BYTES = 2_000_000
+MAX_OUTPUT_CHARS = 300_000  # difflib is quadratic in the worst case; very long outputs compare their tails
 
 
-def layout(**params):
-    return html.Div([html.H2("Compare"), html.P("Coming soon.")], className="page")
+def href(path: str) -> str:
+    """An app-relative link (honours the URL prefix)."""
+    prefix = get_settings().url_prefix.rstrip("/")
+    return f"{prefix}{path}"
+
+
+def parse_run_ids(text: str | None) -> list[RunId]:
+    """"1, 2,abc" -> [1, 2, "abc"] (digits become ints, as Sacred ids are), duplicates dropped."""
+    out: list[RunId] = []
+    for part in (text or "").replace(" ", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        rid: RunId = int(part) if part.isascii() and part.isdigit() else part
+        if rid not in out:
+            out.append(rid)
+    return out
+
+
+def load_docs(run_ids: list[RunId]) -> tuple[dict[RunId, dict[str, Any]], list[RunId]]:
+    """Run documents by id, and the ids no run has."""
+    store = get_store()
+    docs, missing = {}, []
+    for rid in run_ids:
+        try:
+            doc = store.get_run(rid)
+        except NotFound:
+            missing.append(rid)
+            continue
+        docs[doc.get("_id", rid)] = doc
+    return docs, missing
+
+
+def id_lookup(run_ids: list[RunId]) -> dict[str, RunId]:
+    return {str(r): r for r in run_ids}
+
+
+def section(name: str, children: Any, tab: str) -> html.Div:
+    """One tab's body; hidden (not unmounted) when another tab is active, so charts keep their state."""
+    return html.Div(children, id=f"cmp-sec-{name}", className="cmp-section-body",
+                    style=None if name == tab else {"display": "none"})
+
+
+def layout(runs: str = "", q: str = "", tab: str = "metrics", **_: Any) -> html.Div:
+    run_ids = parse_run_ids(runs)
+    docs, missing = load_docs(run_ids) if run_ids else ({}, [])
+    found = list(docs)
+    if not found:
+        return empty_layout(q, missing)
+    warn = html.Div(
+        f"Unknown run id{'s' if len(missing) > 1 else ''}: {', '.join(map(str, missing))}. Showing the others.",
+        className="cmp-warning", id="cmp-missing") if missing else None
+    tab = tab if tab in dict(TABS) else "metrics"
+    only_diff = len(found) > 1
+    config_body = html.Div([
+        dcc.Checklist(id="cmp-only-diff", options=[{"label": " only differences", "value": "on"}],
+                      value=["on"] if only_diff else [], inline=True),
+        html.Div(config_diff_table(config_diff(docs), href), id="cmp-config",
+                 className="cmp-config-wrap only-diff" if only_diff else "cmp-config-wrap"),
+    ])
+    return html.Div([
+        header(found, q), warn,
+        dcc.Store(id="cmp-ids", data=found),
+        dcc.Tabs(id="cmp-tabs", value=tab, children=[dcc.Tab(label=label, value=v) for v, label in TABS],
+                 className="cmp-tabs"),
+        section("metrics", plot_panel_layout(PREFIX, found), tab),
+        section("config", config_body, tab),
+        section("summary", html.Div(id="cmp-summary"), tab),
+        section("output", html.Div([pair_picker("cmp-out-a", "cmp-out-b", found), html.Div(id="cmp-out-diff")]), tab),
+        section("sources", html.Div([pair_picker("cmp-src-a", "cmp-src-b", found), html.Div(id="cmp-src-diff")]),
+                tab),
+        section("hparams", hparams_section(q), tab),
+    ], className="page cmp-page")
+
+
+def header(found: list[RunId], q: str) -> html.Div:
+    return html.Div([
+        html.H2(f"Compare {len(found)} run{'s' if len(found) != 1 else ''}"),
+        html.Div([dcc.Link(f"#{r}", href=href(f"/runs/{r}"), className="cmp-chip") for r in found],
+                 className="cmp-chips"),
+        dcc.Link("← runs table", href=href("/" + (f"?q={quote(q)}" if q else "")), className="cmp-back"),
+    ], className="cmp-header")
+
+
+def empty_layout(q: str, missing: list[RunId]) -> html.Div:
+    """No (known) runs chosen: explain, and still offer the hyper-parameter views of the filter."""
+    intro = [
+        html.H2("Compare runs"),
+        html.P(["Select runs in the ", dcc.Link("runs table", href=href("/")),
+                " and press Compare, or list their ids in the address: /compare?runs=1,2,3."]),
+    ]
+    if missing:
+        intro.insert(1, html.Div(f"Unknown run id{'s' if len(missing) > 1 else ''}: "
+                                 f"{', '.join(map(str, missing))}. No such run in this database.",
+                                 className="cmp-warning", id="cmp-missing"))
+    return html.Div([
+        *intro,
+        dcc.Store(id="cmp-ids", data=[]),
+        dcc.Tabs(id="cmp-tabs", value="hparams", children=[dcc.Tab(label="Hyper-parameters", value="hparams")]),
+        *[section(name, html.Div(), "hparams") for name, _ in TABS if name != "hparams"],
+        section("hparams", hparams_section(q), "hparams"),
+    ], className="page cmp-page")
+
+
+def read_text(run_id: RunId, name: str) -> str | None:
+    """A source file as text (None when missing or too big)."""
+    stream, info = get_store().open_source(run_id, name)
+    with stream:
+        data = stream.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def source_diffs(a: RunId, b: RunId) -> list[Any]:
+    """A diff per source file name of either run, sorted by name."""
+    store = get_store()
+    files_a = {f.name: f for f in store.list_sources(a)}
+    files_b = {f.name: f for f in store.list_sources(b)}
+    out: list[Any] = []
+    for name in sorted(set(files_a) | set(files_b)):
+        try:
+            text_a = read_text(a, name) if name in files_a else ""
+            text_b = read_text(b, name) if name in files_b else ""
+        except NotFound:
+            text_a = text_b = None
+        title = name + ("" if name in files_a and name in files_b else
+                        f"  (only in #{a if name in files_a else b})")
+        if text_a is None or text_b is None:
+            body: Any = html.Div("File missing or larger than 2 MB: not compared.", className="cmp-note")
+        else:
+            body = diff_view(text_diff(text_a, text_b, f"#{a}/{name}", f"#{b}/{name}"), "Identical.")
+        out.append(html.Details([html.Summary(title, className="cmp-file"), body],
+                                open=text_a != text_b, className="cmp-file-block"))
+    return out or [html.Div("These runs have no source files.", className="pp-empty")]
 
 
 def register(app: Dash) -> None:
-    """No callbacks yet."""
+    register_plot_panel(app, PREFIX)
+    register_hparams(app)
+
+    @app.callback(
+        *[Output(f"cmp-sec-{name}", "style") for name, _ in TABS],
+        Input("cmp-tabs", "value"),
+    )
+    def switch_tab(tab):
+        return [None if name == tab else {"display": "none"} for name, _ in TABS]
+
+    @app.callback(Output("cmp-config", "className"), Input("cmp-only-diff", "value"))
+    def only_differences(value):
+        return "cmp-config-wrap only-diff" if value else "cmp-config-wrap"
+
+    @app.callback(Output("cmp-summary", "children"), Input("cmp-tabs", "value"), State("cmp-ids", "data"),
+                  State("cmp-summary", "children"))
+    def summary(tab, run_ids, current):
+        if tab != "summary" or not run_ids or current:
+            raise PreventUpdate
+        store = get_store()
+        try:
+            names = sorted({n for ns in store.metric_names(run_ids).values() for n in ns})
+            series = store.metric_series(run_ids, names, max_points=SUMMARY_POINTS) if names else []
+        except StoreError as e:
+            return html.Div(f"Cannot load metrics: {e}", className="cmp-warning")
+        rows = metric_summary(series, run_ids)
+        return summary_table(rows, run_ids, href, {n: lower_is_better(n) for n in names})
+
+    @app.callback(Output("cmp-out-diff", "children"), Input("cmp-out-a", "value"), Input("cmp-out-b", "value"),
+                  Input("cmp-tabs", "value"), State("cmp-ids", "data"))
+    def output_diff(a, b, tab, run_ids):
+        if tab != "output" or a is None or b is None:
+            raise PreventUpdate
+        ids = id_lookup(run_ids)
+        try:
+            doc_a, doc_b = get_store().get_run(ids[a]), get_store().get_run(ids[b])
+        except (StoreError, KeyError) as e:
+            return html.Div(f"Cannot load the runs: {e}", className="cmp-warning")
+        out_a, out_b = str(doc_a.get("captured_out") or ""), str(doc_b.get("captured_out") or "")
+        if not out_a and not out_b:
+            return html.Div("Neither run captured any output.", className="pp-empty")
+        cut = max(len(out_a), len(out_b)) > MAX_OUTPUT_CHARS
+        text_a, text_b = plain_text(out_a[-MAX_OUTPUT_CHARS:]), plain_text(out_b[-MAX_OUTPUT_CHARS:])
+        note = html.P(f"Outputs longer than {MAX_OUTPUT_CHARS:,} characters: comparing their ends only.",
+                      className="cmp-note") if cut else None
+        return html.Div([note, diff_view(text_diff(text_a, text_b, f"#{a}", f"#{b}"), "The outputs are identical.")])
+
+    @app.callback(Output("cmp-src-diff", "children"), Input("cmp-src-a", "value"), Input("cmp-src-b", "value"),
+                  Input("cmp-tabs", "value"), State("cmp-ids", "data"))
+    def sources_diff(a, b, tab, run_ids):
+        if tab != "sources" or a is None or b is None:
+            raise PreventUpdate
+        ids = id_lookup(run_ids)
+        try:
+            return source_diffs(ids[a], ids[b])
+        except (StoreError, KeyError) as e:
+            return html.Div(f"Cannot load the sources: {e}", className="cmp-warning")
 
 
-PAGE = Page(name="compare", path="/compare", layout=layout, register=register, title="Compare")
+PAGE = Page(name="compare", path="/compare", layout=layout, register=register, title="Compare", nav=True)
+
+__all__ = ["PAGE", "parse_run_ids"]

@@ -37,7 +37,7 @@ from app.context import get_store
 from app.store.base import NotFound, RunId, Series, StoreError
 from app.store.compare import ema_smooth, group_runs, legend_label, varying_config_keys
 from app.store.rows import flatten_dict, parse_time
-from components.figures import RunInfo, metric_figure, relative_scale, run_colors, x_values
+from components.figures import RunInfo, metric_figure, relative_scale, run_colors, trace_key, x_values
 from components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
@@ -93,6 +93,12 @@ def chosen_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[
     return [m for m in metrics or [] if m in known]
 
 
+def default_metrics(names: list[str]) -> list[str]:
+    """Up to MAX_DEFAULT_METRICS names, losses and accuracies first, else in name order."""
+    key = lambda n: (not any(w in n.lower() for w in ("loss", "acc", "err", "score", "reward")), n)  # noqa: E731
+    return sorted(names, key=key)[:MAX_DEFAULT_METRICS]
+
+
 def fetch(run_ids: Sequence[RunId], names: Sequence[str], max_points: int,
           x_range: tuple[float, float] | None = None) -> list[Series]:
     return get_store().metric_series(list(run_ids), list(names), max_points=max_points, x_range=x_range)
@@ -113,8 +119,7 @@ def build_figure(series: list[Series], info: dict[str, Any], title: str, opts: d
         uirevision=f"{opts['x']}|{opts['y']}|{opts['group']}|{','.join(opts['group_keys'])}",
     )
     if y_range is not None:
-        fig.update_yaxes(range=list(y_range), autorange=False)
-    fig.update_layout(meta={**(fig.layout.meta or {}), "keys": [t.legendgroup for t in fig.data]})
+        fig["layout"]["yaxis"].update(range=list(y_range), autorange=False)
     return fig
 
 
@@ -240,10 +245,11 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         n_runs = len(info["runs"])
         metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
                        for m, c in info["metrics"].items()]
-        chosen = chosen_metrics(info, metrics) or list(info["metrics"])[:MAX_DEFAULT_METRICS]
-        flat_keys = sorted({k[len("config."):] for r in info["runs"]
-                            for k in flatten_dict(r["config"], "config")})
-        varying = varying_config_keys([r["config"] for r in info["runs"]])
+        chosen = chosen_metrics(info, metrics) or default_metrics(list(info["metrics"]))
+        flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
+        flat_keys = sorted({k[len("config."):] for f in flat for k in f})
+        listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
+        varying = [k for k in varying_config_keys([r["config"] for r in info["runs"]]) if k not in listy]
         key_opts = [{"label": k, "value": k} for k in flat_keys]
         label_value = [k for k in labels or [] if k in flat_keys] or varying[:3]
         return info, metric_opts, chosen, key_opts, label_value, key_opts, varying
@@ -276,7 +282,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             subset = [s for s in series if s.name in names]
             title = ", ".join(names) if key == ALL_METRICS else key
             fig = build_figure(subset, info, title, opts, height)
-            keys[key] = fig.layout.meta["keys"]
+            keys[key] = fig["layout"]["meta"]["keys"]
             charts.append(chart(prefix, key, fig, wide=len(plan) == 1))
         last = {f"{s.run_id}|{s.name}": s.steps[-1] for s in series if s.steps}
         state = {"last": last, "keys": keys, "points": points}
@@ -363,7 +369,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             keys = state.get("keys", {}).get(metric_key, [])
             xs, ys, idx = [], [], []
             for s in new:
-                key = f"{s.run_id}|{s.name}"
+                key = trace_key(s.run_id, s.name)
                 if key not in keys:
                     continue
                 start = runs[s.run_id].start_time if s.run_id in runs else None

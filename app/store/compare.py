@@ -172,7 +172,7 @@ class SummaryRow:
     metric: str
     stat: str  # "min" | "max" | "last"
     values: list[float | None]  # one per run
-    best: int | None  # column index of the best value
+    best: list[int]  # columns holding the best value (none when every run has the same value)
 
 
 def metric_summary(series: Iterable[Series], run_ids: Sequence[RunId]) -> list[SummaryRow]:
@@ -186,10 +186,11 @@ def metric_summary(series: Iterable[Series], run_ids: Sequence[RunId]) -> list[S
         lower = lower_is_better(metric)
         for stat in ("min", "max", "last"):
             values = [per_run.get(rid, {}).get(stat) for rid in run_ids]
-            present = [(v, i) for i, v in enumerate(values) if v is not None]
-            best = None
-            if len(present) > 1:
-                best = (min(present) if lower else max(present))[1]
+            present = [v for v in values if v is not None]
+            best: list[int] = []
+            if len(set(present)) > 1:
+                target = min(present) if lower else max(present)
+                best = [i for i, v in enumerate(values) if v == target]
             rows.append(SummaryRow(metric, stat, values, best))
     return rows
 
