@@ -1,0 +1,264 @@
+"""Metric summaries of the MongoDB backend, kept in each run document under the dashboard-owned `omnidash`.
+
+`omnidash = {v, status, hb, duration, metrics: {escape_key(name): summarize(...) + last_avg_<N>}}`.
+Omniboard never reads unknown top-level fields, and Sacred's `$set` of its run entry never touches it.
+Only runs whose summary is missing, outdated (format version) or still moving (RUNNING/QUEUED, heartbeat
+or status changed) are recomputed, with their metric documents read in batches. A user that may not
+write gets the same summaries from a per-process cache instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import OperationFailure
+
+from app.store import rows
+from app.store.base import RunId
+
+log = logging.getLogger(__name__)
+
+SUMMARY_VERSION = 1
+REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
+BATCH = 500  # runs whose metric documents are read in one query
+LIVE_STATUSES = ["RUNNING", "QUEUED"]
+STATE_ID = "summaries"
+
+
+def _same_time(a: Any, b: Any) -> bool:
+    return rows.parse_time(a) == rows.parse_time(b)
+
+
+def is_current(doc: Mapping[str, Any]) -> bool:
+    """Whether the stored summary of this run (projected status/heartbeat/omnidash) is up to date."""
+    od = doc.get("omnidash")
+    if not isinstance(od, Mapping) or od.get("v") != SUMMARY_VERSION:
+        return False
+    return od.get("status") == status_key(doc) and _same_time(od.get("hb"), doc.get("heartbeat"))
+
+
+def status_key(doc: Mapping[str, Any]) -> str | None:
+    """The stored status when it is a string (malformed documents may hold anything)."""
+    status = doc.get("status")
+    return status if isinstance(status, str) else None
+
+
+def with_windows(summary: dict[str, Any], windows: Iterable[int]) -> dict[str, Any]:
+    """A summary with a `last_avg_<N>` key for every window N."""
+    for n in windows:
+        summary[rows.summary_key("last_avg", n)] = rows.last_avg(summary, n)
+    return summary
+
+
+def omnidash_field(doc: Mapping[str, Any], summaries: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The `omnidash` value for a run document and its metric summaries (by escaped name)."""
+    return {
+        "v": SUMMARY_VERSION,
+        "status": status_key(doc),
+        "hb": rows.parse_time(doc.get("heartbeat")),
+        "duration": rows.duration_of(doc),
+        "metrics": dict(summaries),
+    }
+
+
+def summaries_by_name(od: Any) -> dict[str, dict[str, Any]]:
+    """{metric name: summary} from an `omnidash` value."""
+    metrics = od.get("metrics") if isinstance(od, Mapping) else None
+    if not isinstance(metrics, Mapping):
+        return {}
+    return {rows.unescape_key(k): v for k, v in metrics.items() if isinstance(v, Mapping)}
+
+
+class Summaries:
+    """Computes, stores (or caches) and serves metric summaries for one runs/metrics collection pair."""
+
+    def __init__(self, runs: Collection, metrics: Collection, state: Collection, writable: bool) -> None:
+        self.runs, self.metrics, self.state = runs, metrics, state
+        self.writable = writable
+        self._lock = threading.Lock()
+        self._last_refresh = 0.0
+        self._windows: set[int] = set()
+        self._windows_read = 0.0
+        self.cache: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}  # read-only: id -> (probe, omnidash)
+
+    # -- last_avg windows ---------------------------------------------------------------
+    def windows(self) -> set[int]:
+        """Every last_avg window N requested so far (stored in omnidash.state)."""
+        if time.monotonic() - self._windows_read > 10 and self.writable:
+            try:
+                doc = self.state.find_one({"_id": STATE_ID}) or {}
+                stored = doc.get("last_avg") if isinstance(doc.get("last_avg"), list) else []
+                self._windows |= {int(n) for n in stored if isinstance(n, int | float) and n >= 1}
+            except OperationFailure:
+                pass
+            self._windows_read = time.monotonic()
+        return set(self._windows)
+
+    def ensure_window(self, n: int) -> None:
+        """Make last_avg(metric, n) sortable: remember n and add the key to every stored summary."""
+        n = max(1, min(int(n), rows.TAIL_KEEP))
+        if n in self.windows():
+            return
+        self._windows.add(n)
+        if not self.writable:
+            for _probe, od in self.cache.values():
+                for summary in od["metrics"].values():
+                    with_windows(summary, [n])
+            return
+        try:
+            self.state.update_one({"_id": STATE_ID}, {"$addToSet": {"last_avg": n}}, upsert=True)
+        except OperationFailure as e:
+            self._write_refused(e)
+            return
+        key = rows.summary_key("last_avg", n)
+        ops = []
+        for doc in self.runs.find({"omnidash.metrics": {"$exists": True}}, {"omnidash.metrics": 1}):
+            metrics = doc.get("omnidash", {}).get("metrics")
+            if not isinstance(metrics, Mapping):
+                continue
+            update = {
+                f"omnidash.metrics.{esc}.{key}": rows.last_avg(s, n)
+                for esc, s in metrics.items()
+                if isinstance(s, Mapping)
+            }
+            if update:
+                ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": update}))
+        self._bulk(ops)
+
+    # -- computing -------------------------------------------------------------------------
+    def compute(self, run_ids: list[RunId]) -> dict[Any, dict[str, dict[str, Any]]]:
+        """{run id: {escaped metric name: summary}} read from the metric documents of these runs."""
+        out: dict[Any, dict[str, dict[str, Any]]] = {rid: {} for rid in run_ids}
+        windows = self.windows()
+        for start in range(0, len(run_ids), BATCH):
+            chunk = run_ids[start : start + BATCH]
+            cursor = self.metrics.find(
+                {"run_id": {"$in": chunk}}, {"run_id": 1, "name": 1, "steps": 1, "values": 1, "_id": 0}
+            )
+            for m in cursor:
+                name, rid = m.get("name"), m.get("run_id")
+                if not isinstance(name, str) or rid not in out:
+                    continue
+                values = m.get("values") if isinstance(m.get("values"), list) else []
+                steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
+                try:
+                    summary = rows.summarize(steps, values)
+                except Exception:  # noqa: BLE001 - a malformed metric never breaks a listing
+                    continue
+                out[rid][rows.escape_key(name)] = with_windows(summary, windows)
+        return out
+
+    # -- keeping stored summaries current ---------------------------------------------------------
+    def refresh(self, force: bool = False) -> int:
+        """Recompute the summaries of runs that are new, outdated or still moving; returns how many."""
+        if not self.writable:
+            return 0
+        with self._lock:
+            if not force and time.monotonic() - self._last_refresh < REFRESH_EVERY:
+                return 0
+            probe = {"status": 1, "heartbeat": 1, "start_time": 1, "omnidash.v": 1, "omnidash.status": 1,
+                     "omnidash.hb": 1}
+            candidates = self.runs.find(
+                {"$or": [
+                    {"omnidash.v": {"$ne": SUMMARY_VERSION}},
+                    {"omnidash.status": {"$in": LIVE_STATUSES}},
+                    {"status": {"$in": LIVE_STATUSES}},
+                ]},
+                probe,
+            )
+            stale = [doc for doc in candidates if not is_current(doc)]
+            done = self._store(stale)
+            self._last_refresh = time.monotonic()
+            return done
+
+    def _store(self, docs: list[dict[str, Any]]) -> int:
+        done = 0
+        for start in range(0, len(docs), BATCH):
+            chunk = docs[start : start + BATCH]
+            computed = self.compute([d["_id"] for d in chunk])
+            ops = [
+                UpdateOne({"_id": d["_id"]}, {"$set": {"omnidash": omnidash_field(d, computed[d["_id"]])}})
+                for d in chunk
+            ]
+            if not self._bulk(ops):
+                return done
+            done += len(chunk)
+        if done:
+            self._remember_names(docs)
+        return done
+
+    def _remember_names(self, docs: list[dict[str, Any]]) -> None:
+        """Add the metric names seen to omnidash.state (columns() reads them without scanning metrics)."""
+        try:
+            names = self.metrics.distinct("name", {"run_id": {"$in": [d["_id"] for d in docs][:BATCH]}})
+            names = [n for n in names if isinstance(n, str)]
+            if names:
+                self.state.update_one({"_id": STATE_ID}, {"$addToSet": {"names": {"$each": names}}}, upsert=True)
+        except OperationFailure:
+            pass
+
+    def known_names(self) -> list[str]:
+        try:
+            doc = self.state.find_one({"_id": STATE_ID}) or {}
+        except OperationFailure:
+            return []
+        names = doc.get("names")
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    def _bulk(self, ops: list[UpdateOne]) -> bool:
+        if not ops:
+            return True
+        try:
+            for start in range(0, len(ops), 1000):
+                self.runs.bulk_write(ops[start : start + 1000], ordered=False)
+            return True
+        except OperationFailure as e:
+            self._write_refused(e)
+            return False
+
+    def _write_refused(self, e: OperationFailure) -> None:
+        if e.code in (13, 8000) or "not authorized" in str(e).lower() or "unauthorized" in str(e).lower():
+            log.info("cannot write metric summaries (%s): computing them per process", e)
+            self.writable = False
+        else:
+            raise e
+
+    def forget(self, run_id: RunId) -> None:
+        self.cache.pop(run_id, None)
+
+    # -- read-only: a per-process cache ---------------------------------------------------------
+    def attach(self, docs: list[dict[str, Any]]) -> None:
+        """Give every document (with status/heartbeat/start_time) a current `omnidash` from the cache."""
+        missing = []
+        for doc in docs:
+            if is_current(doc):
+                continue
+            cached = self.cache.get(doc["_id"])
+            if cached is not None and is_current({**cached[0], "omnidash": cached[1]}) and _same_probe(
+                cached[0], doc
+            ):
+                doc["omnidash"] = cached[1]
+            else:
+                missing.append(doc)
+        for start in range(0, len(missing), BATCH):
+            chunk = missing[start : start + BATCH]
+            computed = self.compute([d["_id"] for d in chunk])
+            for d in chunk:
+                od = omnidash_field(d, computed[d["_id"]])
+                probe = {"status": d.get("status"), "heartbeat": d.get("heartbeat"),
+                         "start_time": d.get("start_time")}
+                self.cache[d["_id"]] = (probe, od)
+                d["omnidash"] = od
+
+
+def _same_probe(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return a.get("status") == b.get("status") and _same_time(a.get("heartbeat"), b.get("heartbeat")) and (
+        _same_time(a.get("start_time"), b.get("start_time"))
+    )
+

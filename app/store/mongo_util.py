@@ -1,0 +1,169 @@
+"""Helpers of the MongoDB backend: connection errors, URIs, JSON-safe documents, run id candidates."""
+
+from __future__ import annotations
+
+import functools
+import math
+import mimetypes
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from bson.binary import Binary
+from bson.decimal128 import Decimal128
+from pymongo import uri_parser
+from pymongo.errors import (
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+)
+
+from app.store import rows
+from app.store.base import AuthenticationFailed, ReadOnly, RunId, StoreError, StoreUnavailable
+
+F = TypeVar("F", bound=Callable[..., Any])
+AUTH_FAILED_CODES = {18}  # AuthenticationFailed
+UNAUTHORIZED_CODES = {13}  # Unauthorized (a read-only user writing)
+
+
+def database_of(uri: str) -> str:
+    """The database named by the URI path, "sacred" when empty."""
+    try:
+        parsed = uri_parser.parse_uri(uri, validate=False, warn=True)
+    except Exception:  # noqa: BLE001 - reported by the client constructor
+        return "sacred"
+    return parsed.get("database") or "sacred"
+
+
+def describe_uri(uri: str) -> str:
+    """`mongodb://host:port/db` without user or password."""
+    try:
+        parsed = uri_parser.parse_uri(uri, validate=False, warn=True)
+    except Exception:  # noqa: BLE001
+        return "mongodb (unparsable URI)"
+    hosts = ",".join(f"{h}:{p}" for h, p in parsed.get("nodelist") or [])
+    scheme = "mongodb+srv" if uri.startswith("mongodb+srv://") else "mongodb"
+    return f"{scheme}://{hosts}/{parsed.get('database') or 'sacred'}"
+
+
+def hosts_of(uri: str) -> str:
+    try:
+        parsed = uri_parser.parse_uri(uri, validate=False, warn=True)
+    except Exception:  # noqa: BLE001
+        return "the configured host"
+    return ",".join(f"{h}:{p}" for h, p in parsed.get("nodelist") or []) or "the configured host"
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    line = text[0] if text else type(e).__name__
+    # pymongo appends the topology description after a comma: keep the useful head
+    return line.split(", Timeout:")[0][:300]
+
+
+def translate(e: PyMongoError, where: str) -> StoreError:
+    """A pymongo error as the store's error (one line, no traceback)."""
+    if isinstance(e, OperationFailure):
+        if e.code in AUTH_FAILED_CODES or "auth" in str(e).lower() and "fail" in str(e).lower():
+            return AuthenticationFailed(f"MongoDB at {where} refused the credentials: {first_line(e)}")
+        if e.code in UNAUTHORIZED_CODES:
+            return ReadOnly(f"MongoDB user may not do this: {first_line(e)}")
+        return StoreError(f"MongoDB error: {first_line(e)}")
+    if isinstance(e, ConnectionFailure):
+        return StoreUnavailable(f"cannot reach MongoDB at {where}: {first_line(e)}")
+    return StoreError(f"MongoDB error: {first_line(e)}")
+
+
+def mongo_errors(method: F) -> F:
+    """Turn pymongo errors raised by a store method into StoreError subclasses."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except PyMongoError as e:
+            raise translate(e, self.where) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def id_candidates(run_id: RunId) -> list[RunId]:
+    """The id as given plus its int/str twin (`5` and `"5"`), exact form first."""
+    out: list[RunId] = [run_id]
+    if isinstance(run_id, str) and run_id.strip().lstrip("-").isdigit():
+        out.append(int(run_id.strip()))
+    elif isinstance(run_id, int) and not isinstance(run_id, bool):
+        out.append(str(run_id))
+    return out
+
+
+def as_object_id(value: Any) -> Any:
+    """An ObjectId from an ObjectId, its hex string, or an extended-JSON {"$oid"}; else the value."""
+    if isinstance(value, Mapping) and "$oid" in value:
+        value = value["$oid"]
+    if isinstance(value, str) and ObjectId.is_valid(value):
+        return ObjectId(value)
+    return value
+
+
+def json_safe(value: Any) -> Any:
+    """ObjectId -> str, dates -> ISO with Z, NaN/inf -> None, bytes -> placeholder, Decimal128 -> float."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return rows.iso(rows.parse_time(value))
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, bytes | Binary):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Decimal128):
+        return json_safe(float(value.to_decimal()))
+    return str(value)
+
+
+def content_type_of(name: str, stored: Any) -> str | None:
+    """contentType from GridFS when set, else guessed from the file name."""
+    if isinstance(stored, str) and stored:
+        return stored
+    return mimetypes.guess_type(name)[0]
+
+
+def source_pairs(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(name, file id) per experiment.sources entry: [name, id], {"py/tuple": [...]} or {name, file_id}."""
+    exp = doc.get("experiment")
+    sources = exp.get("sources") if isinstance(exp, Mapping) else None
+    out: list[tuple[str, Any]] = []
+    for item in sources if isinstance(sources, list) else []:
+        if isinstance(item, Mapping) and "py/tuple" in item:
+            item = item["py/tuple"]
+        if isinstance(item, Mapping):
+            item = [item.get("name"), item.get("file_id")]
+        if isinstance(item, list | tuple) and len(item) >= 2 and isinstance(item[0], str):
+            out.append((item[0], as_object_id(item[1])))
+    return out
+
+
+def artifact_refs(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(name, file id) per runs.artifacts entry."""
+    items = doc.get("artifacts")
+    out: list[tuple[str, Any]] = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            out.append((item["name"], as_object_id(item.get("file_id"))))
+    return out
+
+
+def collapse_paths(paths: set[str]) -> dict[str, int]:
+    """A projection from document paths, dropping paths inside another projected path."""
+    chosen: list[str] = []
+    for p in sorted(paths, key=lambda s: (s.count("."), s)):
+        if not any(p == c or p.startswith(c + ".") for c in chosen):
+            chosen.append(p)
+    return {p: 1 for p in chosen}
