@@ -11,6 +11,7 @@ SUGGESTIONS = "tbl-suggest"
 QUERY_APPLY = "tbl-query-apply"
 QUERY_CLEAR = "tbl-query-clear"
 QUERY_ERROR = "tbl-query-error"
+QUERY_SUBMIT = "tbl-query-submit"  # {text, t}: what was in the input when Enter or Apply was pressed
 CHIP = "tbl-chip"  # pattern-matching id type: {"type": CHIP, "status": S}
 
 PLACEHOLDER = 'Filter: status == COMPLETED and lr < 1e-3 and tags has baseline   (free text searches everything)'
@@ -56,6 +57,7 @@ def filter_bar(query: str, active_statuses: list[str]) -> html.Div:
                         name="q",
                     ),
                     html.Datalist(id=SUGGESTIONS, children=[]),
+                    dcc.Store(id=QUERY_SUBMIT),
                     html.Button("Apply", id=QUERY_APPLY, className="btn btn-primary"),
                     html.Button("Clear", id=QUERY_CLEAR, className="btn", title="Remove the filter"),
                 ],

@@ -94,8 +94,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output({"type": fb.CHIP, "status": ALL}, "className"),
         Output(ui.GRID, "filterModel"),
         Output(ui.COUNT, "children", allow_duplicate=True),
-        Input(fb.QUERY_APPLY, "n_clicks"),
-        Input(fb.QUERY_INPUT, "n_submit"),
+        Input(fb.QUERY_SUBMIT, "data"),
         Input(fb.QUERY_CLEAR, "n_clicks"),
         Input({"type": fb.CHIP, "status": ALL}, "n_clicks"),
         Input(ui.GRID, "filterModel"),
@@ -104,12 +103,14 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         State(ui.REFRESH, "data"),
         prevent_initial_call=True,
     )
-    def apply_query(_apply, _submit, _clear, _chips, filter_model, text, view, token):
+    def apply_query(submitted, _clear, _chips, filter_model, text, view, token):
         """Filter bar, chips and the grid's column filters all end up as one query string."""
         trigger = ctx.triggered_id
         text = (text or "").strip()
         reset_model: Any = no_update
-        if trigger == fb.QUERY_CLEAR:
+        if trigger == fb.QUERY_SUBMIT:
+            text = str((submitted or {}).get("text") or "").strip()
+        elif trigger == fb.QUERY_CLEAR:
             text = ""
         elif isinstance(trigger, dict) and trigger.get("type") == fb.CHIP:
             if not ctx.triggered or not ctx.triggered[0].get("value"):
@@ -131,6 +132,18 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
             return no_update, text, query_error(e, text), no_update, chip_classes, reset_model, no_update
         new_view = {**view, "q": text}
         return new_view, text, [], (token or 0) + 1, chip_classes, reset_model, count_text(total, text)
+
+    # Enter and Apply read the input's text in the browser: its `value` prop lags behind (debounced).
+    app.clientside_callback(
+        """function(a, b) {
+            var el = document.getElementById('tbl-query');
+            return {text: el ? el.value : '', t: Date.now()};
+        }""",
+        Output(fb.QUERY_SUBMIT, "data"),
+        Input(fb.QUERY_APPLY, "n_clicks"),
+        Input(fb.QUERY_INPUT, "n_submit"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(fb.SUGGESTIONS, "children"),

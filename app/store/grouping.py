@@ -25,8 +25,9 @@ def std_col(column: str) -> str:
 
 
 def varying_keys_except_seed(config_columns: Iterable[str]) -> list[str]:
-    """The one-click grouping: every varying config key whose last part is not `seed`."""
-    return [c for c in config_columns if c.rsplit(".", 1)[-1].lower() not in {"seed", "_seed", "random_seed"}]
+    """The one-click grouping: every varying config key except the seed (and config.tags, not a parameter)."""
+    skip = {"seed", "_seed", "random_seed", "tags"}
+    return [c for c in config_columns if c.rsplit(".", 1)[-1].lower() not in skip]
 
 
 def _hashable(v: Any) -> Any:

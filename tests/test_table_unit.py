@@ -1,0 +1,343 @@
+"""Runs table without a browser: pure helpers, component trees, and callbacks through Dash's endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.context import Settings
+from app.pages.table_state import (
+    View,
+    filter_model_to_query,
+    quote,
+    sort_from_model,
+    status_chips,
+    toggle_status,
+    view_from_params,
+    view_to_params,
+)
+from app.pages.table_suggest import suggestions
+from components.columns import Col, column_def, column_defs, default_columns, split_columns
+from components.filter_bar import error_view
+
+
+# -- pure helpers ----------------------------------------------------------------------------------
+def test_default_columns_follow_omniboard_then_varying_config_then_metrics():
+    cols = [Col("id", "base"), Col("experiment", "base"), Col("status", "base"), Col("tags", "base"),
+            Col("notes", "base"), Col("start_time", "base", "date"), Col("duration", "base", "number"),
+            Col("hostname", "base"), Col("result", "base"), Col("command", "base"),
+            Col("config.lr", "config", "number"), Col("config.epochs", "config", "number", varies=False),
+            Col("config.seed", "config", "number"), Col("last(train.loss)", "metric", "number"),
+            Col("max(val.acc)", "metric", "number"), Col("last(val.acc)", "metric", "number"),
+            Col("best", "custom", "number", label="best")]
+    out = default_columns(cols)
+    assert out[:9] == ["id", "experiment", "status", "tags", "notes", "start_time", "duration", "hostname", "result"]
+    assert "config.lr" in out and "config.epochs" not in out and "config.seed" not in out
+    assert out.index("config.lr") < out.index("best") < out.index("last(val.acc)")
+    assert out[-2:] == ["last(val.acc)", "last(train.loss)"]  # validation first; only last() by default
+
+
+def test_column_defs_render_status_links_tags_and_times():
+    status = column_def(Col("status", "base"))
+    assert status["cellRenderer"] == "StatusCell"
+    run_id = column_def(Col("id", "base"), base_path="/sub/")
+    assert run_id["cellRenderer"] == "RunIdCell" and run_id["cellRendererParams"] == {"basePath": "/sub/"}
+    tags = column_def(Col("tags", "base"))
+    assert tags["editable"] and tags["cellEditor"] == "TagsEditor"
+    assert not column_def(Col("tags", "base"), read_only=True)["editable"]
+    notes = column_def(Col("notes", "base"))
+    assert notes["cellEditor"] == "agLargeTextCellEditor"
+    start = column_def(Col("start_time", "base", "date"), timezone="Europe/Berlin")
+    assert start["valueFormatter"]["function"] == "omniFormatTime(params.value, 'Europe/Berlin')"
+    assert start["filter"] == "agDateColumnFilter"
+    metric = column_def(Col("max(val.acc)", "metric", "number"))
+    assert metric["filter"] == "agNumberColumnFilter" and metric["type"] == "rightAligned"
+    defs = column_defs(["id", "config.lr", "info.x"], [Col("config.lr", "config", "number")], pinned=["id"])
+    assert [d["colId"] for d in defs] == ["id", "config.lr", "info.x"]
+    assert defs[0]["pinned"] == "left" and defs[1]["headerName"] == "lr"
+
+
+def test_split_columns_keeps_commas_inside_parentheses():
+    assert split_columns("id,last_avg(loss, 5),config.lr") == ["id", "last_avg(loss, 5)", "config.lr"]
+    assert split_columns("") == [] and split_columns(None) == []
+
+
+def test_view_round_trips_through_url_parameters():
+    view = View(q="lr > 1e-3 and tags has baseline", sort=["-config.lr", "id"], cols=["id", "last_avg(loss, 5)"],
+                pin=["id"], group=["config.lr"], ps=200)
+    assert view_from_params(view_to_params(view)) == view
+    assert view_to_params(View()) == {}
+    bad = view_from_params({"ps": "7", "sort": "", "cols": ""})
+    assert bad.ps == 100 and bad.sort == ["-id"] and bad.cols is None
+
+
+def test_sort_model_becomes_sort_keys():
+    model = [{"colId": "config.lr", "sort": "desc", "type": "default"}, {"colId": "id", "sort": "asc"}]
+    assert sort_from_model(model) == ["-config.lr", "id"]
+    assert sort_from_model([]) == ["-id"]
+
+
+def test_grid_filters_become_query_clauses():
+    model = {
+        "config.lr": {"filterType": "number", "type": "inRange", "filter": 0.001, "filterTo": 0.1},
+        "experiment": {"filterType": "text", "operator": "OR", "conditions": [
+            {"filterType": "text", "type": "contains", "filter": "mn.st"},
+            {"filterType": "text", "type": "equals", "filter": "cifar resnet"}]},
+        "start_time": {"filterType": "date", "type": "greaterThan", "dateFrom": "2026-11-01 00:00:00", "dateTo": None},
+        "notes": {"filterType": "text", "type": "blank"},
+        "hostname": {"filterType": "text", "type": "startsWith", "filter": "gpu"},
+    }
+    q = filter_model_to_query(model)
+    assert q == ('config.lr >= 0.001 and config.lr <= 0.1 and (experiment ~ "mn\\\\.st" or experiment == '
+                 '"cifar resnet") and start_time > 2026-11-01 and notes missing and hostname ~ "^gpu"')
+    assert filter_model_to_query({}) == ""
+
+
+def test_grid_filter_queries_parse_and_select_the_same_runs(demo_store):
+    """The translated clauses are valid query language and select what the grid filter means."""
+    q = filter_model_to_query({"config.lr": {"filterType": "number", "type": "greaterThan", "filter": 0.001}})
+    rows = list(demo_store.iter_rows(q, ["id"], ["id", "config.lr"]))
+    assert rows and all(r["config.lr"] > 0.001 for r in rows)
+    q = filter_model_to_query({"experiment": {"filterType": "text", "type": "contains", "filter": "CIFAR"}})
+    assert {r["experiment"] for r in demo_store.iter_rows(q, ["id"], ["experiment"])} == {"cifar_resnet"}
+
+
+def test_status_chips_edit_one_trailing_clause():
+    q = toggle_status("lr > 1 or x", "FAILED")
+    assert q == "(lr > 1 or x) and status in [FAILED]"
+    q = toggle_status(q, "COMPLETED")
+    assert status_chips(q) == ["COMPLETED", "FAILED"]
+    assert toggle_status(toggle_status(q, "FAILED"), "COMPLETED") == "(lr > 1 or x)"
+    assert toggle_status("", "RUNNING") == "status in [RUNNING]"
+
+
+def test_quote_keeps_words_bare_and_quotes_the_rest():
+    assert quote("baseline") == "baseline"
+    assert quote("two words") == '"two words"'
+    assert quote("and") == '"and"' and quote("0.1") == '"0.1"'
+    assert quote(0.001) == "0.001" and quote(True) == "true" and quote(None) == "null"
+
+
+def test_suggestions_complete_names_operators_and_values():
+    cols = ["status", "tags", "config.lr", "max(val.acc)"]
+    distinct = {"config.lr": [0.1, 0.01], "tags": ["baseline", "x y"]}.get
+    assert suggestions("st", cols, lambda c: distinct(c) or []) == ["status "]
+    assert "status == " in suggestions("status ", cols, lambda c: [])
+    assert suggestions("status == CO", cols, lambda c: []) == ["status == COMPLETED "]
+    assert suggestions("tags has ", cols, lambda c: distinct(c) or []) == ["tags has baseline ", 'tags has "x y" ']
+    assert suggestions("lr > ", cols, lambda c: distinct(c) or []) == ["lr > 0.1 ", "lr > 0.01 "]
+    assert suggestions("lr > 0.1 and max", cols, lambda c: []) == ["lr > 0.1 and max(val.acc) "]
+
+
+def test_error_view_points_at_the_column():
+    parts = error_view("unexpected ')' at column 5", "a == ) b", 6)
+    caret = parts[-1]
+    assert caret.children[-1] == "     ^"
+
+
+# -- the page, built and driven through Dash's own callback endpoint ---------------------------------------
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    from app.demo import write_demo_runs
+
+    d = tmp_path_factory.mktemp("table-demo")
+    write_demo_runs(d, n_runs=24, seed=3)
+    return d
+
+
+@pytest.fixture
+def demo_store(demo_dir):
+    from app.store.files import FileStore
+
+    return FileStore(str(demo_dir))
+
+
+@pytest.fixture
+def dash_app(demo_store):
+    from app.server import create_app
+
+    return create_app(demo_store, Settings(timezone="Europe/Berlin", refresh_interval=30))
+
+
+def find(component: Any, component_id: Any) -> Any:
+    """The component with this id in a layout tree (None when absent)."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    if children is None:
+        return None
+    for child in children if isinstance(children, list | tuple) else [children]:
+        found = find(child, component_id)
+        if found is not None:
+            return found
+    return None
+
+
+def build(dash_app, **params):
+    from app.pages import table
+
+    with dash_app.server.test_request_context("/"):
+        return table.layout(**params)
+
+
+def test_layout_restores_the_whole_view_from_the_url(dash_app):
+    page = build(dash_app, q="lr > 0.001 and status in [COMPLETED]", sort="-config.lr", cols="id,status,config.lr",
+                 pin="id", group="config.lr", ps="200")
+    assert find(page, "tbl-query").value == "lr > 0.001 and status in [COMPLETED]"
+    view = find(page, "tbl-view").data
+    assert view == {"q": "lr > 0.001 and status in [COMPLETED]", "sort": ["-config.lr"],
+                    "cols": ["id", "status", "config.lr"], "pin": ["id"], "group": ["config.lr"], "ps": 200}
+    grid = find(page, "tbl-grid")
+    defs = {d["colId"]: d for d in grid.columnDefs}
+    assert list(defs) == ["id", "status", "config.lr"]
+    assert defs["config.lr"]["sort"] == "desc" and defs["id"]["pinned"] == "left"
+    assert grid.dashGridOptions["cacheBlockSize"] == 200 and grid.rowModelType == "infinite"
+    assert find(page, "tbl-group-keys").value == ["config.lr"]
+    assert find(page, "tbl-grid-box").hidden is True and find(page, "tbl-group-box").hidden is False
+    chips = find(page, "tbl-chips").children
+    active = [c.id["status"] for c in chips if "chip-active" in c.className]
+    assert active == ["COMPLETED"]
+    export = find(page, "tbl-export").href
+    assert export.startswith("/api/runs.csv?") and "sort=-config.lr" in export and "columns=id%2Cstatus" in export
+
+
+def test_default_view_shows_varying_config_and_metric_columns(dash_app):
+    page = build(dash_app)
+    cols = [d["colId"] for d in find(page, "tbl-grid").columnDefs]
+    assert cols[:3] == ["id", "experiment", "status"]
+    assert any(c.startswith("config.") for c in cols) and any(c.startswith("last(") for c in cols)
+    assert find(page, "tbl-view").data["cols"] is None
+
+
+def callback_key(dash_app, fragment: str) -> str:
+    keys = [k for k in dash_app.callback_map if fragment in k]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def call(dash_app, fragment: str, inputs: dict[str, Any], state: dict[str, Any] | None = None,
+         triggered: str | None = None) -> dict[str, Any]:
+    """POST one callback to /_dash-update-component as the browser would; returns {"id.prop": value}."""
+    from components.columns import STATUSES
+
+    key = callback_key(dash_app, fragment)
+    spec = dash_app.callback_map[key]
+
+    def concrete(comp: Any) -> list[Any] | None:
+        """Wildcard ids (the status chips) expand to the components the page has; None for plain ids."""
+        if isinstance(comp, str) and comp.startswith("{"):
+            comp = json.loads(comp)
+        if isinstance(comp, dict):
+            return [{**comp, "status": s} for s in STATUSES] if comp.get("type") == "tbl-chip" else []
+        return None
+
+    outputs: list[Any] = []
+    for part in key.strip(".").split("...") if key.startswith("..") else [key]:
+        comp, _, prop = part.rpartition(".")
+        ids = concrete(comp)
+        outputs.append({"id": comp, "property": prop} if ids is None else
+                       [{"id": i, "property": prop.split("@")[0]} for i in ids])
+
+    def items(specs, values):
+        out: list[Any] = []
+        for s in specs:
+            ids = concrete(s["id"])
+            if ids is not None:
+                out.append([{"id": i, "property": s["property"], "value": None} for i in ids])
+                continue
+            name = f"{s['id']}.{s['property']}"
+            out.append({"id": s["id"], "property": s["property"], "value": (values or {}).get(name)})
+        return out
+
+    payload = {
+        "output": key,
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": items(spec["inputs"], inputs),
+        "state": items(spec["state"], state),
+        "changedPropIds": [triggered or next(iter(inputs))],
+    }
+    resp = dash_app.server.test_client().post("/_dash-update-component", json=payload)
+    if resp.status_code == 204:
+        return {}
+    assert resp.status_code == 200, resp.data[:500]
+    body = json.loads(resp.data)["response"]
+    return {f"{c}.{p}": v for c, props in body.items() for p, v in props.items() if not c.startswith("{")}
+
+
+def test_rows_callback_pages_sorts_and_counts_through_the_store(dash_app, demo_store):
+    view = View(q="status == COMPLETED").to_dict()
+    request = {"startRow": 0, "endRow": 5, "sortModel": [{"colId": "config.lr", "sort": "desc", "type": "default"}],
+               "filterModel": {}}
+    out = call(dash_app, "tbl-grid.getRowsResponse", {"tbl-grid.getRowsRequest": request},
+               {"tbl-view.data": view, "tbl-visible.data": ["id", "config.lr"]})
+    response = out["tbl-grid.getRowsResponse"]
+    expected = demo_store.list_runs("status == COMPLETED", ["-config.lr"], 0, 5, ["id", "status", "config.lr"])
+    assert response["rowCount"] == expected.total
+    assert [r["id"] for r in response["rowData"]] == [r["id"] for r in expected.rows]
+    assert out["tbl-count.children"] == f"{expected.total:,} runs match"
+    assert out["tbl-view.data"]["sort"] == ["-config.lr"]  # the sort goes to the URL state
+
+
+def test_apply_query_validates_and_reports_the_error_position(dash_app):
+    fragment = "tbl-query-error.children"
+    state = {"tbl-query.value": "", "tbl-view.data": View().to_dict(), "tbl-refresh.data": 3}
+    bad = call(dash_app, fragment, {"tbl-query-submit.data": {"text": "lr > (0.1", "t": 1}}, state)
+    assert "tbl-view.data" not in bad  # the view (and URL) stay as they were
+    error = json.dumps(bad["tbl-query-error.children"])
+    assert "column 6" in error and "     ^" in error
+    good = call(dash_app, fragment, {"tbl-query-submit.data": {"text": "status == FAILED", "t": 2}}, state)
+    assert good["tbl-view.data"]["q"] == "status == FAILED"
+    assert good["tbl-refresh.data"] == 4 and good["tbl-query-error.children"] == []
+    assert good["tbl-count.children"].endswith("match") or good["tbl-count.children"].endswith("matches")
+
+
+def test_grid_column_filter_lands_in_the_query_and_the_grid_filter_is_cleared(dash_app):
+    state = {"tbl-query.value": "status == COMPLETED", "tbl-view.data": View(q="status == COMPLETED").to_dict(),
+             "tbl-refresh.data": 0}
+    model = {"config.lr": {"filterType": "number", "type": "lessThan", "filter": 0.01}}
+    out = call(dash_app, "tbl-query-error.children", {"tbl-grid.filterModel": model}, state,
+               triggered="tbl-grid.filterModel")
+    assert out["tbl-query.value"] == "status == COMPLETED and config.lr < 0.01"
+    assert out["tbl-view.data"]["q"] == out["tbl-query.value"]
+    assert out["tbl-grid.filterModel"] == {}
+
+
+def test_grouping_callback_aggregates_the_matching_runs(dash_app, demo_store):
+    import pandas as pd
+
+    view = View().to_dict()
+    out = call(dash_app, "tbl-groups.rowData",
+               {"tbl-group-keys.value": ["config.lr"], "tbl-refresh.data": 0,
+                "tbl-visible.data": ["id", "result", "last(val.acc)"]},
+               {"tbl-view.data": view, "tbl-group-expanded.data": []}, triggered="tbl-group-keys.value")
+    assert out["tbl-view.data"]["group"] == ["config.lr"]
+    groups = out["tbl-groups.rowData"]
+    assert len(groups) > 1
+    df = pd.DataFrame(demo_store.iter_rows("", ["id"], ["id", "config.lr", "last(val.acc)"]))
+    expected = df.groupby("config.lr")["last(val.acc)"].agg(["count", "mean", "std"])
+    for g in groups:
+        e = expected.loc[g["config.lr"]]
+        assert g["n"] == e["count"]
+        assert g["mean:last(val.acc)"] == pytest.approx(e["mean"])
+        assert g["std:last(val.acc)"] == pytest.approx(e["std"])
+
+
+def test_bulk_tag_on_all_matching_runs(dash_app, demo_store):
+    view = View(q="config.lr > 0.001").to_dict()
+    out = call(dash_app, "tbl-soft-refresh.data@", {"tbl-bulk-add.n_clicks": 1},
+               {"tbl-bulk-tag.value": "broken", "tbl-grid.selectedRows": [], "tbl-select-all.value": ["all"],
+                "tbl-view.data": view, "tbl-soft-refresh.data": 0}, triggered="tbl-bulk-add.n_clicks")
+    matching = set(demo_store.run_ids("config.lr > 0.001"))
+    assert matching and set(demo_store.run_ids("tags has broken")) == matching
+    assert f"to {len(matching)} run" in json.dumps(out["tbl-message.children"])
+
+
+def test_inline_tag_edit_failure_reports_and_reloads_the_cell(dash_app, demo_store):
+    change = [{"colId": "tags", "value": ["ok"], "oldValue": [], "data": {"id": 999999}, "rowIndex": 0}]
+    out = call(dash_app, "tbl-message.children..", {"tbl-grid.cellValueChanged": change},
+               {"tbl-soft-refresh.data": 5})
+    assert "Could not save tags of run 999999" in json.dumps(out["tbl-message.children"])
+    assert out["tbl-soft-refresh.data"] == 6  # the grid re-reads the stored value
