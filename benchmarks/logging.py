@@ -1,0 +1,250 @@
+"""sacredlog against Sacred 0.8.7, in one process (issue 3):
+
+1. per-call overhead of `run.log_scalar` against Sacred's `_run.log_scalar` (best of several rounds);
+2. time to get 1,000,000 points (10 metrics) into the test server: sacredlog's Run(mongo_url=...) against
+   Sacred's MongoObserver, each from before the run starts until it has returned with everything written.
+
+    python benchmarks/logging.py                 # starts its own FerretDB, like tests/conftest.py
+    python benchmarks/logging.py --uri mongodb://localhost:27017/ --points 1000000
+
+Against FerretDB 1.x (no nested arrays) Sacred's runs collection goes through a thin adapter that stores
+`experiment.sources` and `resources` as [] (as tests/sacred_helpers.py does); the metrics path is untouched.
+Targets: overhead <= Sacred's; end-to-end at least 3x faster.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named logging.py: keep its folder off sys.path so `import logging` finds the standard library.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+import pymongo  # noqa: E402
+
+from sacredlog import Run  # noqa: E402
+
+METRICS = [f"metric_{i}" for i in range(10)]
+
+
+# -- a server ---------------------------------------------------------------------------
+def _ferretdb() -> str | None:
+    gopath = os.environ.get("GOPATH") or os.path.expanduser("~/go")
+    for c in (os.environ.get("FERRETDB_BIN", ""), os.path.join(gopath, "bin", "ferretdb"), shutil.which("ferretdb")):
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def start_ferretdb() -> tuple[str, subprocess.Popen, str]:
+    binary = _ferretdb()
+    if binary is None:
+        sys.exit("no ferretdb binary (see tests/run.sh) and no --uri given")
+    workdir = tempfile.mkdtemp(prefix="bench-logging-ferretdb-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--handler=sqlite", f"--sqlite-url=file:{workdir}/", f"--state-dir={workdir}",
+         f"--listen-addr=127.0.0.1:{port}", "--debug-addr=127.0.0.1:0", "--telemetry=disable",
+         "--log-level=error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"mongodb://127.0.0.1:{port}/"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            pymongo.MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
+            return uri, proc, workdir
+        except pymongo.errors.PyMongoError:
+            time.sleep(0.2)
+    proc.kill()
+    sys.exit("FerretDB did not start")
+
+
+def _db_uri(server_uri: str, name: str) -> str:
+    return server_uri.rstrip("/") + "/" + name
+
+
+# -- Sacred -----------------------------------------------------------------------------------
+class _NoNestedArrays:
+    """The runs collection for FerretDB 1.x: `experiment.sources` and `resources` stored as []."""
+
+    def __init__(self, collection: Any) -> None:
+        self._c = collection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._c, name)
+
+    @staticmethod
+    def _fix(doc: dict[str, Any]) -> dict[str, Any]:
+        doc = dict(doc)
+        if "experiment" in doc:
+            doc["experiment"] = {**doc["experiment"], "sources": []}
+        if "resources" in doc:
+            doc["resources"] = []
+        return doc
+
+    def insert_one(self, doc: dict[str, Any], *a: Any, **kw: Any) -> Any:
+        result = self._c.insert_one(self._fix(doc), *a, **kw)
+        doc["_id"] = result.inserted_id
+        return result
+
+    def update_one(self, filter_: Any, update: dict[str, Any], *a: Any, **kw: Any) -> Any:
+        if "$set" in update:
+            update = {**update, "$set": self._fix(update["$set"])}
+        return self._c.update_one(filter_, update, *a, **kw)
+
+
+def _sacred_experiment(observer: Any = None, body: Any = None) -> Any:
+    from sacred import Experiment
+
+    ex = Experiment("bench_sacred", save_git_info=False)
+    if observer is not None:
+        ex.observers.append(observer)
+    ex.main(body)
+    return ex
+
+
+def sacred_overhead(n: int) -> float:
+    """Seconds per `_run.log_scalar` call inside a Sacred run."""
+    out: dict[str, float] = {}
+
+    def main(_run: Any) -> None:
+        log = _run.log_scalar
+        names = METRICS
+        start = time.perf_counter()
+        for _ in range(n // len(names)):
+            for name in names:
+                log(name, 0.5)
+        out["t"] = time.perf_counter() - start
+
+    _sacred_experiment(body=main).run(options={"--loglevel": "ERROR"})
+    return out["t"] / n
+
+
+def sacredlog_overhead(n: int) -> float:
+    """Seconds per `run.log_scalar` call."""
+    with Run("bench_sacredlog", {}, capture_output=False, save_git_info=False, handle_sigterm=False) as run:
+        log = run.log_scalar
+        names = METRICS
+        start = time.perf_counter()
+        for _ in range(n // len(names)):
+            for name in names:
+                log(name, 0.5)
+        elapsed = time.perf_counter() - start
+    return elapsed / n
+
+
+def sacred_end_to_end(uri: str, points: int, limited: bool) -> float:
+    import gridfs
+    from sacred.observers import MongoObserver
+
+    db = pymongo.MongoClient(uri).get_default_database()
+    if limited:
+        observer = MongoObserver.create_from(_NoNestedArrays(db["runs"]), gridfs.GridFS(db),
+                                             metrics_collection=db["metrics"])
+    else:
+        observer = MongoObserver(url=uri, db_name=db.name)
+
+    def main(_run: Any) -> None:
+        log = _run.log_scalar
+        for i in range(points // len(METRICS)):
+            for name in METRICS:
+                log(name, i * 0.001)
+
+    import threading
+
+    from sacred.utils import IntervalTimer
+
+    start = time.perf_counter()
+    _sacred_experiment(observer, main).run(options={"--loglevel": "WARNING"})
+    # Sacred joins its heartbeat thread with a 2 s timeout, so ex.run() may return before the final beat
+    # has written the metrics: wait for it, the points are not in the database before.
+    for thread in threading.enumerate():
+        if isinstance(thread, IntervalTimer):
+            thread.join()
+    return time.perf_counter() - start
+
+
+def sacredlog_end_to_end(uri: str, points: int) -> float:
+    start = time.perf_counter()
+    with Run("bench_sacredlog", {}, mongo_url=uri, capture_output=False, save_git_info=False,
+             handle_sigterm=False) as run:
+        log = run.log_scalar
+        for i in range(points // len(METRICS)):
+            for name in METRICS:
+                log(name, i * 0.001)
+    return time.perf_counter() - start
+
+
+def check_points(uri: str, points: int) -> str:
+    """Every point arrived (metric documents of the one run, with their lengths)."""
+    db = pymongo.MongoClient(uri).get_default_database()
+    docs = list(db.metrics.find({}, {"name": 1, "steps": 1}))
+    total = sum(len(d["steps"]) for d in docs)
+    status = db.runs.find_one({}, {"status": 1})["status"]
+    assert total == points, f"{uri}: {total} points stored, expected {points}"
+    return f"{len(docs)} metric documents, {total:,} points, status {status}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", help="a MongoDB server URI (default: start a FerretDB)")
+    parser.add_argument("--points", type=int, default=1_000_000, help="points for the end-to-end test")
+    parser.add_argument("--calls", type=int, default=200_000, help="log_scalar calls per overhead round")
+    parser.add_argument("--rounds", type=int, default=5, help="overhead rounds (best is kept)")
+    args = parser.parse_args()
+
+    proc = workdir = None
+    uri = args.uri
+    if uri is None:
+        uri, proc, workdir = start_ferretdb()
+        print(f"FerretDB started at {uri}")
+    try:
+        from sacredlog.mongo import server_is_limited
+
+        limited = server_is_limited(pymongo.MongoClient(uri))
+        print(f"\n1. per-call overhead, {args.calls:,} calls x {args.rounds} rounds (best)")
+        theirs = min(sacred_overhead(args.calls) for _ in range(args.rounds))
+        ours = min(sacredlog_overhead(args.calls) for _ in range(args.rounds))
+        print(f"   Sacred _run.log_scalar   {theirs * 1e6:8.3f} us/call")
+        print(f"   sacredlog run.log_scalar {ours * 1e6:8.3f} us/call")
+        print(f"   ratio sacredlog/Sacred   {ours / theirs:8.2f}  (target <= 1.00)")
+
+        print(f"\n2. end to end: {args.points:,} points, {len(METRICS)} metrics, into {uri}")
+        client = pymongo.MongoClient(uri)
+        for name in ("bench_logging_sacred", "bench_logging_sacredlog"):
+            client.drop_database(name)
+        ours_uri = _db_uri(uri, "bench_logging_sacredlog")
+        ours_t = sacredlog_end_to_end(ours_uri, args.points)
+        print(f"   sacredlog Run(mongo_url)  {ours_t:8.1f} s   ({check_points(ours_uri, args.points)})")
+        theirs_uri = _db_uri(uri, "bench_logging_sacred")
+        theirs_t = sacred_end_to_end(theirs_uri, args.points, limited)
+        print(f"   Sacred MongoObserver      {theirs_t:8.1f} s   ({check_points(theirs_uri, args.points)})")
+        print(f"   speed-up Sacred/sacredlog {theirs_t / ours_t:8.2f}x (target >= 3x)")
+        for name in ("bench_logging_sacred", "bench_logging_sacredlog"):
+            client.drop_database(name)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
