@@ -7,8 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.store import rows
-from app.store.matcher import UnsupportedFilter, doc_sort_key, get_path_values, matches, sort_key
-from app.store.query import ALLOWED_OPERATORS, QueryContext, compile_query, filter_operators
+from app.store.matcher import (
+    UnsupportedFilter,
+    compile_matcher,
+    doc_sort_key,
+    get_path_values,
+    matches,
+    sort_key,
+)
+from app.store.query import ALLOWED_OPERATORS, QueryContext, compile_query, filter_operators, projection_paths
 
 DOCS = {
     1: {"a": [1, 2]},
@@ -327,6 +334,21 @@ def test_table_ferretdb_agrees_with_matcher(mongo_db):
         if found != want or matcher_ids(query, storable) != want:
             disagreements.append((query, want, found))
     assert not disagreements, "\n".join(f"{q!r}: expected {w}, FerretDB {f}" for q, w, f in disagreements)
+
+
+@pytest.mark.mongo
+def test_table_on_projected_documents(mongo_db):
+    """Documents projected to projection_paths(filter) are enough for the matcher (read-only path)."""
+    storable = [r for r in RUNS if r["_id"] not in NAN_IDS]
+    mongo_db.runs.insert_many([dict(r) for r in storable])
+    ctx = table_context()
+    for query, expected in TABLE:
+        f = compile_query(query, ctx)
+        projection = {p: 1 for p in projection_paths(f)} or {"_id": 1}
+        projected = list(mongo_db.runs.find({}, projection).sort("_id", 1))
+        test = compile_matcher(f)
+        found = {repr(d["_id"]) for d in projected if test(d)}
+        assert found == {repr(i) for i in expected if i not in NAN_IDS}, (query, projection)
 
 
 @pytest.mark.parametrize("status", ["COMPLETED", "RUNNING", "PROBABLY_DEAD", "FAILED", "QUEUED", "UNKNOWN", "TIMEOUT"])

@@ -331,9 +331,21 @@ def compile_matcher(filter_: Mapping[str, Any]) -> DocTest:
     return lambda doc: all(t(doc) for t in tests)
 
 
+_last_compiled: tuple[Any, DocTest] = (None, lambda doc: True)
+
+
 def matches(doc: Mapping[str, Any], filter_: Mapping[str, Any]) -> bool:
-    """Whether `doc` is selected by the MongoDB filter `filter_` (an empty filter selects all)."""
-    return compile_matcher(filter_)(doc)
+    """Whether `doc` is selected by the MongoDB filter `filter_` (an empty filter selects all).
+
+    The last filter object compiled is reused, so a loop over many documents compiles it once
+    (filters must not be mutated between calls; use `compile_matcher` to be explicit).
+    """
+    global _last_compiled
+    last_filter, test = _last_compiled
+    if last_filter is not filter_:
+        test = compile_matcher(filter_)
+        _last_compiled = (filter_, test)
+    return test(doc)
 
 
 # -- sort order ----------------------------------------------------------------------

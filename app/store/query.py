@@ -690,7 +690,7 @@ class _Compiler:
 
     def comparison(self, node: Compare | InList | Exists) -> Filter:
         name = node.name.text
-        if not node.name.quoted and name in ("status", "tags", "notes"):
+        if name in ("status", "tags", "notes"):
             return {"status": self.status, "tags": self.tags, "notes": self.notes}[name](node)
         path = column_path(name, self.ctx, node.name.pos)
         kind = "date" if path in DATE_PATHS else "duration" if path == "omnidash.duration" else "generic"
@@ -813,4 +813,21 @@ def filter_fields(filter_: Any) -> Iterator[str]:
         for item in filter_:
             yield from filter_fields(item)
 
+
+def projection_paths(filter_: Any) -> set[str]:
+    """Paths to project so that a filter can be evaluated on the projected documents.
+
+    Field names are cut before the first numeric segment ("omniboard.tags.0" -> "omniboard.tags")
+    and before jsonpickle keys ("result.py/object" -> "result"), since projecting those would not
+    keep the array or the scalar the filter inspects.
+    """
+    out: set[str] = set()
+    for name in filter_fields(filter_):
+        kept: list[str] = []
+        for segment in name.split("."):
+            if segment.isdigit() or segment in ("py/object", "value") and kept:
+                break
+            kept.append(segment)
+        out.add(".".join(kept) or name)
+    return out
 
