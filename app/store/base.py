@@ -56,7 +56,7 @@ class SortKey:
         """Parse `"-id,config.lr"` (or a list of such items) into sort keys."""
         if text is None or text == "" or text == []:
             text = default
-        items = text.split(",") if isinstance(text, str) else list(text)
+        items = _split_top_level(text) if isinstance(text, str) else list(text)
         keys = []
         for item in items:
             item = item.strip()
@@ -71,6 +71,21 @@ class SortKey:
 
     def __str__(self) -> str:
         return ("-" if self.descending else "") + self.column
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses: "-last_avg(loss, 5),id" -> ["-last_avg(loss, 5)", "id"]."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
 
 
 @dataclass

@@ -77,6 +77,14 @@ def _tag_lock(key: tuple[str, str, str]) -> threading.Lock:
         return _TAG_LOCKS.setdefault(key, threading.Lock())
 
 
+def _tags_editable(doc: dict[str, Any]) -> bool:
+    """False when `omniboard` or `omniboard.tags` holds something $addToSet cannot extend."""
+    if "omniboard" not in doc:
+        return True
+    ob = doc["omniboard"]
+    return isinstance(ob, dict) and (ob.get("tags") is None or isinstance(ob.get("tags"), list))
+
+
 class MongoStore(RunStore):
     """RunStore over the `runs` and `metrics` collections of a Sacred MongoObserver database."""
 
@@ -653,14 +661,14 @@ class MongoStore(RunStore):
         add, remove = check_tags(list(add)), check_tags(list(remove))
         requested = list(run_ids)
         docs = list(self.runs.find({"_id": {"$in": self._stored_ids(requested)}},
-                                   {"omniboard.tags": 1, "config.tags": 1}))
+                                   {"omniboard": 1, "config.tags": 1}))
         by_key = {(type(d["_id"]).__name__, d["_id"]): d for d in docs}
         targets: list[dict[str, Any]] = []
         for rid in requested:
             for c in id_candidates(rid):
                 d = by_key.get((type(c).__name__, c))
                 if d is not None:
-                    if all(d is not t for t in targets):
+                    if _tags_editable(d) and all(d is not t for t in targets):
                         targets.append(d)
                     break
         if not targets or not (add or remove):
