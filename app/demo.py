@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sacredlog import Run
-from sacredlog.environment import ExperimentInfo
+from sacredlog.environment import ExperimentInfo, SourceFile, file_md5
 from sacredlog.state import MetricBatch, RunSnapshot, utc_datetime
 
 OPTIMIZERS = ("adam", "sgd")
@@ -286,15 +286,16 @@ def _drive(plan: DemoRun, run: Run, clock: _Clock, rng: random.Random, workdir: 
     clock.now += rng.uniform(1.0, 5.0)
 
 
-def _source_files(workdir: Path) -> dict[str, Path]:
-    sources = {}
+def _experiment_infos(workdir: Path) -> dict[str, ExperimentInfo]:
+    """Each experiment's info, with a plausible base_dir and its train.py (written to `workdir` to be copied)."""
+    infos = {}
     for name in EXPERIMENTS:
-        folder = workdir / name
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "train.py"
+        (workdir / name).mkdir(parents=True, exist_ok=True)
+        path = workdir / name / "train.py"
         path.write_text(TRAIN_SOURCE.format(name=name))
-        sources[name] = path
-    return sources
+        source = SourceFile("train.py", str(path), file_md5(path))
+        infos[name] = ExperimentInfo(name, f"/home/demo/{name}", "train.py", [source], list(DEPENDENCIES), [])
+    return infos
 
 
 def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now: float | None = None) -> int:
@@ -305,15 +306,13 @@ def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now:
     written = 0
     with tempfile.TemporaryDirectory(prefix="omnidash-demo-") as tmp:
         workdir = Path(tmp)
-        sources = _source_files(workdir)
+        experiments = _experiment_infos(workdir)
         for i, plan in enumerate(plan_runs(n_runs, seed, now)):
             rng = random.Random(seed * 1_000_003 + i)
             _curves(plan, rng)
             clock = _Clock(plan.start)
-            run = Run(plan.experiment, plan.config, file_storage=directory, heartbeat=None, capture_output=False,
-                      command="train", sources=[str(sources[plan.experiment])],
-                      base_dir=str(sources[plan.experiment].parent), dependencies=DEPENDENCIES,
-                      save_git_info=False, host=plan.host, clock=clock, handle_sigterm=False)
+            run = Run(experiments[plan.experiment], plan.config, file_storage=directory, heartbeat=None,
+                      capture_output=False, command="train", host=plan.host, clock=clock, handle_sigterm=False)
             try:
                 run.start()
                 _drive(plan, run, clock, rng, workdir)
@@ -329,7 +328,8 @@ def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now:
 
 
 # -- MongoDB bulk ----------------------------------------------------------------------------
-def _iter_documents(n_runs: int, seed: int, now: float) -> Iterator[tuple[dict[str, Any], dict[str, MetricBatch]]]:
+def _iter_documents(n_runs: int, seed: int, now: float, source_refs: dict[str, list[list[Any]]]
+                    ) -> Iterator[tuple[dict[str, Any], dict[str, MetricBatch]]]:
     from sacredlog.mongo import run_document
 
     ex_infos = {
@@ -357,32 +357,50 @@ def _iter_documents(n_runs: int, seed: int, now: float) -> Iterator[tuple[dict[s
                     '  File "/home/demo/mnist_cnn/train.py", line 11, in train\n    loss = model.step(batch)\n',
                     f"FloatingPointError: loss is NaN at step {plan.end_step - 1}; try a smaller learning rate\n",
                 ]
-        yield run_document(snap, sources=[["train.py", None]]), plan.metrics
+        yield run_document(snap, sources=source_refs[plan.experiment]), plan.metrics
 
 
 def write_demo_runs_mongo(uri: str, n_runs: int = 60, seed: int = 0, now: float | None = None,
                           batch: int = 500) -> int:
     """Bulk-insert `n_runs` demo runs (runs + metrics, Sacred's Mongo format) into the database of `uri`."""
+    import gridfs
     import pymongo
     from bson import ObjectId
 
-    from sacredlog.mongo import ensure_metrics_index, metric_document, next_run_id
+    from sacredlog.mongo import (
+        compatible,
+        compatible_values,
+        ensure_metrics_index,
+        metric_document,
+        next_run_id,
+        server_is_limited,
+    )
 
     client: pymongo.MongoClient = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000)
     try:
         db = client.get_default_database(default="sacred")
         runs, metrics = db["runs"], db["metrics"]
         ensure_metrics_index(metrics)
+        limited = server_is_limited(client)
         first_id = next_run_id(runs)
         now = time.time() if now is None else now
+        fs = gridfs.GridFS(db)
+        source_refs = {
+            name: [["train.py", fs.put(TRAIN_SOURCE.format(name=name).encode(), filename=f"/home/demo/{name}/train.py")]]
+            for name in EXPERIMENTS
+        }
         run_docs: list[dict[str, Any]] = []
         metric_docs: list[dict[str, Any]] = []
         written = 0
-        for i, (doc, batches) in enumerate(_iter_documents(n_runs, seed, now)):
+        for i, (doc, batches) in enumerate(_iter_documents(n_runs, seed, now, source_refs)):
+            if limited:
+                doc = compatible(doc)
             doc["_id"] = first_id + i
             refs = []
             for name, b in batches.items():
                 mdoc = metric_document(doc["_id"], name, b)
+                if limited:
+                    mdoc["values"] = compatible_values(mdoc["values"])
                 mdoc["_id"] = ObjectId()
                 refs.append({"name": name, "id": str(mdoc["_id"])})
                 metric_docs.append(mdoc)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sacredlog.capture import DEFAULT_MAX_CHARS, FULL_OUTPUT_ARTIFACT, OutputCapture
-from sacredlog.environment import experiment_info, file_md5, host_info
+from sacredlog.environment import ExperimentInfo, experiment_info, file_md5, host_info
 from sacredlog.serialize import normalize_config, to_python_scalar
 from sacredlog.state import Artifact, MetricBatch, RunSnapshot, group_points, utc_datetime
 
@@ -65,12 +65,12 @@ class Run:
 
     Writers: `mongo_url` (MongoDB, Sacred's MongoObserver format) and/or `file_storage` (a Sacred
     FileStorageObserver folder). `clock` returns epoch seconds (default `time.time`); pass your own to
-    backdate runs (demo data).
+    backdate runs (demo data). `experiment` is a name, or a complete ExperimentInfo (no discovery).
     """
 
     def __init__(
         self,
-        experiment: str | None = None,
+        experiment: str | ExperimentInfo | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         mongo_url: str | None = None,
@@ -119,8 +119,11 @@ class Run:
         self._resources: list[tuple[str, str]] = []
         self._last_beat: Any = None
 
-        ex = experiment_info(experiment, base_dir=base_dir, sources=sources, dependencies=dependencies,
-                             save_git_info=save_git_info)
+        if isinstance(experiment, ExperimentInfo):
+            ex = experiment
+        else:
+            ex = experiment_info(experiment, base_dir=base_dir, sources=sources, dependencies=dependencies,
+                                 save_git_info=save_git_info)
         run_meta: dict[str, Any] = {"command": command, "options": dict(SACRED_OPTION_FLAGS), "named_configs": []}
         run_meta["options"]["--id"] = None if run_id is None else str(run_id)
         run_meta["options"]["--comment"] = comment
