@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl
 
 import dash
 from dash import Dash, Input, Output, State, dcc, html
-from flask import Flask, has_request_context, jsonify, redirect, request
+from flask import Flask, g, has_request_context, jsonify, redirect, request
 
 from app.auth.store import GuardedStore
 from app.context import Settings
 from app.pages import all_pages
-from app.store.base import RunStore, StoreError, StoreUnavailable
+from app.store.base import Forbidden, ReadOnly, RunStore, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
     current_role: Callable[[], str | None] | None = None
     if auth is not None:
         from app.auth.web import current_role
-    guarded = store if isinstance(store, GuardedStore) else GuardedStore(store, current_role, settings.read_only)
+    guarded = store if isinstance(store, GuardedStore) else GuardedStore(
+        store, current_role, settings.read_only, on_forbidden=remember_denial)
     server = Flask("omnidash")
     server.extensions["omnidash"] = {"store": guarded, "settings": settings}
     server.config["JSON_SORT_KEYS"] = False
@@ -68,6 +69,14 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
             return jsonify({"error": f"no route {request.path}"}), 404
         return e
 
+    @server.errorhandler(Forbidden)
+    def forbidden(e):
+        return jsonify({"error": str(e)}), 403
+
+    @server.errorhandler(ReadOnly)
+    def read_only(e):
+        return jsonify({"error": str(e)}), 409
+
     @server.errorhandler(405)
     def bad_method(e):
         if request.path.startswith("/api/"):
@@ -76,6 +85,12 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
 
     @server.after_request
     def security_headers(response):
+        denied = g.get("omnidash_denied")
+        if denied and request.path.startswith("/_dash-update-component"):
+            # A callback tried a write the user's role forbids: the callback answers 403, whatever
+            # message the page chose to show (nothing was written: the store refused it).
+            response = jsonify({"error": denied})
+            response.status_code = 403
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
@@ -88,6 +103,12 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
 
     register_downloads(server)
     return server
+
+
+def remember_denial(error: Exception) -> None:
+    """Mark the current request as refused by a role check (see `security_headers`)."""
+    if has_request_context():
+        g.omnidash_denied = str(error)
 
 
 def create_app(

@@ -64,10 +64,12 @@ class GuardedStore(RunStore):
         inner: RunStore,
         current_role: Callable[[], str | None] | None = None,
         read_only: bool = False,
+        on_forbidden: Callable[[Forbidden], None] | None = None,
     ) -> None:
         self.inner = inner
         self.current_role = current_role
         self._read_only = read_only
+        self.on_forbidden = on_forbidden  # e.g. marks the request so a Dash callback answers 403
         self.kind = inner.kind
 
     # -- guard ---------------------------------------------------------------------
@@ -102,10 +104,15 @@ class GuardedStore(RunStore):
         if self.read_only:
             raise ReadOnly("this dashboard is read-only")
         role = self.role()
+        denied = None
         if role is None:
-            raise Forbidden("sign in to change runs")
-        if ROLE_ORDER.index(role) < ROLE_ORDER.index(needed):
-            raise Forbidden(f"your role ({role}) cannot do this; it needs {needed}")
+            denied = Forbidden("sign in to change runs")
+        elif ROLE_ORDER.index(role) < ROLE_ORDER.index(needed):
+            denied = Forbidden(f"your role ({role}) cannot do this; it needs {needed}")
+        if denied is not None:
+            if self.on_forbidden is not None:
+                self.on_forbidden(denied)
+            raise denied
 
     def check_writable(self) -> None:
         if self.read_only:

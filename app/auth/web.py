@@ -19,7 +19,7 @@ from flask_login import AnonymousUserMixin, LoginManager, current_user, login_us
 from app.auth.throttle import LoginThrottle
 from app.auth.users import User, UsersFile
 
-PUBLIC_PATHS = ("/login", "/healthz", "/_favicon.ico")
+PUBLIC_PATHS = ("/login", "/healthz", "/_favicon.ico", "/favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 
 
@@ -141,8 +141,8 @@ def install_auth(server: Flask, auth: AuthConfig) -> None:
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout() -> Response:
-        logout_user()
         session.clear()
+        logout_user()  # after clear(): it marks the remember-me cookie for deletion in the session
         return redirect(f"{request.script_root}/login")
 
 
