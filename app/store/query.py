@@ -15,6 +15,9 @@ Grammar (keywords are case-insensitive; precedence: not > and > or)::
     name       := word | reducer "(" metric ["," n] ")" | quoted string
     term       := word | quoted string          (free text)
 
+A quoted string before an operator is a column name, for names with spaces or keywords
+(`'Batch size' == 32`, Omniboard custom columns).
+
 A query without any operator at all ("resnet baseline") is free text: a case-insensitive substring of
 the experiment name, tags, notes, string ids or any known config value.
 
@@ -81,7 +84,6 @@ DOCUMENT_FIELDS = frozenset(
      "omniboard", "omnidash"}
 )
 DATE_PATHS = frozenset({"start_time", "stop_time", "heartbeat", "meta.queue_time"})
-NUMPY_FALLBACK_PREFIXES = ("result", "info.")
 COMPARISON_OPS = ("==", "!=", "<", "<=", ">", ">=", "~")
 _MONGO_OP = {"==": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
