@@ -236,7 +236,7 @@ def test_sources_with_size_and_queued_copies(store: FileStore) -> None:
 
 
 def test_metric_names_and_series(store: FileStore) -> None:
-    assert store.metric_names([1, "2", 3, 77]) == {1: ["loss", "val.acc"], 2: ["loss"], 3: []}
+    assert store.metric_names([1, "2", 3, 77]) == {1: ["loss", "val.acc"], 2: ["loss"]}
     (loss,) = store.metric_series([1], ["loss"])
     assert loss.steps == [0, 1, 2, 3] and loss.values == [1.0, None, 0.5, None]
     assert loss.timestamps[1] == datetime(2026, 11, 1, 10, 0, 1, 500000, tzinfo=UTC)
@@ -407,7 +407,15 @@ def test_unreadable_files_do_not_break_listing(store: FileStore, folder: Path) -
     assert 2 in fresh.run_ids() and fresh.list_runs().total == 5
 
 
+def age_files(folder: Path, seconds: float = 3600) -> None:
+    """Move every mtime into the past, as if the files were written long ago."""
+    then = datetime.now(UTC).timestamp() - seconds
+    for p in [folder, *folder.rglob("*")]:
+        os.utime(p, (then, then), follow_symlinks=False)
+
+
 def test_refresh_re_reads_only_changed_runs(folder: Path) -> None:
+    age_files(folder)
     s = FileStore(str(folder), scan_ttl=0)
     first = s.cache.parse_count
     assert first >= 12
@@ -417,11 +425,25 @@ def test_refresh_re_reads_only_changed_runs(folder: Path) -> None:
     run_json = json.loads((folder / "2" / "run.json").read_text())
     run_json["heartbeat"] = iso_naive(datetime.now(UTC))
     write_json(folder / "2" / "run.json", run_json)
+    age_files(folder / "2" / "run.json", 60)  # (else a change this recent is re-checked at every scan)
     assert s.list_runs("id == 2", columns=["status"]).rows[0]["status"] == "RUNNING"
     assert s.cache.parse_count == first + 1
     write_json(folder / "9" / "run.json", {"status": "RUNNING"})
+    age_files(folder / "9", 60)
     assert 9 in s.run_ids()
     assert s.cache.parse_count == first + 2
+    s.list_runs()
+    assert s.cache.parse_count == first + 2
+
+
+def test_changes_within_one_timestamp_tick_are_seen(folder: Path) -> None:
+    s = FileStore(str(folder), scan_ttl=0)
+    path = folder / "2" / "run.json"
+    run_json = json.loads(path.read_text())
+    for status in ("COMPLETED", "CANCELLED", "COMPLETED"):  # same size, back to back: mtime may not move
+        run_json["status"] = status
+        write_json(path, run_json)
+        assert s.list_runs("id == 2", columns=["status"]).rows[0]["status"] == status
 
 
 def test_scan_ttl_limits_directory_scans(folder: Path) -> None:
@@ -498,5 +520,5 @@ def test_arbitrary_json_never_breaks_a_listing(tmp_path_factory, run, config, me
     json.dumps(s.get_run("x"), allow_nan=False)
     s.list_artifacts("x")
     s.list_sources("x")
-    for series in s.metric_series(["x"], list(s.metric_names(["x"])["x"])):
+    for series in s.metric_series(["x"], s.metric_names(["x"]).get("x", [])):
         assert all(v is None or math.isfinite(v) for v in series.values)

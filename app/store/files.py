@@ -15,7 +15,7 @@ import mimetypes
 import os
 import shutil
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -40,7 +40,7 @@ from app.store.base import (
 from app.store.downsample import downsample_indices
 from app.store.files_cache import METRICS_FILE, RunCache, RunEntry
 from app.store.files_io import FileSig, file_sig, locked, read_json, read_text_tail, safe_join
-from app.store.files_shared import RUN_LOCK, SharedFiles, check_tags, update_annotations
+from app.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, check_tags, update_annotations
 
 MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
 SOURCES_DIR = "_sources"
@@ -87,6 +87,7 @@ class FileStore(RunStore):
         self._metrics_lru: OrderedDict[str, tuple[FileSig, Any]] = OrderedDict()
         self._flat_configs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._columns_cache: tuple[int, list[ColumnInfo], list[str]] | None = None
+        self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     # -- health ------------------------------------------------------------------------
     def ping(self) -> None:
@@ -97,17 +98,16 @@ class FileStore(RunStore):
         return self.basedir
 
     # -- query plumbing -------------------------------------------------------------------
-    def _context(self, now: datetime):
+    def _context(self, now: datetime, query: str = ""):
+        """The query context; config leaf paths (for free text) only when there is a query."""
         from app.store.query import QueryContext
 
         custom = {c["name"]: c["config_path"] for c in self.shared.custom_columns()}
-        metric = {
-            c["name"]: self._omniboard_metric_ref(c) for c in self.shared.metric_columns()
-        }
+        metric = {c["name"]: self._omniboard_metric_ref(c) for c in self.shared.metric_columns()}
         return QueryContext(
             now=now,
             probably_dead_after=self.probably_dead_after,
-            config_paths=self._config_paths(),
+            config_paths=self._config_paths() if query and query.strip() else [],
             custom_columns=custom,
             metric_columns=metric,
         )
@@ -120,26 +120,35 @@ class FileStore(RunStore):
 
     def _select(self, query: str, ctx) -> list[RunEntry]:
         """Entries whose document matches the query (all of them for an empty query)."""
-        from app.store.matcher import matches
+        return self._selection(query, ctx)[0]
+
+    def _selection(self, query: str, ctx) -> tuple[list[RunEntry], str]:
+        """(matching entries, a key naming this selection for the current scan generation)."""
         from app.store.query import compile_query, metric_refs
 
         self.cache.refresh()
+        generation = self.cache.generation
         entries = list(self.cache.by_id.values())
         if not query or not query.strip():
-            return entries
+            return entries, f"all@{generation}"
         for ref in metric_refs(query, ctx):
             self._ensure_metric_ref(ref)
         flt = compile_query(query, ctx)
         if not flt:
-            return entries
-        selected = []
-        for entry in entries:
-            try:
-                if matches(entry.doc, flt):
-                    selected.append(entry)
-            except Exception:  # noqa: BLE001 - a malformed run never breaks a listing
-                continue
-        return selected
+            return entries, f"all@{generation}"
+        key = f"{flt!r}@{generation}"
+        cached = self._results.get(("select", key))
+        if cached is None:
+            cached = [e for e in entries if safe_match(e.doc, flt)]
+            self._remember(("select", key), cached)
+        return cached, key
+
+    def _remember(self, key: tuple[Any, ...], value: list[RunEntry]) -> None:
+        """A small LRU of selections and orders (paging through one listing costs nothing)."""
+        self._results[key] = value
+        self._results.move_to_end(key)
+        while len(self._results) > 16:
+            self._results.popitem(last=False)
 
     def _ensure_metric_ref(self, ref: Any) -> None:
         """Make the summary key a metric reference sorts or filters on exist (last_avg_<N>)."""
@@ -154,19 +163,24 @@ class FileStore(RunStore):
         if parsed:
             self._ensure_metric_ref(parsed)
 
-    def _sorted(self, entries: list[RunEntry], keys: list[SortKey], ctx) -> list[RunEntry]:
-        """MongoDB's order for the sort keys, `_id` ascending as the final tie-breaker."""
-        from app.store.matcher import doc_sort_key, sort_key
+    def _sorted_selection(self, query: str, keys: list[SortKey], ctx) -> list[RunEntry]:
+        """Matching entries in MongoDB's order for the sort keys, `_id` ascending as the final tie-breaker."""
+        from app.store.matcher import sort_key
         from app.store.query import column_path
 
-        ordered = sorted(entries, key=lambda e: sort_key(e.run_id))
-        for key in reversed(keys):
+        entries, selection = self._selection(query, ctx)
+        specs = []
+        for key in keys:
             self._ensure_column(key.column, ctx)
-            path = column_path(key.column, ctx)
-            ordered.sort(
-                key=lambda e, p=path, d=key.descending: doc_sort_key(e.doc, p, d),
-                reverse=key.descending,
-            )
+            specs.append((column_path(key.column, ctx), key.descending))
+        cache_key = ("sort", selection, tuple(specs))
+        cached = self._results.get(cache_key)
+        if cached is not None:
+            return cached
+        ordered = sorted(entries, key=lambda e: sort_key(e.run_id))
+        for path, descending in reversed(specs):
+            ordered.sort(key=lambda e, p=path, d=descending: entry_sort_key(e, p, d), reverse=descending)
+        self._remember(cache_key, ordered)
         return ordered
 
     # -- listing ---------------------------------------------------------------------------
@@ -179,17 +193,31 @@ class FileStore(RunStore):
         columns: Sequence[str] | None = None,
     ) -> RunPage:
         offset, limit = check_page(offset, limit)
-        now = datetime.now(UTC)
-        ctx = self._context(now)
-        keys = SortKey.parse_list(sort)
-        selected = self._sorted(self._select(query, ctx), keys, ctx)
+        now, ctx, selected, wanted = self._prepare(query, sort, columns)
         page = selected[offset : offset + limit]
+        return RunPage(total=len(selected), offset=offset, rows=[self._row(e, now, ctx, wanted) for e in page])
+
+    def iter_rows(
+        self, query: str = "", sort: str | Sequence[str] | None = "-id", columns: Sequence[str] | None = None,
+        batch: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row (CSV export): one selection and sort, rows built as they are read."""
+        now, ctx, selected, wanted = self._prepare(query, sort, columns)
+        for entry in selected:
+            yield self._row(entry, now, ctx, wanted)
+
+    def _prepare(self, query: str, sort: str | Sequence[str] | None, columns: Sequence[str] | None):
+        """(now, query context, matching entries in order, requested columns) for a listing."""
+        now = datetime.now(UTC)
+        ctx = self._context(now, query)
+        keys = SortKey.parse_list(sort)
+        selected = self._sorted_selection(query, keys, ctx)
         wanted = list(columns) if columns is not None else None
         for name in wanted or []:
             self._ensure_column(name, ctx)
         for mc in self.shared.metric_columns():
             self._ensure_metric_ref(self._omniboard_metric_ref(mc))
-        return RunPage(total=len(selected), offset=offset, rows=[self._row(e, now, ctx, wanted) for e in page])
+        return now, ctx, selected, wanted
 
     def _row(self, entry: RunEntry, now: datetime, ctx, columns: list[str] | None) -> dict[str, Any]:
         metric_cols = [c for c in columns or [] if rows.parse_metric_column(c)]
@@ -220,12 +248,12 @@ class FileStore(RunStore):
         return rows.clean_number(rows.decode_value(rows.get_path(entry.doc, path)))
 
     def count(self, query: str = "") -> int:
-        return len(self._select(query, self._context(datetime.now(UTC))))
+        return len(self._select(query, self._context(datetime.now(UTC), query)))
 
     def run_ids(self, query: str = "") -> list[RunId]:
         from app.store.matcher import sort_key
 
-        selected = self._select(query, self._context(datetime.now(UTC)))
+        selected = self._select(query, self._context(datetime.now(UTC), query))
         return [e.run_id for e in sorted(selected, key=lambda e: sort_key(e.run_id))]
 
     # -- columns -------------------------------------------------------------------------------
@@ -280,16 +308,31 @@ class FileStore(RunStore):
         now = datetime.now(UTC)
         ctx = self._context(now)
         self._ensure_column(column, ctx)
+        config_path = self._config_column_path(column, ctx)
         found: dict[str, Any] = {}
         for entry in list(self.cache.by_id.values()):
-            row = self._row(entry, now, ctx, [column])
-            value = row.get(column)
+            if config_path is not None:
+                value = self._flat_config(entry).get(config_path)
+            else:
+                value = self._row(entry, now, ctx, [column]).get(column)
             for v in value if isinstance(value, list) else [value]:
-                if v is None or isinstance(v, dict | list):
+                if v is None or v == "" or isinstance(v, dict | list):
                     continue
                 found.setdefault(json.dumps(v, sort_keys=True, default=str), v)
         ordered = sorted(found.values(), key=sort_key)
         return ordered[: max(0, int(limit))]
+
+    def _config_column_path(self, column: str, ctx) -> str | None:
+        """"config.a.b" when a column names a config leaf (dotted or bare), else None."""
+        from app.store.query import column_path
+
+        if column in rows.BASE_COLUMNS or column in ctx.custom_columns or rows.parse_metric_column(column):
+            return None
+        try:
+            path = column_path(column, ctx)
+        except BadRequest:
+            return None
+        return path if path.startswith("config.") else None
 
     # -- one run ---------------------------------------------------------------------------------
     def _entry(self, run_id: RunId) -> RunEntry:
@@ -312,6 +355,8 @@ class FileStore(RunStore):
     def get_run(self, run_id: RunId) -> dict[str, Any]:
         entry = self._entry(run_id)
         doc = {k: v for k, v in entry.doc.items() if k != "omnidash"}
+        if "result" in doc:  # as the Mongo backend: numpy scalars decoded
+            doc["result"] = rows.decode_value(doc["result"])
         doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
         return files_doc.json_safe(doc)
 
@@ -381,7 +426,8 @@ class FileStore(RunStore):
                 entry = self._entry(rid)
             except NotFound:
                 continue
-            out[entry.run_id] = sorted(entry.summaries)
+            if entry.summaries:  # as the Mongo backend: runs without metrics are left out
+                out[entry.run_id] = sorted(entry.summaries)
         return out
 
     def _metrics_of(self, entry: RunEntry) -> dict[str, tuple[list[Any], list[Any], list[Any]]]:
@@ -427,7 +473,7 @@ class FileStore(RunStore):
         self.check_writable()
         entry = self._entry(run_id)
         update_annotations(entry.path, mutate)
-        self.cache.refresh_run(entry.dirname)
+        self.cache.reread(entry.dirname, SIDECAR)
 
     def set_tags(self, run_id: RunId, tags: list[str]) -> None:
         tags = check_tags(tags)
@@ -459,7 +505,7 @@ class FileStore(RunStore):
                 update_annotations(entry.path, mutate)
             except NotFound:
                 continue
-            self.cache.refresh_run(entry.dirname)
+            self.cache.reread(entry.dirname, SIDECAR)
             matched += 1
         return matched
 
@@ -573,6 +619,30 @@ def dtype_of(values: list[Any]) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
+def safe_match(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
+    """matcher.matches, where a malformed document simply does not match (it never breaks a listing)."""
+    from app.store.matcher import matches
+
+    try:
+        return matches(doc, flt)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def entry_sort_key(entry: RunEntry, path: str, descending: bool) -> Any:
+    """matcher.doc_sort_key of a run, memoised on the entry until its document changes."""
+    from app.store.matcher import doc_sort_key
+
+    cache = entry.sort_keys
+    if cache.get("__doc__") is not entry.doc:
+        cache.clear()
+        cache["__doc__"] = entry.doc
+    key = (path, descending)
+    if key not in cache:
+        cache[key] = doc_sort_key(entry.doc, path, descending)
+    return cache[key]
+
+
 def positive_int(value: Any, default: int = 1) -> int:
     try:
         return max(1, int(value))
@@ -581,8 +651,11 @@ def positive_int(value: Any, default: int = 1) -> int:
 
 
 def all_equal(values: list[Any]) -> bool:
-    first = json.dumps(values[0], sort_keys=True, default=str) if values else None
-    return all(json.dumps(v, sort_keys=True, default=str) == first for v in values)
+    """Every value equal to the first, of the same type (1, 1.0 and True differ)."""
+    if not values:
+        return True
+    first = values[0]
+    return all(v == first and type(v) is type(first) for v in values)
 
 
 def make_series(

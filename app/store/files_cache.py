@@ -25,6 +25,8 @@ METRICS_FILE = "metrics.json"
 SIDECAR_FILE = "omnidash.json"
 TRACKED_FILES = (RUN_FILE, CONFIG_FILE, INFO_FILE, METRICS_FILE, SIDECAR_FILE)
 RESERVED_DIRS = {"_sources", "_resources", "_omnidash"}
+RACY_NS = 100_000_000  # file timestamps tick coarsely (jiffies): a change this recent is re-checked
+RACY: FileSig = (-1, -1)
 
 
 @dataclass
@@ -40,6 +42,20 @@ class RunEntry:
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     tails: dict[str, np.ndarray] = field(default_factory=dict)
     doc: dict[str, Any] = field(default_factory=dict)
+    quick: tuple[FileSig, ...] | None = None  # see quick_sig
+    sort_keys: dict[Any, Any] = field(default_factory=dict)  # memo of FileStore sort keys for `doc`
+
+
+def quick_sig(path: str) -> tuple[FileSig, FileSig, FileSig]:
+    """What moves whenever a run changes: the folder (files created, renamed, deleted: config.json,
+    our atomic omnidash.json), run.json and metrics.json (rewritten in place at every heartbeat, with
+    info.json)."""
+    return (file_sig(path), file_sig(os.path.join(path, RUN_FILE)), file_sig(os.path.join(path, METRICS_FILE)))
+
+
+def is_racy(sigs: tuple[FileSig, ...], now_ns: int) -> bool:
+    """A file modified within RACY_NS of now may change again with the same (mtime, size): trust it later."""
+    return any(sig is not None and sig[0] > now_ns - RACY_NS for sig in sigs)
 
 
 def is_candidate_dir(name: str) -> bool:
@@ -59,21 +75,39 @@ class RunCache:
         self.parse_count = 0  # files parsed so far (tests check that refreshes re-read only changes)
         self._last_scan = 0.0
         self._lock = threading.RLock()
+        self._scanner: threading.Thread | None = None
+        self._scanner_lock = threading.Lock()
+        self._non_runs: dict[str, tuple[FileSig, ...]] = {}
 
     # -- scanning ----------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
-        """Rescan the folder unless the last scan is younger than the TTL."""
-        with self._lock:
-            if not force and time.monotonic() - self._last_scan < self.ttl:
+        """Rescan the folder when the last scan is older than the TTL.
+
+        With a TTL > 0 the rescan runs in a background thread and callers are served from the cache
+        meanwhile (stale by at most one scan); `force` or a TTL of 0 scan synchronously.
+        """
+        if not force and time.monotonic() - self._last_scan < self.ttl:
+            return
+        if force or self.ttl <= 0:
+            self._scan()
+            return
+        with self._scanner_lock:
+            if self._scanner is not None and self._scanner.is_alive():
                 return
-            names = self._list_run_dirs()
+            self._scanner = threading.Thread(target=self._scan, name="omnidash-files-scan", daemon=True)
+            self._scanner.start()
+
+    def _scan(self) -> None:
+        names = self._list_run_dirs()
+        quick = {name: quick_sig(os.path.join(self.basedir, name)) for name in names}  # stat outside the lock
+        with self._lock:
             changed = False
             for name in list(self.entries):
                 if name not in names:
                     del self.entries[name]
                     changed = True
             for name in names:
-                changed |= self._update(name)
+                changed |= self._update(name, quick[name])
             if changed:
                 self._reindex()
             self._last_scan = time.monotonic()
@@ -81,6 +115,16 @@ class RunCache:
     def refresh_run(self, dirname: str) -> None:
         """Re-read one run folder now (after our own writes)."""
         with self._lock:
+            if self._update(dirname):
+                self._reindex()
+
+    def reread(self, dirname: str, fname: str) -> None:
+        """Re-read one file of a run now, whatever its signature says (after our own writes)."""
+        with self._lock:
+            entry = self.entries.get(dirname)
+            if entry is not None:
+                entry.quick = None
+                entry.sigs[fname] = RACY
             if self._update(dirname):
                 self._reindex()
 
@@ -100,7 +144,7 @@ class RunCache:
             if not is_candidate_dir(e.name):
                 continue
             try:
-                if e.is_dir() and os.path.isfile(os.path.join(e.path, RUN_FILE)):
+                if e.is_dir():
                     names.add(e.name)
             except OSError:
                 continue
@@ -117,11 +161,21 @@ class RunCache:
         self.generation += 1
 
     # -- one run -------------------------------------------------------------------
-    def _update(self, dirname: str) -> bool:
+    def _update(self, dirname: str, quick: tuple[FileSig, ...] | None = None) -> bool:
         """Re-parse the changed files of one run; True when its document changed."""
         path = os.path.join(self.basedir, dirname)
-        sigs = {f: file_sig(os.path.join(path, f)) for f in TRACKED_FILES}
         entry = self.entries.get(dirname)
+        quick = quick if quick is not None else quick_sig(path)
+        if entry is not None and entry.quick == quick:
+            return False
+        if entry is None and self._non_runs.get(dirname) == quick:
+            return False
+        now_ns = time.time_ns()
+        sigs = {f: file_sig(os.path.join(path, f)) for f in TRACKED_FILES}
+        if sigs[RUN_FILE] is None:
+            self._non_runs[dirname] = quick
+        else:
+            self._non_runs.pop(dirname, None)
         if sigs[RUN_FILE] is None:
             if entry is not None:
                 del self.entries[dirname]
@@ -131,6 +185,7 @@ class RunCache:
         if entry is None:
             entry = RunEntry(dirname, path, files_doc.run_id_of(dirname))
             self.entries[dirname] = entry
+        entry.quick = None if is_racy(quick, now_ns) else quick
         changed_files = [f for f in TRACKED_FILES if entry.sigs.get(f, "unset") != sigs[f]]
         if not changed_files and not is_new:
             return False
@@ -145,6 +200,8 @@ class RunCache:
                 continue
             self.parse_count += 1
             ok, value = read_json(os.path.join(path, fname))
+            if is_racy((sig,), now_ns):
+                entry.sigs[fname] = RACY  # may change again within the same timestamp tick: re-read next scan
             if not ok:
                 entry.failed[fname] = sig  # keep the previous content; retry when the file moves
                 continue
