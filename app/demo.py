@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sacredlog import Run
 from sacredlog.environment import ExperimentInfo, SourceFile, file_md5
 from sacredlog.state import MetricBatch, RunSnapshot, utc_datetime
@@ -46,6 +48,8 @@ HOSTS = [
 ]
 TRAIN_SOURCE = '''"""Train {name} (demo source)."""
 import torch
+import numpy as np
+
 from sacredlog import Run
 
 
@@ -143,54 +147,55 @@ def plan_runs(n_runs: int, seed: int, now: float) -> list[DemoRun]:
 
 
 def _curves(plan: DemoRun, rng: random.Random) -> None:
-    """Fill metrics, console output and info for one planned run."""
+    """Fill metrics, console output and info for one planned run (vectorised: fast for bulk demos)."""
     cfg = plan.config
     _, speed = _quality(cfg, plan.experiment)
-    total = 300
-    evaluate_every = 10
-    n_classes = 10
+    total, evaluate_every, n_classes = 300, 10, 10
+    per_epoch = total // cfg["epochs"]
     floor_loss = -math.log(plan.final_acc) * 1.3 + 0.02
     noise = 0.06 if cfg["batch_size"] == 32 else 0.03
-    names = ("train.loss", "lr", "grad_norm", "val.loss", "val.acc")
-    metrics = {name: MetricBatch() for name in names}
+    nrng = np.random.default_rng(rng.getrandbits(64))
+    n = plan.end_step
+    steps = np.arange(n)
+    times = plan.start + 2.0 + np.cumsum(plan.step_seconds * nrng.uniform(0.9, 1.1, n))
+    progress = 1 - np.exp(-speed * steps)
+    lr = cfg["lr"] * 0.5 ** (steps // 100)
+    loss = floor_loss + (2.3 - floor_loss) * (1 - progress) + nrng.normal(0, noise, n) * (1 - 0.5 * progress)
+    if plan.status == "FAILED":
+        ramp = steps > n - 25
+        loss[ramp] *= 1.0 + 0.35 * (steps[ramp] - (n - 25))
+        loss[-1] = np.nan
+    grad_norm = np.abs(nrng.normal(1.5, 0.4, n)) * (1 - 0.6 * progress) + 0.1
+    ev = steps[steps % evaluate_every == evaluate_every - 1]
+    val_acc = np.minimum(plan.final_acc * progress[ev] + (1 - progress[ev]) / n_classes
+                         + nrng.normal(0, 0.004, len(ev)), 0.999)
+    val_loss = floor_loss * 1.1 + (2.3 - floor_loss) * (1 - progress[ev]) + nrng.normal(0, noise / 3, len(ev))
+
+    step_list, time_list = steps.tolist(), times.tolist()
+    ev_list, ev_times = ev.tolist(), times[ev].tolist()
+    plan.metrics = {
+        "train.loss": MetricBatch(step_list, loss.tolist(), time_list),
+        "lr": MetricBatch(list(step_list), lr.tolist(), list(time_list)),
+        "grad_norm": MetricBatch(list(step_list), grad_norm.tolist(), list(time_list)),
+    }
+    if len(ev):
+        plan.metrics["val.loss"] = MetricBatch(ev_list, val_loss.tolist(), ev_times)
+        plan.metrics["val.acc"] = MetricBatch(list(ev_list), val_acc.tolist(), list(ev_times))
+
     out = [
         f"\x1b[32mINFO\x1b[0m - {plan.experiment} - Running command 'train'\n",
         f"\x1b[32mINFO\x1b[0m - {plan.experiment} - Started run with {cfg['optimizer']} lr={cfg['lr']:g} "
         f"batch_size={cfg['batch_size']}\n",
     ]
-    t = plan.start + 2.0
-    diverge_at = plan.end_step if plan.status == "FAILED" else None
-    for step in range(plan.end_step):
-        t += plan.step_seconds * rng.uniform(0.9, 1.1)
-        progress = 1 - math.exp(-speed * step)
-        lr = cfg["lr"] * (0.5 ** (step // 100))
-        loss = floor_loss + (2.3 - floor_loss) * (1 - progress) + rng.gauss(0, noise) * (1 - 0.5 * progress)
-        if diverge_at is not None and step > diverge_at - 25:
-            loss *= 1.0 + 0.35 * (step - (diverge_at - 25))
-        if diverge_at is not None and step == diverge_at - 1:
-            loss = float("nan")
-        for name, value in (("train.loss", loss), ("lr", lr),
-                            ("grad_norm", abs(rng.gauss(1.5, 0.4)) * (1 - 0.6 * progress) + 0.1)):
-            m = metrics[name]
-            m.steps.append(step)
-            m.values.append(value)
-            m.times.append(t)
-        if step % evaluate_every == evaluate_every - 1:
-            val_acc = plan.final_acc * progress + (1 - progress) / n_classes + rng.gauss(0, 0.004)
-            val_loss = floor_loss * 1.1 + (2.3 - floor_loss) * (1 - progress) + rng.gauss(0, noise / 3)
-            for name, value in (("val.loss", val_loss), ("val.acc", min(val_acc, 0.999))):
-                m = metrics[name]
-                m.steps.append(step)
-                m.values.append(value)
-                m.times.append(t)
-            epoch = step * cfg["epochs"] // total + 1
-            done = int(20 * (step % (total // cfg["epochs"]) + 1) / (total // cfg["epochs"]))
-            out.append(f"\r  epoch {epoch:2d} [{'=' * done}{' ' * (20 - done)}] loss={loss:.4f}")
-            if step % (total // cfg["epochs"]) == total // cfg["epochs"] - 1:
-                out.append(f"\n  epoch {epoch:2d} val_acc=\x1b[1m{val_acc:.4f}\x1b[0m val_loss={val_loss:.4f}\n")
+    for k, step in enumerate(ev_list):  # one chunk per evaluation, in step with val.acc (see _drive)
+        epoch = step // per_epoch + 1
+        done = int(20 * (step % per_epoch + 1) / per_epoch)
+        chunk = f"\r  epoch {epoch:2d} [{'=' * done}{' ' * (20 - done)}] loss={loss[step]:.4f}"
+        if step % per_epoch == per_epoch - 1:
+            chunk += f"\n  epoch {epoch:2d} val_acc=\x1b[1m{val_acc[k]:.4f}\x1b[0m val_loss={val_loss[k]:.4f}\n"
+        out.append(chunk)
     if plan.status == "FAILED":
         out.append("\n\x1b[33mWARNING\x1b[0m - loss is not finite, stopping\n")
-    plan.metrics = {k: v for k, v in metrics.items() if len(v)}
     plan.output = out
     plan.info = {"n_params": 1_200_000 * cfg["model"]["depth"] // 4 + cfg["model"]["width"] * 1000,
                  "device": "cuda:0" if "gpus" in plan.host else "cpu"}
