@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ class FileStorageWriter:
 
     priority = 20
 
-    def __init__(self, basedir: str | os.PathLike, copy_sources: bool = True) -> None:
+    def __init__(self, basedir: str | os.PathLike, copy_sources: bool = True,
+                 fallback_to_next_id: bool = True) -> None:
         self.basedir = Path(basedir)
+        self.fallback_to_next_id = fallback_to_next_id  # folder of the Mongo _id taken: use the next free number
         self.copy_sources = copy_sources
         self.dir: Path | None = None
         self.run_id: str | None = None
@@ -38,9 +41,15 @@ class FileStorageWriter:
         self.basedir.mkdir(parents=True, exist_ok=True)
         if wanted_id is not None:
             target = self.basedir / str(wanted_id)
-            target.mkdir()
-            self.dir, self.run_id = target, str(wanted_id)
-            return
+            try:
+                target.mkdir()
+            except FileExistsError:
+                if not self.fallback_to_next_id:
+                    raise
+                sys.stderr.write(f"sacredlog: {target} exists; this run gets the next free number instead\n")
+            else:
+                self.dir, self.run_id = target, str(wanted_id)
+                return
         run_id = self._max_existing_id() + 1
         for _ in range(1000):
             try:

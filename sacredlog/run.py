@@ -53,11 +53,26 @@ def _warn(message: str) -> None:
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
+_uncaught: list[tuple[Any, BaseException, Any]] = []
+
+
+def _record_uncaught(exc_type: Any, exc: BaseException, tb: Any) -> None:
+    """sys.excepthook: remember the exception that ends the program, so open runs end FAILED."""
+    _uncaught.append((exc_type, exc, tb))
+    _previous_excepthook(exc_type, exc, tb)
+
+
+_previous_excepthook = sys.excepthook
+
+
 @atexit.register
 def _close_open_runs() -> None:
+    """Runs started without `with` and never closed: COMPLETED, or FAILED after an uncaught exception."""
     for run in list(_open_runs):
-        failed = getattr(sys, "last_value", None) is not None
-        run.close("FAILED" if failed else "COMPLETED")
+        if _uncaught:
+            run.close_with_exception(*_uncaught[-1])
+        else:
+            run.close("COMPLETED")
 
 
 class Run:
@@ -129,7 +144,7 @@ class Run:
         run_meta["options"]["--comment"] = comment
         if not capture_output:
             run_meta["options"]["--capture"] = "no"
-        if heartbeat != 10.0:  # Sacred records the option only when it was given
+        if heartbeat is not None and heartbeat != 10.0:  # Sacred records the option only when it was given
             run_meta["options"]["--beat-interval"] = str(heartbeat)
         if config_updates:
             run_meta["config_updates"] = normalize_config(dict(config_updates))
@@ -197,6 +212,10 @@ class Run:
                 wanted = got
         self._snap.run_id = self.run_id
         _open_runs.add(self)
+        if sys.excepthook is not _record_uncaught:
+            global _previous_excepthook
+            _previous_excepthook = sys.excepthook
+            sys.excepthook = _record_uncaught
         if self._handle_sigterm and threading.current_thread() is threading.main_thread():
             try:
                 self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)

@@ -274,3 +274,39 @@ def test_flatten_matches_sacreds_serializer():
               np.zeros(0), np.complex128(1 + 2j), {"nested": {"deep": [np.int32(1), np.float16(0.5)]}}]
     for value in values:
         assert json.dumps(flatten(value)) == json.dumps(sacred_flatten(value)), repr(value)
+
+
+UNCLOSED_SCRIPT = textwrap.dedent('''
+    import sys
+    from sacredlog import Run
+    run = Run("unclosed", {"a": 1}, file_storage=sys.argv[1], heartbeat=None, capture_output=False).start()
+    run.log_scalar("loss", 0.5)
+    if sys.argv[2] == "crash":
+        raise RuntimeError("crashed outside any with block")
+''')
+
+
+@pytest.mark.parametrize(("mode", "status"), [("crash", "FAILED"), ("ok", "COMPLETED")])
+def test_runs_left_open_are_closed_at_exit(tmp_path, mode, status):
+    script = tmp_path / "unclosed_exp.py"
+    script.write_text(UNCLOSED_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "fs"), mode], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode != 0) == (mode == "crash")
+    run_json = json.loads((tmp_path / "fs" / "1" / "run.json").read_text())
+    assert run_json["status"] == status
+    if mode == "crash":
+        assert run_json["fail_trace"][-1] == "RuntimeError: crashed outside any with block\n"
+        assert "RuntimeError: crashed" in proc.stderr, "the usual traceback is still printed"
+    metrics = json.loads((tmp_path / "fs" / "1" / "metrics.json").read_text())
+    assert metrics["loss"]["values"] == [0.5]
+
+
+def test_file_storage_folder_taken_falls_back_to_the_next_number(tmp_path, capfd):
+    (tmp_path / "fs" / "5").mkdir(parents=True)
+    with Run("taken", {}, file_storage=tmp_path / "fs", run_id=5, heartbeat=None, capture_output=False) as run:
+        run.log_scalar("x", 1.0)
+    assert run.run_id == "6"
+    assert json.loads((tmp_path / "fs" / "6" / "run.json").read_text())["status"] == "COMPLETED"
+    assert "next free number" in capfd.readouterr().err
