@@ -522,3 +522,14 @@ def test_arbitrary_json_never_breaks_a_listing(tmp_path_factory, run, config, me
     s.list_sources("x")
     for series in s.metric_series(["x"], s.metric_names(["x"]).get("x", [])):
         assert all(v is None or math.isfinite(v) for v in series.values)
+
+
+def test_parallel_first_load_gives_the_same_runs(folder: Path, monkeypatch) -> None:
+    import app.store.files_cache as files_cache
+
+    serial = FileStore(str(folder))
+    monkeypatch.setattr(files_cache, "PARALLEL_MIN_RUNS", 2)
+    parallel = FileStore(str(folder))  # parsed in worker processes
+    columns = [c.name for c in serial.columns()] + ["last_avg(loss, 3)"]
+    assert parallel.list_runs(columns=columns).rows == serial.list_runs(columns=columns).rows
+    assert parallel.get_run(1) == serial.get_run(1)

@@ -88,6 +88,7 @@ class FileStore(RunStore):
         self._flat_configs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._columns_cache: tuple[int, list[ColumnInfo], list[str]] | None = None
         self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._paths_cache: tuple[int, list[str]] | None = None
 
     # -- health ------------------------------------------------------------------------
     def ping(self) -> None:
@@ -288,7 +289,15 @@ class FileStore(RunStore):
         return infos, self._columns_cache[2]
 
     def _config_paths(self) -> list[str]:
-        return [c.name for c in self._config_columns()[0]]
+        """Every config leaf path of the current runs (free text searches them), cached per scan."""
+        self.cache.refresh()
+        gen = self.cache.generation
+        if self._paths_cache is None or self._paths_cache[0] != gen:
+            keys: set[str] = set()
+            for entry in list(self.cache.by_id.values()):
+                keys.update(self._flat_config(entry))
+            self._paths_cache = (gen, sorted(keys))
+        return self._paths_cache[1]
 
     def columns(self) -> list[ColumnInfo]:
         config_infos, metric_names = self._config_columns()

@@ -7,9 +7,12 @@ keeps its previous parsed content until it changes again.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,8 @@ import numpy as np
 
 from app.store import files_doc
 from app.store.files_io import FileSig, file_sig, read_json
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
@@ -27,6 +32,7 @@ TRACKED_FILES = (RUN_FILE, CONFIG_FILE, INFO_FILE, METRICS_FILE, SIDECAR_FILE)
 RESERVED_DIRS = {"_sources", "_resources", "_omnidash"}
 RACY_NS = 100_000_000  # file timestamps tick coarsely (jiffies): a change this recent is re-checked
 RACY: FileSig = (-1, -1)
+PARALLEL_MIN_RUNS = 400  # a scan meeting this many new runs parses them in worker processes
 
 
 @dataclass
@@ -44,6 +50,24 @@ class RunEntry:
     doc: dict[str, Any] = field(default_factory=dict)
     quick: tuple[FileSig, ...] | None = None  # see quick_sig
     sort_keys: dict[Any, Any] = field(default_factory=dict)  # memo of FileStore sort keys for `doc`
+
+
+def read_tracked(path: str, fname: str) -> tuple[bool, Any]:
+    """Parse one tracked file of a run folder; metrics.json gives (summaries, tails) instead of series."""
+    ok, value = read_json(os.path.join(path, fname))
+    if ok and fname == METRICS_FILE:
+        value = files_doc.summaries_of(value)
+    return ok, value
+
+
+def prefetch_run(path: str) -> dict[str, tuple[FileSig, bool, Any]]:
+    """(signature, parsed ok, value) of every tracked file of a new run folder (runs in worker processes)."""
+    out: dict[str, tuple[FileSig, bool, Any]] = {}
+    for fname in TRACKED_FILES:
+        sig = file_sig(os.path.join(path, fname))
+        ok, value = read_tracked(path, fname) if sig is not None else (False, None)
+        out[fname] = (sig, ok, value)
+    return out
 
 
 def quick_sig(path: str) -> tuple[FileSig, FileSig, FileSig]:
@@ -100,6 +124,8 @@ class RunCache:
     def _scan(self) -> None:
         names = self._list_run_dirs()
         quick = {name: quick_sig(os.path.join(self.basedir, name)) for name in names}  # stat outside the lock
+        fresh = [n for n in names if n not in self.entries and self._non_runs.get(n) != quick[n]]
+        prefetched = self._prefetch(fresh) if len(fresh) >= PARALLEL_MIN_RUNS else {}
         with self._lock:
             changed = False
             for name in list(self.entries):
@@ -107,7 +133,7 @@ class RunCache:
                     del self.entries[name]
                     changed = True
             for name in names:
-                changed |= self._update(name, quick[name])
+                changed |= self._update(name, quick[name], prefetched.pop(name, None))
             if changed:
                 self._reindex()
             self._last_scan = time.monotonic()
@@ -160,8 +186,28 @@ class RunCache:
         self.by_id = by_id
         self.generation += 1
 
+    def _prefetch(self, names: list[str]) -> dict[str, dict[str, tuple[FileSig, bool, Any]]]:
+        """Parse many new run folders in worker processes (a first load of thousands of runs)."""
+        workers = min(os.cpu_count() or 1, 8)
+        if workers < 2:
+            return {}
+        paths = [os.path.join(self.basedir, n) for n in names]
+        try:
+            ctx = multiprocessing.get_context("spawn")  # never fork a threaded web server
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                results = list(pool.map(prefetch_run, paths, chunksize=16))
+        except Exception as e:  # noqa: BLE001 - no processes here (sandbox, frozen app): parse serially
+            log.info("parallel first load unavailable (%s); parsing serially", e)
+            return {}
+        return dict(zip(names, results, strict=True))
+
     # -- one run -------------------------------------------------------------------
-    def _update(self, dirname: str, quick: tuple[FileSig, ...] | None = None) -> bool:
+    def _update(
+        self,
+        dirname: str,
+        quick: tuple[FileSig, ...] | None = None,
+        prefetched: dict[str, tuple[FileSig, bool, Any]] | None = None,
+    ) -> bool:
         """Re-parse the changed files of one run; True when its document changed."""
         path = os.path.join(self.basedir, dirname)
         entry = self.entries.get(dirname)
@@ -171,7 +217,10 @@ class RunCache:
         if entry is None and self._non_runs.get(dirname) == quick:
             return False
         now_ns = time.time_ns()
-        sigs = {f: file_sig(os.path.join(path, f)) for f in TRACKED_FILES}
+        if prefetched is not None:
+            sigs = {f: prefetched[f][0] for f in TRACKED_FILES}
+        else:
+            sigs = {f: file_sig(os.path.join(path, f)) for f in TRACKED_FILES}
         if sigs[RUN_FILE] is None:
             self._non_runs[dirname] = quick
         else:
@@ -199,15 +248,18 @@ class RunCache:
             if entry.failed.get(fname) == sig:
                 continue
             self.parse_count += 1
-            ok, value = read_json(os.path.join(path, fname))
+            if prefetched is not None:
+                _sig, ok, value = prefetched[fname]
+            else:
+                ok, value = read_tracked(path, fname)
             if is_racy((sig,), now_ns):
                 entry.sigs[fname] = RACY  # may change again within the same timestamp tick: re-read next scan
             if not ok:
                 entry.failed[fname] = sig  # keep the previous content; retry when the file moves
                 continue
             entry.failed.pop(fname, None)
-            if fname == METRICS_FILE:  # keep only the summaries in memory, never whole series
-                entry.summaries, entry.tails = files_doc.summaries_of(value)
+            if fname == METRICS_FILE:  # only the summaries are kept in memory, never whole series
+                entry.summaries, entry.tails = value
             else:
                 entry.parsed[fname] = value
         if sigs[METRICS_FILE] is None:
