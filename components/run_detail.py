@@ -130,6 +130,7 @@ def delete_dialog() -> html.Div:
             [
                 html.H3("Delete this run?"),
                 html.Div(id="rd-delete-preview"),
+                dcc.Store(id="rd-deleted"),  # where to go once the run is gone
                 html.Div([html.Button("Delete for good", id="rd-delete-confirm", className="btn btn-danger",
                                       n_clicks=0),
                           html.Button("Cancel", id="rd-delete-cancel", className="btn", n_clicks=0)],
@@ -296,9 +297,15 @@ def text_preview(text: str) -> html.Pre:
     return html.Pre(text, className="preview-text")
 
 
+PREVIEW_CSP = ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+               'style-src \'unsafe-inline\'; font-src data:">')
+
+
 def html_preview(document: str) -> html.Iframe:
-    """An HTML artifact in a frame with every sandbox restriction: no scripts, no forms, no same-origin."""
-    return html.Iframe(srcDoc=document, sandbox="", className="preview-html", title="HTML artifact (sandboxed)")
+    """An HTML artifact in a frame with every sandbox restriction (no scripts, forms, popups or same-origin),
+    and a CSP that stops it from fetching anything over the network."""
+    return html.Iframe(srcDoc=PREVIEW_CSP + document, sandbox="", className="preview-html",
+                       title="HTML artifact (sandboxed)")
 
 
 def csv_preview(columns: Sequence[str], rows: Sequence[Sequence[Any]], total_rows: int) -> html.Div:

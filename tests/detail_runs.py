@@ -75,7 +75,7 @@ EXPERIMENT = textwrap.dedent(
             _run.log_scalar("val.accuracy", 0.5 + 0.1 * epoch)
         print("\\x1b[33mwarning:\\x1b[0m loss is \\x1b[4mfine\\x1b[0m")
         if mode == "slow":
-            for i in range(40):
+            for i in range(240):
                 print("tick %d" % i, flush=True)
                 time.sleep(0.25)
         if mode == "fail":
@@ -88,7 +88,9 @@ EXPERIMENT = textwrap.dedent(
             "plot.png": png_bytes(),
             "table.csv": b"epoch,loss,note\\n0,1.0,<b>x</b>\\n1,0.5," + HOSTILE_VALUE.encode() + b"\\n",
             "summary.json": json.dumps({"best": {"acc": 0.9, "epoch": 2}, "evil": HOSTILE_SCRIPT}).encode(),
-            "report.html": ("<h1>Report</h1><p>ok</p>" + HOSTILE_SCRIPT + HOSTILE_VALUE).encode(),
+            # no network loads in here (a sandboxed frame still fetches images): script, svg onload, js link
+            "report.html": ("<h1>Report</h1><p>ok</p>" + HOSTILE_SCRIPT + "<svg onload=__pwned=1></svg>"
+                            + "<a id=jslink href='javascript:__pwned=1'>js link</a>").encode(),
             "log.txt": ("plain text artifact\\n" + HOSTILE_SCRIPT + "\\n").encode(),
             "gone.txt": b"this file will be deleted",
             HOSTILE_ARTIFACT: b"hostile name",
@@ -156,19 +158,49 @@ def write_runs(workdir: Path, mongo_url: str | None = None, db_name: str | None 
         ("interrupted", ["with", "mode=interrupt", "epochs=1"], False),
         ("queued", ["--queue", "with", "lr=0.01"], True),
     ]
-    for i, (kind, args, ok) in enumerate(plan, start=1):
-        run_sacred(workdir, [*observers, *beat, *args], expect_ok=ok)
-        runs.ids[kind] = str(i)
-        if mongo_url:
-            runs.mongo_ids[kind] = i
-    run_sacred(workdir, ["-F", str(basedir), *beat, "--id=lr-0.1-final", "with", "epochs=1"])
-    runs.ids["string_id"] = "lr-0.1-final"
-    run_sacred(workdir, ["-F", str(basedir), *beat, "--id=huge", "with", "epochs=1"])
+    plan += [
+        ("string_id", ["--id=lr-0.1-final", "with", "epochs=1"], True),
+        ("huge", ["--id=huge", "with", "epochs=1"], True),
+    ]
+    if mongo_url:  # Mongo assigns the int ids 1..4, so these runs go one after the other
+        for i, (kind, args, ok) in enumerate(plan[:4], start=1):
+            run_sacred(workdir, [*observers, *beat, *args], expect_ok=ok)
+            runs.ids[kind], runs.mongo_ids[kind] = str(i), i
+        rest = plan[4:]
+    else:  # file-only runs get their ids given, so they can run side by side
+        rest = [(kind, ([f"--id={i}"] if i <= 4 else []) + args, ok)
+                for i, (kind, args, ok) in enumerate(plan, start=1)]
+    procs = [(kind, args, ok, run_sacred(workdir, ["-F", str(basedir), *beat, *args], wait=False))
+             for kind, args, ok in rest]
+    for kind, args, ok, proc in procs:
+        code = proc.wait(timeout=180)
+        if ok and code != 0:
+            raise RuntimeError(f"sacred run failed: {' '.join(args)} (exit {code})")
+        runs.ids[kind] = next((a.split("=", 1)[1] for a in args if a.startswith("--id=")), kind)
     with open(basedir / "huge" / "cout.txt", "a", encoding="utf-8") as f:
         line = "step {:>7} \x1b[32mloss=0.123\x1b[0m " + "x" * 60 + "\n"
         for n in range(16 * 1024 * 1024 // 90):
             f.write(line.format(n))
         f.write("THE-LAST-LINE\n")
-    runs.ids["huge"] = "huge"
     os.remove(basedir / "1" / "gone.txt")
     return runs
+
+
+_CACHE: dict[str, DetailRuns] = {}
+
+
+def shared_file_runs() -> DetailRuns:
+    """The file-only runs, written once per test session; treat as read-only (copy before mutating)."""
+    if "files" not in _CACHE:
+        import tempfile
+
+        _CACHE["files"] = write_runs(Path(tempfile.mkdtemp(prefix="omnidash-detail-")))
+    return _CACHE["files"]
+
+
+def copy_runs(runs: DetailRuns, dest: Path) -> DetailRuns:
+    """A private copy of the FileStorage folder (for tests that edit or delete)."""
+    import shutil
+
+    shutil.copytree(runs.basedir, dest / "runs")
+    return DetailRuns(dest / "runs", dict(runs.ids), dict(runs.mongo_ids))

@@ -93,6 +93,10 @@ def register_callbacks(app: Dash) -> None:
         panel.register_plot_panel(app, PLOT_PREFIX)
 
     app.clientside_callback(TAB_URL_JS, Output("rd-tabs", "className"), Input("rd-tabs", "value"))
+    app.clientside_callback(
+        "function(target) { if (target) { window.location.assign(target); } return window.dash_clientside.no_update; }",
+        Output("rd-deleted", "modified_timestamp"), Input("rd-deleted", "data"), prevent_initial_call=True,
+    )
     app.clientside_callback(DRAW_TERMINAL_JS, Output("rd-out-rendered", "data"), Input("rd-out-data", "data"))
 
     @app.callback(Output("rd-tab-body", "children"), Input("rd-tabs", "value"), State("rd-run-id", "data"),
@@ -222,8 +226,7 @@ def register_callbacks(app: Dash) -> None:
             return False, html.P(f"Cannot prepare the deletion: {e}", className="error-detail")
 
     @app.callback(
-        Output("url", "pathname", allow_duplicate=True),
-        Output("url", "search", allow_duplicate=True),
+        Output("rd-deleted", "data"),
         Output("rd-delete-preview", "children", allow_duplicate=True),
         Input("rd-delete-confirm", "n_clicks"),
         State("rd-run-id", "data"),
@@ -235,5 +238,5 @@ def register_callbacks(app: Dash) -> None:
         try:
             get_store().delete_run(run_id)
         except StoreError as e:
-            return no_update, no_update, html.P(f"Not deleted: {e}", className="error-detail")
-        return app.get_relative_path("/"), "", no_update
+            return no_update, html.P(f"Not deleted: {e}", className="error-detail")
+        return app.get_relative_path("/"), no_update

@@ -1,0 +1,115 @@
+"""Download routes of the run detail page on runs written by the real Sacred: raw output, source files,
+all artifacts as a zip; names that try to climb out of the run reach nothing."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from detail_runs import HOSTILE_ARTIFACT, shared_file_runs
+
+from app.server import create_server
+from app.store.files import FileStore
+
+SECRET = "TOP-SECRET-CONTENT"
+
+
+@pytest.fixture(scope="module")
+def runs():
+    runs = shared_file_runs()
+    (runs.basedir / "secret.txt").write_text(SECRET)
+    (runs.basedir.parent / "secret.txt").write_text(SECRET)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    server = create_server(FileStore(str(runs.basedir)))
+    return server.test_client()
+
+
+def test_raw_output_download(client, runs):
+    r = client.get("/download/runs/1/output.txt")
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    assert r.mimetype == "text/plain"
+    assert r.data == (runs.basedir / "1" / "cout.txt").read_bytes()
+    assert b"\r" in r.data  # raw: progress bars not collapsed
+
+
+def test_raw_output_of_a_string_id_and_a_huge_run(client, runs):
+    r = client.get("/download/runs/lr-0.1-final/output.txt")
+    assert r.status_code == 200 and b"Started run with ID" in r.data
+    big = client.get("/download/runs/huge/output.txt")
+    assert big.status_code == 200 and len(big.data) > 15 * 1024 * 1024
+    assert big.data.rstrip().endswith(b"THE-LAST-LINE")
+
+
+def test_unknown_run_is_a_clear_404(client):
+    r = client.get("/download/runs/nope/output.txt")
+    assert r.status_code == 404
+    assert "nope" in r.get_json()["error"]
+
+
+def test_source_download(client, runs):
+    r = client.get("/download/runs/1/sources/toy_detail.py")
+    assert r.status_code == 200
+    assert r.data == (runs.basedir.parent / "toy_detail.py").read_bytes()
+    assert "toy_detail.py" in r.headers["Content-Disposition"]
+    assert client.get("/download/runs/1/sources/nothere.py").status_code == 404
+
+
+def test_artifacts_zip(client, runs):
+    r = client.get("/download/runs/1/artifacts.zip")
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    zf = zipfile.ZipFile(io.BytesIO(r.data))
+    names = set(zf.namelist())
+    assert {"plot.png", "table.csv", "summary.json", "report.html", "log.txt", HOSTILE_ARTIFACT,
+            "MISSING.txt"} == names
+    assert "gone.txt" in zf.read("MISSING.txt").decode()
+    assert zf.read("log.txt") == (runs.basedir / "1" / "log.txt").read_bytes()
+    assert zf.read("plot.png").startswith(b"\x89PNG")
+
+
+def test_zip_of_a_run_without_artifacts(client):
+    r = client.get("/download/runs/2/artifacts.zip")
+    assert r.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(r.data)).namelist() == []
+
+
+def test_single_artifact_with_a_hostile_name(client):
+    r = client.get(f"/api/runs/1/artifacts/{quote(HOSTILE_ARTIFACT, safe='')}?download=1")
+    assert r.status_code == 200 and r.data == b"hostile name"
+    html = client.get("/api/runs/1/artifacts/report.html")
+    assert "text/html" not in html.headers["Content-Type"]  # never served as an active page
+
+
+@pytest.mark.parametrize("path", [
+    "/download/runs/1/sources/..%2F..%2Fsecret.txt",
+    "/download/runs/1/sources/../../secret.txt",
+    "/download/runs/1/sources/%2e%2e/%2e%2e/secret.txt",
+    "/download/runs/1/sources/..%2Fsecret.txt",
+    "/download/runs/1/sources/%2Fetc%2Fpasswd",
+    "/download/runs/..%2Fsecret.txt/output.txt",
+    "/api/runs/1/artifacts/..%2Fsecret.txt",
+    "/api/runs/1/artifacts/../secret.txt",
+    "/api/runs/1/artifacts/..%2F..%2Fsecret.txt",
+    "/api/runs/1/artifacts/%2e%2e%2f%2e%2e%2fsecret.txt",
+    "/api/runs/1/artifacts/run.json",
+    "/api/runs/1/artifacts/%2Fetc%2Fpasswd",
+])
+def test_names_escaping_the_run_reach_nothing(client, path):
+    r = client.get(path, follow_redirects=True)  # werkzeug merges "//" with a redirect first
+    assert r.status_code in (400, 404), (path, r.status_code)
+    assert SECRET.encode() not in r.data
+    assert b"root:" not in r.data
+
+
+def test_route_level_paths_are_not_normalised_into_the_basedir(client, runs):
+    """Even a request that a client normalises (`/x/../y`) lands on a route that asks the store."""
+    assert Path(runs.basedir / "secret.txt").exists()
+    r = client.get("/download/runs/1/sources/_sources/../../secret.txt")
+    assert r.status_code == 404 and SECRET.encode() not in r.data
