@@ -322,6 +322,8 @@ class MongoWriter:
     def finish(self, snap: RunSnapshot, batches: dict[str, MetricBatch], attempts: int = 3) -> None:
         self._snap = snap
         self._add_points(batches)
+        if self._down_reported:  # already unreachable during the run: one more try, then the journal
+            attempts = 1
         for _ in range(attempts):
             if self._sync(final=True):
                 self.journal.discard_if_applied()
