@@ -454,6 +454,20 @@ def test_scan_ttl_limits_directory_scans(folder: Path) -> None:
     assert 9 in s.run_ids()
 
 
+def test_large_folders_are_rescanned_in_the_background(folder: Path) -> None:
+    import time
+
+    s = FileStore(str(folder), scan_ttl=0.05)
+    s.cache._scan_seconds = 5.0  # as slow as 100,000 runs: requests must not wait for the rescan
+    write_json(folder / "9" / "run.json", {"status": "RUNNING"})
+    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while 9 not in s.run_ids():  # served from the cache while the scan runs, then seen
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert s.cache._scanner is not None
+
+
 # -- the real Sacred ---------------------------------------------------------------------------
 def test_folder_written_by_real_sacred(tmp_path: Path) -> None:
     base = tmp_path / "runs"

@@ -32,6 +32,7 @@ TRACKED_FILES = (RUN_FILE, CONFIG_FILE, INFO_FILE, METRICS_FILE, SIDECAR_FILE)
 RESERVED_DIRS = {"_sources", "_resources", "_omnidash"}
 RACY_NS = 100_000_000  # file timestamps tick coarsely (jiffies): a change this recent is re-checked
 RACY: FileSig = (-1, -1)
+SYNC_SCAN_SECONDS = 0.2  # folders scanned faster than this are rescanned in the request itself
 PARALLEL_MIN_RUNS = 400  # a scan meeting this many new runs parses them in worker processes
 
 
@@ -102,17 +103,19 @@ class RunCache:
         self._scanner: threading.Thread | None = None
         self._scanner_lock = threading.Lock()
         self._non_runs: dict[str, tuple[FileSig, ...]] = {}
+        self._scan_seconds = 0.0  # how long the last scan took
 
     # -- scanning ----------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
         """Rescan the folder when the last scan is older than the TTL.
 
-        With a TTL > 0 the rescan runs in a background thread and callers are served from the cache
-        meanwhile (stale by at most one scan); `force` or a TTL of 0 scan synchronously.
+        Small folders (a scan under SYNC_SCAN_SECONDS) are rescanned synchronously. Large ones are
+        rescanned in a background thread and callers are served from the cache meanwhile (stale by at
+        most one scan); `force` or a TTL of 0 always scan synchronously.
         """
         if not force and time.monotonic() - self._last_scan < self.ttl:
             return
-        if force or self.ttl <= 0:
+        if force or self.ttl <= 0 or self._scan_seconds < SYNC_SCAN_SECONDS:
             self._scan()
             return
         with self._scanner_lock:
@@ -122,6 +125,7 @@ class RunCache:
             self._scanner.start()
 
     def _scan(self) -> None:
+        started = time.monotonic()
         names = self._list_run_dirs()
         quick = {name: quick_sig(os.path.join(self.basedir, name)) for name in names}  # stat outside the lock
         fresh = [n for n in names if n not in self.entries and self._non_runs.get(n) != quick[n]]
@@ -137,6 +141,7 @@ class RunCache:
             if changed:
                 self._reindex()
             self._last_scan = time.monotonic()
+            self._scan_seconds = self._last_scan - started
 
     def refresh_run(self, dirname: str) -> None:
         """Re-read one run folder now (after our own writes)."""
