@@ -7,6 +7,7 @@ rewrites run.json wholesale at every heartbeat. Every write is locked (fcntl.flo
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ COLUMNS_FILE = "columns.json"
 CUSTOM_KEY = "omniboard.custom.columns"
 METRIC_KEY = "omniboard.metric.columns"
 OMNIBOARD_EXTREMA = ("min", "max", "avg", "last", "last_avg")
+RECHECK_SECONDS = 0.5
 
 
 def update_annotations(run_dir: str, mutate: Callable[[dict[str, Any]], None]) -> None:
@@ -57,17 +59,22 @@ class SharedFiles:
 
     def __init__(self, basedir: str) -> None:
         self.folder = os.path.join(basedir, SHARED_DIR)
-        self._cache: dict[str, tuple[Any, Any]] = {}
+        self._cache: dict[str, tuple[Any, Any, float]] = {}
 
     def _read(self, fname: str) -> dict[str, Any]:
+        """The parsed file, re-checked (stat) at most every RECHECK_SECONDS; our own writes show at once."""
         path = os.path.join(self.folder, fname)
-        sig = file_sig(path)
         cached = self._cache.get(fname)
+        now = time.monotonic()
+        if cached is not None and now - cached[2] < RECHECK_SECONDS:
+            return cached[1]
+        sig = file_sig(path)
         if cached is not None and cached[0] == sig:
+            self._cache[fname] = (sig, cached[1], now)
             return cached[1]
         ok, value = read_json(path) if sig is not None else (True, {})
         value = value if ok and isinstance(value, dict) else {}
-        self._cache[fname] = (sig, value)
+        self._cache[fname] = (sig, value, now)
         return value
 
     def _update(self, fname: str, mutate: Callable[[dict[str, Any]], None]) -> None:
