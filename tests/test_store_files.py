@@ -343,6 +343,17 @@ def test_delete_run_removes_unshared_sources_only(store: FileStore, folder: Path
     assert (folder.parent / "outside.txt").read_text() == "secret"
 
 
+def test_writes_to_a_run_deleted_meanwhile_are_not_found(folder: Path) -> None:
+    import shutil
+
+    s = FileStore(str(folder), scan_ttl=3600)  # its cache still lists run 3
+    shutil.rmtree(folder / "3")
+    assert s.update_tags([3, 1], add=["x"]) == 1
+    with pytest.raises(NotFound):
+        s.set_notes(3, "gone")
+    assert not (folder / "3").exists()
+
+
 def test_read_only_refuses_every_write(folder: Path) -> None:
     s = FileStore(str(folder), read_only=True)
     for call in (

@@ -6,6 +6,7 @@ rewrites run.json wholesale at every heartbeat. Every write is locked (fcntl.flo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -31,9 +32,13 @@ RECHECK_SECONDS = 0.5
 def update_annotations(run_dir: str, mutate: Callable[[dict[str, Any]], None]) -> None:
     """Locked read-modify-write of <run>/omnidash.json's "omniboard" object."""
     path = os.path.join(run_dir, SIDECAR)
-    if not os.path.isdir(run_dir):
-        raise NotFound(f"run folder {run_dir} is gone")
-    with locked(os.path.join(run_dir, RUN_LOCK)):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(os.path.join(run_dir, RUN_LOCK)))
+        except FileNotFoundError:
+            raise NotFound(f"run folder {run_dir} is gone") from None
+        if not os.path.isdir(run_dir):  # deleted while we waited for the lock
+            raise NotFound(f"run folder {run_dir} is gone")
         data: Any = {}
         if os.path.exists(path):
             ok, data = read_json(path)
