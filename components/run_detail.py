@@ -90,7 +90,7 @@ def header(
         actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0))
     tag_row = html.Div(
         [html.Span("Tags", className="label"), html.Span(tag_chips(tags, editable), id="rd-tags", className="tags")]
-        + ([dcc.Input(id="rd-tag-input", placeholder="add a tag, Enter", debounce=True, className="tag-input",
+        + ([dcc.Input(id="rd-tag-input", placeholder="add tag ⏎", debounce=True, className="tag-input",
                       value="", maxLength=200)] if editable else []),
         className="tag-row",
     )
@@ -156,7 +156,7 @@ def delete_summary(report: Any) -> html.Div:
     files = list(report.files or [])
     detail = []
     if files:
-        detail = [html.Details([html.Summary(f"{len(files)} stored files"),
+        detail = [html.Details([html.Summary(f"{len(files)} stored file{'s' if len(files) != 1 else ''}"),
                                 html.Ul([html.Li(f, className="mono") for f in files[:200]])])]
     return html.Div([html.P("This removes, and cannot be undone:"), html.Ul(items), *detail])
 
@@ -241,7 +241,7 @@ def source_view(name: str, text: str, truncated: bool) -> html.Div:
     """A source file, highlighted by Dash's bundled highlight.js through a fenced code block."""
     note = [html.P("Showing the first 1 MB.", className="muted")] if truncated else []
     return html.Div(
-        [html.Div([html.Span(name, className="mono label")], className="section-head"), *note,
+        [html.Div([html.Span(name, className="mono file-title")], className="section-head"), *note,
          dcc.Markdown(code_fence(text, language_of(name)), className="source-code", dangerously_allow_html=False)],
         className="source-view",
     )
@@ -285,7 +285,7 @@ def artifacts_view(
 
 
 def preview_frame(name: str, body: Any, note: str | None = None) -> html.Div:
-    return html.Div([html.Div(html.Span(name, className="mono label"), className="section-head"),
+    return html.Div([html.Div(html.Span(name, className="mono file-title"), className="section-head"),
                      *([html.P(note, className="muted")] if note else []), body], className="preview")
 
 

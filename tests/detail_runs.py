@@ -128,7 +128,26 @@ def write_experiment(workdir: Path) -> Path:
     exp = exp.replace("HOSTILE_SCRIPT", repr(PWN_SCRIPT)).replace("HOSTILE_ARTIFACT", repr(HOSTILE_ARTIFACT))
     (workdir / "toy_detail.py").write_text(exp)
     (workdir / "helper_module.py").write_text(HELPER)
+    git_commit(workdir)
     return workdir / "toy_detail.py"
+
+
+GIT_REMOTE = "https://example.org/lab/toy-detail.git"
+
+
+def git_commit(workdir: Path) -> str | None:
+    """Make the experiment folder a clean git checkout with a remote, so Sacred records repositories."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.org")
+    try:
+        for cmd in (["git", "init", "-q"], ["git", "remote", "add", "origin", GIT_REMOTE],
+                    ["git", "add", "toy_detail.py", "helper_module.py"], ["git", "commit", "-q", "-m", "toy"]):
+            subprocess.run(cmd, cwd=workdir, env=env, check=True, capture_output=True)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None  # no git here: the runs simply record no repository
+    (workdir / ".gitignore").write_text("runs/\nout/\n")
+    return head.stdout.strip()
 
 
 def run_sacred(workdir: Path, args: list[str], expect_ok: bool = True, wait: bool = True) -> subprocess.Popen | None:

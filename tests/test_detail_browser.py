@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from detail_runs import (
+    GIT_REMOTE,
     HOSTILE_ARTIFACT,
     PWN_IMG,
     PWN_KEY,
@@ -126,7 +127,7 @@ def test_completed_run_header_config_meta_info_host(page, live, runs, artifacts_
 
 
 def test_completed_run_output(page, live, runs, artifacts_dir):
-    raw = (runs.basedir / runs.ids["completed"] / "cout.txt").read_text()
+    raw = (runs.basedir / runs.ids["completed"] / "cout.txt").read_bytes().decode()  # keep the \r
     open_run(page, live, runs.ids["completed"], "output")
     pre = page.locator("#rd-out-pre")
     page.wait_for_function("document.querySelector('#rd-out-pre') && "
@@ -172,6 +173,9 @@ def test_completed_run_experiment_and_sources(page, live, runs, artifacts_dir):
     body.locator("td", has_text="sacred").first.wait_for(timeout=TIMEOUT)
     assert "0.8.7" in body.inner_text()
     assert body.locator("td", has_text="helper_module.py").count() == 1
+    repos = body.locator("tr", has_text=GIT_REMOTE)
+    assert repos.count() == 1  # Sacred wrote one entry per source file; shown once
+    assert "clean" in repos.inner_text() and re.search(r"[0-9a-f]{40}", repos.inner_text())
     page.locator("button:has-text('View')").last.click()  # toy_detail.py (sorted after helper_module.py)
     code = page.locator(".source-code code")
     code.wait_for(timeout=TIMEOUT)

@@ -58,7 +58,7 @@ def header_facts(doc: dict[str, Any], tz: str) -> list[tuple[str, Any]]:
         ("Result", None if result is None else html.Span(str(result), className="mono")),
     ]
     if meta.get("queue_time") is not None:
-        items.insert(1, ("Queued", format_time(meta.get("queue_time"), tz) or str(meta.get("queue_time"))))
+        items.insert(1, ("Queued", format_time(meta.get("queue_time"), tz) or "(unreadable time)"))
     return items
 
 

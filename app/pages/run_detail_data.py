@@ -3,6 +3,7 @@ Markdown link sanitising. No dash here, so everything is unit-testable."""
 
 from __future__ import annotations
 
+import base64
 import html as html_lib
 import math
 import re
@@ -144,8 +145,19 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def jsonpickle_datetime(value: Any) -> datetime | None:
+    """A datetime flattened by jsonpickle (FileStorage's meta.queue_time) -> naive UTC datetime."""
+    if not (isinstance(value, Mapping) and value.get("py/object") == "datetime.datetime"):
+        return None
+    try:
+        state = value["__reduce__"][1][0]
+        return datetime(base64.b64decode(state))  # type: ignore[call-overload] # the pickle state form
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
 def format_time(value: Any, tz: str = "UTC") -> str | None:
-    d = parse_time(value)
+    d = parse_time(jsonpickle_datetime(value) or value)
     if d is None:
         return None
     local = d.astimezone(zone(tz))
