@@ -14,6 +14,7 @@ import math
 import mimetypes
 import os
 import shutil
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -89,6 +90,7 @@ class FileStore(RunStore):
         self._columns_cache: tuple[int, list[ColumnInfo], list[str]] | None = None
         self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._paths_cache: tuple[int, list[str]] | None = None
+        self._memo_lock = threading.Lock()  # guards the two LRUs above
 
     # -- health ------------------------------------------------------------------------
     def ping(self) -> None:
@@ -146,10 +148,11 @@ class FileStore(RunStore):
 
     def _remember(self, key: tuple[Any, ...], value: list[RunEntry]) -> None:
         """A small LRU of selections and orders (paging through one listing costs nothing)."""
-        self._results[key] = value
-        self._results.move_to_end(key)
-        while len(self._results) > 16:
-            self._results.popitem(last=False)
+        with self._memo_lock:
+            self._results[key] = value
+            self._results.move_to_end(key)
+            while len(self._results) > 16:
+                self._results.popitem(last=False)
 
     def _ensure_metric_ref(self, ref: Any) -> None:
         """Make the summary key a metric reference sorts or filters on exist (last_avg_<N>)."""
@@ -445,15 +448,16 @@ class FileStore(RunStore):
         sig = file_sig(path)
         cached = self._metrics_lru.get(path)
         if cached is not None and cached[0] == sig:
-            self._metrics_lru.move_to_end(path)
             return cached[1]
         ok, value = read_json(path)
         if not ok and cached is not None:
             return cached[1]  # mid-rewrite: keep the last good version
         parsed = files_doc.parse_metrics(value)
-        self._metrics_lru[path] = (sig, parsed)
-        while len(self._metrics_lru) > 64:
-            self._metrics_lru.popitem(last=False)
+        with self._memo_lock:
+            self._metrics_lru[path] = (sig, parsed)
+            self._metrics_lru.move_to_end(path)
+            while len(self._metrics_lru) > 64:
+                self._metrics_lru.popitem(last=False)
         return parsed
 
     def metric_series(
