@@ -15,6 +15,7 @@ import mimetypes
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from sacredlog.state import MONGO_FORMAT, Artifact, MetricBatch, RunSnapshot, ut
 
 TRANSIENT_ERRORS = (ConnectionFailure,)  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, ...
 MAX_DOC_BYTES = 16 * 1024 * 1024
+PARALLEL_WRITES = 4  # series written at once (the server encodes big documents in parallel)
 
 
 # -- FerretDB 1.x compatibility ------------------------------------------------------------------
@@ -415,20 +417,36 @@ class MongoWriter:
             m.stored = 0 if self._fresh_run and not m.first_pending else None
 
     def _write_metrics(self) -> None:
-        for m in self._metrics.values():
-            if not len(m.pending):
-                continue
-            p = m.pending
-            try:
-                stored, ref = push_points(self.metrics, self.run_id, m.name, m.first_pending, p.steps, p.values,
-                                          utc_datetimes(p.times), m.stored, m.ref, limited=bool(self.limited))
-            except Exception:
-                m.stored = None  # the write may or may not have happened: ask next time
-                raise
-            m.stored = stored
-            m.ref = ref
-            m.first_pending += len(p)
-            m.pending = MetricBatch()
+        """Write every series with pending points; several series go out in parallel (a few threads)."""
+        todo = [m for m in self._metrics.values() if len(m.pending)]
+        if len(todo) <= 1:
+            for m in todo:
+                self._write_series(m)
+            return
+        with ThreadPoolExecutor(min(PARALLEL_WRITES, len(todo)), thread_name_prefix="sacredlog-write") as pool:
+            errors = [e for e in pool.map(self._write_series_catching, todo) if e is not None]
+        if errors:
+            raise errors[0]
+
+    def _write_series_catching(self, m: _Metric) -> BaseException | None:
+        try:
+            self._write_series(m)
+        except Exception as e:  # noqa: BLE001 - re-raised by _write_metrics
+            return e
+        return None
+
+    def _write_series(self, m: _Metric) -> None:
+        p = m.pending
+        try:
+            stored, ref = push_points(self.metrics, self.run_id, m.name, m.first_pending, p.steps, p.values,
+                                      utc_datetimes(p.times), m.stored, m.ref, limited=bool(self.limited))
+        except Exception:
+            m.stored = None  # the write may or may not have happened: ask next time
+            raise
+        m.stored = stored
+        m.ref = ref
+        m.first_pending += len(p)
+        m.pending = MetricBatch()
 
     def _apply_journal_metrics(self) -> None:
         known = {name: (m.stored, m.ref) for name, m in self._metrics.items()}

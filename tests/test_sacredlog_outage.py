@@ -79,7 +79,9 @@ def test_database_stopped_mid_run_and_started_again_keeps_every_point_once(priva
         t0 = time.time()
         _log(run, 200, 600, pause=0.003)  # beats fail; beyond 150 pending points they spill to the journal
         assert time.time() - t0 < 10, "log_scalar must not block while the database is down"
-        time.sleep(1.5)
+        deadline = time.time() + 30  # failed beats take up to mongo_timeout each
+        while run.mongo_journal is None and time.time() < deadline:
+            time.sleep(0.1)
         assert run.mongo_journal is not None, "points beyond the memory bound should be in the journal"
         private_mongo.start()
         _log(run, 600, 800, pause=0.002)
