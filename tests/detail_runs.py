@@ -1,12 +1,13 @@
 """Runs written by the real Sacred for the run detail tests: completed, failed, interrupted, queued,
 a string id, a huge output, a missing artifact file, and hostile content everywhere a user can put text.
 
-`write_runs(workdir, mongo_url, db_name)` runs one experiment module in subprocesses with a
-FileStorageObserver (and a MongoObserver when a URL is given) and returns what it made.
+`write_runs(workdir)` runs one experiment module in subprocesses with a FileStorageObserver;
+`write_mongo_runs(workdir, host, db)` does the same with a MongoObserver.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,47 @@ EXPERIMENT = textwrap.dedent(
 
     ex = Experiment("toy_detail")
     ex.add_config({HOSTILE_KEY: HOSTILE_VALUE})
+
+
+    class CompatCollection:
+        """A real pymongo collection whose writes store nested arrays (experiment.sources) as [], which
+        FerretDB 1.x rejects; everything else is Sacred's own document."""
+
+        def __init__(self, collection):
+            self._c = collection
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+        def insert_one(self, doc, *args, **kwargs):
+            return self._c.insert_one(compat(doc), *args, **kwargs)
+
+        def update_one(self, filter_, update, *args, **kwargs):
+            return self._c.update_one(filter_, compat(update), *args, **kwargs)
+
+
+    def compat(value):
+        if isinstance(value, dict):
+            return {k: [] if isinstance(v, list) and any(isinstance(x, (list, tuple)) for x in v) else compat(v)
+                    for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [compat(v) for v in value]
+        return value
+
+
+    if os.environ.get("DETAIL_MONGO"):
+        from sacred.observers import MongoObserver
+
+        url, db_name, use_compat = json.loads(os.environ["DETAIL_MONGO"])
+        if use_compat:
+            import gridfs
+            import pymongo
+
+            db = pymongo.MongoClient(url)[db_name]
+            ex.observers.append(MongoObserver.create_from(
+                CompatCollection(db["runs"]), gridfs.GridFS(db), metrics_collection=CompatCollection(db["metrics"])))
+        else:
+            ex.observers.append(MongoObserver(url=url, db_name=db_name))
 
 
     @ex.config
@@ -118,8 +160,7 @@ HELPER = textwrap.dedent(
 @dataclass
 class DetailRuns:
     basedir: Path  # FileStorage folder
-    ids: dict[str, object] = field(default_factory=dict)  # kind -> run id (file store)
-    mongo_ids: dict[str, object] = field(default_factory=dict)  # kind -> run id (mongo)
+    ids: dict[str, str] = field(default_factory=dict)  # kind -> run id
 
 
 def write_experiment(workdir: Path) -> Path:
@@ -150,9 +191,10 @@ def git_commit(workdir: Path) -> str | None:
     return head.stdout.strip()
 
 
-def run_sacred(workdir: Path, args: list[str], expect_ok: bool = True, wait: bool = True) -> subprocess.Popen | None:
+def run_sacred(workdir: Path, args: list[str], expect_ok: bool = True, wait: bool = True,
+               env_extra: dict[str, str] | None = None) -> subprocess.Popen | None:
     cmd = [sys.executable, "toy_detail.py", *args]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **(env_extra or {}))
     if not wait:
         return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
@@ -161,35 +203,26 @@ def run_sacred(workdir: Path, args: list[str], expect_ok: bool = True, wait: boo
     return None
 
 
-def write_runs(workdir: Path, mongo_url: str | None = None, db_name: str | None = None) -> DetailRuns:
-    """Completed (1), failed (2), interrupted (3), queued (4) with both observers; then file-only runs
-    with a string id and a 16 MB output; a missing artifact file; hostile tags and notes are set by tests."""
+PLAN = [
+    ("completed", ["with", "lr=0.5", 'optimizer="adam"', "dataset.noise=0.25"], True),
+    ("failed", ["with", "mode=fail", "epochs=2"], False),
+    ("interrupted", ["with", "mode=interrupt", "epochs=1"], False),
+    ("queued", ["--queue", "with", "lr=0.01"], True),
+    ("string_id", ["--id=lr-0.1-final", "with", "epochs=1"], True),
+    ("huge", ["--id=huge", "with", "epochs=1"], True),
+]
+BEAT = ["--beat-interval", "0.2"]
+
+
+def write_runs(workdir: Path) -> DetailRuns:
+    """FileStorage runs: completed (1), failed (2), interrupted (3), queued (4), a string id, 16 MB of
+    output (huge), and a missing artifact file in run 1. Hostile tags and notes are set by the tests."""
     write_experiment(workdir)
     basedir = workdir / "runs"
-    observers = ["-F", str(basedir)]
-    if mongo_url:
-        observers += ["-m", f"{mongo_url.split('://', 1)[1].split('/', 1)[0]}:{db_name}"]
-    beat = ["--beat-interval", "0.2"]
     runs = DetailRuns(basedir)
-    plan = [
-        ("completed", ["with", "lr=0.5", 'optimizer="adam"', "dataset.noise=0.25"], True),
-        ("failed", ["with", "mode=fail", "epochs=2"], False),
-        ("interrupted", ["with", "mode=interrupt", "epochs=1"], False),
-        ("queued", ["--queue", "with", "lr=0.01"], True),
-    ]
-    plan += [
-        ("string_id", ["--id=lr-0.1-final", "with", "epochs=1"], True),
-        ("huge", ["--id=huge", "with", "epochs=1"], True),
-    ]
-    if mongo_url:  # Mongo assigns the int ids 1..4, so these runs go one after the other
-        for i, (kind, args, ok) in enumerate(plan[:4], start=1):
-            run_sacred(workdir, [*observers, *beat, *args], expect_ok=ok)
-            runs.ids[kind], runs.mongo_ids[kind] = str(i), i
-        rest = plan[4:]
-    else:  # file-only runs get their ids given, so they can run side by side
-        rest = [(kind, ([f"--id={i}"] if i <= 4 else []) + args, ok)
-                for i, (kind, args, ok) in enumerate(plan, start=1)]
-    procs = [(kind, args, ok, run_sacred(workdir, ["-F", str(basedir), *beat, *args], wait=False))
+    # ids are given, so the runs can go side by side
+    rest = [(kind, ([f"--id={i}"] if i <= 4 else []) + args, ok) for i, (kind, args, ok) in enumerate(PLAN, start=1)]
+    procs = [(kind, args, ok, run_sacred(workdir, ["-F", str(basedir), *BEAT, *args], wait=False))
              for kind, args, ok in rest]
     for kind, args, ok, proc in procs:
         code = proc.wait(timeout=180)
@@ -203,6 +236,49 @@ def write_runs(workdir: Path, mongo_url: str | None = None, db_name: str | None 
         f.write("THE-LAST-LINE\n")
     os.remove(basedir / "1" / "gone.txt")
     return runs
+
+
+def accepts_nested_arrays(url: str) -> bool:
+    """False for FerretDB 1.x, which rejects Sacred's experiment.sources ([[name, ObjectId]])."""
+    import pymongo
+
+    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        coll = client["omnidash_probe_detail"]["nested"]
+        coll.insert_one({"a": [[1, 2]]})
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+    finally:
+        client.drop_database("omnidash_probe_detail")
+        client.close()
+
+
+def write_mongo_runs(workdir: Path, url: str, db_name: str) -> tuple[dict[str, int], bool]:
+    """MongoObserver runs (int ids 1, 2, 3): completed, failed, queued; gone.txt removed from GridFS.
+    Returns the ids and whether sources were kept (False through the FerretDB compat adapter)."""
+    import pymongo
+
+    write_experiment(workdir)
+    nested_ok = accepts_nested_arrays(url)
+    if not nested_ok:
+        print("test server rejects nested arrays (FerretDB 1.x): experiment.sources stored as [] by the adapter")
+    env = {"DETAIL_MONGO": json.dumps([url, db_name, not nested_ok])}
+    ids: dict[str, int] = {}
+    plan = [p for p in PLAN if p[0] in ("completed", "failed", "queued")]
+    for i, (kind, args, ok) in enumerate(plan, start=1):
+        run_sacred(workdir, [*BEAT, *args], expect_ok=ok, env_extra=env)
+        ids[kind] = i
+    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        db = client[db_name]
+        doc = db.runs.find_one({"_id": ids["completed"]})
+        gone = next(a["file_id"] for a in doc["artifacts"] if a["name"] == "gone.txt")
+        db["fs.files"].delete_one({"_id": gone})
+        db["fs.chunks"].delete_many({"files_id": gone})
+    finally:
+        client.close()
+    return ids, nested_ok
 
 
 _CACHE: dict[str, DetailRuns] = {}
@@ -222,4 +298,31 @@ def copy_runs(runs: DetailRuns, dest: Path) -> DetailRuns:
     import shutil
 
     shutil.copytree(runs.basedir, dest / "runs")
-    return DetailRuns(dest / "runs", dict(runs.ids), dict(runs.mongo_ids))
+    return DetailRuns(dest / "runs", dict(runs.ids))
+
+
+def shared_mongo_runs(server_uri: str) -> tuple[str, dict[str, int], bool]:
+    """(database URI, ids, sources kept) of the Mongo runs, written once per session (read-only for tests)."""
+    key = f"mongo:{server_uri}"
+    if key not in _CACHE:
+        import atexit
+        import tempfile
+        import uuid
+
+        import pymongo
+
+        db_name = f"t_detail_{uuid.uuid4().hex[:8]}"
+        base = server_uri.split("?", 1)[0].rstrip("/")
+        ids, kept = write_mongo_runs(Path(tempfile.mkdtemp(prefix="omnidash-detail-mongo-")), base + "/", db_name)
+
+        def drop() -> None:
+            try:
+                client = pymongo.MongoClient(server_uri, serverSelectionTimeoutMS=2000)
+                client.drop_database(db_name)
+                client.close()
+            except Exception:  # noqa: BLE001 - the server may be gone already
+                pass
+
+        atexit.register(drop)
+        _CACHE[key] = (f"{base}/{db_name}", ids, kept)  # type: ignore[assignment]
+    return _CACHE[key]  # type: ignore[return-value]

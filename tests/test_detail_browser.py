@@ -22,6 +22,7 @@ from detail_runs import (
     copy_runs,
     run_sacred,
     shared_file_runs,
+    shared_mongo_runs,
 )
 
 from app.server import create_app
@@ -406,3 +407,55 @@ def test_running_run_tails_its_output(page, live, runs, artifacts_dir):
     finally:
         proc.terminate()  # the run would tick for another minute; it stays RUNNING in this private copy
         proc.wait(timeout=30)
+
+
+# -- the same page on MongoDB (FerretDB) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mongo_runs(mongo_server):
+    """Completed (1), failed (2), queued (3) written by Sacred's MongoObserver (once per session)."""
+    return shared_mongo_runs(mongo_server.uri)
+
+
+@pytest.mark.mongo
+def test_mongo_runs_every_kind(page, mongo_runs, serve, artifacts_dir):
+    from app.store.mongo import MongoStore
+
+    uri, ids, sources_kept = mongo_runs
+    store = MongoStore(uri)
+    live = serve(create_app(store).server)
+    open_run(page, live, str(ids["completed"]), "config")
+    assert page.locator(".status-badge").inner_text().strip() == "Completed"
+    tree = page.locator("#rd-config-tree")
+    tree.locator(".tree-key", has_text="optimizer").wait_for(timeout=TIMEOUT)
+    assert {"lr", "optimizer", "noise"} <= set(tree.locator(".tree-marked .tree-key").all_inner_texts())
+
+    click_tab(page, "Artifacts")
+    table = page.locator(".artifacts table")
+    table.wait_for(timeout=TIMEOUT)
+    assert table.locator("tbody tr").count() == 7
+    assert "file missing" in table.locator("tr", has_text="gone.txt").inner_text()
+    table.locator("tr", has=page.locator("td:text-is('table.csv')")).locator("button:has-text('Preview')").click()
+    page.locator("#rd-art-body table th", has_text="loss").wait_for(timeout=TIMEOUT)
+    shot(page, artifacts_dir, "mongo-artifacts")
+
+    click_tab(page, "Experiment")
+    if sources_kept:
+        page.locator("button:has-text('View')").last.click()
+        page.locator(".source-code .hljs-keyword").first.wait_for(timeout=TIMEOUT)
+    else:
+        page.get_by_text("No source files recorded.").wait_for(timeout=TIMEOUT)
+
+    click_tab(page, "Output")  # MongoObserver also prints its content-type guesses into the output
+    page.wait_for_function("document.querySelector('#rd-out-pre') && "
+                           "document.querySelector('#rd-out-pre').textContent.includes('content-type')",
+                           timeout=TIMEOUT)
+    assert_not_pwned(page)
+
+    open_run(page, live, str(ids["failed"]))
+    page.locator("#rd-exception", has_text="RuntimeError: Simulated worker crash").wait_for(timeout=TIMEOUT)
+    open_run(page, live, str(ids["queued"]), "meta")
+    assert page.locator(".status-badge").inner_text().strip() == "Queued"
+    assert re.search(r"Queued\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page.locator(".facts").inner_text())
+    assert "lr=0.01" in page.locator("#rd-repro").inner_text()
+    shot(page, artifacts_dir, "mongo-queued")
+    store.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from detail_runs import HOSTILE_ARTIFACT, shared_file_runs
+from detail_runs import HOSTILE_ARTIFACT, shared_file_runs, shared_mongo_runs
 
 from app.server import create_server
 from app.store.files import FileStore
@@ -113,3 +113,46 @@ def test_route_level_paths_are_not_normalised_into_the_basedir(client, runs):
     assert Path(runs.basedir / "secret.txt").exists()
     r = client.get("/download/runs/1/sources/_sources/../../secret.txt")
     assert r.status_code == 404 and SECRET.encode() not in r.data
+
+
+# -- MongoDB (GridFS) -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mongo_client(mongo_server):
+    from app.store.mongo import MongoStore
+
+    uri, ids, _kept = shared_mongo_runs(mongo_server.uri)
+    store = MongoStore(uri)
+    yield create_server(store).test_client(), uri, ids
+    store.close()
+
+
+@pytest.mark.mongo
+def test_mongo_zip_output_and_escaping_names(mongo_client):
+    import gridfs
+    import pymongo
+
+    client, uri, ids = mongo_client
+    r = client.get(f"/download/runs/{ids['completed']}/artifacts.zip")
+    assert r.status_code == 200
+    zf = zipfile.ZipFile(io.BytesIO(r.data))
+    assert "gone.txt" in zf.read("MISSING.txt").decode()
+    assert {"plot.png", "table.csv", "log.txt", HOSTILE_ARTIFACT} <= set(zf.namelist())
+    out = client.get(f"/download/runs/{ids['completed']}/output.txt")
+    assert out.status_code == 200 and b"starting" in out.data
+
+    # an artifact *named* "../escape.txt", stored the way MongoObserver stores artifacts, on a copy of the run
+    mc = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    db = mc.get_default_database()
+    doc = db.runs.find_one({"_id": ids["completed"]})
+    file_id = gridfs.GridFS(db).put(b"inside GridFS", filename="artifact://runs/900/../escape.txt")
+    doc.update(_id=900, artifacts=[{"name": "../escape.txt", "file_id": file_id}])
+    db.runs.insert_one(doc)
+    try:
+        names = zipfile.ZipFile(io.BytesIO(client.get("/download/runs/900/artifacts.zip").data)).namelist()
+        assert names == ["escape.txt"]  # extracting the zip cannot climb out of the folder
+        one = client.get("/api/runs/900/artifacts/..%2Fescape.txt")
+        assert one.status_code == 200 and one.data == b"inside GridFS"
+        assert client.get("/api/runs/900/artifacts/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    finally:
+        db.runs.delete_one({"_id": 900})
+        mc.close()
