@@ -76,6 +76,7 @@ class DemoRun:
     end_step: int  # steps actually run
     host: dict[str, Any]
     final_acc: float
+    total_steps: int = 300
     metrics: dict[str, MetricBatch] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -100,7 +101,7 @@ def _quality(cfg: dict[str, Any], experiment: str) -> tuple[float, float]:
     return acc, speed
 
 
-def plan_runs(n_runs: int, seed: int, now: float) -> list[DemoRun]:
+def plan_runs(n_runs: int, seed: int, now: float, steps: int = 300) -> list[DemoRun]:
     """Decide every run: config, status, timing (oldest first, ending at `now`)."""
     rng = random.Random(seed)
     settings = _settings()
@@ -127,21 +128,21 @@ def plan_runs(n_runs: int, seed: int, now: float) -> list[DemoRun]:
             cfg["tags"] = ["baseline"] if setting["lr"] == 1e-3 else ["sweep", setting["optimizer"]]
         acc, _ = _quality({**cfg, "model": {**cfg["model"], "depth": 4}}, experiment)
         acc += rng.gauss(0, 0.004)
-        steps = 300
+        scale = steps / 300
         status, end_step = "COMPLETED", steps
         diverges = setting["optimizer"] == "adam" and setting["lr"] == 1e-2 and rng.random() < 0.5
         if diverges:
-            status, end_step = "FAILED", rng.randint(40, 160)
+            status, end_step = "FAILED", max(2, int(rng.randint(40, 160) * scale))
         elif rng.random() < 0.06:
-            status, end_step = "INTERRUPTED", rng.randint(50, 250)
+            status, end_step = "INTERRUPTED", max(2, int(rng.randint(50, 250) * scale))
         elif i == n_runs - 1:
-            status, end_step = "RUNNING", rng.randint(100, 200)
+            status, end_step = "RUNNING", max(2, int(rng.randint(100, 200) * scale))
         step_seconds = (1.2 if experiment == "mnist_cnn" else 4.0) * (0.7 if setting["batch_size"] == 128 else 1.0)
         start = t + rng.uniform(0, gap * 0.3)
         if status == "RUNNING":
             start = now - 3 * 3600.0 - end_step * step_seconds
         plans.append(DemoRun(experiment, cfg, start, step_seconds, status, end_step, HOSTS[i % len(HOSTS)],
-                             max(0.1, min(acc, 0.995))))
+                             max(0.1, min(acc, 0.995)), steps))
         t += gap
     return plans
 
@@ -150,8 +151,9 @@ def _curves(plan: DemoRun, rng: random.Random) -> None:
     """Fill metrics, console output and info for one planned run (vectorised: fast for bulk demos)."""
     cfg = plan.config
     _, speed = _quality(cfg, plan.experiment)
-    total, evaluate_every, n_classes = 300, 10, 10
-    per_epoch = total // cfg["epochs"]
+    total, n_classes = plan.total_steps, 10
+    per_epoch = max(1, total // cfg["epochs"])
+    evaluate_every = max(1, per_epoch // 3)
     floor_loss = -math.log(plan.final_acc) * 1.3 + 0.02
     noise = 0.06 if cfg["batch_size"] == 32 else 0.03
     nrng = np.random.default_rng(rng.getrandbits(64))
@@ -303,7 +305,8 @@ def _experiment_infos(workdir: Path) -> dict[str, ExperimentInfo]:
     return infos
 
 
-def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now: float | None = None) -> int:
+def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now: float | None = None,
+                    steps: int = 300) -> int:
     """Write `n_runs` realistic runs into a Sacred FileStorage folder (created); returns how many."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -312,7 +315,7 @@ def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now:
     with tempfile.TemporaryDirectory(prefix="omnidash-demo-") as tmp:
         workdir = Path(tmp)
         experiments = _experiment_infos(workdir)
-        for i, plan in enumerate(plan_runs(n_runs, seed, now)):
+        for i, plan in enumerate(plan_runs(n_runs, seed, now, steps)):
             rng = random.Random(seed * 1_000_003 + i)
             _curves(plan, rng)
             clock = _Clock(plan.start)
@@ -333,7 +336,7 @@ def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now:
 
 
 # -- MongoDB bulk ----------------------------------------------------------------------------
-def _iter_documents(n_runs: int, seed: int, now: float, source_refs: dict[str, list[list[Any]]]
+def _iter_documents(n_runs: int, seed: int, now: float, source_refs: dict[str, list[list[Any]]], steps: int = 300
                     ) -> Iterator[tuple[dict[str, Any], dict[str, MetricBatch]]]:
     from sacredlog.mongo import run_document
 
@@ -341,7 +344,7 @@ def _iter_documents(n_runs: int, seed: int, now: float, source_refs: dict[str, l
         name: ExperimentInfo(name, f"/home/demo/{name}", "train.py", [], DEPENDENCIES, [])
         for name in EXPERIMENTS
     }
-    for i, plan in enumerate(plan_runs(n_runs, seed, now)):
+    for i, plan in enumerate(plan_runs(n_runs, seed, now, steps)):
         rng = random.Random(seed * 1_000_003 + i)
         _curves(plan, rng)
         last_t = max((b.times[-1] for b in plan.metrics.values() if len(b)), default=plan.start + 2)
@@ -366,8 +369,15 @@ def _iter_documents(n_runs: int, seed: int, now: float, source_refs: dict[str, l
 
 
 def write_demo_runs_mongo(uri: str, n_runs: int = 60, seed: int = 0, now: float | None = None,
-                          batch: int = 500) -> int:
-    """Bulk-insert `n_runs` demo runs (runs + metrics, Sacred's Mongo format) into the database of `uri`."""
+                          batch: int = 200, steps: int = 300) -> int:
+    """Bulk-insert `n_runs` demo runs (runs + metrics, Sacred's Mongo format) into the database of `uri`.
+
+    Documents are generated while the previous batch is being inserted (a writer thread), so the time is
+    that of the server's inserts. Fewer `steps` per run make very large demos (tens of thousands) quicker.
+    """
+    import queue
+    import threading
+
     import gridfs
     import pymongo
     from bson import ObjectId
@@ -394,32 +404,51 @@ def write_demo_runs_mongo(uri: str, n_runs: int = 60, seed: int = 0, now: float 
             name: [["train.py", fs.put(TRAIN_SOURCE.format(name=name).encode(), filename=f"/home/demo/{name}/train.py")]]
             for name in EXPERIMENTS
         }
+        batches_out: queue.Queue = queue.Queue(maxsize=2)
+        errors: list[BaseException] = []
+        written = [0]
+
+        def insert_batches() -> None:
+            while (item := batches_out.get()) is not None:
+                if errors:
+                    continue
+                try:
+                    runs.insert_many(item[0], ordered=False)
+                    metrics.insert_many(item[1], ordered=False)
+                    written[0] += len(item[0])
+                except Exception as e:  # noqa: BLE001 - re-raised in the caller's thread
+                    errors.append(e)
+
+        writer = threading.Thread(target=insert_batches, name="demo-insert", daemon=True)
+        writer.start()
         run_docs: list[dict[str, Any]] = []
         metric_docs: list[dict[str, Any]] = []
-        written = 0
-        for i, (doc, batches) in enumerate(_iter_documents(n_runs, seed, now, source_refs)):
-            if limited:
-                doc = compatible(doc)
-            doc["_id"] = first_id + i
-            refs = []
-            for name, b in batches.items():
-                mdoc = metric_document(doc["_id"], name, b)
+        try:
+            for i, (doc, series) in enumerate(_iter_documents(n_runs, seed, now, source_refs, steps)):
+                if errors:
+                    break
                 if limited:
-                    mdoc["values"] = compatible_values(mdoc["values"])
-                mdoc["_id"] = ObjectId()
-                refs.append({"name": name, "id": str(mdoc["_id"])})
-                metric_docs.append(mdoc)
-            doc["info"]["metrics"] = refs
-            run_docs.append(doc)
-            if len(run_docs) >= batch:
-                runs.insert_many(run_docs, ordered=False)
-                metrics.insert_many(metric_docs, ordered=False)
-                written += len(run_docs)
-                run_docs, metric_docs = [], []
-        if run_docs:
-            runs.insert_many(run_docs, ordered=False)
-            metrics.insert_many(metric_docs, ordered=False)
-            written += len(run_docs)
-        return written
+                    doc = compatible(doc)
+                doc["_id"] = first_id + i
+                refs = []
+                for name, b in series.items():
+                    mdoc = {"_id": ObjectId(), **metric_document(doc["_id"], name, b)}
+                    if limited:
+                        mdoc["values"] = compatible_values(mdoc["values"])
+                    refs.append({"name": name, "id": str(mdoc["_id"])})
+                    metric_docs.append(mdoc)
+                doc["info"]["metrics"] = refs
+                run_docs.append(doc)
+                if len(run_docs) >= batch:
+                    batches_out.put((run_docs, metric_docs))
+                    run_docs, metric_docs = [], []
+            if run_docs:
+                batches_out.put((run_docs, metric_docs))
+        finally:
+            batches_out.put(None)
+            writer.join()
+        if errors:
+            raise errors[0]
+        return written[0]
     finally:
         client.close()
