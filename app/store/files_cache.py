@@ -104,6 +104,7 @@ class RunCache:
         self._scanner_lock = threading.Lock()
         self._non_runs: dict[str, tuple[FileSig, ...]] = {}
         self._scan_seconds = 0.0  # how long the last scan took
+        self.parallel_loads = 0  # scans whose new runs were parsed in worker processes
 
     # -- scanning ----------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -194,16 +195,19 @@ class RunCache:
     def _prefetch(self, names: list[str]) -> dict[str, dict[str, tuple[FileSig, bool, Any]]]:
         """Parse many new run folders in worker processes (a first load of thousands of runs)."""
         workers = min(os.cpu_count() or 1, 8)
-        if workers < 2:
+        # fork only a single-threaded process (the CLI before it serves, a script): forking a threaded
+        # server is unsafe, and "spawn" would re-run the caller's __main__ script in every worker
+        if workers < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
             return {}
         paths = [os.path.join(self.basedir, n) for n in names]
         try:
-            ctx = multiprocessing.get_context("spawn")  # never fork a threaded web server
+            ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 results = list(pool.map(prefetch_run, paths, chunksize=16))
         except Exception as e:  # noqa: BLE001 - no processes here (sandbox, frozen app): parse serially
             log.info("parallel first load unavailable (%s); parsing serially", e)
             return {}
+        self.parallel_loads += 1
         return dict(zip(names, results, strict=True))
 
     # -- one run -------------------------------------------------------------------
