@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 SUMMARY_VERSION = 1
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
-BATCH = 500  # runs whose metric documents are read in one query
+BATCH = 20_000  # runs whose metric documents are read in one query (FerretDB scans per query)
 LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
+TAIL_STORED = 20  # last values kept in a stored summary (longer when a larger last_avg window is asked)
 
 
 def _same_time(a: Any, b: Any) -> bool:
@@ -85,6 +86,7 @@ class Summaries:
         self._last_refresh = 0.0
         self._windows: set[int] = set()
         self._windows_read = 0.0
+        self._names_known: set[str] = set()
         self.cache: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}  # read-only: id -> (probe, omnidash)
 
     # -- last_avg windows ---------------------------------------------------------------
@@ -100,13 +102,20 @@ class Summaries:
             self._windows_read = time.monotonic()
         return set(self._windows)
 
+    def tail_length(self) -> int:
+        """Values kept per stored summary: enough for every window requested so far."""
+        return max([TAIL_STORED, *self.windows()])
+
     def ensure_window(self, n: int) -> None:
         """Make last_avg(metric, n) sortable: remember n and add the key to every stored summary."""
         n = max(1, min(int(n), rows.TAIL_KEEP))
         if n in self.windows():
             return
+        needs_longer_tail = n > self.tail_length()
         self._windows.add(n)
         if not self.writable:
+            if needs_longer_tail:
+                self.cache.clear()
             for _probe, od in self.cache.values():
                 for summary in od["metrics"].values():
                     with_windows(summary, [n])
@@ -115,6 +124,10 @@ class Summaries:
             self.state.update_one({"_id": STATE_ID}, {"$addToSet": {"last_avg": n}}, upsert=True)
         except OperationFailure as e:
             self._write_refused(e)
+            return
+        if needs_longer_tail:  # the stored tails are too short: recompute every summary now
+            self.runs.update_many({"omnidash.v": SUMMARY_VERSION}, {"$set": {"omnidash.v": 0}})
+            self.refresh(force=True)
             return
         key = rows.summary_key("last_avg", n)
         ops = []
@@ -136,6 +149,7 @@ class Summaries:
         """{run id: {escaped metric name: summary}} read from the metric documents of these runs."""
         out: dict[Any, dict[str, dict[str, Any]]] = {rid: {} for rid in run_ids}
         windows = self.windows()
+        keep = self.tail_length()
         for start in range(0, len(run_ids), BATCH):
             chunk = run_ids[start : start + BATCH]
             cursor = self.metrics.find(
@@ -151,6 +165,7 @@ class Summaries:
                     summary = rows.summarize(steps, values)
                 except Exception:  # noqa: BLE001 - a malformed metric never breaks a listing
                     continue
+                summary["tail"] = (summary.get("tail") or [])[-keep:]
                 out[rid][rows.escape_key(name)] = with_windows(summary, windows)
         return out
 
@@ -179,6 +194,7 @@ class Summaries:
 
     def _store(self, docs: list[dict[str, Any]]) -> int:
         done = 0
+        names: set[str] = set()
         for start in range(0, len(docs), BATCH):
             chunk = docs[start : start + BATCH]
             computed = self.compute([d["_id"] for d in chunk])
@@ -189,17 +205,19 @@ class Summaries:
             if not self._bulk(ops):
                 return done
             done += len(chunk)
-        if done:
-            self._remember_names(docs)
+            for summaries in computed.values():
+                names |= {rows.unescape_key(k) for k in summaries}
+        self._remember_names(names)
         return done
 
-    def _remember_names(self, docs: list[dict[str, Any]]) -> None:
-        """Add the metric names seen to omnidash.state (columns() reads them without scanning metrics)."""
+    def _remember_names(self, names: set[str]) -> None:
+        """Add metric names to omnidash.state (columns() reads them without scanning metrics)."""
+        new = names - self._names_known
+        if not new:
+            return
         try:
-            names = self.metrics.distinct("name", {"run_id": {"$in": [d["_id"] for d in docs][:BATCH]}})
-            names = [n for n in names if isinstance(n, str)]
-            if names:
-                self.state.update_one({"_id": STATE_ID}, {"$addToSet": {"names": {"$each": names}}}, upsert=True)
+            self.state.update_one({"_id": STATE_ID}, {"$addToSet": {"names": {"$each": sorted(new)}}}, upsert=True)
+            self._names_known |= new
         except OperationFailure:
             pass
 
