@@ -338,7 +338,7 @@ def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now:
 # -- MongoDB bulk ----------------------------------------------------------------------------
 def _iter_documents(n_runs: int, seed: int, now: float, source_refs: dict[str, list[list[Any]]], steps: int = 300
                     ) -> Iterator[tuple[dict[str, Any], dict[str, MetricBatch]]]:
-    from sacredlog.mongo import run_document
+    from sacredlog.mongo_ops import run_document
 
     ex_infos = {
         name: ExperimentInfo(name, f"/home/demo/{name}", "train.py", [], DEPENDENCIES, [])
@@ -382,7 +382,7 @@ def write_demo_runs_mongo(uri: str, n_runs: int = 60, seed: int = 0, now: float 
     import pymongo
     from bson import ObjectId
 
-    from sacredlog.mongo import (
+    from sacredlog.mongo_ops import (
         compatible,
         compatible_values,
         ensure_metrics_index,

@@ -125,7 +125,7 @@ class Journal:
     def apply_metrics(self, metrics: Any, run_id: Any, known: dict[str, tuple[int | None, str | None]],
                       on_applied: Callable[[str, int, str], None], limited: bool = False) -> None:
         """Push the spilled points (in order), then drop the journal file. `known`: name -> (length, ref)."""
-        from sacredlog.mongo import push_points
+        from sacredlog.mongo_ops import push_points
 
         lengths = {name: length for name, (length, _) in known.items()}
         refs = {name: ref for name, (_, ref) in known.items()}
@@ -169,7 +169,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
     import gridfs
     import pymongo
 
-    from sacredlog.mongo import (
+    from sacredlog.mongo_ops import (
         ensure_metrics_index,
         insert_run,
         push_points,
@@ -265,9 +265,10 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
             doc["artifacts"] = artifacts
             doc["experiment"] = {**doc["experiment"], "sources": source_refs or []}
             info = dict(doc.get("info") or {})
-            metric_refs = list(info.get("metrics") or [])
-            names = {r.get("name") for r in metric_refs if isinstance(r, dict)}
-            for name in sorted({r["name"] for r in metric_recs} - names):
+            journaled = {r["name"] for r in metric_recs}
+            metric_refs = [r for r in info.get("metrics") or []
+                           if isinstance(r, dict) and r.get("name") not in journaled]
+            for name in sorted(journaled):  # the ids of the documents that now hold these series
                 ref = refs.get(name) or stored_length(metrics, run_id, name)[1]
                 if ref:
                     metric_refs.append({"name": name, "id": ref})

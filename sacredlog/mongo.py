@@ -1,20 +1,18 @@
 """A Sacred MongoObserver-compatible writer that never blocks the training loop and never loses a point.
 
-Documents are exactly Sacred 0.8.7's (`runs`, `metrics`, GridFS `fs`). Metric points are pushed with
-`$push/$each` + upsert on `{run_id, name}`. After any failed or uncertain write the writer re-reads how many
-points the database holds before pushing again, so retries never duplicate. What cannot be written is
+Documents are exactly Sacred 0.8.7's (`runs`, `metrics`, GridFS `fs`), one metric document per run and name:
+a new series is inserted, later points are appended with `$push/$each` by `_id` (Sacred's upsert on
+`{run_id, name}` gives the same document, but FerretDB scans the collection for it). After any failed or
+uncertain write the writer re-reads how many points the database holds before pushing again, so retries
+never duplicate. What cannot be written is
 kept in memory up to a bound, then spilled to a journal file that `sacredlog replay` sends later.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import math
-import mimetypes
 import os
 import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,228 +21,25 @@ from typing import Any
 import gridfs
 import pymongo
 from bson import ObjectId
-from pymongo.errors import (
-    ConnectionFailure,
-    DocumentTooLarge,
-    DuplicateKeyError,
-    InvalidDocument,
-    PyMongoError,
+
+from sacredlog.mongo_ops import (  # noqa: F401 - re-exported for callers of sacredlog.mongo
+    TRANSIENT_ERRORS,
+    compatible,
+    compatible_values,
+    ensure_metrics_index,
+    insert_run,
+    metric_document,
+    next_run_id,
+    push_points,
+    run_document,
+    safe_set,
+    server_is_limited,
+    upload_artifact,
+    upload_sources,
 )
+from sacredlog.state import Artifact, MetricBatch, RunSnapshot, utc_datetimes
 
-from sacredlog.serialize import flatten
-from sacredlog.state import MONGO_FORMAT, Artifact, MetricBatch, RunSnapshot, utc_datetimes
-
-TRANSIENT_ERRORS = (ConnectionFailure,)  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, ...
-MAX_DOC_BYTES = 16 * 1024 * 1024
 PARALLEL_WRITES = 4  # series written at once (the server encodes big documents in parallel)
-
-
-# -- FerretDB 1.x compatibility ------------------------------------------------------------------
-def server_is_limited(client: pymongo.MongoClient) -> bool:
-    """True for FerretDB 1.x, which rejects nested arrays and drops the connection on NaN."""
-    info = client.admin.command("buildInfo")
-    return "ferretdbVersion" in info and not str(info["ferretdbVersion"]).startswith(("v2", "2"))
-
-
-def compatible(value: Any) -> Any:
-    """A copy such a server accepts: NaN/inf -> null, arrays of arrays (sources, resources) -> []."""
-    if isinstance(value, dict):
-        return {k: compatible(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if any(isinstance(x, list | tuple) for x in value):
-            return []
-        return [compatible(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def compatible_values(values: list[Any]) -> list[Any]:
-    return [None if v.__class__ is float and not math.isfinite(v) else v for v in values]
-
-
-# -- documents ------------------------------------------------------------------------------
-def run_document(snap: RunSnapshot, sources: list[list[Any]]) -> dict[str, Any]:
-    """The `runs` document Sacred's MongoObserver holds for this state (without `_id`)."""
-    ex = snap.experiment
-    doc: dict[str, Any] = {
-        "experiment": {
-            "name": ex.name, "base_dir": ex.base_dir, "sources": sources,
-            "dependencies": list(ex.dependencies), "repositories": [dict(r) for r in ex.repositories],
-            "mainfile": ex.mainfile,
-        },
-        "format": MONGO_FORMAT,
-        "command": snap.command,
-        "host": dict(snap.host),
-        "start_time": snap.start_time,
-        "config": flatten(snap.config),
-        "meta": snap.meta,
-        "status": snap.status,
-        "resources": [[p, md5] for p, md5 in snap.resources],
-        "artifacts": [],
-        "captured_out": snap.captured_out,
-        "info": flatten(snap.info),
-        "heartbeat": snap.heartbeat,
-    }
-    if snap.heartbeat is not None or snap.stop_time is not None:
-        doc["result"] = flatten(snap.result)
-    if snap.stop_time is not None:
-        doc["stop_time"] = snap.stop_time
-    if snap.fail_trace is not None:
-        doc["fail_trace"] = list(snap.fail_trace)
-    return doc
-
-
-def metric_document(run_id: Any, name: str, batch: MetricBatch) -> dict[str, Any]:
-    return {"run_id": run_id, "name": name, "steps": list(batch.steps), "values": list(batch.values),
-            "timestamps": utc_datetimes(batch.times)}
-
-
-def ensure_metrics_index(metrics: pymongo.collection.Collection) -> None:
-    """The `{run_id: 1, name: 1}` index every metric flush relies on."""
-    metrics.create_index([("run_id", 1), ("name", 1)])
-
-
-def next_run_id(runs: pymongo.collection.Collection) -> int:
-    """max(numeric _id) + 1, or 1 for an empty collection (string ids are ignored, unlike Sacred)."""
-    top = list(runs.find({"_id": {"$type": "number"}}, {"_id": 1}).sort("_id", -1).limit(1))
-    return int(top[0]["_id"]) + 1 if top else 1
-
-
-def insert_run(runs: pymongo.collection.Collection, doc: dict[str, Any], wanted_id: Any = None,
-               limited: bool = False) -> Any:
-    """Insert with `_id` = wanted_id, or max + 1 retried on duplicate key (concurrent writers)."""
-    if limited:
-        doc = compatible(doc)
-    if wanted_id is not None:
-        runs.insert_one({"_id": wanted_id, **doc})
-        return wanted_id
-    for _ in range(1000):
-        run_id = next_run_id(runs)
-        try:
-            runs.insert_one({"_id": run_id, **doc})
-            return run_id
-        except DuplicateKeyError:
-            continue
-    raise RuntimeError("could not find a free run _id after 1000 attempts")
-
-
-def upload_sources(fs: gridfs.GridFS, sources: list[tuple[str, str]]) -> list[list[Any]]:
-    """[(relative, absolute)] -> Sacred's `[[relative, ObjectId]]` (uploaded with filename = absolute path)."""
-    out = []
-    for relative, absolute in sources:
-        with open(absolute, "rb") as f:
-            out.append([relative, fs.put(f, filename=absolute)])
-    return out
-
-
-def guess_content_type(path: str) -> str | None:
-    return mimetypes.guess_type(path)[0]
-
-
-def upload_artifact(fs: gridfs.GridFS, runs_name: str, run_id: Any, art: Artifact) -> ObjectId:
-    """Put one artifact into GridFS, or reuse an identical earlier upload (so retries do not duplicate)."""
-    filename = f"artifact://{runs_name}/{run_id}/{art.name}"
-    size = os.path.getsize(art.path)
-    existing = fs._files.find_one({"filename": filename, "length": size, "metadata": art.metadata},
-                                  {"_id": 1}, sort=[("uploadDate", -1)])
-    if existing is not None:
-        return existing["_id"]
-    content_type = art.content_type or guess_content_type(art.path)
-    with open(art.path, "rb") as f:
-        return fs.put(f, filename=filename, metadata=art.metadata, content_type=content_type)
-
-
-def stored_length(metrics: pymongo.collection.Collection, run_id: Any, name: str,
-                  ref: str | None = None) -> tuple[int, str | None]:
-    """How many points the database holds for (run_id, name), and the metric document's id (None: no document).
-
-    With `ref` (the document's id, when we know it) the lookup is by `_id`, which every server answers fast.
-    """
-    query = {"_id": ObjectId(ref)} if ref else {"run_id": run_id, "name": name}
-    doc = metrics.find_one(query, {"steps": 1})
-    if doc is None:
-        return 0, None
-    return len(doc.get("steps") or []), str(doc["_id"])
-
-
-def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, start: int,
-                steps: list[Any], values: list[Any], timestamps: list[dt.datetime],
-                known_length: int | None, ref: str | None = None, limited: bool = False) -> tuple[int, str]:
-    """Make the stored series hold points [0, start + len(steps)) exactly once. Returns (length, document id).
-
-    `known_length` is how many points we know are stored (None: ask the database); `ref` the metric
-    document's id if known. A new series is one insert (Sacred's upsert gives the same document), later
-    points are `$push/$each` by `_id`. Points already stored are skipped, so calling this again after an
-    uncertain failure never duplicates.
-    """
-    exists = bool(known_length)
-    if known_length is None:
-        known_length, found = stored_length(metrics, run_id, name, ref)
-        exists = found is not None
-        if ref is None:
-            ref = found
-    if known_length < start:
-        raise RuntimeError(f"metric {name!r} of run {run_id!r}: {start - known_length} earlier points missing")
-    skip = known_length - start
-    if skip >= len(steps):
-        return known_length, ref or ""
-    if skip:
-        steps, values, timestamps = steps[skip:], values[skip:], timestamps[skip:]
-    if limited:
-        values = compatible_values(values)
-    if not exists:
-        oid = ObjectId(ref) if ref else ObjectId()
-        try:
-            metrics.insert_one({"_id": oid, "run_id": run_id, "name": name, "steps": list(steps),
-                                "values": list(values), "timestamps": list(timestamps)})
-        except DuplicateKeyError:  # an earlier, uncertain attempt did insert it: look again
-            return push_points(metrics, run_id, name, start + skip, steps, values, timestamps, None, str(oid),
-                               limited)
-        return start + skip + len(steps), str(oid)
-    metrics.update_one(
-        {"_id": ObjectId(ref)},
-        {"$push": {"steps": {"$each": steps}, "values": {"$each": values}, "timestamps": {"$each": timestamps}}},
-    )
-    return start + skip + len(steps), str(ref)
-
-
-def safe_set(runs: pymongo.collection.Collection, run_id: Any, doc: dict[str, Any], upsert: bool,
-             limited: bool = False) -> list[str]:
-    """`$set` the whole document; if that is rejected, set field by field and skip the bad ones.
-
-    Returns the names of fields that could not be written (so one bad field never blocks the others).
-    """
-    if limited:
-        doc = compatible(doc)
-    try:
-        runs.update_one({"_id": run_id}, {"$set": doc}, upsert=upsert)
-        return []
-    except TRANSIENT_ERRORS:
-        raise
-    except (InvalidDocument, DocumentTooLarge, PyMongoError):
-        pass
-    bad = []
-    for key, value in doc.items():
-        try:
-            runs.update_one({"_id": run_id}, {"$set": {key: value}}, upsert=upsert)
-        except TRANSIENT_ERRORS:
-            raise
-        except (InvalidDocument, DocumentTooLarge, PyMongoError):
-            bad.append(key)
-            replacement = _fallback_value(key, value)
-            if replacement is not None:
-                with contextlib.suppress(PyMongoError):
-                    runs.update_one({"_id": run_id}, {"$set": {key: replacement}}, upsert=upsert)
-    return bad
-
-
-def _fallback_value(key: str, value: Any) -> Any:
-    if key == "captured_out" and isinstance(value, str):
-        return value[:100_000] + "\n[sacredlog: captured output too large for the document]\n"
-    if isinstance(value, dict):
-        return {"sacredlog_error": f"field {key!r} could not be stored", "repr": repr(value)[:10_000]}
-    return repr(value)[:10_000]
 
 
 # -- the writer ----------------------------------------------------------------------------------
@@ -437,6 +232,8 @@ class MongoWriter:
 
     def _write_series(self, m: _Metric) -> None:
         p = m.pending
+        if m.ref is None and m.stored == 0:
+            m.ref = str(ObjectId())  # known before the first write, so a retry can look it up by _id
         try:
             stored, ref = push_points(self.metrics, self.run_id, m.name, m.first_pending, p.steps, p.values,
                                       utc_datetimes(p.times), m.stored, m.ref, limited=bool(self.limited))
@@ -465,7 +262,7 @@ class MongoWriter:
     def _metric_refs(self) -> list[dict[str, str]]:
         refs = []
         for m in self._metrics.values():
-            if m.ref is not None:
+            if m.ref is not None and m.stored:  # only documents known to exist
                 refs.append({"name": m.name, "id": m.ref})
         return refs
 
@@ -495,5 +292,3 @@ class MongoWriter:
         self.journal.append_run(self.run_id, self._wanted_id, doc, sources,
                                 [self.journal.keep_file(a) for a in self._pending_artifacts])
 
-
-Callback = Callable[[str, int, str | None], None]

@@ -68,6 +68,17 @@ def _assert_exactly_once(db, run_id, n: int) -> None:
         assert len(docs[0]["values"]) == len(docs[0]["timestamps"]) == n
 
 
+def _assert_refs(db, run_id) -> None:
+    """info.metrics names every series with the id of the document that holds it."""
+    from bson import ObjectId
+
+    refs = db.runs.find_one({"_id": run_id})["info"]["metrics"]
+    assert sorted(r["name"] for r in refs) == ["acc", "loss"]
+    for ref in refs:
+        doc = db.metrics.find_one({"_id": ObjectId(ref["id"])}, {"run_id": 1, "name": 1})
+        assert doc is not None and doc["run_id"] == run_id and doc["name"] == ref["name"]
+
+
 def test_database_stopped_mid_run_and_started_again_keeps_every_point_once(private_mongo, tmp_path):
     uri = private_mongo.uri + "outage"
     run = Run("outage", {"a": 1}, mongo_url=uri, heartbeat=0.2, journal_dir=tmp_path / "journal",
@@ -90,7 +101,7 @@ def test_database_stopped_mid_run_and_started_again_keeps_every_point_once(priva
     doc = db.runs.find_one({"_id": run.run_id})
     assert doc["status"] == "COMPLETED"
     _assert_exactly_once(db, run.run_id, 800)
-    assert {r["name"] for r in doc["info"]["metrics"]} == {"loss", "acc"}
+    _assert_refs(db, run.run_id)
     assert not list((tmp_path / "journal").glob("*.journal")), "the journal is removed once everything is stored"
 
 
@@ -129,7 +140,7 @@ def test_database_down_at_exit_journal_then_replay_exactly_once(private_mongo, t
     assert doc["status"] == "COMPLETED" and doc["result"] == 0.93 and doc["info"]["best_epoch"] == 3
     _assert_exactly_once(db, run.run_id, 500)
     assert [a["name"] for a in doc["artifacts"]] == ["weights.bin"]
-    assert {r["name"] for r in doc["info"]["metrics"]} == {"loss", "acc"}
+    _assert_refs(db, run.run_id)
 
     second = _replay(journal)  # idempotent: nothing is sent twice
     assert second.returncode == 0, second.stderr
@@ -159,6 +170,7 @@ def test_database_down_from_the_start_replay_inserts_the_run(private_mongo, tmp_
     assert doc is not None and doc["status"] == "COMPLETED" and doc["config"]["a"] == 2
     assert doc["format"] == "MongoObserver-0.7.0" and doc["experiment"]["name"] == "outage"
     _assert_exactly_once(db, 8, 50)
+    _assert_refs(db, 8)
     assert _replay(journal).returncode == 0
     assert db.runs.count_documents({}) == 2
     _assert_exactly_once(db, 8, 50)
