@@ -212,13 +212,15 @@ def test_default_view_shows_varying_config_and_metric_columns(dash_app):
     assert find(page, "tbl-view").data["cols"] is None
 
 
-def callback_key(dash_app, fragment: str) -> str:
-    keys = [k for k in dash_app.callback_map if fragment in k]
+def callback_key(dash_app, fragment: str | tuple[str, ...]) -> str:
+    """The one callback whose output key contains the fragment (or all of several fragments)."""
+    fragments = (fragment,) if isinstance(fragment, str) else fragment
+    keys = [k for k in dash_app.callback_map if all(f in k for f in fragments)]
     assert len(keys) == 1, keys
     return keys[0]
 
 
-def call(dash_app, fragment: str, inputs: dict[str, Any], state: dict[str, Any] | None = None,
+def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], state: dict[str, Any] | None = None,
          triggered: str | None = None) -> dict[str, Any]:
     """POST one callback to /_dash-update-component as the browser would; returns {"id.prop": value}."""
     from components.columns import STATUSES
@@ -341,3 +343,108 @@ def test_inline_tag_edit_failure_reports_and_reloads_the_cell(dash_app, demo_sto
                {"tbl-soft-refresh.data": 5})
     assert "Could not save tags of run 999999" in json.dumps(out["tbl-message.children"])
     assert out["tbl-soft-refresh.data"] == 6  # the grid re-reads the stored value
+
+
+def test_delete_asks_with_exactly_what_goes_then_deletes(dash_app, demo_store):
+    ids = [r["id"] for r in demo_store.list_runs("", ["-id"], 0, 2, ["id"]).rows]
+    selected = [{"id": i} for i in ids]
+    asked = call(dash_app, "tbl-delete-list.children", {"tbl-bulk-delete.n_clicks": 1},
+                 {"tbl-grid.selectedRows": selected, "tbl-select-all.value": [], "tbl-view.data": View().to_dict()},
+                 triggered="tbl-bulk-delete.n_clicks")
+    assert asked["tbl-delete-dialog.hidden"] is False and asked["tbl-delete-target.data"] == ids
+    listing = json.dumps(asked["tbl-delete-list.children"])
+    assert "2 runs will be deleted for good" in listing
+    for i in ids:
+        report = demo_store.delete_preview(i)
+        assert f"Run {i}: the run, {report.metrics} metric series" in listing
+    done = call(dash_app, "tbl-delete-dialog.hidden@", {"tbl-delete-confirm.n_clicks": 1},
+                {"tbl-delete-target.data": ids, "tbl-refresh.data": 0})
+    assert done["tbl-delete-dialog.hidden"] is True and "Deleted 2 runs" in json.dumps(done["tbl-message.children"])
+    assert not set(ids) & set(demo_store.run_ids(""))
+
+
+def test_compare_opens_the_compare_page_with_the_selected_runs(dash_app):
+    out = call(dash_app, "url.pathname", {"tbl-compare.n_clicks": 1},
+               {"tbl-grid.selectedRows": [{"id": 5}, {"id": 2}, {"id": 9}], "tbl-select-all.value": [],
+                "tbl-view.data": View().to_dict()})
+    assert out["url.pathname"] == "/compare" and out["url.search"] == "?runs=5,2,9"
+
+
+def test_saved_views_are_stored_and_listed(dash_app, demo_store):
+    view = View(q="status == COMPLETED", sort=["-config.lr"], group=["config.lr"]).to_dict()
+    out = call(dash_app, "tbl-view-list.children", {"tbl-view-save.n_clicks": 1},
+               {"tbl-view-name.value": "best lr", "tbl-view.data": view}, triggered="tbl-view-save.n_clicks")
+    assert [v["name"] for v in demo_store.list_views()] == ["best lr"]
+    link = json.dumps(out["tbl-view-list.children"])
+    assert "q=status+%3D%3D+COMPLETED" in link and "group=config.lr" in link
+
+
+def test_columns_picker_adds_pins_and_moves_columns(dash_app):
+    state = {"tbl-picker-list.options": [{"label": "x", "value": v} for v in ("id", "status", "max(val.acc)")],
+             "tbl-view.data": View().to_dict(), "tbl-visible.data": ["id", "status"], "tbl-refresh.data": 0}
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-picker-list.value": ["id", "status", "max(val.acc)"]},
+               state, triggered="tbl-picker-list.value")
+    assert out["tbl-visible.data"] == ["id", "status", "max(val.acc)"]
+    assert out["tbl-view.data"]["cols"] == ["id", "status", "max(val.acc)"]
+    assert out["tbl-refresh.data"] == 1  # a new column: the rows are fetched again with it
+    assert [d["colId"] for d in out["tbl-grid.columnDefs"]] == ["id", "status", "max(val.acc)"]
+    moved = [{"colId": "ag-Grid-SelectionColumn"}, {"colId": "status", "pinned": "left", "width": 90},
+             {"colId": "id", "width": 80}, {"colId": "max(val.acc)", "hide": False}]
+    state["tbl-visible.data"] = out["tbl-visible.data"]
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": moved}, state,
+               triggered="tbl-grid.columnState")
+    assert out["tbl-view.data"]["cols"] == ["status", "id", "max(val.acc)"]
+    assert out["tbl-view.data"]["pin"] == ["status"]
+
+
+@pytest.fixture
+def private_mongo(tmp_path):
+    """A FerretDB of this test's own, so it can be stopped and started again."""
+    from tests.conftest import MongoServer, ferretdb_binary, free_port
+
+    binary = ferretdb_binary()
+    if binary is None:
+        reason = "outage test skipped: no ferretdb binary"
+        print(reason)
+        pytest.skip(reason)
+    port = free_port()
+    server = MongoServer(f"mongodb://127.0.0.1:{port}/", [
+        binary, "--handler=sqlite", f"--sqlite-url=file:{tmp_path}/", f"--state-dir={tmp_path}",
+        f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable", "--log-level=error", "--debug-addr=-"],
+        str(tmp_path))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_database_going_away_shows_a_banner_and_recovers(private_mongo):
+    import pymongo
+
+    from app.pages import table
+    from app.server import create_app
+    from app.store.mongo import MongoStore
+
+    client = pymongo.MongoClient(private_mongo.uri)
+    client["outage"]["runs"].insert_one({"_id": 1, "status": "COMPLETED", "config": {"lr": 0.1}})
+    client.close()
+    store = MongoStore(private_mongo.uri + "outage", server_selection_timeout_ms=300)
+    app = create_app(store, Settings())
+    request = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
+    args = ({"tbl-grid.getRowsRequest": request}, {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"]})
+    assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
+
+    private_mongo.stop()
+    out = call(app, "tbl-grid.getRowsResponse", *args)
+    assert out["tbl-grid.getRowsResponse"] == {"rowData": [], "rowCount": 0}
+    assert out["tbl-banner.hidden"] is False and out["tbl-retry.disabled"] is False
+    assert "cannot be reached" in json.dumps(out["tbl-banner.children"])
+    with app.server.test_request_context("/"):
+        page = table.layout()
+    assert find(page, "tbl-offline-retry") is not None  # a fresh visit gets the retrying banner page
+    assert call(app, ("tbl-retry.disabled@", "tbl-refresh.data@"), {"tbl-retry.n_intervals": 1}, {"tbl-refresh.data": 0}) == {}
+
+    private_mongo.start()
+    back = call(app, ("tbl-retry.disabled@", "tbl-refresh.data@"), {"tbl-retry.n_intervals": 2}, {"tbl-refresh.data": 0})
+    assert back == {"tbl-banner.hidden": True, "tbl-retry.disabled": True, "tbl-refresh.data": 1}
+    assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
+    store.close()

@@ -1,0 +1,308 @@
+"""Benchmark of the runs table: 20,000 runs in a FerretDB started here, measured in headless Chromium.
+
+Our page (infinite row model, rows paged by the store) against the naive approach (all rows sent to a
+client-side dash-ag-grid in the layout), on the same data, in the same run:
+time from navigation to the first rows, a sort, a filter, and bytes transferred.
+
+    python benchmarks/table.py [--runs 20000] [--repeat 3]
+
+Times are milliseconds (medians over --repeat page loads); the server and Chromium share the machine's
+cores, so compare the two columns rather than reading the numbers as user-facing latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# run as `python benchmarks/table.py`: the repository on the path, benchmarks/ itself off it
+# (benchmarks/logging.py would shadow the standard library's logging in the imports made by main()).
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+OPTIMIZERS = ["adam", "sgd", "adamw", "rmsprop"]
+FILTER_QUERY = "config.optimizer == sgd and config.lr > 0.001"
+
+
+# -- a FerretDB of our own ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ferretdb_binary() -> str:
+    for c in (os.environ.get("FERRETDB_BIN", ""), os.path.expanduser("~/go/bin/ferretdb"), shutil.which("ferretdb")):
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    sys.exit("no ferretdb binary (go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2)")
+
+
+@contextmanager
+def ferretdb():
+    """Start FerretDB (SQLite backend) in a temp folder; yields its base URI."""
+    import pymongo
+
+    workdir = tempfile.mkdtemp(prefix="omnidash-bench-table-")
+    port = free_port()
+    log = open(os.path.join(workdir, "ferretdb.log"), "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([ferretdb_binary(), "--handler=sqlite", f"--sqlite-url=file:{workdir}/",
+                             f"--state-dir={workdir}", f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable",
+                             "--log-level=error", "--debug-addr=-"], stdout=log, stderr=subprocess.STDOUT)
+    uri = f"mongodb://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                pymongo.MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
+                break
+            except Exception:  # noqa: BLE001
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("ferretdb did not start") from None
+                time.sleep(0.2)
+        yield uri
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def insert_runs(db, n: int, seed: int = 1) -> None:
+    """n Sacred MongoObserver runs (10 config keys) with two metrics of 50 steps each, via insert_many."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    runs, metrics = [], []
+    for i in range(1, n + 1):
+        start = now - timedelta(minutes=3 * (n - i + 1))
+        lr = rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+        status = rng.choices(["COMPLETED", "FAILED", "INTERRUPTED", "RUNNING"], [85, 8, 5, 2])[0]
+        runs.append({
+            "_id": i, "experiment": {"name": rng.choice(["mnist", "cifar", "imagenet"]), "sources": []},
+            "command": "train", "status": status, "start_time": start,
+            "heartbeat": start + timedelta(seconds=rng.randint(60, 3600)),
+            "host": {"hostname": f"node-{i % 16:02d}"},
+            "config": {"lr": lr, "optimizer": rng.choice(OPTIMIZERS), "batch_size": rng.choice([32, 64, 128]),
+                       "dropout": rng.choice([0.0, 0.1, 0.3]), "epochs": 50, "seed": i,
+                       "model": {"depth": rng.choice([2, 4, 8]), "width": rng.choice([64, 128, 256])},
+                       "weight_decay": rng.choice([0.0, 1e-4]), "warmup": rng.choice([0, 500])},
+            "result": round(rng.uniform(0.5, 0.99), 4), "info": {}, "meta": {"comment": ""},
+            "omniboard": {"tags": rng.sample(["baseline", "sweep", "ablation", "final"], k=rng.randint(0, 2))},
+        })
+        for name in ("val.acc", "train.loss"):
+            values = [rng.random() for _ in range(50)]
+            metrics.append({"run_id": i, "name": name, "steps": list(range(50)), "values": values,
+                            "timestamps": [start + timedelta(seconds=10 * s) for s in range(50)]})
+        if len(runs) >= 2000:
+            db["runs"].insert_many(runs)
+            db["metrics"].insert_many(metrics)
+            runs, metrics = [], []
+    if runs:
+        db["runs"].insert_many(runs)
+        db["metrics"].insert_many(metrics)
+
+
+# -- the two apps ---------------------------------------------------------------------------------------
+class Server:
+    def __init__(self, wsgi_app) -> None:
+        from werkzeug.serving import make_server
+
+        self._srv = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._srv.server_port}"
+        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._srv.shutdown()
+
+
+def naive_app(rows: list[dict[str, Any]], columns: list[str]):
+    """The approach we avoid: every row in a client-side grid, sorted and filtered in the browser."""
+    import dash_ag_grid as dag
+    from dash import Dash, html
+
+    app = Dash(__name__, assets_folder=str(ROOT / "assets"), assets_ignore=r".*\.py$")
+    app.layout = html.Div([
+        html.Div(f"{len(rows):,} runs", id="naive-count"),
+        dag.AgGrid(id="naive", rowData=rows,
+                   columnDefs=[{"field": c, "colId": c, "sortable": True, "filter": True} for c in columns],
+                   getRowId="omniRowId(params)",
+                   dashGridOptions={"suppressFieldDotNotation": True, "suppressColumnVirtualisation": True,
+                                    "theme": {"function": "omniGridTheme(themeQuartz)"}},
+                   style={"height": "600px"}),
+    ])
+    return app
+
+
+# -- measuring in Chromium --------------------------------------------------------------------------------
+FIRST_ROW = "() => document.querySelector('.ag-center-cols-container .ag-row [col-id=\"id\"]') !== null"
+
+
+class Meter:
+    """Counts bytes received per page load through the DevTools protocol."""
+
+    def __init__(self, page) -> None:
+        self.total = 0
+        self.data = 0  # layout and callback responses: what depends on the number of runs
+        self._urls: dict[str, str] = {}
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.on("Network.responseReceived", lambda e: self._urls.__setitem__(e["requestId"], e["response"]["url"]))
+        cdp.on("Network.loadingFinished", self._finished)
+
+    def _finished(self, e: dict[str, Any]) -> None:
+        size = int(e.get("encodedDataLength") or 0)
+        self.total += size
+        url = self._urls.get(e["requestId"], "")
+        if "_dash-layout" in url or "_dash-update-component" in url or url.rstrip("/").count("/") == 2:
+            self.data += size
+
+    def reset(self) -> None:
+        self.total = self.data = 0
+
+
+def timed(page, action, condition: str, arg: Any = None) -> float:
+    """Milliseconds from just before `action` until `condition` holds in the page."""
+    t0 = page.evaluate("() => performance.now()")
+    action()
+    page.wait_for_function(condition, arg=arg, timeout=120_000, polling="raf")
+    return page.evaluate("() => performance.now()") - t0
+
+
+def measure_ours(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    meter = Meter(page)
+    page.goto(url + "/", wait_until="commit")
+    page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
+    first = page.evaluate("() => performance.now()")
+    page.wait_for_timeout(1500)  # let the page settle (plot panel, tag list) before interacting
+    bytes_first, data_first = meter.total, meter.data
+    header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
+    sort_ms = timed(page, header.click,
+                    "v => { const c = document.querySelector('#tbl-grid .ag-center-cols-container"
+                    " .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
+                    " && location.search.includes('sort=config.lr'); }", min_lr)
+    page.fill("#tbl-query", FILTER_QUERY)
+    filter_ms = timed(page, lambda: page.press("#tbl-query", "Enter"),
+                      "n => document.getElementById('tbl-count').innerText.startsWith(n.toLocaleString('en-US'))"
+                      " && [...document.querySelectorAll('#tbl-grid .ag-center-cols-container"
+                      " [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')", expected_filtered)
+    context.close()
+    return {"first_rows_ms": first, "sort_ms": sort_ms, "filter_ms": filter_ms,
+            "bytes_first_view": bytes_first, "data_bytes_first_view": data_first}
+
+
+def measure_naive(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    meter = Meter(page)
+    page.goto(url + "/", wait_until="commit")
+    page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
+    first = page.evaluate("() => performance.now()")
+    page.wait_for_timeout(1500)
+    bytes_first, data_first = meter.total, meter.data
+    header = page.locator('[role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
+    sort_ms = timed(page, header.click,
+                    "v => { const c = document.querySelector('.ag-center-cols-container .ag-row[row-index=\"0\"]"
+                    " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v; }", min_lr)
+    model = {"config.optimizer": {"filterType": "text", "type": "equals", "filter": "sgd"},
+             "config.lr": {"filterType": "number", "type": "greaterThan", "filter": 0.001}}
+    filter_ms = timed(
+        page, lambda: page.evaluate("m => dash_ag_grid.getApi('naive').setFilterModel(m)", model),
+        "n => dash_ag_grid.getApi('naive').getDisplayedRowCount() === n && [...document.querySelectorAll("
+        "'.ag-center-cols-container [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')",
+        expected_filtered)
+    context.close()
+    return {"first_rows_ms": first, "sort_ms": sort_ms, "filter_ms": filter_ms,
+            "bytes_first_view": bytes_first, "data_bytes_first_view": data_first}
+
+
+def median_of(results: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    import pymongo
+    from playwright.sync_api import sync_playwright
+
+    from app.context import Settings
+    from app.server import create_app
+    from app.store.mongo import MongoStore
+    from components.columns import as_cols, default_columns
+
+    with ferretdb() as base:
+        t = time.perf_counter()
+        client = pymongo.MongoClient(base)
+        insert_runs(client["bench_table"], args.runs)
+        client.close()
+        print(f"inserted {args.runs:,} runs (+{2 * args.runs:,} metric documents) in {time.perf_counter() - t:.1f} s")
+        store = MongoStore(base + "bench_table")
+        columns = default_columns(as_cols(store.columns()))
+        t = time.perf_counter()
+        store.list_runs("", ["-id"], 0, 100, columns)  # first listing computes the metric summaries once
+        print(f"first listing (builds metric summaries for every run, once): {time.perf_counter() - t:.1f} s")
+        expected = store.count(FILTER_QUERY)
+        min_lr = min(store.distinct("config.lr"))
+
+        t = time.perf_counter()
+        all_rows = list(store.iter_rows("", ["-id"], columns, batch=5000))
+        print(f"naive: read all {len(all_rows):,} rows for the client-side grid in {time.perf_counter() - t:.1f} s")
+        ours = Server(create_app(store, Settings(refresh_interval=0)).server)
+        naive = Server(naive_app(all_rows, columns).server)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                measure_ours(browser, ours.url, expected, min_lr)  # warm-up: caches, JIT, the OS file cache
+                measure_naive(browser, naive.url, expected, min_lr)
+                ours_runs = [measure_ours(browser, ours.url, expected, min_lr) for _ in range(args.repeat)]
+                naive_runs = [measure_naive(browser, naive.url, expected, min_lr) for _ in range(args.repeat)]
+                browser.close()
+        finally:
+            ours.stop()
+            naive.stop()
+            store.close()
+    a, b = median_of(ours_runs), median_of(naive_runs)
+    print(f"\n{args.runs:,} runs, {len(columns)} columns; filter `{FILTER_QUERY}` -> {expected:,} runs; "
+          f"medians of {args.repeat}\n")
+    print(f"{'':34}{'omnidash (infinite)':>22}{'naive (client-side)':>22}{'naive / ours':>14}")
+    rows = [("navigation -> first rows (ms)", "first_rows_ms", "{:,.0f}"),
+            ("sort by config.lr (ms)", "sort_ms", "{:,.0f}"),
+            ("filter (ms)", "filter_ms", "{:,.0f}"),
+            ("data bytes, first view (KB)", "data_bytes_first_view", "{:,.1f}"),
+            ("all bytes incl. JS, first view (KB)", "bytes_first_view", "{:,.1f}")]
+    for label, key, fmt in rows:
+        x, y = a[key], b[key]
+        if "bytes" in key:
+            x, y = x / 1024, y / 1024
+        ratio = (y / x) if x else float("nan")
+        print(f"{label:34}{fmt.format(x):>22}{fmt.format(y):>22}{ratio:>13.1f}x")
+    print("\ntargets: first rows < 1500 ms; sort or filter < 500 ms; first view < 200 KB of data")
+
+
+if __name__ == "__main__":
+    main()
