@@ -426,10 +426,14 @@ class MongoStore(RunStore):
             keys = SortKey.parse_list(sort)
             wanted = list(columns) if columns is not None else None
             flt, sort_spec, needs_summaries = self._prepare(query, keys, wanted, ctx)
-            if needs_summaries and not self.summaries.writable:
-                yield from super().iter_rows(query, sort, columns, batch)
-                return
             projection, metric_cols = self._projection(wanted, ctx)
+            if needs_summaries and not self.summaries.writable:
+                ids = self._python_select(flt, sort_spec)  # one pass, then the rows in that order
+                for start in range(0, len(ids), batch):
+                    chunk = ids[start : start + batch]
+                    found = {d["_id"]: d for d in self.runs.find({"_id": {"$in": chunk}}, projection)}
+                    yield from self._rows_of([found[i] for i in chunk if i in found], now, ctx, wanted, metric_cols)
+                return
             self.summaries.refresh()
             cursor = self.runs.find(flt, projection).sort(sort_spec).batch_size(batch)
             chunk: list[dict[str, Any]] = []
@@ -463,9 +467,10 @@ class MongoStore(RunStore):
             ColumnInfo(name, "config", dtype_of(vals), varies=len(vals) < n or not all_equal(vals))
             for name, vals in sorted(values.items())
         ]
-        names: set[str] = set(self.summaries.known_names())
-        with contextlib.suppress(OperationFailure):
-            names |= {x for x in self.runs.distinct("info.metrics.name") if isinstance(x, str)}
+        names: set[str] = set(self.summaries.known_names())  # kept current by the summary refresh
+        if not names or not self.summaries.writable:
+            with contextlib.suppress(OperationFailure):
+                names |= {x for x in self.runs.distinct("info.metrics.name") if isinstance(x, str)}
         if not names:
             with contextlib.suppress(OperationFailure):
                 names |= {x for x in self.metrics.distinct("name") if isinstance(x, str)}
