@@ -142,7 +142,8 @@ class FileStore(RunStore):
         key = f"{flt!r}@{generation}"
         cached = self._results.get(("select", key))
         if cached is None:
-            cached = [e for e in entries if safe_match(e.doc, flt)]
+            flt_key = repr(flt)
+            cached = [e for e in entries if entry_matches(e, flt, flt_key)]
             self._remember(("select", key), cached)
         return cached, key
 
@@ -642,11 +643,25 @@ def safe_match(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
         return False
 
 
+def entry_matches(entry: RunEntry, flt: dict[str, Any], flt_key: str) -> bool:
+    """safe_match of a run, memoised on the entry (last filter only) until its document changes."""
+    memo = entry.memo
+    if memo.get("__doc__") is not entry.doc:
+        memo.clear()
+        memo["__doc__"] = entry.doc
+    last = memo.get("__match__")
+    if last is not None and last[0] == flt_key:
+        return last[1]
+    result = safe_match(entry.doc, flt)
+    memo["__match__"] = (flt_key, result)
+    return result
+
+
 def entry_sort_key(entry: RunEntry, path: str, descending: bool) -> Any:
     """matcher.doc_sort_key of a run, memoised on the entry until its document changes."""
     from app.store.matcher import doc_sort_key
 
-    cache = entry.sort_keys
+    cache = entry.memo
     if cache.get("__doc__") is not entry.doc:
         cache.clear()
         cache["__doc__"] = entry.doc

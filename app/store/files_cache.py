@@ -50,7 +50,7 @@ class RunEntry:
     tails: dict[str, np.ndarray] = field(default_factory=dict)
     doc: dict[str, Any] = field(default_factory=dict)
     quick: tuple[FileSig, ...] | None = None  # see quick_sig
-    sort_keys: dict[Any, Any] = field(default_factory=dict)  # memo of FileStore sort keys for `doc`
+    memo: dict[Any, Any] = field(default_factory=dict)  # FileStore sort keys and last match of `doc`
 
 
 def read_tracked(path: str, fname: str) -> tuple[bool, Any]:
