@@ -37,6 +37,7 @@ EXPERIMENT = textwrap.dedent(
     import zlib
     import struct
 
+    import numpy as np
     from sacred import Experiment
 
     import helper_module
@@ -106,6 +107,8 @@ EXPERIMENT = textwrap.dedent(
 
     @ex.automain
     def train(lr, epochs, mode, _run):
+        _run.info["n_params"] = 11
+        _run.info["class_balance"] = np.array([308, 332])  # stored in jsonpickle's ndarray shape
         print("\\x1b[1;32mstarting\\x1b[0m training with lr=%s" % lr)
         print(HOSTILE_VALUE)
         for epoch in range(epochs):

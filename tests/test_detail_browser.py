@@ -119,7 +119,10 @@ def test_completed_run_header_config_meta_info_host(page, live, runs, artifacts_
         "python toy_detail.py train with dataset.noise=0.25 lr=0.5 'optimizer=\"adam\"'")
     shot(page, artifacts_dir, "meta")
     click_tab(page, "Info")
-    page.locator("#rd-tab-body .json-tree").wait_for(timeout=TIMEOUT)
+    balance = page.locator("#rd-tab-body .tree-row", has_text="class_balance")
+    balance.wait_for(timeout=TIMEOUT)
+    assert "[308, 332]" in balance.inner_text()  # jsonpickle ndarray decoded
+    shot(page, artifacts_dir, "info")
     click_tab(page, "Host")
     page.locator("#rd-tab-body .tree-key", has_text="hostname").wait_for(timeout=TIMEOUT)
     assert "python_version" in page.locator("#rd-tab-body").inner_text()
@@ -380,6 +383,13 @@ def test_dark_theme_screenshots(page, live, runs, artifacts_dir):
         shot(page, artifacts_dir, f"dark-{label.lower()}")
     bg = page.evaluate("getComputedStyle(document.querySelector('.tab-body')).backgroundColor")
     assert bg != "rgb(255, 255, 255)"
+    click_tab(page, "Experiment")
+    page.locator("button:has-text('View')").last.click()
+    page.locator(".source-code .hljs-keyword").first.wait_for(timeout=TIMEOUT)
+    shot(page, artifacts_dir, "dark-source")
+    open_run(page, live, runs.ids["failed"])
+    page.locator("#rd-exception").wait_for(timeout=TIMEOUT)
+    shot(page, artifacts_dir, "dark-failure")
 
 
 # -- a running run: live tail ---------------------------------------------------------------------------

@@ -252,3 +252,68 @@ def test_zip_entries_cannot_climb_out():
     assert zip_entry_name("..") == "artifact"
     assert safe_filename("../x\r\n.txt") == "x.txt"
     assert safe_filename("..", "f") == "f"
+
+
+def test_hostile_source_and_artifact_names_are_text():
+    from datetime import UTC, datetime
+
+    from app.store.base import FileInfo
+
+    infos = [FileInfo(PWN, 10, datetime(2026, 1, 1, tzinfo=UTC), "text/plain")]
+    view = rd.experiment_view({"name": PWN, "repositories": [{"url": PWN, "commit": "c", "dirty": True}]},
+                              infos, lambda n: "/x/" + n)
+    assert texts(view).count(PWN) == 3  # name fact, source row, repository url
+    arts = rd.artifacts_view(infos, lambda n: "/a/" + n, "/zip", lambda d: "when")
+    assert PWN in texts(arts)
+
+
+# -- the page layout on real Sacred runs (FileStorage), no browser --------------------------------------
+@pytest.fixture(scope="module")
+def detail_app():
+    from detail_runs import shared_file_runs
+
+    from app.context import Settings
+    from app.server import create_app
+    from app.store.files import FileStore
+
+    runs = shared_file_runs()
+    return create_app(FileStore(str(runs.basedir))), create_app(FileStore(str(runs.basedir)),
+                                                                 Settings(read_only=True))
+
+
+def layout_of(app, **params):
+    from app.pages import run_detail
+
+    with app.server.test_request_context("/"):
+        return run_detail.layout(**params)
+
+
+def ids_in(component) -> set[str]:
+    return {c.id for c in walk(component) if isinstance(getattr(c, "id", None), str)}
+
+
+def test_layout_opens_on_the_most_useful_tab(detail_app):
+    app, _ = detail_app
+    tabs = {rid: next(c for c in walk(layout_of(app, run_id=rid)) if getattr(c, "id", None) == "rd-tabs")
+            for rid in ("1", "2", "4")}
+    assert tabs["1"].value == "metrics" and tabs["2"].value == "failure" and tabs["4"].value == "config"
+    assert [t.value for t in tabs["2"].children].count("failure") == 1
+    assert "failure" not in [t.value for t in tabs["1"].children]
+    assert next(c for c in walk(layout_of(app, run_id="1", tab="output"))
+                if getattr(c, "id", None) == "rd-tabs").value == "output"
+    assert next(c for c in walk(layout_of(app, run_id="1", tab="bogus"))
+                if getattr(c, "id", None) == "rd-tabs").value == "metrics"
+
+
+def test_layout_of_odd_ids(detail_app):
+    app, _ = detail_app
+    assert "#lr-0.1-final" in texts(layout_of(app, run_id="lr-0.1-final"))
+    missing = layout_of(app, run_id="no%20such%3Crun%3E")
+    assert "No such run" in texts(missing)
+    assert any("“no such<run>”" in t for t in texts(missing))
+
+
+def test_read_only_layout_has_no_edit_controls(detail_app):
+    app, read_only = detail_app
+    assert {"rd-delete", "rd-tag-input", "rd-notes-edit"} <= ids_in(layout_of(app, run_id="1"))
+    assert not {"rd-delete", "rd-tag-input", "rd-notes-edit"} & ids_in(layout_of(read_only, run_id="1"))

@@ -120,13 +120,15 @@ def register_callbacks(app: Dash) -> None:
         Output("rd-out-size", "data"),
         Output("rd-out-more", "hidden"),
         Output("rd-out-tick", "disabled"),
+        Output("rd-out-len", "data"),
         Input("rd-out-more", "n_clicks"),
         Input("rd-out-tick", "n_intervals"),
         State("rd-out-size", "data"),
+        State("rd-out-len", "data"),
         State("rd-run-id", "data"),
         prevent_initial_call=True,
     )
-    def update_output(_more: int, _tick: int, size: int | None, run_id: Any) -> Any:
+    def update_output(_more: int, _tick: int, size: int | None, shown_len: int | None, run_id: Any) -> Any:
         doc = get_store().get_run(run_id)
         text = captured_out(doc)
         running = run_status(doc) == "RUNNING"
@@ -134,8 +136,10 @@ def register_callbacks(app: Dash) -> None:
         scroll = "bottom"
         if ctx.triggered_id == "rd-out-more":
             size, scroll = next_window_size(size), "top"
+        elif shown_len == len(text):  # a tick with nothing new: send nothing
+            return no_update, no_update, no_update, no_update, not running, no_update
         data, info, truncated = output_data(text, size, scroll)
-        return data, info, size, not truncated, not running
+        return data, info, size, not truncated, not running, len(text)
 
     @app.callback(Output("rd-out-hits", "children"), Input("rd-out-search", "value"), State("rd-run-id", "data"),
                   prevent_initial_call=True)

@@ -144,6 +144,7 @@ def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
             dcc.Store(id="rd-out-data", data=data),
             dcc.Store(id="rd-out-rendered"),
             dcc.Store(id="rd-out-size", data=DEFAULT_WINDOW),
+            dcc.Store(id="rd-out-len", data=len(text)),
             dcc.Interval(id="rd-out-tick", interval=3000, disabled=not running),
         ]
     )
