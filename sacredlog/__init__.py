@@ -17,6 +17,6 @@ __all__ = ["Run", "Terminated", "main", "replay", "run_function"]
 
 def replay(journal: str, mongo_url: str | None = None):  # noqa: ANN201 - lazy import keeps pymongo optional
     """Send what a journal holds to MongoDB (idempotent). Returns a ReplayReport."""
-    from sacredlog.journal import replay as _replay
+    from sacredlog.replay import replay as _replay
 
     return _replay(journal, mongo_url=mongo_url)

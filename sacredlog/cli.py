@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from pymongo.errors import PyMongoError
 
-    from sacredlog.journal import ReplayError, replay
+    from sacredlog.replay import ReplayError, replay
 
     status = 0
     for journal in args.journals:
