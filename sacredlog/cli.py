@@ -11,7 +11,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sacredlog", description="Tools for sacredlog runs.")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("replay", help="send journaled runs and points to MongoDB (safe to repeat)")
-    rep.add_argument("journals", nargs="+", metavar="JOURNAL", help="journal file(s) written by sacredlog")
+    rep.add_argument("journals", nargs="+", metavar="JOURNAL",
+                     help="journal file(s) written by sacredlog, or folders of them (e.g. ~/.cache/sacredlog/journal)")
     rep.add_argument("--mongo-url", default=None,
                      help="MongoDB URL (default: the one recorded in the journal, without its password)")
     rep.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
@@ -25,9 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     from sacredlog.replay import ReplayError, replay
 
     status = 0
-    for journal in args.journals:
+    journals: list[Path] = []
+    for item in map(Path, args.journals):
+        journals.extend(sorted(item.glob("*.journal")) if item.is_dir() else [item])
+    if not journals:
+        print("sacredlog: no journals to replay", file=sys.stderr)
+    for journal in journals:
         try:
-            report = replay(Path(journal), mongo_url=args.mongo_url, timeout=args.timeout)
+            report = replay(journal, mongo_url=args.mongo_url, timeout=args.timeout)
         except ReplayError as e:
             print(f"sacredlog: {e}", file=sys.stderr)
             status = 1
