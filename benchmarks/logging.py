@@ -10,6 +10,9 @@
 Against FerretDB 1.x (no nested arrays) Sacred's runs collection goes through a thin adapter that stores
 `experiment.sources` and `resources` as [] (as tests/sacred_helpers.py does); the metrics path is untouched.
 Targets: overhead <= Sacred's; end-to-end at least 3x faster.
+
+Expect the Sacred side to take many minutes on FerretDB: each of its metric upserts filters on
+{run_id, name}, which FerretDB answers by reading every (large) metric document of the collection.
 """
 
 from __future__ import annotations
