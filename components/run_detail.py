@@ -84,7 +84,8 @@ def header(
     editable: bool,
 ) -> html.Div:
     title = html.H2([html.Span(f"#{run_id}", className="run-id"), html.Span(experiment or "(unnamed)",
-                    className="run-experiment"), status_badge(status)], className="run-title")
+                    className="run-experiment"), html.Span(status_badge(status), id="rd-status")],
+                    className="run-title")
     actions = []
     if editable:
         actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0))

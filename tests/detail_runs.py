@@ -95,6 +95,7 @@ EXPERIMENT = textwrap.dedent(
         dataset = {"noise": 0.5, "n_samples": 100}
         mode = "ok"  # ok | fail | interrupt | slow
         tags = ["toy", "detail"]
+        ticks = 240  # lines printed by mode=slow, one every 0.25 s
 
 
     def png_bytes(w=8, h=8):
@@ -106,7 +107,7 @@ EXPERIMENT = textwrap.dedent(
 
 
     @ex.automain
-    def train(lr, epochs, mode, _run):
+    def train(lr, epochs, mode, ticks, _run):
         _run.info["n_params"] = 11
         _run.info["class_balance"] = np.array([308, 332])  # stored in jsonpickle's ndarray shape
         print("\\x1b[1;32mstarting\\x1b[0m training with lr=%s" % lr)
@@ -120,7 +121,7 @@ EXPERIMENT = textwrap.dedent(
             _run.log_scalar("val.accuracy", 0.5 + 0.1 * epoch)
         print("\\x1b[33mwarning:\\x1b[0m loss is \\x1b[4mfine\\x1b[0m")
         if mode == "slow":
-            for i in range(240):
+            for i in range(ticks):
                 print("tick %d" % i, flush=True)
                 time.sleep(0.25)
         if mode == "fail":

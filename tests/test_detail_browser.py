@@ -399,7 +399,7 @@ def test_running_run_tails_its_output(page, live, runs, artifacts_dir):
         source = shared_file_runs().basedir.parent / name
         (workdir / name).write_text(source.read_text())
     proc = run_sacred(workdir, ["-F", str(runs.basedir), "--beat-interval", "0.5", "--id=live", "with",
-                                "mode=slow", "epochs=1"], wait=False)
+                                "mode=slow", "epochs=1", "ticks=80"], wait=False)
     try:
         deadline = time.monotonic() + 60
         while not (runs.basedir / "live" / "cout.txt").exists() or "tick 1" not in (
@@ -414,8 +414,13 @@ def test_running_run_tails_its_output(page, live, runs, artifacts_dir):
             "(prev) => { const t = document.querySelector('#rd-out-pre').textContent;"
             " return t.length > prev.length && t.includes('tick'); }", arg=first, timeout=60_000)
         shot(page, artifacts_dir, "output-live")
+        # the run ends while we watch: the badge turns, the tail stops, the last line is there
+        page.locator("#rd-status", has_text="Completed").wait_for(timeout=90_000)
+        page.wait_for_function("document.querySelector('#rd-out-pre').textContent.includes('tick 60')",
+                               timeout=TIMEOUT)
     finally:
-        proc.terminate()  # the run would tick for another minute; it stays RUNNING in this private copy
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=30)
 
 

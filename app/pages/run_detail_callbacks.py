@@ -121,6 +121,7 @@ def register_callbacks(app: Dash) -> None:
         Output("rd-out-more", "hidden"),
         Output("rd-out-tick", "disabled"),
         Output("rd-out-len", "data"),
+        Output("rd-status", "children"),
         Input("rd-out-more", "n_clicks"),
         Input("rd-out-tick", "n_intervals"),
         State("rd-out-size", "data"),
@@ -131,15 +132,17 @@ def register_callbacks(app: Dash) -> None:
     def update_output(_more: int, _tick: int, size: int | None, shown_len: int | None, run_id: Any) -> Any:
         doc = get_store().get_run(run_id)
         text = captured_out(doc)
-        running = run_status(doc) == "RUNNING"
+        status = run_status(doc)
+        running = status == "RUNNING"
+        badge = rd.status_badge(status) if not running else no_update  # the run ended while we watched
         size = size or DEFAULT_WINDOW
         scroll = "bottom"
         if ctx.triggered_id == "rd-out-more":
             size, scroll = next_window_size(size), "top"
         elif shown_len == len(text):  # a tick with nothing new: send nothing
-            return no_update, no_update, no_update, no_update, not running, no_update
+            return no_update, no_update, no_update, no_update, not running, no_update, badge
         data, info, truncated = output_data(text, size, scroll)
-        return data, info, size, not truncated, not running, len(text)
+        return data, info, size, not truncated, not running, len(text), badge
 
     @app.callback(Output("rd-out-hits", "children"), Input("rd-out-search", "value"), State("rd-run-id", "data"),
                   prevent_initial_call=True)
