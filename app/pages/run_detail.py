@@ -66,7 +66,7 @@ def not_found(raw: str) -> html.Div:
     return html.Div(
         [html.H2("No such run"),
          html.P(f"There is no run with id “{unquote(str(raw))}” in {get_store().describe()}.", className="error-detail"),
-         dcc.Link("Back to all runs", href="/")],
+         dcc.Link("Back to all runs", href=get_settings().url_prefix.rstrip("/") + "/")],
         className="error-panel",
     )
 

@@ -83,6 +83,11 @@ def captured_out(doc: dict[str, Any]) -> str:
     return out if isinstance(out, str) else ""
 
 
+def store_problem(e: StoreError) -> html.Div:
+    return html.Div([html.P("The data source did not answer.", className="tab-error"),
+                     html.P(str(e), className="muted")])
+
+
 def parse_new_tags(text: str) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
@@ -107,6 +112,8 @@ def register_callbacks(app: Dash) -> None:
             doc = store.get_run(run_id)
         except NotFound:
             return html.P("This run no longer exists.", className="muted")
+        except StoreError as e:
+            return store_problem(e)
         return render_tab(tab, run_id, doc, run_status(doc), store)
 
     @app.callback(Output("rd-config-tree", "children"), Input("rd-config-search", "value"),
@@ -130,7 +137,10 @@ def register_callbacks(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def update_output(_more: int, _tick: int, size: int | None, shown_len: int | None, run_id: Any) -> Any:
-        doc = get_store().get_run(run_id)
+        try:
+            doc = get_store().get_run(run_id)
+        except StoreError as e:  # keep what is shown, say why it is not refreshed
+            return no_update, f"Output not refreshed: {e}", no_update, no_update, no_update, no_update, no_update
         text = captured_out(doc)
         status = run_status(doc)
         running = status == "RUNNING"
@@ -149,20 +159,29 @@ def register_callbacks(app: Dash) -> None:
     def search_out(query: str | None, run_id: Any) -> Any:
         if not query:
             return None
-        result = search_output(captured_out(get_store().get_run(run_id)), query)
+        try:
+            result = search_output(captured_out(get_store().get_run(run_id)), query)
+        except StoreError as e:
+            return store_problem(e)
         return search_hits(result.hits, query, result.truncated)
 
     @app.callback(Output("rd-src-body", "children"), Input({"type": "rd-src-view", "index": ALL}, "n_clicks"),
                   State("rd-src-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
     def view_source(_clicks: list[int], names: list[str], run_id: Any) -> Any:
         index = first_click()["index"]
-        return source_body(get_store(), run_id, names[index])
+        try:
+            return source_body(get_store(), run_id, names[index])
+        except StoreError as e:
+            return store_problem(e)
 
     @app.callback(Output("rd-art-body", "children"), Input({"type": "rd-art-view", "index": ALL}, "n_clicks"),
                   State("rd-art-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
     def view_artifact(_clicks: list[int], names: list[str], run_id: Any) -> Any:
         index = first_click()["index"]
-        return artifact_preview(get_store(), run_id, names[index])
+        try:
+            return artifact_preview(get_store(), run_id, names[index])
+        except StoreError as e:
+            return store_problem(e)
 
     @app.callback(
         Output("rd-tags", "children"),
