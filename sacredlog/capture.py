@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 import threading
-from typing import TextIO
+from typing import Any, TextIO
 
 DEFAULT_MAX_CHARS = 1_000_000  # bounded `captured_out`: far below MongoDB's 16 MiB document limit
 
@@ -141,3 +141,59 @@ class OutputCapture:
 
 
 FULL_OUTPUT_ARTIFACT = "captured_out_full.txt"
+
+
+class FdOutputCapture(OutputCapture):
+    """Sacred's `--capture=fd`: file descriptors 1 and 2 go through pipes, so output of C extensions and
+    child processes is captured too; a reader thread per pipe writes it on to the original descriptor."""
+
+    def start(self) -> None:
+        import codecs
+
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        self._fds: list[tuple[int, int, threading.Thread]] = []
+        for fd in (1, 2):
+            saved = os.dup(fd)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            thread = threading.Thread(target=self._pump, args=(read_end, saved, decoder),
+                                      name=f"sacredlog-fd{fd}", daemon=True)
+            thread.start()
+            self._fds.append((fd, saved, thread))
+
+    def _pump(self, read_end: int, original: int, decoder: Any) -> None:
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with contextlib.suppress(OSError):
+                os.write(original, chunk)
+            self.feed(decoder.decode(chunk))
+        os.close(read_end)
+
+    def drain(self) -> str:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        return super().drain()
+
+    def stop(self) -> None:
+        fds = getattr(self, "_fds", [])
+        if not fds:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        for fd, saved, _ in fds:
+            os.dup2(saved, fd)  # closes our pipe's write end: the reader sees EOF (unless a child holds it)
+        for _, saved, thread in fds:
+            thread.join(timeout=2.0)
+            os.close(saved)
+        self._fds = []

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sacredlog.capture import DEFAULT_MAX_CHARS, FULL_OUTPUT_ARTIFACT, OutputCapture
+from sacredlog.capture import DEFAULT_MAX_CHARS, FULL_OUTPUT_ARTIFACT, FdOutputCapture, OutputCapture
 from sacredlog.environment import ExperimentInfo, experiment_info, file_md5, host_info
 from sacredlog.serialize import normalize_config, to_python_scalar
 from sacredlog.state import Artifact, MetricBatch, RunSnapshot, group_points, utc_datetime
@@ -81,6 +81,8 @@ class Run:
     Writers: `mongo_url` (MongoDB, Sacred's MongoObserver format) and/or `file_storage` (a Sacred
     FileStorageObserver folder). `clock` returns epoch seconds (default `time.time`); pass your own to
     backdate runs (demo data). `experiment` is a name, or a complete ExperimentInfo (no discovery).
+    `capture_output`: True (sys.stdout/sys.stderr, Sacred's "sys" mode), "fd" (file descriptors 1 and 2,
+    Sacred's Linux default: also C extensions and child processes) or False.
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class Run:
         collection_prefix: str = "",
         file_storage: str | os.PathLike | None = None,
         heartbeat: float | None = 10.0,
-        capture_output: bool = True,
+        capture_output: bool | str = True,
         run_id: Any = None,
         command: str = "main",
         comment: str | None = None,
@@ -130,7 +132,10 @@ class Run:
         self._thread: threading.Thread | None = None
         self._old_sigterm: Any = None
         self._max_captured_out = max_captured_out
-        self._capture = OutputCapture(max_captured_out) if capture_output else None
+        if capture_output == "fd":
+            self._capture: OutputCapture | None = FdOutputCapture(max_captured_out)
+        else:
+            self._capture = OutputCapture(max_captured_out) if capture_output else None
         self._resources: list[tuple[str, str]] = []
         self._last_beat: Any = None
 
@@ -144,6 +149,8 @@ class Run:
         run_meta["options"]["--comment"] = comment
         if not capture_output:
             run_meta["options"]["--capture"] = "no"
+        elif capture_output == "fd":
+            run_meta["options"]["--capture"] = "fd"
         if heartbeat is not None and heartbeat != 10.0:  # Sacred records the option only when it was given
             run_meta["options"]["--beat-interval"] = str(heartbeat)
         if config_updates:
@@ -258,6 +265,8 @@ class Run:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        if self._capture is not None:
+            self._capture.stop()  # everything printed so far is in the buffer now (fd mode: pipes drained)
         with self._flush_lock:
             self.status = status
             if status == "COMPLETED":
@@ -291,6 +300,8 @@ class Run:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        if self._capture is not None:
+            self._capture.stop()
         self.flush()
         self.status = "ABANDONED"
         self._close_writers()

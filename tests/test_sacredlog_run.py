@@ -310,3 +310,31 @@ def test_file_storage_folder_taken_falls_back_to_the_next_number(tmp_path, capfd
     assert run.run_id == "6"
     assert json.loads((tmp_path / "fs" / "6" / "run.json").read_text())["status"] == "COMPLETED"
     assert "next free number" in capfd.readouterr().err
+
+
+FD_SCRIPT = textwrap.dedent('''
+    import os, subprocess, sys
+    from sacredlog import Run
+    with Run("fdcapture", {}, file_storage=sys.argv[1], heartbeat=0.2, capture_output="fd") as run:
+        print("from python")
+        os.write(1, b"from the file descriptor\\\\n")
+        subprocess.run(["echo", "from a child process"], check=True)
+        print("to stderr", file=sys.stderr)
+    print("after the run")
+''')
+
+
+def test_fd_capture_takes_output_of_child_processes(tmp_path):
+    script = tmp_path / "fd_exp.py"
+    script.write_text(FD_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "fs")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "from a child process" in proc.stdout and "after the run" in proc.stdout, "output still shown"
+    cout = (tmp_path / "fs" / "1" / "cout.txt").read_text()
+    for text in ("from python", "from the file descriptor", "from a child process", "to stderr"):
+        assert text in cout
+    assert "after the run" not in cout
+    run_json = json.loads((tmp_path / "fs" / "1" / "run.json").read_text())
+    assert run_json["meta"]["options"]["--capture"] == "fd"
