@@ -165,6 +165,8 @@ class FileStorageWriter:
         if artifact.name in RESERVED_NAMES:
             raise FileExistsError(f"artifact name {artifact.name!r} would overwrite a FileStorage file")
         dest = self.dir / artifact.name
+        if not dest.resolve().is_relative_to(self.dir.resolve()):
+            raise ValueError(f"artifact name {artifact.name!r} would leave the run folder")
         dest.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(shutil.SameFileError):
             shutil.copyfile(artifact.path, dest)

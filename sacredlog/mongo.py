@@ -21,6 +21,7 @@ from typing import Any
 import gridfs
 import pymongo
 from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
 
 from sacredlog.mongo_ops import (  # noqa: F401 - re-exported for callers of sacredlog.mongo
     TRANSIENT_ERRORS,
@@ -174,7 +175,7 @@ class MongoWriter:
                 self._index_done = True
             if self.journal.has_pending_metrics():
                 self._apply_journal_metrics()
-            self._write_metrics()
+            metrics_ok = self._write_metrics_or_warn()
             while self._pending_artifacts:
                 art = self._pending_artifacts[0]
                 file_id = upload_artifact(self.fs, self.runs.name, self.run_id, art)
@@ -195,6 +196,17 @@ class MongoWriter:
         if self._down_reported:
             _warn(f"MongoDB reachable again; run {self.run_id} is up to date")
             self._down_reported = False
+        return metrics_ok
+
+    def _write_metrics_or_warn(self) -> bool:
+        """Metric writes; a rejected series is kept for the next try but never blocks the run document."""
+        try:
+            self._write_metrics()
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as e:  # noqa: BLE001
+            _warn(f"MongoDB refused metric points ({type(e).__name__}: {e}); they are kept and retried")
+            return False
         return True
 
     def _insert_run(self, snap: RunSnapshot) -> None:
@@ -206,7 +218,12 @@ class MongoWriter:
         for key in ("stop_time", "fail_trace", "result"):
             doc.pop(key, None)
         doc["heartbeat"], doc["captured_out"], doc["info"] = None, "", {}
-        self.run_id = insert_run(self.runs, doc, self._wanted_id, limited=bool(self.limited))
+        try:
+            self.run_id = insert_run(self.runs, doc, self._wanted_id, limited=bool(self.limited))
+        except DuplicateKeyError:
+            _warn(f"a run with _id {self._wanted_id!r} exists already; this run gets the next free id")
+            self._wanted_id = None
+            self.run_id = insert_run(self.runs, doc, None, limited=bool(self.limited))
         self._fresh_run = self._wanted_id is None  # a new _id: no metric document can exist for it yet
         for m in self._metrics.values():
             m.stored = 0 if self._fresh_run and not m.first_pending else None

@@ -61,11 +61,16 @@ def test_ids_are_max_plus_one_and_racing_runs_never_collide(mongo_uri, tmp_path)
 
 
 @pytest.mark.mongo
-def test_explicit_run_id(mongo_uri, tmp_path):
+def test_explicit_run_id(mongo_uri, tmp_path, capfd):
     with _run(mongo_uri, tmp_path, run_id=1000) as run:
         pass
     assert run.run_id == 1000
     assert _db(mongo_uri).runs.find_one({"_id": 1000})["meta"]["options"]["--id"] == "1000"
+    with _run(mongo_uri, tmp_path, run_id=1000) as again:  # taken: the next free id, nothing lost
+        again.log_scalar("x", 1.0)
+    assert again.run_id == 1001
+    assert _db(mongo_uri).metrics.find_one({"run_id": 1001})["values"] == [1.0]
+    assert "exists already" in capfd.readouterr().err
 
 
 @pytest.mark.mongo
