@@ -465,6 +465,30 @@ def test_scan_ttl_limits_directory_scans(folder: Path) -> None:
     assert 9 in s.run_ids()
 
 
+def test_finished_runs_are_watched_through_their_folder(folder: Path, monkeypatch) -> None:
+    import app.store.files_cache as files_cache
+
+    age_files(folder)
+    s = FileStore(str(folder), scan_ttl=0)
+    s.cache.refresh(force=True)  # a full check marks runs 1 and lr-0.1-final (finished long ago) settled
+    assert {e.dirname for e in s.cache.entries.values() if e.settled} == {"1", "lr-0.1-final"}
+    calls: list[str] = []
+    real_sig = files_cache.file_sig
+    monkeypatch.setattr(files_cache, "file_sig", lambda p: calls.append(p) or real_sig(p))
+    s.cache.refresh(force=True)
+    assert len([c for c in calls if "/1" in c[len(str(folder)):]]) == 1  # run 1: its folder only
+
+    other = FileStore(str(folder), scan_ttl=0)  # another dashboard tags it: an atomic rename in the folder
+    other.set_tags(1, ["from-elsewhere"])
+    assert s.list_runs("id == 1", columns=["tags"]).rows[0]["tags"] == ["from-elsewhere"]
+
+    run_json = json.loads((folder / "1" / "run.json").read_text())
+    run_json["result"] = 0.5  # an in-place rewrite (Sacred never does this to a finished run)
+    write_json(folder / "1" / "run.json", run_json)
+    monkeypatch.setattr(files_cache, "FULL_CHECK_SECONDS", 0.0)
+    assert s.list_runs("id == 1", columns=["result"]).rows[0]["result"] == 0.5  # seen at the next full check
+
+
 def test_large_folders_are_rescanned_in_the_background(folder: Path) -> None:
     import time
 
