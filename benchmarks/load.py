@@ -1,0 +1,293 @@
+"""Load test (issue 7): gunicorn with 2 workers, 50 simulated users for 60 s on 20,000 runs.
+
+Each simulated user loops over a realistic mix, authenticated with an editor's API token:
+  page load      GET /, /_dash-layout, /_dash-dependencies (what a browser fetches first)      10 %
+  table page     GET /api/runs?sort=...&offset=...&limit=50 (a quarter of them with a query)   45 %
+  metric fetch   GET /api/metrics?runs=a,b,c&name=...&max_points=1000                          30 %
+  tag write      POST /api/tags {"runs": [id], "add": [unique tag]} on 20 shared runs          15 %
+and the script prints requests per second, p50 and p95 latency per kind, errors, and checks in the
+database that no tag write was lost (every tag answered 200 is on its run).
+
+    python benchmarks/load.py                       # starts its own FerretDB, loads 20,000 runs
+    python benchmarks/load.py --uri mongodb://localhost:27017/ --reuse --users 50 --seconds 60
+
+The runs are the synthetic Sacred documents of benchmarks/store.py (20 config keys, 4 metrics x 200 steps).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# benchmarks/logging.py would shadow the standard library's logging: keep this folder off sys.path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pymongo  # noqa: E402
+
+SORTS = ["-id", "config.lr", "-config.batch_size", "status", "-max(val.acc)", "min(train.loss)", "-start_time"]
+QUERIES = ["lr < 0.01 and optimizer == adam", "status == FAILED", "max(val.acc) > 0.5", "model ~ resnet"]
+METRICS = ["train.loss", "val.loss", "val.acc", "lr"]
+TAGGED_RUNS = 20  # tag writes concentrate on these runs, so concurrent writers collide
+
+
+def bench_store_module():
+    """benchmarks/store.py (its FerretDB starter and synthetic-run loader), loaded by path."""
+    spec = importlib.util.spec_from_file_location("bench_store", ROOT / "benchmarks" / "store.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the server under test --------------------------------------------------------------------------
+def start_gunicorn(uri: str, workdir: Path, workers: int, threads: int) -> tuple[subprocess.Popen, int, str]:
+    """gunicorn running app.wsgi with accounts on; returns the process, its port and an editor token."""
+    from app.auth.users import UsersFile
+
+    users = UsersFile(workdir / "users.toml", must_exist=False)
+    users.add("loadtest", "load-test-password", "editor")
+    token = users.new_token("loadtest")
+    port = free_port()
+    env = dict(os.environ, OMNIDASH_SOURCE=uri, OMNIDASH_USERS=str(workdir / "users.toml"),
+               OMNIDASH_SECRET_KEY="load-test-secret-key-0123456789", PYTHONPATH=str(ROOT))
+    if shutil.which("gunicorn") is None and importlib.util.find_spec("gunicorn") is None:
+        sys.exit("gunicorn is missing: pip install '.[server]'")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
+         "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:application"],
+        cwd=workdir, env=env, stdout=open(workdir / "gunicorn.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"gunicorn exited; see {workdir / 'gunicorn.log'}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                # one warm request per worker-ish, so the first users do not pay the imports
+                for _ in range(workers * 2):
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    conn.request("GET", "/api/runs?limit=1", headers={"Authorization": f"Bearer {token}"})
+                    conn.getresponse().read()
+                return proc, port, token
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    sys.exit("gunicorn did not become healthy")
+
+
+# -- simulated users ----------------------------------------------------------------------------------
+@dataclass
+class Results:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    error_samples: list[str] = field(default_factory=list)
+    tags_written: list[tuple[int, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, kind: str, seconds: float, ok: bool, detail: str = "") -> None:
+        with self.lock:
+            self.latencies[kind].append(seconds)
+            if not ok:
+                self.errors[kind] += 1
+                if len(self.error_samples) < 5:
+                    self.error_samples.append(f"{kind}: {detail}")
+
+
+class User(threading.Thread):
+    def __init__(self, index: int, port: int, token: str, runs: int, stop_at: float, results: Results) -> None:
+        super().__init__(daemon=True)
+        self.index, self.port, self.runs, self.stop_at, self.results = index, port, runs, stop_at, results
+        self.headers = {"Authorization": f"Bearer {token}", "Connection": "keep-alive"}
+        self.rng = random.Random(index)
+        self.conn: http.client.HTTPConnection | None = None
+        self.writes = 0
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.conn.close()
+                self.conn = None  # keep-alive connection closed by the server: reconnect once
+                if attempt == 2 or method != "GET":
+                    raise
+        raise AssertionError("unreachable")
+
+    def timed(self, kind: str, method: str, path: str, body: dict | None = None) -> bool:
+        started = time.perf_counter()
+        try:
+            status, data = self.request(method, path, body)
+            ok, detail = 200 <= status < 300, f"{status} {path} {data[:120]!r}"
+        except Exception as e:  # noqa: BLE001 - any failure is an error of the run
+            ok, detail = False, f"{type(e).__name__}: {e} {path}"
+            self.conn = None
+        self.results.record(kind, time.perf_counter() - started, ok, detail)
+        return ok
+
+    def run(self) -> None:
+        while time.time() < self.stop_at:
+            roll = self.rng.random()
+            if roll < 0.10:
+                for path in ("/", "/_dash-layout", "/_dash-dependencies"):
+                    self.timed("page load", "GET", path)
+            elif roll < 0.55:
+                sort = self.rng.choice(SORTS)
+                offset = self.rng.randrange(0, 2000, 50)
+                query = f"&q={quote(self.rng.choice(QUERIES))}" if self.rng.random() < 0.25 else ""
+                self.timed("table page", "GET", f"/api/runs?sort={quote(sort)}&offset={offset}&limit=50{query}")
+            elif roll < 0.85:
+                ids = ",".join(str(self.rng.randrange(1, self.runs + 1)) for _ in range(3))
+                name = self.rng.choice(METRICS)
+                self.timed("metric fetch", "GET", f"/api/metrics?runs={ids}&name={quote(name)}&max_points=1000")
+            else:
+                run_id = self.rng.randrange(1, TAGGED_RUNS + 1)
+                tag = f"u{self.index}-w{self.writes}"
+                self.writes += 1
+                if self.timed("tag write", "POST", "/api/tags", {"runs": [run_id], "add": [tag]}):
+                    with self.results.lock:
+                        self.results.tags_written.append((run_id, tag))
+
+
+def lost_writes(db: pymongo.database.Database, written: list[tuple[int, str]]) -> int:
+    """Tags that were acknowledged but are not on their run."""
+    by_run: dict[int, set[str]] = defaultdict(set)
+    for run_id, tag in written:
+        by_run[run_id].add(tag)
+    lost = 0
+    for run_id, tags in by_run.items():
+        doc = db.runs.find_one({"_id": run_id}, {"omniboard.tags": 1}) or {}
+        stored = set((doc.get("omniboard") or {}).get("tags") or [])
+        lost += len(tags - stored)
+    return lost
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--uri", default=os.environ.get("OMNIDASH_TEST_MONGO_URI"),
+                        help="a MongoDB server URI (default: OMNIDASH_TEST_MONGO_URI, else start a FerretDB)")
+    parser.add_argument("--db", default="omnidash_bench_load")
+    parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    args = parser.parse_args()
+
+    bench = bench_store_module()
+    ferret = ferret_dir = None
+    server = args.uri
+    if server is None:
+        server, ferret, ferret_dir = bench.start_ferretdb()
+        print(f"FerretDB started at {server}")
+    client = pymongo.MongoClient(server)
+    db = client[args.db]
+    uri = server.split("?")[0].rstrip("/") + "/" + args.db
+    workdir = Path(tempfile.mkdtemp(prefix="omnidash-load-"))
+    gunicorn = None
+    try:
+        if not (args.reuse and db.runs.estimated_document_count() == args.runs):
+            client.drop_database(args.db)
+            print(f"1. loading {args.runs:,} synthetic runs into {uri}")
+            bench.load(db, args.runs)
+        db.runs.update_many({"_id": {"$lte": TAGGED_RUNS}}, {"$unset": {"omniboard": ""}})
+        from app.store.mongo import MongoStore
+
+        started = time.perf_counter()
+        store = MongoStore(uri)
+        if hasattr(store, "summaries"):
+            store.summaries.refresh(force=True)
+        store.close()
+        print(f"2. metric summaries ready in {time.perf_counter() - started:.1f} s")
+        gunicorn, port, token = start_gunicorn(uri, workdir, args.workers, args.threads)
+        print(f"3. gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; "
+              f"{args.users} users for {args.seconds:.0f} s ...")
+        results = Results()
+        stop_at = time.time() + args.seconds
+        users = [User(i, port, token, args.runs, stop_at, results) for i in range(args.users)]
+        t0 = time.perf_counter()
+        for user in users:
+            user.start()
+        for user in users:
+            user.join(args.seconds + 120)
+        elapsed = time.perf_counter() - t0
+
+        total = sum(len(v) for v in results.latencies.values())
+        errors = sum(results.errors.values())
+        print(f"\n{'kind':<14}{'requests':>10}{'p50 ms':>10}{'p95 ms':>10}{'errors':>8}")
+        for kind in ("page load", "table page", "metric fetch", "tag write"):
+            values = results.latencies.get(kind, [])
+            print(f"{kind:<14}{len(values):>10,}{percentile(values, 50) * 1000:>10.0f}"
+                  f"{percentile(values, 95) * 1000:>10.0f}{results.errors.get(kind, 0):>8}")
+        every = [x for v in results.latencies.values() for x in v]
+        print(f"{'all':<14}{total:>10,}{percentile(every, 50) * 1000:>10.0f}{percentile(every, 95) * 1000:>10.0f}"
+              f"{errors:>8}")
+        print(f"\nthroughput: {total / elapsed:.1f} requests/s over {elapsed:.0f} s with {args.users} users")
+        lost = lost_writes(db, results.tags_written)
+        print(f"tag writes acknowledged: {len(results.tags_written):,} on {TAGGED_RUNS} runs; lost: {lost}")
+        for sample in results.error_samples:
+            print(f"  error sample: {sample}")
+        print("verdict:", "OK" if errors == 0 and lost == 0 else "FAILED (errors or lost writes)")
+    finally:
+        if gunicorn is not None:
+            gunicorn.send_signal(signal.SIGTERM)
+            try:
+                gunicorn.wait(20)
+            except subprocess.TimeoutExpired:
+                gunicorn.kill()
+        if ferret is not None:
+            ferret.terminate()
+            ferret.wait(10)
+            shutil.rmtree(ferret_dir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
