@@ -236,6 +236,19 @@ def test_summaries_follow_a_running_run(store, mongo_db):
     assert mongo_db.runs.find_one({"_id": 1})["omnidash"]["status"] == "COMPLETED"
 
 
+def test_many_stale_runs_read_by_id_range(store, mongo_db, monkeypatch):
+    import app.store.mongo_summaries as summaries
+
+    monkeypatch.setattr(summaries, "IN_LIMIT", 2)  # as if thousands of runs were stale
+    add_runs(mongo_db, [sacred_doc(i) for i in (1, 2, 5)] + [sacred_doc("s-1"), sacred_doc("s-2")],
+             [metric_doc(rid, "acc", [0.1 * k, 0.05]) for k, rid in enumerate([1, 2, 5, "s-1", "s-2"], 1)]
+             + [metric_doc(3, "acc", [9.0])])  # an orphan metric inside the id range is ignored
+    page = store.list_runs(sort="-max(acc)", columns=["max(acc)"])
+    assert [(r["id"], r["max(acc)"]) for r in page.rows] == [
+        ("s-2", pytest.approx(0.5)), ("s-1", pytest.approx(0.4)), (5, pytest.approx(0.3)),
+        (2, pytest.approx(0.2)), (1, pytest.approx(0.1))]
+
+
 def test_probably_dead(mongo_uri, mongo_db):
     add_runs(mongo_db, [
         sacred_doc(1, status="RUNNING", start=NOW - dt.timedelta(hours=1), heartbeat=NOW - dt.timedelta(minutes=5)),
