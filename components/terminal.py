@@ -10,7 +10,7 @@ from app.store.output import Span, split_matches
 def terminal_payload(spans: list[Span]) -> list[list[str]]:
     """Spans as compact JSON for the browser: [text], or [text, classes, color, background].
 
-    The page draws them with `textContent` in a clientside callback (assets/detail.js): thousands of
+    The page draws them with `textContent` in a clientside callback (run_detail_callbacks.py): thousands of
     spans as Dash components would take seconds to render, and text nodes can never become markup.
     """
     out: list[list[str]] = []
