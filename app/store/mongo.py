@@ -36,7 +36,8 @@ from app.store.base import (
 )
 from app.store.files import BASE_DTYPES, all_equal, check_page, dtype_of, make_series, positive_int
 from app.store.files_shared import OMNIBOARD_EXTREMA, check_column_name, check_tags
-from app.store.mongo_summaries import Summaries
+from app.store.matcher import compile_matcher, doc_sort_key, sort_key
+from app.store.mongo_summaries import Summaries, summaries_by_name
 from app.store.mongo_util import (
     artifact_refs,
     collapse_paths,
@@ -49,6 +50,14 @@ from app.store.mongo_util import (
     mongo_errors,
     source_pairs,
     translate,
+)
+from app.store.query import (
+    QueryContext,
+    column_path,
+    compile_query,
+    filter_fields,
+    metric_ref,
+    metric_refs,
 )
 
 CUSTOM_COLUMNS = "omniboard.custom.columns"
@@ -217,7 +226,6 @@ class MongoStore(RunStore):
         return reducer, column["metric_name"], n
 
     def _context(self, now: datetime):
-        from app.store.query import QueryContext
 
         custom, metric = self._shared()
         return QueryContext(
@@ -229,7 +237,6 @@ class MongoStore(RunStore):
         )
 
     def _metric_ref(self, name: str, ctx) -> tuple[str, str, int | None] | None:
-        from app.store.query import metric_ref
 
         try:
             return metric_ref(name, ctx)
@@ -238,7 +245,6 @@ class MongoStore(RunStore):
 
     def _prepare(self, query: str, keys: list[SortKey], columns: list[str] | None, ctx):
         """(filter, sort spec, whether summaries are needed by filter/sort) for a listing."""
-        from app.store.query import column_path, compile_query, metric_refs
 
         flt = compile_query(query or "", ctx)
         refs = set(metric_refs(query, ctx)) if query and query.strip() else set()
@@ -256,15 +262,10 @@ class MongoStore(RunStore):
             ref = self._metric_ref(name, ctx)
             if ref is not None and ref[0] == "last_avg":
                 self.summaries.ensure_window(int(ref[2] or 1))
-        for _custom, metric in [self._shared()]:
-            for mc in metric:
-                ref = self._omniboard_metric_ref(mc)
-                if ref[0] == "last_avg":
-                    self.summaries.ensure_window(int(ref[2] or 1))
+        refs |= {self._omniboard_metric_ref(mc) for mc in self._shared()[1]}
         for ref in refs:
             if ref[0] == "last_avg":
                 self.summaries.ensure_window(int(ref[2] or 1))
-        from app.store.query import filter_fields
 
         touched = [p for p, _ in sort] + list(filter_fields(flt))
         needs_summaries = any(p.startswith(SUMMARY_PATHS) for p in touched)
@@ -272,7 +273,6 @@ class MongoStore(RunStore):
 
     def _projection(self, columns: list[str] | None, ctx) -> tuple[dict[str, int], list[str]]:
         """(projection, metric columns) for rows with these columns (None: every row column)."""
-        from app.store.query import column_path
 
         custom, metric = self._shared()
         paths = set(ROW_FIELDS)
@@ -305,8 +305,6 @@ class MongoStore(RunStore):
     def _row(self, doc: dict[str, Any], now: datetime, ctx, columns: list[str] | None,
              metric_cols: list[str]) -> dict[str, Any]:
         """The row of one projected document, restricted to `columns` when given."""
-        from app.store.mongo_summaries import summaries_by_name
-        from app.store.query import column_path
 
         custom, metric = self._shared()
         try:
@@ -376,8 +374,6 @@ class MongoStore(RunStore):
 
     def _python_select(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]]) -> list[RunId]:
         """Ids of matching runs in sort order, evaluating the filter with app.store.matcher."""
-        from app.store.matcher import compile_matcher, doc_sort_key
-        from app.store.query import filter_fields
 
         paths = {p for p in filter_fields(flt)} | {p for p, _ in sort_spec}
         paths = {p for p in paths if not p.startswith("omnidash")} | {"status", "heartbeat", "start_time"}
@@ -496,8 +492,6 @@ class MongoStore(RunStore):
 
     @mongo_errors
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
-        from app.store.matcher import sort_key
-        from app.store.query import column_path
 
         column = (column or "").strip()
         found: list[Any] = []
