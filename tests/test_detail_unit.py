@@ -6,6 +6,7 @@ import shlex
 from typing import Any
 
 import pytest
+from detail_runs import shared_file_runs
 from sacred.arg_parser import _convert_value
 
 from app.downloads import safe_filename, zip_entry_name
@@ -270,8 +271,6 @@ def test_hostile_source_and_artifact_names_are_text():
 # -- the page layout on real Sacred runs (FileStorage), no browser --------------------------------------
 @pytest.fixture(scope="module")
 def detail_app():
-    from detail_runs import shared_file_runs
-
     from app.context import Settings
     from app.server import create_app
     from app.store.files import FileStore
@@ -317,3 +316,18 @@ def test_read_only_layout_has_no_edit_controls(detail_app):
     app, read_only = detail_app
     assert {"rd-delete", "rd-tag-input", "rd-notes-edit"} <= ids_in(layout_of(app, run_id="1"))
     assert not {"rd-delete", "rd-tag-input", "rd-notes-edit"} & ids_in(layout_of(read_only, run_id="1"))
+
+
+def test_download_links_carry_the_url_prefix():
+    from app.context import Settings
+    from app.server import create_app
+    from app.store.files import FileStore
+
+    app = create_app(FileStore(str(shared_file_runs().basedir)), Settings(url_prefix="/omnidash/lab/"))
+    hrefs = []
+    for tab in ("output", "artifacts", "experiment"):
+        hrefs += [c.href for c in walk(layout_of(app, run_id="1", tab=tab)) if getattr(c, "href", None)]
+    assert "/omnidash/lab/download/runs/1/output.txt" in hrefs
+    assert "/omnidash/lab/download/runs/1/artifacts.zip" in hrefs
+    assert "/omnidash/lab/download/runs/1/sources/toy_detail.py" in hrefs
+    assert "/omnidash/lab/api/runs/1/artifacts/%3Cimg%20src%3Dx%20onerror%3D__pwned%3D1%3E.txt?download=1" in hrefs
