@@ -226,7 +226,6 @@ class MongoStore(RunStore):
         return reducer, column["metric_name"], n
 
     def _context(self, now: datetime):
-
         custom, metric = self._shared()
         return QueryContext(
             now=now,
@@ -237,7 +236,6 @@ class MongoStore(RunStore):
         )
 
     def _metric_ref(self, name: str, ctx) -> tuple[str, str, int | None] | None:
-
         try:
             return metric_ref(name, ctx)
         except BadRequest:
@@ -245,7 +243,6 @@ class MongoStore(RunStore):
 
     def _prepare(self, query: str, keys: list[SortKey], columns: list[str] | None, ctx):
         """(filter, sort spec, whether summaries are needed by filter/sort) for a listing."""
-
         flt = compile_query(query or "", ctx)
         refs = set(metric_refs(query, ctx)) if query and query.strip() else set()
         sort: list[tuple[str, int]] = []
@@ -273,7 +270,6 @@ class MongoStore(RunStore):
 
     def _projection(self, columns: list[str] | None, ctx) -> tuple[dict[str, int], list[str]]:
         """(projection, metric columns) for rows with these columns (None: every row column)."""
-
         custom, metric = self._shared()
         paths = set(ROW_FIELDS)
         metric_cols: list[str] = []
@@ -305,7 +301,6 @@ class MongoStore(RunStore):
     def _row(self, doc: dict[str, Any], now: datetime, ctx, columns: list[str] | None,
              metric_cols: list[str]) -> dict[str, Any]:
         """The row of one projected document, restricted to `columns` when given."""
-
         custom, metric = self._shared()
         try:
             row = rows.row_from_doc(
@@ -374,7 +369,6 @@ class MongoStore(RunStore):
 
     def _python_select(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]]) -> list[RunId]:
         """Ids of matching runs in sort order, evaluating the filter with app.store.matcher."""
-
         paths = {p for p in filter_fields(flt)} | {p for p, _ in sort_spec}
         paths = {p for p in paths if not p.startswith("omnidash")} | {"status", "heartbeat", "start_time"}
         # a negative $nor needs the paths too; filter_fields covers them
@@ -492,7 +486,6 @@ class MongoStore(RunStore):
 
     @mongo_errors
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
-
         column = (column or "").strip()
         found: list[Any] = []
         if column == "status":
