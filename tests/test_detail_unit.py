@@ -331,3 +331,17 @@ def test_download_links_carry_the_url_prefix():
     assert "/omnidash/lab/download/runs/1/artifacts.zip" in hrefs
     assert "/omnidash/lab/download/runs/1/sources/toy_detail.py" in hrefs
     assert "/omnidash/lab/api/runs/1/artifacts/%3Cimg%20src%3Dx%20onerror%3D__pwned%3D1%3E.txt?download=1" in hrefs
+
+
+def test_output_window_load_more_stops_at_the_cap():
+    from app.pages.run_detail_tabs import output_data
+    from app.store.output import DEFAULT_WINDOW, MAX_WINDOW
+
+    text = ("x" * 99 + "\n") * 100_000  # 10 MB
+    data, info, more = output_data(text, DEFAULT_WINDOW)
+    assert more and info.startswith("100,000 lines, 9.5 MB; showing the last")
+    assert sum(len(s[0]) for s in data["spans"]) <= DEFAULT_WINDOW
+    _data, info, more = output_data(text, MAX_WINDOW)
+    assert not more and info.endswith("(download the raw text for the rest)")
+    _data, info, more = output_data("short\n", DEFAULT_WINDOW)
+    assert not more and info == "1 line, 6 B"

@@ -16,7 +16,7 @@ from dash import dcc, html
 from app.context import get_settings
 from app.pages.run_detail_data import format_size, format_time, reproduce_command
 from app.store.base import NotFound, RunId, RunStore, StoreError
-from app.store.output import DEFAULT_WINDOW, count_lines, render_terminal, tail_window
+from app.store.output import DEFAULT_WINDOW, MAX_WINDOW, count_lines, render_terminal, tail_window
 from app.store.rows import decode_value
 from components import run_detail as rd
 from components.terminal import terminal, terminal_payload
@@ -114,13 +114,17 @@ def meta_tab(doc: Mapping[str, Any]) -> html.Div:
 
 # -- output -------------------------------------------------------------------------------------------
 def output_data(text: str, size: int, scroll: str = "bottom") -> tuple[dict[str, Any], str, bool]:
-    """(terminal data for the browser, info line, whether earlier output is hidden) for the last `size` chars."""
+    """(terminal data for the browser, info line, whether "load more" can show more) for the last `size` chars."""
     window = tail_window(text, size)
-    info = f"{count_lines(text):,} lines, {format_size(len(text))}"
+    lines = count_lines(text)
+    info = f"{lines:,} line{'s' if lines != 1 else ''}, {format_size(len(text))}"
+    more = window.truncated and size < MAX_WINDOW
     if window.truncated:
         info += f"; showing the last {format_size(len(window.text))}"
+        if not more:
+            info += " (download the raw text for the rest)"
     data = {"spans": terminal_payload(render_terminal(window.text)), "scroll": scroll, "at": time.time()}
-    return data, info, window.truncated
+    return data, info, more
 
 
 def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
