@@ -459,3 +459,32 @@ def test_login_form_in_chromium(page, serve, wsgi, artifacts_dir):
     assert page.url == live.url + "/login"
     page.goto(live.url + "/")  # the remember-me cookie is gone too
     page.wait_for_selector("input[name=username]")
+
+
+def test_guarded_store_checks_every_write_by_role(folder):
+    from app.auth.store import GuardedStore, required_role
+    from app.store.base import Forbidden, ReadOnly
+
+    role = ["viewer"]
+    store = GuardedStore(open_store(str(folder)), lambda: role[0])
+    assert store.list_runs(limit=1).total == 8 and store.allowed("list_runs")
+    for call in (lambda: store.set_tags(1, ["x"]), lambda: store.set_notes(1, "x"),
+                 lambda: store.update_tags([1], add=["x"]), lambda: store.save_view("v", {}),
+                 lambda: store.delete_run(1)):
+        with pytest.raises(Forbidden):
+            call()
+    role[0] = "editor"
+    store.set_notes(1, "ok")
+    assert store.allowed("save_view") and not store.allowed("delete_run")
+    with pytest.raises(Forbidden):
+        store.delete_run(1)
+    # a write method a backend adds later is guarded by its name, never left open
+    assert required_role("set_star") == "editor" and required_role("delete_everything") == "admin"
+    assert required_role("delete_preview") is None and required_role("list_views") is None
+    role[0] = None
+    with pytest.raises(Forbidden, match="sign in"):
+        store.set_notes(1, "anonymous")
+    read_only = GuardedStore(open_store(str(folder)), None, read_only=True)
+    with pytest.raises(ReadOnly):
+        read_only.set_notes(1, "x")
+    assert read_only.list_runs(limit=1).total == 8
