@@ -473,10 +473,12 @@ def test_finished_runs_are_watched_through_their_folder(folder: Path, monkeypatc
     s.cache.refresh(force=True)  # a full check marks runs 1 and lr-0.1-final (finished long ago) settled
     assert {e.dirname for e in s.cache.entries.values() if e.settled} == {"1", "lr-0.1-final"}
     calls: list[str] = []
-    real_sig = files_cache.file_sig
-    monkeypatch.setattr(files_cache, "file_sig", lambda p: calls.append(p) or real_sig(p))
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: calls.append(str(p)) or real_stat(p, *a, **k))
     s.cache.refresh(force=True)
-    assert len([c for c in calls if "/1" in c[len(str(folder)):]]) == 1  # run 1: its folder only
+    monkeypatch.setattr(os, "stat", real_stat)
+    assert [c for c in calls if c.startswith(str(folder / "1"))] == [str(folder / "1")]  # its folder only
+    assert len([c for c in calls if c.startswith(str(folder / "2"))]) == 3  # a RUNNING run: folder, run, metrics
 
     other = FileStore(str(folder), scan_ttl=0)  # another dashboard tags it: an atomic rename in the folder
     other.set_tags(1, ["from-elsewhere"])

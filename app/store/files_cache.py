@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import stat
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -74,6 +75,15 @@ def prefetch_run(path: str) -> dict[str, tuple[FileSig, bool, Any]]:
         ok, value = read_tracked(path, fname) if sig is not None else (False, None)
         out[fname] = (sig, ok, value)
     return out
+
+
+def dir_sig(path: str) -> FileSig:
+    """(mtime_ns, size) of a folder (following a symlink), None when it is not a folder."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if stat.S_ISDIR(st.st_mode) else None
 
 
 def quick_sig(path: str) -> tuple[FileSig, FileSig, FileSig]:
@@ -148,13 +158,17 @@ class RunCache:
         now = time.monotonic()
         quick: dict[str, tuple[FileSig, ...]] = {}
         fully_checked = []
-        for name in names:  # stat outside the lock
+        for name in list(names):  # stat outside the lock
             path = os.path.join(self.basedir, name)
+            folder = dir_sig(path)
+            if folder is None:  # a file, or gone
+                names.discard(name)
+                continue
             entry = self.entries.get(name)
             if entry is not None and entry.settled and entry.quick and now - entry.full_check < FULL_CHECK_SECONDS:
-                quick[name] = (file_sig(path), *entry.quick[1:])  # a finished run: only its folder is watched
+                quick[name] = (folder, *entry.quick[1:])  # a finished run: only its folder is watched
             else:
-                quick[name] = quick_sig(path)
+                quick[name] = (folder, file_sig(os.path.join(path, RUN_FILE)), file_sig(os.path.join(path, METRICS_FILE)))
                 fully_checked.append(name)
         fresh = [n for n in names if n not in self.entries and self._non_runs.get(n) != quick[n]]
         prefetched = self._prefetch(fresh) if len(fresh) >= PARALLEL_MIN_RUNS else {}
@@ -204,16 +218,7 @@ class RunCache:
                 entries = list(it)
         except OSError:
             return set()
-        names = set()
-        for e in entries:
-            if not is_candidate_dir(e.name):
-                continue
-            try:
-                if e.is_dir():
-                    names.add(e.name)
-            except OSError:
-                continue
-        return names
+        return {e.name for e in entries if is_candidate_dir(e.name)}  # _scan stats each one (folders only)
 
     def _reindex(self) -> None:
         by_id: dict[int | str, RunEntry] = {}
