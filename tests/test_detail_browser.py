@@ -338,7 +338,7 @@ def test_delete_lists_what_goes_then_returns_home(page, live, runs, store, artif
     assert "2 metric series" in dialog.inner_text()
     shot(page, artifacts_dir, "delete-dialog")
     page.click("#rd-delete-cancel")
-    assert dialog.is_hidden()
+    dialog.wait_for(state="hidden", timeout=TIMEOUT)
     store.get_run(run_id)  # still there
     page.click("#rd-delete")
     page.click("#rd-delete-confirm")
