@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from dash import Dash, dcc, html
 
 from app.context import get_settings, get_store
-from app.pages import Page
+from app.pages import Page, table_cache
 from app.pages.table_state import View, status_chips, view_from_params
 from app.store.base import StoreUnavailable
 from components import table as ui
@@ -77,7 +77,7 @@ def layout(**params: Any) -> Any:
     store, settings = get_store(), get_settings()
     view = view_from_params(params)
     try:
-        known = as_cols(store.columns())
+        known = as_cols(table_cache.column_infos(store))
         views = store.list_views()
     except StoreUnavailable as e:
         return offline_layout(str(e))
