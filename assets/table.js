@@ -112,6 +112,15 @@
     togglePicker: function (n, hidden) {
       return n ? !hidden : window.dash_clientside.no_update;
     },
+    /* Double-click on a row (outside the editable tags and notes cells) opens the run's page. */
+    openRun: function (cell) {
+      if (cell && cell.colId !== "tags" && cell.colId !== "notes" && cell.rowId !== undefined && cell.rowId !== null) {
+        var brand = document.querySelector(".topbar .brand");
+        var base = ((brand && brand.getAttribute("href")) || "/").replace(/\/?$/, "/");
+        window.omnidashNavigate(base + "runs/" + encodeURIComponent(String(cell.rowId)));
+      }
+      return window.dash_clientside.no_update;
+    },
     viewToSearch: viewToSearch
   };
 })();

@@ -73,7 +73,8 @@ DELETE_CONFIRM = "tbl-delete-confirm"
 DELETE_CANCEL = "tbl-delete-cancel"
 DELETE_TARGET = "tbl-delete-target"
 PLOTS = "tbl-plots"
-SINKS = ["tbl-sink-url", "tbl-sink-purge", "tbl-sink-soft", "tbl-sink-rows", "tbl-sink-tags", "tbl-sink-desel"]
+SINKS = ["tbl-sink-url", "tbl-sink-purge", "tbl-sink-soft", "tbl-sink-rows", "tbl-sink-tags", "tbl-sink-desel",
+         "tbl-sink-open"]
 
 EXTREMA = [("last", "last"), ("max", "max"), ("min", "min"), ("avg", "mean"), ("last_avg", "mean of last N")]
 

@@ -216,6 +216,8 @@ def callback_key(dash_app, fragment: str | tuple[str, ...]) -> str:
     """The one callback whose output key contains the fragment (or all of several fragments)."""
     fragments = (fragment,) if isinstance(fragment, str) else fragment
     keys = [k for k in dash_app.callback_map if all(f in k for f in fragments)]
+    if len(keys) > 1:  # a single-output callback named by its output
+        keys = [k for k in keys if k.startswith(fragments[0])] or keys
     assert len(keys) == 1, keys
     return keys[0]
 
@@ -448,3 +450,23 @@ def test_database_going_away_shows_a_banner_and_recovers(private_mongo):
     assert back == {"tbl-banner.hidden": True, "tbl-retry.disabled": True, "tbl-refresh.data": 1}
     assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
     store.close()
+
+
+def test_refresh_tick_updates_loaded_rows_and_announces_new_runs(dash_app, demo_store):
+    total = demo_store.count("")
+    ids = [r["id"] for r in demo_store.list_runs("", ["-id"], 0, 3, ["id"]).rows]
+    out = call(dash_app, "tbl-running-rows.data", {"tbl-running-ids.data": {"ids": ids, "t": 1}},
+               {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id", "status", "config.lr"],
+                "tbl-baseline.data": total - 4})
+    assert sorted(r["id"] for r in out["tbl-running-rows.data"]) == sorted(ids)
+    assert all("config.lr" in r for r in out["tbl-running-rows.data"])
+    assert out["tbl-new-runs.children"].startswith("4 new runs") and out["tbl-new-runs.hidden"] is False
+    quiet = call(dash_app, "tbl-running-rows.data", {"tbl-running-ids.data": {"ids": [], "t": 2}},
+                 {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"], "tbl-baseline.data": total})
+    assert quiet["tbl-new-runs.hidden"] is True and quiet["tbl-running-rows.data"] == []
+
+
+def test_page_size_change_goes_through_the_url(dash_app):
+    out = call(dash_app, "url.search@", {"tbl-page-size.value": 200},
+               {"tbl-view.data": View(q="status == FAILED").to_dict()})
+    assert out["url.search"] == "?q=status+%3D%3D+FAILED&ps=200"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
@@ -20,6 +20,7 @@ from app.pages.table_state import (
     sort_from_model,
     status_chips,
     toggle_status,
+    view_to_params,
 )
 from app.pages.table_suggest import suggestions
 from app.store.base import StoreError, StoreUnavailable
@@ -276,6 +277,29 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         if not n:
             raise PreventUpdate
         return (token or 0) + 1, True
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input(ui.PAGE_SIZE, "value"),
+        State(ui.VIEW, "data"),
+        prevent_initial_call=True,
+    )
+    def page_size(size, view: dict):
+        """The grid's block size is fixed when it is built: a new size re-renders the page from the URL."""
+        v = View.from_dict(view)
+        if not size or int(size) == v.ps:
+            raise PreventUpdate
+        v.ps = int(size)
+        params = view_to_params(v)
+        return ("?" + urlencode(params)) if params else ""
+
+    # double-clicking a row (outside the editable tags and notes) opens the run
+    app.clientside_callback(
+        "function(cell) { return window.dash_clientside.omnidash_table.openRun(cell); }",
+        Output("tbl-sink-open", "data"),
+        Input(ui.GRID, "cellDoubleClicked"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(ui.EXPORT, "href"),
