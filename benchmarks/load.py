@@ -37,8 +37,10 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,15 +189,15 @@ class User(threading.Thread):
                         self.results.tags_written.append((run_id, tag))
 
 
-def lost_writes(db: pymongo.database.Database, written: list[tuple[int, str]]) -> int:
-    """Tags that were acknowledged but are not on their run."""
+def lost_writes(store, written: list[tuple[int, str]]) -> int:
+    """Tags that were acknowledged but are not on their run (read back through a fresh RunStore)."""
     by_run: dict[int, set[str]] = defaultdict(set)
     for run_id, tag in written:
         by_run[run_id].add(tag)
     lost = 0
     for run_id, tags in by_run.items():
-        doc = db.runs.find_one({"_id": run_id}, {"omniboard.tags": 1}) or {}
-        stored = set((doc.get("omniboard") or {}).get("tags") or [])
+        row = store.list_runs(f"id == {run_id}", limit=1, columns=["id", "tags"]).rows
+        stored = set(row[0]["tags"]) if row else set()
         lost += len(tags - stored)
     return lost
 
@@ -219,7 +221,12 @@ def main() -> None:
                         help="a MongoDB server URI (default: OMNIDASH_TEST_MONGO_URI, else start a FerretDB)")
     parser.add_argument("--db", default="omnidash_bench_load")
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    parser.add_argument("--folder", default=None,
+                        help="serve a Sacred FileStorage folder instead of MongoDB (demo runs written if empty)")
     args = parser.parse_args()
+    if args.folder:
+        run_folder(args)
+        return
 
     bench = bench_store_module()
     ferret = ferret_dir = None
@@ -247,46 +254,79 @@ def main() -> None:
         store.close()
         print(f"2. metric summaries ready in {time.perf_counter() - started:.1f} s")
         gunicorn, port, token = start_gunicorn(uri, workdir, args.workers, args.threads)
-        print(f"3. gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; "
-              f"{args.users} users for {args.seconds:.0f} s ...")
-        results = Results()
-        stop_at = time.time() + args.seconds
-        users = [User(i, port, token, args.runs, stop_at, results) for i in range(args.users)]
-        t0 = time.perf_counter()
-        for user in users:
-            user.start()
-        for user in users:
-            user.join(args.seconds + 120)
-        elapsed = time.perf_counter() - t0
-
-        total = sum(len(v) for v in results.latencies.values())
-        errors = sum(results.errors.values())
-        print(f"\n{'kind':<14}{'requests':>10}{'p50 ms':>10}{'p95 ms':>10}{'errors':>8}")
-        for kind in ("page load", "table page", "metric fetch", "tag write"):
-            values = results.latencies.get(kind, [])
-            print(f"{kind:<14}{len(values):>10,}{percentile(values, 50) * 1000:>10.0f}"
-                  f"{percentile(values, 95) * 1000:>10.0f}{results.errors.get(kind, 0):>8}")
-        every = [x for v in results.latencies.values() for x in v]
-        print(f"{'all':<14}{total:>10,}{percentile(every, 50) * 1000:>10.0f}{percentile(every, 95) * 1000:>10.0f}"
-              f"{errors:>8}")
-        print(f"\nthroughput: {total / elapsed:.1f} requests/s over {elapsed:.0f} s with {args.users} users")
-        lost = lost_writes(db, results.tags_written)
-        print(f"tag writes acknowledged: {len(results.tags_written):,} on {TAGGED_RUNS} runs; lost: {lost}")
-        for sample in results.error_samples:
-            print(f"  error sample: {sample}")
-        print("verdict:", "OK" if errors == 0 and lost == 0 else "FAILED (errors or lost writes)")
+        simulate(args, port, token, lambda: MongoStore(uri))
     finally:
         if gunicorn is not None:
-            gunicorn.send_signal(signal.SIGTERM)
-            try:
-                gunicorn.wait(20)
-            except subprocess.TimeoutExpired:
-                gunicorn.kill()
+            stop(gunicorn)
         if ferret is not None:
             ferret.terminate()
             ferret.wait(10)
             shutil.rmtree(ferret_dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop(gunicorn: subprocess.Popen) -> None:
+    gunicorn.send_signal(signal.SIGTERM)
+    try:
+        gunicorn.wait(20)
+    except subprocess.TimeoutExpired:
+        gunicorn.kill()
+
+
+def run_folder(args: argparse.Namespace) -> None:
+    """The same load on a FileStorage folder (app.demo runs), e.g. where no fast MongoDB server is at hand."""
+    from app.demo import write_demo_runs
+    from app.store import open_store
+
+    folder = Path(args.folder).resolve()
+    existing = sum(1 for p in folder.glob("*/run.json")) if folder.is_dir() else 0
+    if existing < args.runs:
+        shutil.rmtree(folder, ignore_errors=True)
+        started = time.perf_counter()
+        print(f"1. writing {args.runs:,} demo runs into {folder}")
+        write_demo_runs(str(folder), args.runs)
+        print(f"   written in {time.perf_counter() - started:.0f} s")
+    workdir = Path(tempfile.mkdtemp(prefix="omnidash-load-"))
+    gunicorn = None
+    try:
+        gunicorn, port, token = start_gunicorn(str(folder), workdir, args.workers, args.threads)
+        simulate(args, port, token, lambda: open_store(str(folder)))
+    finally:
+        if gunicorn is not None:
+            stop(gunicorn)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def simulate(args: argparse.Namespace, port: int, token: str, open_check_store: Callable[[], Any]) -> None:
+    """Run the simulated users and print the figures."""
+    print(f"3. gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; "
+          f"{args.users} users for {args.seconds:.0f} s ...")
+    results = Results()
+    stop_at = time.time() + args.seconds
+    users = [User(i, port, token, args.runs, stop_at, results) for i in range(args.users)]
+    t0 = time.perf_counter()
+    for user in users:
+        user.start()
+    for user in users:
+        user.join(args.seconds + 120)
+    elapsed = time.perf_counter() - t0
+
+    total = sum(len(v) for v in results.latencies.values())
+    errors = sum(results.errors.values())
+    print(f"\n{'kind':<14}{'requests':>10}{'p50 ms':>10}{'p95 ms':>10}{'errors':>8}")
+    for kind in ("page load", "table page", "metric fetch", "tag write"):
+        values = results.latencies.get(kind, [])
+        print(f"{kind:<14}{len(values):>10,}{percentile(values, 50) * 1000:>10.0f}"
+              f"{percentile(values, 95) * 1000:>10.0f}{results.errors.get(kind, 0):>8}")
+    every = [x for v in results.latencies.values() for x in v]
+    print(f"{'all':<14}{total:>10,}{percentile(every, 50) * 1000:>10.0f}{percentile(every, 95) * 1000:>10.0f}"
+          f"{errors:>8}")
+    print(f"\nthroughput: {total / elapsed:.1f} requests/s over {elapsed:.0f} s with {args.users} users")
+    lost = lost_writes(open_check_store(), results.tags_written)
+    print(f"tag writes acknowledged: {len(results.tags_written):,} on {TAGGED_RUNS} runs; lost: {lost}")
+    for sample in results.error_samples:
+        print(f"  error sample: {sample}")
+    print("verdict:", "OK" if errors == 0 and lost == 0 else "FAILED (errors or lost writes)")
 
 
 if __name__ == "__main__":
