@@ -54,11 +54,12 @@ def default_columns(cols: Sequence[Col]) -> list[str]:
     out = [n for n in LEADING_COLUMNS if n in names or n in {"id", "status"}]
     config = [c.name for c in cols if c.kind == "config" and c.varies and c.name not in {"config.seed", "config.tags"}]
     out += config[:MAX_DEFAULT_CONFIG]
-    shared = [c.name for c in cols if c.kind == "custom"]
+    # Omniboard's shared columns (omniboard.custom.columns and omniboard.metric.columns) always show
+    shared = [c.name for c in cols if c.kind == "custom" or (c.kind == "metric" and c.label)]
     out += [n for n in shared if n not in out]
-    metrics = [c.name for c in cols if c.kind == "metric" and c.name.startswith("last(")]
+    metrics = [c.name for c in cols if c.kind == "metric" and not c.label and c.name.startswith("last(")]
     if not metrics:
-        metrics = [c.name for c in cols if c.kind == "metric"]
+        metrics = [c.name for c in cols if c.kind == "metric" and not c.label]
     metrics.sort(key=_metric_priority)
     out += [m for m in metrics[:MAX_DEFAULT_METRICS] if m not in out]
     return out

@@ -32,11 +32,11 @@ def test_default_columns_follow_omniboard_then_varying_config_then_metrics():
             Col("config.lr", "config", "number"), Col("config.epochs", "config", "number", varies=False),
             Col("config.seed", "config", "number"), Col("last(train.loss)", "metric", "number"),
             Col("max(val.acc)", "metric", "number"), Col("last(val.acc)", "metric", "number"),
-            Col("best", "custom", "number", label="best")]
+            Col("best", "custom", "number", label="best"), Col("top_acc", "metric", "number", label="top_acc")]
     out = default_columns(cols)
     assert out[:9] == ["id", "experiment", "status", "tags", "notes", "start_time", "duration", "hostname", "result"]
     assert "config.lr" in out and "config.epochs" not in out and "config.seed" not in out
-    assert out.index("config.lr") < out.index("best") < out.index("last(val.acc)")
+    assert out.index("config.lr") < out.index("best") < out.index("top_acc") < out.index("last(val.acc)")
     assert out[-2:] == ["last(val.acc)", "last(train.loss)"]  # validation first; only last() by default
 
 

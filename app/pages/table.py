@@ -40,7 +40,7 @@ def value_columns(visible: list[str], known: list[Col]) -> list[str]:
     out = []
     for name in visible:
         c = kinds.get(name)
-        if name == "result" or (c and c.kind == "metric") or (c and c.kind == "custom" and c.dtype == "number"):
+        if name == "result" or (c and c.kind in {"metric", "custom"}):
             out.append(name)
     return out
 
