@@ -87,6 +87,44 @@ def ferretdb():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def write_folder(path: str, n: int, seed: int = 1) -> None:
+    """The same kind of runs as a Sacred FileStorageObserver folder (run.json, config.json, metrics.json)."""
+    import json
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    for i in range(1, n + 1):
+        start = now - timedelta(minutes=3 * (n - i + 1))
+        d = os.path.join(path, str(i))
+        os.makedirs(d, exist_ok=True)
+        run = {"experiment": {"name": rng.choice(["mnist", "cifar", "imagenet"]), "sources": []},
+               "command": "train", "status": rng.choices(["COMPLETED", "FAILED", "INTERRUPTED"], [85, 9, 6])[0],
+               "start_time": start.isoformat(), "heartbeat": (start + timedelta(seconds=rng.randint(60, 3600)))
+               .isoformat(), "host": {"hostname": f"node-{i % 16:02d}"}, "result": round(rng.uniform(0.5, 0.99), 4),
+               "meta": {"comment": ""}, "artifacts": [], "resources": []}
+        config = {"lr": rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2]), "optimizer": rng.choice(OPTIMIZERS),
+                  "batch_size": rng.choice([32, 64, 128]), "dropout": rng.choice([0.0, 0.1, 0.3]), "epochs": 50,
+                  "seed": i, "model": {"depth": rng.choice([2, 4, 8]), "width": rng.choice([64, 128, 256])},
+                  "weight_decay": rng.choice([0.0, 1e-4]), "warmup": rng.choice([0, 500])}
+        metrics = {name: {"steps": list(range(50)), "values": [rng.random() for _ in range(50)],
+                          "timestamps": [(start + timedelta(seconds=10 * s)).isoformat() for s in range(50)]}
+                   for name in ("val.acc", "train.loss")}
+        for fname, content in (("run.json", run), ("config.json", config), ("metrics.json", metrics),
+                               ("info.json", {}), ("cout.txt", "")):
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(content if isinstance(content, str) else json.dumps(content))
+
+
+@contextmanager
+def folder():
+    """A temporary FileStorage folder."""
+    path = tempfile.mkdtemp(prefix="omnidash-bench-folder-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def insert_runs(db, n: int, seed: int = 1) -> None:
     """n Sacred MongoObserver runs (10 config keys) with two metrics of 50 steps each, via insert_many.
 
@@ -258,6 +296,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--store", choices=["mongodb", "files"], default="mongodb",
+                        help="FerretDB (default) or a Sacred FileStorage folder")
     args = parser.parse_args()
 
     import logging
@@ -268,16 +308,22 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from app.context import Settings
     from app.server import create_app
+    from app.store.files import FileStore
     from app.store.mongo import MongoStore
     from components.columns import as_cols, default_columns
 
-    with ferretdb() as base:
+    with (ferretdb() if args.store == "mongodb" else folder()) as base:
         t = time.perf_counter()
-        client = pymongo.MongoClient(base)
-        insert_runs(client["bench_table"], args.runs)
-        client.close()
-        print(f"inserted {args.runs:,} runs (+{2 * args.runs:,} metric documents) in {time.perf_counter() - t:.1f} s")
-        store = MongoStore(base + "bench_table")
+        if args.store == "mongodb":
+            client = pymongo.MongoClient(base)
+            insert_runs(client["bench_table"], args.runs)
+            client.close()
+            store = MongoStore(base + "bench_table")
+        else:
+            write_folder(base, args.runs)
+            store = FileStore(base)
+        print(f"wrote {args.runs:,} runs (+{2 * args.runs:,} metric series) to {args.store} "
+              f"in {time.perf_counter() - t:.1f} s")
         columns = default_columns(as_cols(store.columns()))
         t = time.perf_counter()
         store.list_runs("", ["-id"], 0, 100, columns)
@@ -303,7 +349,7 @@ def main() -> None:
             naive.stop()
             store.close()
     a, b = median_of(ours_runs), median_of(naive_runs)
-    print(f"\n{args.runs:,} runs, {len(columns)} columns; filter `{FILTER_QUERY}` -> {expected:,} runs; "
+    print(f"\n{args.store}: {args.runs:,} runs, {len(columns)} columns; filter `{FILTER_QUERY}` -> {expected:,} runs; "
           f"medians of {args.repeat}\n")
     print(f"{'':34}{'omnidash (infinite)':>22}{'naive (client-side)':>22}{'naive / ours':>14}")
     rows = [("navigation -> first rows (ms)", "first_rows_ms", "{:,.0f}"),
