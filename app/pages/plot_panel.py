@@ -34,6 +34,7 @@ from dash import ALL, MATCH, Dash, Input, Output, State, ctx, dcc, html, no_upda
 from dash.exceptions import PreventUpdate
 
 from app.context import get_store
+from app.pages.series_cache import CACHE
 from app.store.base import NotFound, RunId, Series, StoreError
 from app.store.compare import ema_smooth, group_runs, legend_label, varying_config_keys
 from app.store.rows import flatten_dict, parse_time
@@ -100,8 +101,10 @@ def default_metrics(names: list[str]) -> list[str]:
 
 
 def fetch(run_ids: Sequence[RunId], names: Sequence[str], max_points: int,
-          x_range: tuple[float, float] | None = None) -> list[Series]:
-    return get_store().metric_series(list(run_ids), list(names), max_points=max_points, x_range=x_range)
+          x_range: tuple[float, float] | None = None, info: dict[str, Any] | None = None) -> list[Series]:
+    """Series for a chart: finished runs from the full-resolution cache, running runs from the store."""
+    live = running_ids(info) if info is not None else list(run_ids)
+    return CACHE.series(get_store(), list(run_ids), list(names), max_points, x_range, live=live)
 
 
 def running_ids(info: dict[str, Any]) -> list[RunId]:
@@ -274,7 +277,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         plan, points, height = chart_plan(opts, metrics)
         ids = [r["id"] for r in info["runs"]]
         try:
-            series = fetch(ids, metrics, points)
+            series = fetch(ids, metrics, points, info=info)
         except StoreError as e:
             return empty_state(f"Cannot load metrics: {e}"), "", None
         charts, keys = [], {}
@@ -309,17 +312,17 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         yr = relayout_range(relayout, "yaxis")
         y_range = yr if isinstance(yr, tuple) else None
         if xr == "auto":
-            return build_figure(fetch(ids, names, points), info, title, opts, height)
+            return build_figure(fetch(ids, names, points, info=info), info, title, opts, height)
         lo, hi = sorted(parse_x(v, opts["x"]) for v in xr)
         pad = (hi - lo) * ZOOM_PAD
         if opts["x"] == "step":
-            series = fetch(ids, names, points, (lo - pad, hi + pad))
+            series = fetch(ids, names, points, (lo - pad, hi + pad), info=info)
         else:
-            coarse = fetch(ids, names, points)
+            coarse = fetch(ids, names, points, info=info)
             scale = relative_scale(coarse, run_infos(info, []))[1] if opts["x"] == "relative" else 1.0
             series = []
             for rid, step_range in step_ranges(coarse, info, opts, lo - pad, hi + pad, scale).items():
-                series += fetch([rid], names, points, step_range)
+                series += fetch([rid], names, points, step_range, info=info)
         return build_figure(series, info, title, opts, height, x_range=list(xr), y_range=y_range)
 
     @app.callback(
@@ -393,7 +396,8 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             raise PreventUpdate
         opts = options_from(values)
         metrics = chosen_metrics(info, opts["metrics"])
-        series = fetch([r["id"] for r in info["runs"]], metrics, (state or {}).get("points", POINTS_ONE_CHART))
+        series = fetch([r["id"] for r in info["runs"]], metrics, (state or {}).get("points", POINTS_ONE_CHART),
+                       info=info)
         return dcc.send_string(series_csv(series, info, opts["labels"], opts["smooth"]), "omnidash-metrics.csv")
 
 

@@ -1,0 +1,130 @@
+"""A per-process cache of full-resolution metric series of finished runs, for the plot panel.
+
+A finished run's metrics never change, so the panel reads each (run, metric) once at full resolution
+and answers every later chart, zoom (x_range) and CSV request by slicing and downsampling in numpy
+(`app.store.downsample`), without another database round trip. Running runs always go to the store.
+Bounded by a point budget, least recently used first out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from app.store.base import RunId, RunStore, Series
+from app.store.downsample import downsample_indices
+
+DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
+
+
+@dataclass
+class FullSeries:
+    run_id: RunId
+    steps: np.ndarray  # float64, sorted
+    values: np.ndarray  # float64, NaN for gaps
+    stamps: np.ndarray | None  # epoch seconds (NaN where missing), or None
+
+    @property
+    def size(self) -> int:
+        return len(self.steps)
+
+
+def _full(s: Series) -> FullSeries:
+    values = np.array([np.nan if v is None else v for v in s.values], dtype=float)
+    stamps = None
+    if s.timestamps and len(s.timestamps) == len(s.steps):
+        stamps = np.array([np.nan if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+                           for t in s.timestamps])
+    return FullSeries(s.run_id, np.asarray(s.steps, dtype=float), values, stamps)
+
+
+def _series(name: str, full: FullSeries, max_points: int | None, x_range: tuple[float, float] | None) -> Series:
+    steps, values, stamps = full.steps, full.values, full.stamps
+    if x_range is not None:
+        lo, hi = sorted(x_range)
+        keep = (steps >= lo) & (steps <= hi)
+        steps, values = steps[keep], values[keep]
+        stamps = stamps[keep] if stamps is not None else None
+    if max_points is not None and len(steps) > max_points:
+        idx = downsample_indices(steps, values, max_points)
+        steps, values = steps[idx], values[idx]
+        stamps = stamps[idx] if stamps is not None else None
+    return Series(
+        run_id=full.run_id,
+        name=name,
+        steps=[int(x) if x.is_integer() else x for x in steps.tolist()],
+        values=[None if not np.isfinite(v) else v for v in values.tolist()],
+        timestamps=[] if stamps is None else [
+            None if not np.isfinite(t) else datetime.fromtimestamp(t, UTC) for t in stamps.tolist()],
+        total_points=full.size,
+    )
+
+
+class SeriesCache:
+    """Full-resolution series of finished runs, keyed by (store, run, metric)."""
+
+    def __init__(self, budget_points: int = DEFAULT_BUDGET) -> None:
+        self.budget = budget_points
+        self._items: OrderedDict[tuple[int, str, str], FullSeries | None] = OrderedDict()
+        self._points = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(store: RunStore, run_id: RunId, name: str) -> tuple[int, str, str]:
+        return id(store), repr(run_id), name
+
+    def _put(self, key: tuple[int, str, str], full: FullSeries | None) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = full
+            self._points += full.size if full else 0
+            while self._points > self.budget and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._points -= old.size if old else 0
+
+    def _get(self, key: tuple[int, str, str]) -> tuple[bool, FullSeries | None]:
+        with self._lock:
+            if key not in self._items:
+                return False, None
+            self._items.move_to_end(key)
+            return True, self._items[key]
+
+    def series(self, store: RunStore, run_ids: Sequence[RunId], names: Iterable[str], max_points: int | None,
+               x_range: tuple[float, float] | None = None, live: Iterable[RunId] = ()) -> list[Series]:
+        """Like `store.metric_series`, served from the cache for runs not in `live`."""
+        names = list(names)
+        live_ids = {repr(r) for r in live}
+        finished = [r for r in run_ids if repr(r) not in live_ids]
+        missing = [r for r in finished if any(not self._get(self._key(store, r, n))[0] for n in names)]
+        if missing:
+            fetched = {(repr(s.run_id), s.name): s for s in store.metric_series(missing, names, max_points=None)}
+            for rid in missing:
+                for n in names:
+                    s = fetched.get((repr(rid), n))
+                    if s is None:  # ids may come back as stored (int for "5"): match loosely
+                        s = next((v for (r, m), v in fetched.items() if m == n and r.strip("'") == str(rid)), None)
+                    self._put(self._key(store, rid, n), _full(s) if s is not None else None)
+        live_series = store.metric_series([r for r in run_ids if repr(r) in live_ids], names,
+                                          max_points=max_points, x_range=x_range) if live_ids else []
+        live_by_key = {(repr(s.run_id), s.name): s for s in live_series}
+        out: list[Series] = []
+        for rid in run_ids:
+            for n in names:
+                if repr(rid) in live_ids:
+                    s = live_by_key.get((repr(rid), n))
+                    if s is not None:
+                        out.append(s)
+                    continue
+                _, full = self._get(self._key(store, rid, n))
+                if full is not None:
+                    out.append(_series(n, full, max_points, x_range))
+        return out
+
+
+CACHE = SeriesCache()
