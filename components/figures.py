@@ -334,15 +334,16 @@ def _group_traces(prepared, groups, smoothing, band, dash_of, many_metrics, x_mo
 
 
 # -- hyper-parameter figures ------------------------------------------------------------------------
-def axis_values(values: Sequence[Any]) -> tuple[np.ndarray, dict[str, Any]]:
-    """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None)."""
+def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None).
+    `escape=False` for parcoords, whose tick text plotly writes as plain SVG text (no markup)."""
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None)
     if numeric and any(v is not None for v in values):
         return np.array([np.nan if v is None else float(v) for v in values]), {}
     cats = sorted({str(v) for v in values}, key=lambda t: (t == "None", t))
     index = {c: i for i, c in enumerate(cats)}
     return (np.array([index[str(v)] for v in values], dtype=float),
-            {"tickvals": list(range(len(cats))), "ticktext": [esc(c)[:24] for c in cats]})
+            {"tickvals": list(range(len(cats))), "ticktext": [esc(c[:24]) if escape else c[:24] for c in cats]})
 
 
 def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metric_col: str,
@@ -350,7 +351,7 @@ def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metr
     """Parallel coordinates: one axis per key plus the metric, lines coloured by the metric."""
     dims = []
     for key in [*keys, metric_col]:
-        vals, ticks = axis_values([r.get(key) for r in rows])
+        vals, ticks = axis_values([r.get(key) for r in rows], escape=False)
         label = key[len("config."):] if key.startswith("config.") else key
         dims.append({"label": esc(label), "values": typed(vals), **ticks})
     color, _ = axis_values([r.get(metric_col) for r in rows])
