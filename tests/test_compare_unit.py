@@ -152,3 +152,24 @@ def test_queries_quote_untrusted_strings() -> None:
     assert q == ('(status == COMPLETED) and config.lr >= 0.001 and config.lr <= 0.1 and '
                  'config.opt in ["ad\\"am", "sgd"]')
     assert run_ids_query([1, "x"]) == 'id in [1, "x"]'
+
+
+def test_series_cache_matches_the_store(tmp_path) -> None:
+    """Full-resolution cache of finished runs: same points as the store's own downsampling and x_range."""
+    from app.demo import write_demo_runs
+    from app.pages.series_cache import SeriesCache
+    from app.store.files import FileStore
+
+    write_demo_runs(tmp_path / "runs", 3)
+    store = FileStore(str(tmp_path / "runs"))
+    cache = SeriesCache()
+    ids = store.run_ids("")
+    name = store.metric_names(ids)[ids[0]][0]
+    for max_points, x_range in ((50, None), (None, None), (40, (20.0, 120.0))):
+        want = store.metric_series(ids, [name], max_points=max_points, x_range=x_range)
+        got = cache.series(store, ids, [name], max_points, x_range)
+        assert [(s.run_id, s.steps, s.values) for s in got] == [(s.run_id, s.steps, s.values) for s in want]
+        assert [len(s.timestamps) for s in got] == [len(s.steps) for s in got]
+    live = cache.series(store, ids, [name], 50, live=[ids[0]])
+    assert [s.run_id for s in live] == ids, "running runs come from the store, in the same order"
+    assert cache.series(store, ids, ["no such metric"], 50) == []
