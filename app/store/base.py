@@ -154,8 +154,8 @@ class RunStore(abc.ABC):
         """A short human description of the source (no password)."""
         return self.kind
 
-    def close(self) -> None:  # pragma: no cover - trivial
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing to release
+        """Release connections or threads; the default store holds none."""
 
     # -- listing --------------------------------------------------------
     @abc.abstractmethod
