@@ -151,15 +151,19 @@ class MongoWriter:
     def _pending_points(self) -> int:
         return sum(len(m.pending) for m in self._metrics.values())
 
-    def _spill_if_needed(self) -> None:
-        """Keep memory bounded while the database is away: move pending points to the journal."""
-        if self._pending_points() <= self.max_buffered_points:
-            return
+    def _journal_pending(self) -> None:
+        """Move every metric's pending points to the journal."""
         for m in self._metrics.values():
             if len(m.pending):
                 self.journal.append_metric(m.name, m.first_pending, m.pending, self.run_id)
                 m.first_pending += len(m.pending)
                 m.pending = MetricBatch()
+
+    def _spill_if_needed(self) -> None:
+        """Keep memory bounded while the database is away: move pending points to the journal."""
+        if self._pending_points() <= self.max_buffered_points:
+            return
+        self._journal_pending()
 
     def _sync(self, final: bool = False) -> bool:
         """Write everything pending. True when the database holds the whole current state."""
@@ -297,11 +301,7 @@ class MongoWriter:
         """Everything not yet in the database goes to the journal (run state, points, artifacts)."""
         snap = self._snap
         assert snap is not None
-        for m in self._metrics.values():
-            if len(m.pending):
-                self.journal.append_metric(m.name, m.first_pending, m.pending, self.run_id)
-                m.first_pending += len(m.pending)
-                m.pending = MetricBatch()
+        self._journal_pending()
         doc = run_document(snap, self._source_refs or [])
         doc["artifacts"] = list(self._artifacts)
         sources = None if self._source_refs is not None else [

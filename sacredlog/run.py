@@ -257,16 +257,20 @@ class Run:
         while not self._stop.wait(self._heartbeat):
             self.flush()
 
-    def close(self, status: str = "COMPLETED", fail_trace: list[str] | None = None) -> None:
-        """Stop the heartbeat, write the final state (status, stop_time, result) and release everything."""
-        if self.status != "RUNNING":
-            return
+    def _stop_background(self) -> None:
+        """Stop the SIGTERM hook, the heartbeat thread and the output capture (close and abandon)."""
         self._restore_sigterm()
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         if self._capture is not None:
             self._capture.stop()  # everything printed so far is in the buffer now (fd mode: pipes drained)
+
+    def close(self, status: str = "COMPLETED", fail_trace: list[str] | None = None) -> None:
+        """Stop the heartbeat, write the final state (status, stop_time, result) and release everything."""
+        if self.status != "RUNNING":
+            return
+        self._stop_background()
         with self._flush_lock:
             self.status = status
             if status == "COMPLETED":
@@ -296,12 +300,7 @@ class Run:
         """Write the current state and stop without a final status, as if the process had died (RUNNING)."""
         if self.status != "RUNNING":
             return
-        self._restore_sigterm()
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-        if self._capture is not None:
-            self._capture.stop()
+        self._stop_background()
         self.flush()
         self.status = "ABANDONED"
         self._close_writers()

@@ -109,7 +109,12 @@ def mongo_server() -> Iterator[MongoServer]:
         )
         print(reason)
         pytest.skip(reason)
-    workdir = tempfile.mkdtemp(prefix="omnidash-ferretdb-")
+    yield from _ferretdb(binary, "omnidash-ferretdb-")
+
+
+def _ferretdb(binary: str, prefix: str) -> Iterator[MongoServer]:
+    """A FerretDB (SQLite backend) in a fresh temp folder on a free port; stopped and removed afterwards."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
     port = free_port()
     args = [
         binary,
@@ -128,6 +133,18 @@ def mongo_server() -> Iterator[MongoServer]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_mongo_server() -> Iterator[MongoServer]:
+    """A FerretDB of this test alone, for outage tests: stop()/start() keep its data (even when
+    OMNIDASH_TEST_MONGO_URI names the session's server, which a test may not stop)."""
+    binary = ferretdb_binary()
+    if binary is None:
+        reason = "outage test skipped: it needs a ferretdb binary to start a server it may stop (see tests/conftest.py)"
+        print(reason)
+        pytest.skip(reason)
+    yield from _ferretdb(binary, "omnidash-private-ferretdb-")
 
 
 @pytest.fixture

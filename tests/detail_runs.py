@@ -15,6 +15,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sacred_helpers import experiment_env, mongo_accepts_sacred_documents
+
 # Payloads that set window.__pwned if they ever execute. Config keys may not contain "." (Sacred).
 PWN_IMG = "<img src=x onerror=__pwned=1>"
 PWN_SCRIPT = "<script>__pwned=1</script>"
@@ -46,45 +48,10 @@ EXPERIMENT = textwrap.dedent(
     ex.add_config({HOSTILE_KEY: HOSTILE_VALUE})
 
 
-    class CompatCollection:
-        """A real pymongo collection whose writes store nested arrays (experiment.sources) as [], which
-        FerretDB 1.x rejects; everything else is Sacred's own document."""
-
-        def __init__(self, collection):
-            self._c = collection
-
-        def __getattr__(self, name):
-            return getattr(self._c, name)
-
-        def insert_one(self, doc, *args, **kwargs):
-            return self._c.insert_one(compat(doc), *args, **kwargs)
-
-        def update_one(self, filter_, update, *args, **kwargs):
-            return self._c.update_one(filter_, compat(update), *args, **kwargs)
-
-
-    def compat(value):
-        if isinstance(value, dict):
-            return {k: [] if isinstance(v, list) and any(isinstance(x, (list, tuple)) for x in v) else compat(v)
-                    for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [compat(v) for v in value]
-        return value
-
-
     if os.environ.get("DETAIL_MONGO"):
-        from sacred.observers import MongoObserver
+        from sacred_helpers import mongo_observer  # tests/ is on PYTHONPATH (experiment_env)
 
-        url, db_name, use_compat = json.loads(os.environ["DETAIL_MONGO"])
-        if use_compat:
-            import gridfs
-            import pymongo
-
-            db = pymongo.MongoClient(url)[db_name]
-            ex.observers.append(MongoObserver.create_from(
-                CompatCollection(db["runs"]), gridfs.GridFS(db), metrics_collection=CompatCollection(db["metrics"])))
-        else:
-            ex.observers.append(MongoObserver(url=url, db_name=db_name))
+        ex.observers.append(mongo_observer(*json.loads(os.environ["DETAIL_MONGO"])))
 
 
     @ex.config
@@ -198,7 +165,7 @@ def git_commit(workdir: Path) -> str | None:
 def run_sacred(workdir: Path, args: list[str], expect_ok: bool = True, wait: bool = True,
                env_extra: dict[str, str] | None = None) -> subprocess.Popen | None:
     cmd = [sys.executable, "toy_detail.py", *args]
-    env = dict(os.environ, PYTHONWARNINGS="ignore", **(env_extra or {}))
+    env = experiment_env(PYTHONWARNINGS="ignore", **(env_extra or {}))
     if not wait:
         return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
@@ -242,29 +209,13 @@ def write_runs(workdir: Path) -> DetailRuns:
     return runs
 
 
-def accepts_nested_arrays(url: str) -> bool:
-    """False for FerretDB 1.x, which rejects Sacred's experiment.sources ([[name, ObjectId]])."""
-    import pymongo
-
-    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
-    try:
-        coll = client["omnidash_probe_detail"]["nested"]
-        coll.insert_one({"a": [[1, 2]]})
-        return True
-    except pymongo.errors.PyMongoError:
-        return False
-    finally:
-        client.drop_database("omnidash_probe_detail")
-        client.close()
-
-
 def write_mongo_runs(workdir: Path, url: str, db_name: str) -> tuple[dict[str, int], bool]:
     """MongoObserver runs (int ids 1, 2, 3): completed, failed, queued; gone.txt removed from GridFS.
     Returns the ids and whether sources were kept (False through the FerretDB compat adapter)."""
     import pymongo
 
     write_experiment(workdir)
-    nested_ok = accepts_nested_arrays(url)
+    nested_ok = mongo_accepts_sacred_documents(url)
     if not nested_ok:
         print("test server rejects nested arrays (FerretDB 1.x): experiment.sources stored as [] by the adapter")
     env = {"DETAIL_MONGO": json.dumps([url, db_name, not nested_ok])}

@@ -3,32 +3,69 @@ records it as a source), runs through MongoObserver and/or FileStorageObserver.
 
 FerretDB 1.x (our default test server) refuses two things real Sacred writes: nested arrays
 (`experiment.sources` = [[name, ObjectId]], `resources` = [[path, md5]]) make the started insert fail,
-and a NaN metric value closes the connection. Against such a server the Mongo side goes through a thin
-adapter over the real pymongo collections that stores those two fields as [] and NaN/inf as null (a gap,
-which is how both stores show NaN anyway); everything else is Sacred's own code and documents.
+and a NaN metric value closes the connection. Against such a server (`mongo_accepts_sacred_documents`
+says so) the Mongo side goes through `CompatCollection`, a thin adapter over the real pymongo collections
+that stores those two fields as [] and NaN/inf as null (a gap, which is how both stores show NaN anyway);
+everything else is Sacred's own code and documents. Experiment subprocesses import `mongo_observer` from
+here (`experiment_env` puts tests/ on their path), so every experiment uses this one adapter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+# The toy training loop, shared word for word by this Sacred experiment and sacredlog_helpers' one.
+FIT = textwrap.dedent(
+    '''
+    def fit(run, lr, mode, steps, nan_at, workdir, seed, batch_size, **_):
+        data = os.path.join(workdir, "data.csv")
+        if not os.path.exists(data):
+            with open(data, "w") as f:
+                f.write("x,y\\n1,2\\n")
+        run.add_resource(data)
+        rng = np.random.default_rng(seed)
+        loss = 1.0
+        for step in range(steps):
+            loss = 1.0 / (1.0 + step * lr * batch_size / 32) + float(rng.normal()) * 0.01
+            run.log_scalar("train.loss", loss, step)
+            run.log_scalar("val.acc", float("nan") if step == nan_at else 1.0 - loss, step)
+            print(f"step {step} loss={loss:.4f}")
+            if mode == "fail" and step == steps // 2:
+                raise RuntimeError("simulated crash")
+            if mode == "interrupt" and step == steps // 2:
+                raise KeyboardInterrupt()
+        weights = os.path.join(workdir, f"weights-{seed}-{lr}.txt")
+        with open(weights, "w") as f:
+            f.write(f"lr={lr} seed={seed} loss={loss:.6f}\\n")
+        run.add_artifact(weights, name="weights.txt")
+        run.info["best_acc"] = np.float64(1.0 - loss)
+        return np.float64(round(1.0 - loss, 6))
+    '''
+)
 
 EXPERIMENT = textwrap.dedent(
     '''
     """Interop experiment for omnidash tests (run by tests/sacred_helpers.py)."""
     import json
-    import math
     import os
     import sys
 
     import numpy as np
     from sacred import Experiment
-    from sacred.observers import FileStorageObserver, MongoObserver
+    from sacred.observers import FileStorageObserver
 
     ex = Experiment("interop_toy")
 
@@ -46,76 +83,21 @@ EXPERIMENT = textwrap.dedent(
         workdir = "."
 
 
+    FIT_FUNCTION
+
+
     @ex.main
     def train(_run, lr, mode, steps, nan_at, workdir, seed, batch_size):
-        data = os.path.join(workdir, "data.csv")
-        if not os.path.exists(data):
-            with open(data, "w") as f:
-                f.write("x,y\\n1,2\\n")
-        _run.add_resource(data)
-        rng = np.random.default_rng(seed)
-        loss = 1.0
-        for step in range(steps):
-            loss = 1.0 / (1.0 + step * lr * batch_size / 32) + float(rng.normal()) * 0.01
-            _run.log_scalar("train.loss", loss, step)
-            _run.log_scalar("val.acc", float("nan") if step == nan_at else 1.0 - loss, step)
-            print(f"step {step} loss={loss:.4f}")
-            if mode == "fail" and step == steps // 2:
-                raise RuntimeError("simulated crash")
-            if mode == "interrupt" and step == steps // 2:
-                raise KeyboardInterrupt()
-        weights = os.path.join(workdir, f"weights-{seed}-{lr}.txt")
-        with open(weights, "w") as f:
-            f.write(f"lr={lr} seed={seed} loss={loss:.6f}\\n")
-        _run.add_artifact(weights, name="weights.txt")
-        _run.info["best_acc"] = np.float64(1.0 - loss)
-        return np.float64(round(1.0 - loss, 6))
-
-
-    class _CompatCollection:
-        """A real pymongo collection; writes drop nested arrays and NaN, which FerretDB 1.x rejects."""
-
-        def __init__(self, collection):
-            self._c = collection
-
-        def __getattr__(self, name):
-            return getattr(self._c, name)
-
-        def insert_one(self, doc, *args, **kwargs):
-            return self._c.insert_one(_compat(doc), *args, **kwargs)
-
-        def update_one(self, filter_, update, *args, **kwargs):
-            return self._c.update_one(filter_, _compat(update), *args, **kwargs)
-
-
-    def _compat(value):
-        if isinstance(value, dict):
-            return {
-                k: [] if isinstance(v, list) and any(isinstance(x, list | tuple) for x in v) else _compat(v)
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [_compat(v) for v in value]
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
+        return fit(_run, lr, mode, steps, nan_at, workdir, seed, batch_size)
 
 
     def observers(spec):
         obs = []
         mongo = spec.get("mongo")
         if mongo:
-            if mongo.get("compat"):
-                import gridfs
-                import pymongo
+            from sacred_helpers import mongo_observer  # tests/ is on PYTHONPATH (experiment_env)
 
-                db = pymongo.MongoClient(mongo["url"])[mongo["db_name"]]
-                obs.append(MongoObserver.create_from(
-                    _CompatCollection(db["runs"]), gridfs.GridFS(db),
-                    metrics_collection=_CompatCollection(db["metrics"]),
-                ))
-            else:
-                obs.append(MongoObserver(url=mongo["url"], db_name=mongo["db_name"]))
+            obs.append(mongo_observer(mongo["url"], mongo["db_name"], bool(mongo.get("compat"))))
         if spec.get("file_dir"):
             obs.append(FileStorageObserver(spec["file_dir"]))
         return obs
@@ -131,7 +113,52 @@ EXPERIMENT = textwrap.dedent(
             except (RuntimeError, KeyboardInterrupt):
                 pass
     '''
-)
+).replace("FIT_FUNCTION", FIT.strip())
+
+
+class CompatCollection:
+    """A real pymongo collection whose writes store nested arrays as [] and NaN/inf as null (FerretDB 1.x)."""
+
+    def __init__(self, collection: Any) -> None:
+        self._c = collection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._c, name)
+
+    def insert_one(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._c.insert_one(compat_value(doc), *args, **kwargs)
+
+    def update_one(self, filter_: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._c.update_one(filter_, compat_value(update), *args, **kwargs)
+
+
+def compat_value(value: Any) -> Any:
+    """`value` with every list of lists (or tuples) inside a document replaced by [] and NaN/inf by None."""
+    if isinstance(value, dict):
+        return {
+            k: [] if isinstance(v, list) and any(isinstance(x, list | tuple) for x in v) else compat_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [compat_value(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def mongo_observer(url: str, db_name: str, compat: bool) -> Any:
+    """Sacred's MongoObserver for url/db_name; with compat, over CompatCollection (see the module doc)."""
+    from sacred.observers import MongoObserver
+
+    if not compat:
+        return MongoObserver(url=url, db_name=db_name)
+    import gridfs
+    import pymongo
+
+    db = pymongo.MongoClient(url)[db_name]
+    return MongoObserver.create_from(
+        CompatCollection(db["runs"]), gridfs.GridFS(db), metrics_collection=CompatCollection(db["metrics"])
+    )
 
 
 def mongo_accepts_sacred_documents(server_uri: str) -> bool:
@@ -139,34 +166,51 @@ def mongo_accepts_sacred_documents(server_uri: str) -> bool:
     import pymongo
     import pymongo.errors
 
+    probe_db = f"omnidash_probe_{uuid.uuid4().hex[:8]}"  # its own database: probes may run side by side
     client = pymongo.MongoClient(server_uri, serverSelectionTimeoutMS=5000)
     try:
-        coll = client["omnidash_probe"]["nested"]
+        coll = client[probe_db]["nested"]
         try:
             coll.insert_one({"a": [[1, 2]]})
             return True
         except pymongo.errors.PyMongoError:
             return False
         finally:
-            client.drop_database("omnidash_probe")
+            client.drop_database(probe_db)
     finally:
         client.close()
 
 
-def run_sacred(
-    workdir: Path,
-    runs: list[dict[str, Any]],
-    file_dir: Path | None = None,
-    mongo: dict[str, Any] | None = None,
-) -> None:
-    """Run each {"config": {...}, "queue": bool} through the real Sacred, in one subprocess."""
+def sacred_mongo(server_uri: str, db_name: str) -> dict[str, Any]:
+    """run_sacred's `mongo` for db_name on the server; "compat" is set (and said) where the server needs it."""
+    compat = not mongo_accepts_sacred_documents(server_uri)
+    if compat:
+        print("the test server rejects nested arrays and NaN (FerretDB 1.x): Sacred's experiment.sources and "
+              "resources are stored as [] and NaN metric values as null on the Mongo side (tests/sacred_helpers.py)")
+    return {"url": server_uri, "db_name": db_name, "compat": compat}
+
+
+def database_uri(server_uri: str, db_name: str) -> str:
+    """The server's URI naming db_name (query options kept)."""
+    base = server_uri.rstrip("/")
+    return f"{base}/{db_name}" if "?" not in base else base.replace("/?", f"/{db_name}?")
+
+
+def experiment_env(**extra: str) -> dict[str, str]:
+    """The environment of an experiment subprocess: tests/ (for mongo_observer) and the repo on its path."""
+    path = os.pathsep.join(p for p in (str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
+
+
+def run_experiment(
+    workdir: Path, source: str, runs: list[dict[str, Any]], spec: dict[str, Any], env: dict[str, str], what: str
+) -> subprocess.CompletedProcess:
+    """Write `source` as workdir/interop_exp.py and run it on {"runs": runs, **spec} in one subprocess."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "interop_exp.py").write_text(EXPERIMENT)
+    (workdir / "interop_exp.py").write_text(source)
     for item in runs:
         item["config"].setdefault("workdir", str(workdir))
-    spec = {"runs": runs, "file_dir": str(file_dir) if file_dir else None, "mongo": mongo}
-    (workdir / "spec.json").write_text(json.dumps(spec))
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    (workdir / "spec.json").write_text(json.dumps({"runs": runs, **spec}))
     proc = subprocess.run(
         [sys.executable, "interop_exp.py", "spec.json"],
         cwd=workdir,
@@ -176,4 +220,35 @@ def run_sacred(
         timeout=240,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"sacred runs failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"{what} runs failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def run_sacred(
+    workdir: Path,
+    runs: list[dict[str, Any]],
+    file_dir: Path | None = None,
+    mongo: dict[str, Any] | None = None,
+) -> None:
+    """Run each {"config": {...}, "queue": bool} through the real Sacred, in one subprocess."""
+    spec = {"file_dir": str(file_dir) if file_dir else None, "mongo": mongo}
+    run_experiment(workdir, EXPERIMENT, runs, spec, experiment_env(PYTHONWARNINGS="ignore"), "sacred")
+
+
+@contextlib.contextmanager
+def sacred_in_both(
+    server_uri: str, workdir: Path, runs: list[dict[str, Any]], db_prefix: str
+) -> Iterator[tuple[str, Path, bool]]:
+    """`runs` through the real Sacred into a fresh database (dropped afterwards) and a folder at once:
+    (database URI, FileStorage folder, whether the Mongo side went through the compat adapter)."""
+    import pymongo
+
+    db_name = f"{db_prefix}_{uuid.uuid4().hex[:8]}"
+    mongo = sacred_mongo(server_uri, db_name)
+    run_sacred(workdir / "exp", runs, file_dir=workdir / "runs", mongo=mongo)
+    try:
+        yield database_uri(server_uri, db_name), workdir / "runs", mongo["compat"]
+    finally:
+        client = pymongo.MongoClient(server_uri)
+        client.drop_database(db_name)
+        client.close()

@@ -5,17 +5,13 @@ path by path: the key paths and the value types, never the values of ids, times 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
-
-ROOT = Path(__file__).resolve().parent.parent
+from sacred_helpers import FIT, experiment_env, run_experiment
 
 EXPERIMENT = textwrap.dedent(
     '''
@@ -32,29 +28,7 @@ EXPERIMENT = textwrap.dedent(
                 "tags": ["interop"], "mode": "complete", "steps": 30, "nan_at": 4, "workdir": "."}
 
 
-    def train(run, lr, mode, steps, nan_at, workdir, seed, batch_size, **_):
-        data = os.path.join(workdir, "data.csv")
-        if not os.path.exists(data):
-            with open(data, "w") as f:
-                f.write("x,y\\n1,2\\n")
-        run.add_resource(data)
-        rng = np.random.default_rng(seed)
-        loss = 1.0
-        for step in range(steps):
-            loss = 1.0 / (1.0 + step * lr * batch_size / 32) + float(rng.normal()) * 0.01
-            run.log_scalar("train.loss", loss, step)
-            run.log_scalar("val.acc", float("nan") if step == nan_at else 1.0 - loss, step)
-            print(f"step {step} loss={loss:.4f}")
-            if mode == "fail" and step == steps // 2:
-                raise RuntimeError("simulated crash")
-            if mode == "interrupt" and step == steps // 2:
-                raise KeyboardInterrupt()
-        weights = os.path.join(workdir, f"weights-{seed}-{lr}.txt")
-        with open(weights, "w") as f:
-            f.write(f"lr={lr} seed={seed} loss={loss:.6f}\\n")
-        run.add_artifact(weights, name="weights.txt")
-        run.info["best_acc"] = np.float64(1.0 - loss)
-        return np.float64(round(1.0 - loss, 6))
+    FIT_FUNCTION
 
 
     if __name__ == "__main__":
@@ -66,30 +40,20 @@ EXPERIMENT = textwrap.dedent(
                       journal_dir=spec.get("journal_dir"))
             try:
                 with run:
-                    run.result = train(run, **run.config)
+                    run.result = fit(run, **run.config)
             except (RuntimeError, KeyboardInterrupt):
                 pass
             print("RUN_ID", run.run_id, file=sys.stderr)
     '''
-)
+).replace("FIT_FUNCTION", FIT.strip())
 
 
 def run_sacredlog(workdir: Path, runs: list[dict[str, Any]], file_dir: Path | None = None,
                   mongo_url: str | None = None, **extra: Any) -> subprocess.CompletedProcess:
     """Run each {"config": {...}} through sacredlog in one subprocess (like run_sacred does with Sacred)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "interop_exp.py").write_text(EXPERIMENT)
-    for item in runs:
-        item["config"].setdefault("workdir", str(workdir))
-    spec = {"runs": runs, "file_dir": str(file_dir) if file_dir else None, "mongo_url": mongo_url,
+    spec = {"file_dir": str(file_dir) if file_dir else None, "mongo_url": mongo_url,
             "journal_dir": str(workdir / "journal"), **extra}
-    (workdir / "spec.json").write_text(json.dumps(spec))
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    proc = subprocess.run([sys.executable, "interop_exp.py", "spec.json"], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=240)
-    if proc.returncode != 0:
-        raise RuntimeError(f"sacredlog runs failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+    return run_experiment(workdir, EXPERIMENT, runs, spec, experiment_env(), "sacredlog")
 
 
 # -- path-by-path comparison ---------------------------------------------------------------

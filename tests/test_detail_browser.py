@@ -477,46 +477,28 @@ def test_mongo_runs_every_kind(page, mongo_runs, serve, artifacts_dir):
 
 
 @pytest.mark.mongo
-def test_database_outage_gives_a_message_then_recovers(page, mongo_server, mongo_runs, serve, artifacts_dir):
+def test_database_outage_gives_a_message_then_recovers(page, mongo_server, mongo_runs, private_mongo_server, serve,
+                                                       artifacts_dir):
     """A private FerretDB holding a copy of a real Sacred run is stopped while the page is open."""
-    import shutil
-    import tempfile
-
     import pymongo
-    from conftest import MongoServer, ferretdb_binary, free_port
 
     from app.store.mongo import MongoStore
 
-    binary = ferretdb_binary()
-    if binary is None:
-        reason = "outage test skipped: it needs a ferretdb binary to start a server it may stop"
-        print(reason)
-        pytest.skip(reason)
-    workdir = tempfile.mkdtemp(prefix="detail-outage-")
-    port = free_port()
-    private = MongoServer(f"mongodb://127.0.0.1:{port}/", [
-        binary, "--handler=sqlite", f"--sqlite-url=file:{workdir}/", f"--state-dir={workdir}",
-        f"--listen-addr=127.0.0.1:{port}", "--debug-addr=127.0.0.1:0", "--telemetry=disable",
-        "--log-level=error"], workdir)
+    private = private_mongo_server
+    uri, ids, _kept = mongo_runs
+    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as a, \
+            pymongo.MongoClient(private.uri, serverSelectionTimeoutMS=5000) as b:
+        source, target = a.get_default_database(), b["outage"]
+        target.runs.insert_one(source.runs.find_one({"_id": ids["completed"]}))
+        target.metrics.insert_many(list(source.metrics.find({"run_id": ids["completed"]})))
+    store = MongoStore(private.uri + "outage", server_selection_timeout_ms=1000)
+    live = serve(create_app(store).server)
+    open_run(page, live, str(ids["completed"]), "config")
+    page.locator("#rd-config-tree").wait_for(timeout=TIMEOUT)
+    private.stop()
+    click_tab(page, "Host")
+    page.get_by_text("The data source did not answer.").wait_for(timeout=TIMEOUT)
+    shot(page, artifacts_dir, "outage")
     private.start()
-    try:
-        uri, ids, _kept = mongo_runs
-        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as a, \
-                pymongo.MongoClient(private.uri, serverSelectionTimeoutMS=5000) as b:
-            source, target = a.get_default_database(), b["outage"]
-            target.runs.insert_one(source.runs.find_one({"_id": ids["completed"]}))
-            target.metrics.insert_many(list(source.metrics.find({"run_id": ids["completed"]})))
-        store = MongoStore(private.uri + "outage", server_selection_timeout_ms=1000)
-        live = serve(create_app(store).server)
-        open_run(page, live, str(ids["completed"]), "config")
-        page.locator("#rd-config-tree").wait_for(timeout=TIMEOUT)
-        private.stop()
-        click_tab(page, "Host")
-        page.get_by_text("The data source did not answer.").wait_for(timeout=TIMEOUT)
-        shot(page, artifacts_dir, "outage")
-        private.start()
-        click_tab(page, "Meta")
-        page.locator("#rd-repro").wait_for(timeout=TIMEOUT)
-    finally:
-        private.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    click_tab(page, "Meta")
+    page.locator("#rd-repro").wait_for(timeout=TIMEOUT)

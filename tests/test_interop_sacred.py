@@ -6,18 +6,16 @@ FileStorageObserver (into a folder); MongoStore and FileStore must agree on ever
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-import pymongo
 import pytest
 
 from app.store import open_store
 from app.store.files import FileStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sacred_helpers import mongo_accepts_sacred_documents, run_sacred  # noqa: E402
+from sacred_helpers import sacred_in_both  # noqa: E402
 
 pytestmark = pytest.mark.mongo
 
@@ -48,24 +46,11 @@ def pair(mongo_server, tmp_path_factory):
         reason = f"interop skipped: the MongoDB backend is not importable yet ({e})"
         print(reason)
         pytest.skip(reason)
-    compat = not mongo_accepts_sacred_documents(mongo_server.uri)
-    if compat:
-        print("the test server rejects nested arrays and NaN (FerretDB 1.x): Sacred's experiment.sources and "
-              "resources are stored as [] and NaN metric values as null on the Mongo side")
-    db_name = f"t_interop_{uuid.uuid4().hex[:8]}"
-    base = mongo_server.uri.rstrip("/")
-    uri = f"{base}/{db_name}" if "?" not in base else base.replace("/?", f"/{db_name}?")
-    tmp = tmp_path_factory.mktemp("interop")
     runs = [dict(r, config=dict(r["config"])) for r in RUNS]
-    run_sacred(tmp / "exp", runs, file_dir=tmp / "runs",
-               mongo={"url": mongo_server.uri, "db_name": db_name, "compat": compat})
-    mongo = open_store(uri)
-    files = FileStore(str(tmp / "runs"))
-    yield Pair(mongo, files, compat)
-    mongo.close()
-    client = pymongo.MongoClient(mongo_server.uri)
-    client.drop_database(db_name)
-    client.close()
+    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("interop"), runs, "t_interop") as (uri, folder, compat):
+        mongo = open_store(uri)
+        yield Pair(mongo, FileStore(str(folder)), compat)
+        mongo.close()
 
 
 def both(pair: Pair, method: str, *args, **kwargs) -> tuple[Any, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pymongo
 import pytest
 from bson import ObjectId
-from sacred_helpers import mongo_accepts_sacred_documents, run_sacred
+from sacred_helpers import run_sacred, sacred_mongo
 from sacredlog_helpers import diff_paths, paths, run_sacredlog
 
 pytestmark = pytest.mark.mongo
@@ -33,12 +33,9 @@ def _db(mongo_server, name: str):
 def both_mongo(mongo_server, tmp_path_factory):
     """The three runs under Sacred (db A) and under sacredlog (db B) in the test server."""
     base = tmp_path_factory.mktemp("interop-mongo")
-    compat = not mongo_accepts_sacred_documents(mongo_server.uri)
-    if compat:
-        print("test server rejects nested arrays (FerretDB 1.x): Sacred goes through the compat adapter")
     uri = mongo_server.uri.rstrip("/")
     run_sacred(base / "sacred", [dict(r, config=dict(r["config"])) for r in RUNS],
-               mongo={"url": mongo_server.uri, "db_name": "interop_sacred", "compat": compat})
+               mongo=sacred_mongo(mongo_server.uri, "interop_sacred"))
     run_sacredlog(base / "sacredlog", [dict(r, config=dict(r["config"])) for r in RUNS],
                   mongo_url=f"{uri}/interop_sacredlog")
     client = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000)

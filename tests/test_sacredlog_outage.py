@@ -4,48 +4,19 @@ replay`, twice); it is down from the start. Each test has its own FerretDB, so s
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pymongo
 import pytest
-from conftest import MongoServer, ferretdb_binary, free_port
+from conftest import MongoServer
 
 from sacredlog import Run
 
 pytestmark = pytest.mark.mongo
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def private_mongo():
-    """A FerretDB of this test alone (stop()/start() keep its data)."""
-    if os.environ.get("OMNIDASH_TEST_MONGO_URI"):
-        reason = "outage tests need a server they may stop: they start their own FerretDB"
-        if ferretdb_binary() is None:
-            print(reason)
-            pytest.skip(reason)
-    binary = ferretdb_binary()
-    if binary is None:
-        reason = "outage tests skipped: no ferretdb binary (see tests/conftest.py)"
-        print(reason)
-        pytest.skip(reason)
-    workdir = tempfile.mkdtemp(prefix="sacredlog-ferretdb-")
-    port = free_port()
-    args = [binary, "--handler=sqlite", f"--sqlite-url=file:{workdir}/", f"--state-dir={workdir}",
-            f"--listen-addr=127.0.0.1:{port}", "--debug-addr=127.0.0.1:0", "--telemetry=disable",
-            "--log-level=error"]
-    server = MongoServer(f"mongodb://127.0.0.1:{port}/", args, workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _db(server: MongoServer, name: str = "outage"):
@@ -79,14 +50,14 @@ def _assert_refs(db, run_id) -> None:
         assert doc is not None and doc["run_id"] == run_id and doc["name"] == ref["name"]
 
 
-def test_database_stopped_mid_run_and_started_again_keeps_every_point_once(private_mongo, tmp_path):
-    uri = private_mongo.uri + "outage"
+def test_database_stopped_mid_run_and_started_again_keeps_every_point_once(private_mongo_server, tmp_path):
+    uri = private_mongo_server.uri + "outage"
     run = Run("outage", {"a": 1}, mongo_url=uri, heartbeat=0.2, journal_dir=tmp_path / "journal",
               mongo_timeout=1.0, max_buffered_points=150, capture_output=False)
     with run:
         _log(run, 0, 200, pause=0.002)
         time.sleep(0.5)  # some beats reach the database
-        private_mongo.stop()
+        private_mongo_server.stop()
         t0 = time.time()
         _log(run, 200, 600, pause=0.003)  # beats fail; beyond 150 pending points they spill to the journal
         assert time.time() - t0 < 10, "log_scalar must not block while the database is down"
@@ -94,10 +65,10 @@ def test_database_stopped_mid_run_and_started_again_keeps_every_point_once(priva
         while run.mongo_journal is None and time.time() < deadline:
             time.sleep(0.1)
         assert run.mongo_journal is not None, "points beyond the memory bound should be in the journal"
-        private_mongo.start()
+        private_mongo_server.start()
         _log(run, 600, 800, pause=0.002)
         time.sleep(1.5)
-    db = _db(private_mongo)
+    db = _db(private_mongo_server)
     doc = db.runs.find_one({"_id": run.run_id})
     assert doc["status"] == "COMPLETED"
     _assert_exactly_once(db, run.run_id, 800)
@@ -111,8 +82,8 @@ def _replay(journal: str, *extra: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env, timeout=120)
 
 
-def test_database_down_at_exit_journal_then_replay_exactly_once(private_mongo, tmp_path):
-    uri = private_mongo.uri + "outage"
+def test_database_down_at_exit_journal_then_replay_exactly_once(private_mongo_server, tmp_path):
+    uri = private_mongo_server.uri + "outage"
     artifact = tmp_path / "weights.bin"
     artifact.write_bytes(b"\x00\x01" * 1000)
     run = Run("outage", {"a": 1}, mongo_url=uri, heartbeat=0.2, journal_dir=tmp_path / "journal",
@@ -120,7 +91,7 @@ def test_database_down_at_exit_journal_then_replay_exactly_once(private_mongo, t
     with run:
         _log(run, 0, 100)
         time.sleep(0.6)
-        private_mongo.stop()
+        private_mongo_server.stop()
         _log(run, 100, 500, pause=0.001)
         run.add_artifact(artifact, metadata={"epoch": 3})
         run.info["best_epoch"] = 3
@@ -128,8 +99,8 @@ def test_database_down_at_exit_journal_then_replay_exactly_once(private_mongo, t
     artifact.unlink()  # the journal keeps its own copy
     journal = run.mongo_journal
     assert journal and Path(journal).exists()
-    private_mongo.start()
-    db = _db(private_mongo)
+    private_mongo_server.start()
+    db = _db(private_mongo_server)
     before = db.runs.find_one({"_id": run.run_id})
     assert before["status"] == "RUNNING", "the final state could not have been written"
 
@@ -151,11 +122,11 @@ def test_database_down_at_exit_journal_then_replay_exactly_once(private_mongo, t
     assert db["fs.files"].count_documents({"filename": f"artifact://runs/{run.run_id}/weights.bin"}) == 1
 
 
-def test_database_down_from_the_start_replay_inserts_the_run(private_mongo, tmp_path):
-    uri = private_mongo.uri + "outage"
-    db = _db(private_mongo)
+def test_database_down_from_the_start_replay_inserts_the_run(private_mongo_server, tmp_path):
+    uri = private_mongo_server.uri + "outage"
+    db = _db(private_mongo_server)
     db.runs.insert_one({"_id": 7, "status": "COMPLETED"})  # replay must take max + 1
-    private_mongo.stop()
+    private_mongo_server.stop()
     run = Run("outage", {"a": 2}, mongo_url=uri, heartbeat=0.2, journal_dir=tmp_path / "journal",
               mongo_timeout=0.3, capture_output=False)
     with run:
@@ -163,7 +134,7 @@ def test_database_down_from_the_start_replay_inserts_the_run(private_mongo, tmp_
     assert run.run_id is None
     journal = run.mongo_journal
     assert journal
-    private_mongo.start()
+    private_mongo_server.start()
     result = _replay(journal)
     assert result.returncode == 0, result.stderr
     doc = db.runs.find_one({"_id": 8})

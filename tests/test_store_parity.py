@@ -7,18 +7,16 @@ same time (see sacred_helpers), then annotated through each store's own write pa
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-import pymongo
 import pytest
 
 from app.store import open_store
 from app.store.files import FileStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sacred_helpers import mongo_accepts_sacred_documents, run_sacred  # noqa: E402
+from sacred_helpers import sacred_in_both  # noqa: E402
 
 pytestmark = pytest.mark.mongo
 
@@ -98,26 +96,15 @@ def stores(mongo_server, tmp_path_factory):
         reason = f"parity skipped: the MongoDB backend is not importable yet ({e})"
         print(reason)
         pytest.skip(reason)
-    compat = not mongo_accepts_sacred_documents(mongo_server.uri)
-    if compat:
-        print("the test server rejects nested arrays and NaN (FerretDB 1.x): see tests/sacred_helpers.py")
-    db_name = f"t_parity_{uuid.uuid4().hex[:8]}"
-    base = mongo_server.uri.rstrip("/")
-    uri = f"{base}/{db_name}" if "?" not in base else base.replace("/?", f"/{db_name}?")
-    tmp = tmp_path_factory.mktemp("parity")
-    run_sacred(tmp / "exp", sweep(), file_dir=tmp / "runs",
-               mongo={"url": mongo_server.uri, "db_name": db_name, "compat": compat})
-    mongo = open_store(uri)
-    files = FileStore(str(tmp / "runs"))
-    for store in (mongo, files):
-        store.set_tags(3, ["best"])
-        store.set_notes(4, "check the loss spike")
-        store.update_tags([6, 7, 8], add=["swept"], remove=["sweep"])
-    yield mongo, files
-    mongo.close()
-    client = pymongo.MongoClient(mongo_server.uri)
-    client.drop_database(db_name)
-    client.close()
+    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("parity"), sweep(), "t_parity") as (uri, folder, _):
+        mongo = open_store(uri)
+        files = FileStore(str(folder))
+        for store in (mongo, files):
+            store.set_tags(3, ["best"])
+            store.set_notes(4, "check the loss spike")
+            store.update_tags([6, 7, 8], add=["swept"], remove=["sweep"])
+        yield mongo, files
+        mongo.close()
 
 
 def test_the_runs_are_the_same(stores) -> None:

@@ -348,6 +348,14 @@ class FileStore(RunStore):
         return path if path.startswith("config.") else None
 
     # -- one run ---------------------------------------------------------------------------------
+    def _entries(self, run_ids: Iterable[RunId]) -> Iterator[RunEntry]:
+        """The runs of these ids that exist, one by one (unknown ids are left out)."""
+        for rid in run_ids:
+            try:
+                yield self._entry(rid)
+            except NotFound:
+                continue
+
     def _entry(self, run_id: RunId) -> RunEntry:
         """The run with this id (an int id also found from its text form), refreshed; NotFound if none."""
         self.cache.refresh()
@@ -434,11 +442,7 @@ class FileStore(RunStore):
     # -- metrics -------------------------------------------------------------------------------
     def metric_names(self, run_ids: Iterable[RunId]) -> dict[RunId, list[str]]:
         out: dict[RunId, list[str]] = {}
-        for rid in run_ids:
-            try:
-                entry = self._entry(rid)
-            except NotFound:
-                continue
+        for entry in self._entries(run_ids):
             if entry.summaries:  # as the Mongo backend: runs without metrics are left out
                 out[entry.run_id] = sorted(entry.summaries)
         return out
@@ -471,11 +475,7 @@ class FileStore(RunStore):
     ) -> list[Series]:
         names = list(names)
         out: list[Series] = []
-        for rid in run_ids:
-            try:
-                entry = self._entry(rid)
-            except NotFound:
-                continue
+        for entry in self._entries(run_ids):
             metrics = self._metrics_of(entry)
             for name in names:
                 if name in metrics:
@@ -502,11 +502,7 @@ class FileStore(RunStore):
         self.check_writable()
         add, remove = check_tags(list(add)), set(check_tags(list(remove)))
         matched = 0
-        for rid in run_ids:
-            try:
-                entry = self._entry(rid)
-            except NotFound:
-                continue
+        for entry in self._entries(run_ids):
             config_tags = rows.tags_of({"config": entry.doc.get("config")})
 
             def mutate(ob: dict[str, Any], fallback: list[str] = config_tags) -> None:

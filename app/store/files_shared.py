@@ -39,17 +39,22 @@ def update_annotations(run_dir: str, mutate: Callable[[dict[str, Any]], None]) -
             raise NotFound(f"run folder {run_dir} is gone") from None
         if not os.path.isdir(run_dir):  # deleted while we waited for the lock
             raise NotFound(f"run folder {run_dir} is gone")
-        data: Any = {}
-        if os.path.exists(path):
-            ok, data = read_json(path)
-            if not ok:
-                raise StoreError(f"cannot update annotations: {path} is not valid JSON (fix or remove it)")
-        data = data if isinstance(data, dict) else {}
+        data = read_json_object(path, f"cannot update annotations: {path} is not valid JSON (fix or remove it)")
         annotations = data.get("omniboard")
         annotations = annotations if isinstance(annotations, dict) else {}
         mutate(annotations)
         data["omniboard"] = annotations
         write_json_atomic(path, json_safe(data))
+
+
+def read_json_object(path: str, problem: str) -> dict[str, Any]:
+    """The JSON object in `path` ({} if the file is missing or holds no object); StoreError(problem) if not JSON."""
+    data: Any = {}
+    if os.path.exists(path):
+        ok, data = read_json(path)
+        if not ok:
+            raise StoreError(problem)
+    return data if isinstance(data, dict) else {}
 
 
 def check_tags(tags: Any) -> list[str]:
@@ -86,12 +91,7 @@ class SharedFiles:
         os.makedirs(self.folder, exist_ok=True)
         path = os.path.join(self.folder, fname)
         with locked(os.path.join(self.folder, ".lock")):
-            data: Any = {}
-            if os.path.exists(path):
-                ok, data = read_json(path)
-                if not ok:
-                    raise StoreError(f"cannot write {path}: it is not valid JSON (fix or remove it)")
-            data = data if isinstance(data, dict) else {}
+            data = read_json_object(path, f"cannot write {path}: it is not valid JSON (fix or remove it)")
             mutate(data)
             write_json_atomic(path, json_safe(data))
         self._cache.pop(fname, None)
