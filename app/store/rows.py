@@ -74,9 +74,13 @@ def unescape_key(key: str) -> str:
 
 # -- values ----------------------------------------------------------------------
 def clean_number(v: Any) -> Any:
-    """NaN and infinities become None (JSON has no such numbers)."""
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
+    """NaN and infinities become None (JSON has no such numbers), also inside lists and dicts."""
+    if isinstance(v, float):
+        return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(v, list):
+        return [clean_number(x) for x in v]
+    if isinstance(v, dict):
+        return {k: clean_number(x) for k, x in v.items()}
     return v
 
 
