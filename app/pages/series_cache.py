@@ -20,6 +20,7 @@ from app.store.base import RunId, RunStore, Series
 from app.store.downsample import downsample_indices
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
+FETCH_CHUNK = 4  # runs per full-resolution read (FerretDB caps a reply at 48 MB)
 
 
 @dataclass
@@ -102,9 +103,10 @@ class SeriesCache:
         live_ids = {repr(r) for r in live}
         finished = [r for r in run_ids if repr(r) not in live_ids]
         missing = [r for r in finished if any(not self._get(self._key(store, r, n))[0] for n in names)]
-        if missing:
-            fetched = {(repr(s.run_id), s.name): s for s in store.metric_series(missing, names, max_points=None)}
-            for rid in missing:
+        for start in range(0, len(missing), FETCH_CHUNK):  # a few runs per read: full arrays are large
+            chunk = missing[start : start + FETCH_CHUNK]
+            fetched = {(repr(s.run_id), s.name): s for s in store.metric_series(chunk, names, max_points=None)}
+            for rid in chunk:
                 for n in names:
                     s = fetched.get((repr(rid), n))
                     if s is None:  # ids may come back as stored (int for "5"): match loosely
