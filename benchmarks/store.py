@@ -29,6 +29,7 @@ import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -195,6 +196,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
     args = parser.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # still stop our FerretDB
     proc = workdir = None
     server = args.uri
     if server is None:
