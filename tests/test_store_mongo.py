@@ -82,7 +82,7 @@ def add_runs(db, docs, metrics=()):
 
 @pytest.fixture
 def store(mongo_uri):
-    s = MongoStore(mongo_uri)
+    s = MongoStore(mongo_uri, store_summaries=True)  # exercise stored summaries on FerretDB too
     yield s
     s.close()
 
@@ -192,7 +192,7 @@ def test_projection_really_limits_fields(mongo_uri, mongo_db):
              [metric_doc(1, "loss", [3.0, 2.0])])
     spy = FindSpy()
     client = pymongo.MongoClient(mongo_uri, tz_aware=True, event_listeners=[spy])
-    store = MongoStore(mongo_uri, client=client)
+    store = MongoStore(mongo_uri, client=client, store_summaries=True)
     store.list_runs(sort="-id", columns=["status", "config.lr", "max(loss)"])
     finds = [c for c in spy.commands if c["name"] == "find" and c["find"] == "runs" and c.get("limit") == 50]
     assert finds, spy.commands
@@ -250,12 +250,13 @@ def test_many_stale_runs_read_by_id_range(store, mongo_db, monkeypatch):
 
 
 def test_probably_dead(mongo_uri, mongo_db):
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # not the module's NOW: the suite may reach this test minutes later
     add_runs(mongo_db, [
-        sacred_doc(1, status="RUNNING", start=NOW - dt.timedelta(hours=1), heartbeat=NOW - dt.timedelta(minutes=5)),
-        sacred_doc(2, status="RUNNING", start=NOW - dt.timedelta(hours=1), heartbeat=NOW - dt.timedelta(seconds=5)),
-        {k: v for k, v in sacred_doc(3, status="RUNNING", start=NOW - dt.timedelta(hours=1)).items()
+        sacred_doc(1, status="RUNNING", start=now - dt.timedelta(hours=1), heartbeat=now - dt.timedelta(minutes=5)),
+        sacred_doc(2, status="RUNNING", start=now - dt.timedelta(hours=1), heartbeat=now - dt.timedelta(seconds=5)),
+        {k: v for k, v in sacred_doc(3, status="RUNNING", start=now - dt.timedelta(hours=1)).items()
          if k != "heartbeat"},
-        sacred_doc(4, status="COMPLETED", heartbeat=NOW - dt.timedelta(hours=3)),
+        sacred_doc(4, status="COMPLETED", heartbeat=now - dt.timedelta(hours=3)),
     ])
     store = MongoStore(mongo_uri)
     statuses = {r["id"]: r["status"] for r in store.list_runs().rows}
@@ -399,6 +400,24 @@ def test_read_only_store_refuses_writes_and_still_sorts_by_metric(mongo_uri, mon
     assert [r["id"] for r in store.iter_rows(sort="max(acc)", columns=["max(acc)"])] == [4, 1, 2, 3]
     assert mongo_db.runs.count_documents({"omnidash": {"$exists": True}}) == 0  # nothing written
     assert mongo_db.metrics.index_information().keys() == {"_id_"}
+
+
+def test_summaries_kept_per_process_where_updates_scan_the_collection(mongo_uri, mongo_db):
+    """Default mode: on FerretDB 1.x summaries are not written into runs, yet metric sorts are right."""
+    from app.store.mongo_util import updates_scan_collection
+
+    add_runs(mongo_db, [sacred_doc(i, {"lr": i / 10, "seed": i}) for i in range(1, 5)],
+             [metric_doc(i, "acc", [0.1 * i, 0.05]) for i in (1, 2, 3)])
+    store = MongoStore(mongo_uri)
+    slow = updates_scan_collection(store.client)
+    assert store.summaries.writable is (not slow)
+    page = store.list_runs(sort="-max(acc)", columns=["max(acc)"], limit=2)
+    assert ids(page) == [3, 2] and page.rows[0]["max(acc)"] == pytest.approx(0.3)
+    assert store.run_ids("max(acc) > 0.15") == [2, 3]
+    written = mongo_db.runs.count_documents({"omnidash": {"$exists": True}})
+    assert written == (0 if slow else 4)
+    store.set_tags(1, ["kept"])  # annotations are still written
+    assert mongo_db.runs.find_one({"_id": 1})["omniboard"]["tags"] == ["kept"]
 
 
 # -- shared columns and views ----------------------------------------------------------------------------

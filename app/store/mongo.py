@@ -50,6 +50,7 @@ from app.store.mongo_util import (
     mongo_errors,
     source_pairs,
     translate,
+    updates_scan_collection,
 )
 from app.store.query import (
     QueryContext,
@@ -108,8 +109,11 @@ class MongoStore(RunStore):
         read_only: bool = False,
         client: pymongo.MongoClient | None = None,
         server_selection_timeout_ms: int = 3000,
+        store_summaries: bool | None = None,
         **_ignored: Any,
     ) -> None:
+        """`store_summaries`: keep metric summaries in the run documents (default: yes, unless read-only
+        or the server is FerretDB 1.x, whose updates scan the collection; then they live per process)."""
         super().__init__(probably_dead_after)
         self.uri = uri
         self.where = hosts_of(uri)
@@ -126,7 +130,11 @@ class MongoStore(RunStore):
         self.metrics = self.db[metrics_collection]
         self.fs = gridfs.GridFS(self.db)
         self.ping()
-        self.summaries = Summaries(self.runs, self.metrics, self.db[STATE], writable=not self.read_only)
+        if store_summaries is None:
+            store_summaries = not updates_scan_collection(self.client)
+        self.summaries = Summaries(
+            self.runs, self.metrics, self.db[STATE], writable=not self.read_only and store_summaries
+        )
         self._columns_cache: tuple[float, list[ColumnInfo], list[str], list[str]] | None = None
         self._shared_cache: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] | None = None
         self._tag_lock = _tag_lock((self.where, self.db.name, runs_collection))
