@@ -78,10 +78,9 @@ def register(app: Dash) -> None:
     @app.callback(
         Output(ui.TAG_OPTIONS, "data"),
         Output("tbl-tag-datalist", "children"),
-        Input(ui.REFRESH, "data"),
-        Input(ui.SOFT_REFRESH, "data"),
+        Input(ui.SOFT_REFRESH, "data"),  # page load and after tag writes; a new query changes no tags
     )
-    def tag_options(_a, _b):
+    def tag_options(_token):
         try:
             tags = [str(t) for t in get_store().distinct("tags", limit=500) if t is not None]
         except StoreError:
