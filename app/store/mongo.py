@@ -59,6 +59,7 @@ from app.store.query import (
     filter_fields,
     metric_ref,
     metric_refs,
+    projection_paths,
 )
 
 CUSTOM_COLUMNS = "omniboard.custom.columns"
@@ -377,7 +378,7 @@ class MongoStore(RunStore):
 
     def _python_select(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]]) -> list[RunId]:
         """Ids of matching runs in sort order, evaluating the filter with app.store.matcher."""
-        paths = {p for p in filter_fields(flt)} | {p for p, _ in sort_spec}
+        paths = projection_paths(flt) | {p for p, _ in sort_spec}  # whole arrays, not tags.0
         paths = {p for p in paths if not p.startswith("omnidash")} | {"status", "heartbeat", "start_time"}
         # a negative $nor needs the paths too; filter_fields covers them
         docs = list(self.runs.find({}, collapse_paths(paths)))

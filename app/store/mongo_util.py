@@ -20,7 +20,7 @@ from pymongo.errors import (
 )
 
 from app.store import rows
-from app.store.base import AuthenticationFailed, ReadOnly, RunId, StoreError, StoreUnavailable
+from app.store.base import AuthenticationFailed, BadRequest, ReadOnly, RunId, StoreError, StoreUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
 AUTH_FAILED_CODES = {18}  # AuthenticationFailed
@@ -82,6 +82,8 @@ def translate(e: PyMongoError, where: str) -> StoreError:
             return AuthenticationFailed(f"MongoDB at {where} refused the credentials: {first_line(e)}")
         if e.code in UNAUTHORIZED_CODES:
             return ReadOnly(f"MongoDB user may not do this: {first_line(e)}")
+        if e.code in (2, 51091) and "regular expression" in str(e).lower():
+            return BadRequest(f"invalid regular expression: {first_line(e)}")  # Python's re accepted it
         return StoreError(f"MongoDB error: {first_line(e)}")
     if isinstance(e, ConnectionFailure):
         return StoreUnavailable(f"cannot reach MongoDB at {where}: {first_line(e)}")
