@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import mimetypes
 import os
 import shutil
@@ -20,12 +19,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import numpy as np
-
 from app.store import files_doc, rows
 from app.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
-    MAX_PAGE,
     BadRequest,
     ColumnInfo,
     DeleteReport,
@@ -38,27 +34,21 @@ from app.store.base import (
     SortKey,
     StoreUnavailable,
 )
-from app.store.downsample import downsample_indices
+from app.store.common import (
+    BASE_DTYPES,
+    all_equal,
+    check_page,
+    check_tags,
+    dtype_of,
+    make_series,
+    positive_int,
+)
 from app.store.files_cache import METRICS_FILE, RunCache, RunEntry
 from app.store.files_io import FileSig, file_sig, locked, read_json, read_text_tail, safe_join
-from app.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, check_tags, update_annotations
+from app.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, update_annotations
 
 MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
 SOURCES_DIR = "_sources"
-BASE_DTYPES = {
-    "id": "mixed",
-    "experiment": "string",
-    "command": "string",
-    "status": "string",
-    "start_time": "date",
-    "stop_time": "date",
-    "heartbeat": "date",
-    "duration": "number",
-    "hostname": "string",
-    "result": "mixed",
-    "tags": "list",
-    "notes": "string",
-}
 OMNIBOARD_REDUCER = {"avg": "mean"}
 
 
@@ -586,19 +576,6 @@ class FileStore(RunStore):
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-def check_page(offset: Any, limit: Any) -> tuple[int, int]:
-    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
-    try:
-        offset, limit = int(offset), int(limit)
-    except (TypeError, ValueError):
-        raise BadRequest("offset and limit must be whole numbers") from None
-    if offset < 0:
-        raise BadRequest("offset must be >= 0")
-    if limit < 0 or limit > MAX_PAGE:
-        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
-    return offset, limit
-
-
 def artifact_names(doc: dict[str, Any]) -> list[str]:
     """run.json's artifact names (Mongo-shaped {name} objects accepted), without duplicates."""
     items = doc.get("artifacts")
@@ -608,25 +585,6 @@ def artifact_names(doc: dict[str, Any]) -> list[str]:
         if isinstance(name, str) and name:
             names.append(name)
     return list(dict.fromkeys(names))
-
-
-def dtype_of(values: list[Any]) -> str:
-    """"number" | "string" | "bool" | "list" | "mixed" for a column's non-null values."""
-    kinds = set()
-    for v in values:
-        if v is None:
-            continue
-        if isinstance(v, bool):
-            kinds.add("bool")
-        elif isinstance(v, int | float):
-            kinds.add("number")
-        elif isinstance(v, str):
-            kinds.add("string")
-        elif isinstance(v, list):
-            kinds.add("list")
-        else:
-            kinds.add("mixed")
-    return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 def safe_match(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
@@ -666,50 +624,4 @@ def entry_sort_key(entry: RunEntry, path: str, descending: bool) -> Any:
         cache[key] = doc_sort_key(entry.doc, path, descending)
     return cache[key]
 
-
-def positive_int(value: Any, default: int = 1) -> int:
-    try:
-        return max(1, int(value))
-    except (TypeError, ValueError):
-        return default
-
-
-def all_equal(values: list[Any]) -> bool:
-    """Every value equal to the first, of the same type (1, 1.0 and True differ)."""
-    if not values:
-        return True
-    first = values[0]
-    return all(v == first and type(v) is type(first) for v in values)
-
-
-def make_series(
-    run_id: RunId,
-    name: str,
-    steps: list[Any],
-    values: list[Any],
-    stamps: list[Any],
-    max_points: int | None,
-    x_range: tuple[float, float] | None,
-    since_step: float | None,
-) -> Series:
-    """One Series: sorted by step, clipped, only steps after since_step, downsampled, gaps as None."""
-    xs, ys, ts = files_doc.series_points(steps, values, stamps)
-    total = len(xs)
-    keep = np.ones(total, dtype=bool)
-    if x_range is not None:
-        lo, hi = float(x_range[0]), float(x_range[1])
-        keep &= (xs >= min(lo, hi)) & (xs <= max(lo, hi))
-    if since_step is not None:
-        keep &= xs > float(since_step)
-    idx = np.flatnonzero(keep)
-    if max_points is not None and len(idx) > max_points:
-        idx = idx[downsample_indices(xs[idx], ys[idx], int(max_points))]
-    return Series(
-        run_id=run_id,
-        name=name,
-        steps=[int(x) if float(x).is_integer() else float(x) for x in xs[idx]],
-        values=[float(y) if math.isfinite(y) else None for y in ys[idx]],
-        timestamps=[rows.parse_time(ts[i]) for i in idx],
-        total_points=total,
-    )
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.store import files_doc
+from app.store.common import series_points
 from app.store.files_io import FileSig, file_sig, read_json
 
 log = logging.getLogger(__name__)
@@ -342,5 +343,5 @@ class RunCache:
         series = files_doc.parse_metrics(value).get(metric)
         if not series:
             return None
-        _xs, ys, _ts = files_doc.series_points(*series)
+        _xs, ys, _ts = series_points(*series)
         return files_doc.tail_average(ys, n)

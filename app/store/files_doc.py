@@ -87,27 +87,6 @@ def tail_average(tail: np.ndarray | None, n: int) -> float | None:
     return float(part.mean()) if part.size else None
 
 
-def series_points(
-    steps: list[Any], values: list[Any], stamps: list[Any]
-) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """(steps, values, timestamps) sorted by step (stable); non-numeric values become NaN."""
-    n = min(len(steps), len(values))
-    plain = {int, float}
-    if set(map(type, steps[:n])) <= plain and set(map(type, values[:n])) <= plain:  # the usual case
-        xs = np.array(steps[:n], dtype=float)
-        ys = np.array(values[:n], dtype=float)
-    else:
-        xs = np.empty(n, dtype=float)
-        ys = np.empty(n, dtype=float)
-        for i in range(n):
-            s, v = rows.decode_value(steps[i]), rows.decode_value(values[i])
-            xs[i] = s if isinstance(s, int | float) and not isinstance(s, bool) else i
-            ys[i] = v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
-    order = np.argsort(xs, kind="stable")
-    ts = [stamps[i] if i < len(stamps) else None for i in order]
-    return xs[order], ys[order], ts
-
-
 def json_safe(value: Any) -> Any:
     """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text."""
     if isinstance(value, datetime):

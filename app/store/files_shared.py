@@ -15,6 +15,7 @@ from typing import Any
 
 from app.store import rows
 from app.store.base import BadRequest, NotFound, StoreError
+from app.store.common import OMNIBOARD_EXTREMA, check_column_name
 from app.store.files_doc import json_safe
 from app.store.files_io import file_sig, locked, read_json, write_json_atomic
 
@@ -25,7 +26,6 @@ VIEWS_FILE = "views.json"
 COLUMNS_FILE = "columns.json"
 CUSTOM_KEY = "omniboard.custom.columns"
 METRIC_KEY = "omniboard.metric.columns"
-OMNIBOARD_EXTREMA = ("min", "max", "avg", "last", "last_avg")
 RECHECK_SECONDS = 0.5
 
 
@@ -55,13 +55,6 @@ def read_json_object(path: str, problem: str) -> dict[str, Any]:
         if not ok:
             raise StoreError(problem)
     return data if isinstance(data, dict) else {}
-
-
-def check_tags(tags: Any) -> list[str]:
-    """A list of tag strings, else BadRequest."""
-    if isinstance(tags, str) or not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
-        raise BadRequest("tags must be a list of strings")
-    return [t for t in tags]
 
 
 class SharedFiles:
@@ -174,9 +167,3 @@ class SharedFiles:
         self._update(COLUMNS_FILE, mutate)
 
 
-def check_column_name(name: Any) -> None:
-    """Omniboard turns column names into field names: no dots, no leading $."""
-    if not isinstance(name, str) or not name.strip():
-        raise BadRequest("a column needs a name")
-    if "." in name or name.startswith("$"):
-        raise BadRequest("column names cannot contain '.' or start with '$' (Omniboard uses them as field names)")

@@ -34,8 +34,17 @@ from app.store.base import (
     Series,
     SortKey,
 )
-from app.store.files import BASE_DTYPES, all_equal, check_page, dtype_of, make_series, positive_int
-from app.store.files_shared import OMNIBOARD_EXTREMA, check_column_name, check_tags
+from app.store.common import (
+    BASE_DTYPES,
+    OMNIBOARD_EXTREMA,
+    all_equal,
+    check_column_name,
+    check_page,
+    check_tags,
+    dtype_of,
+    make_series,
+    positive_int,
+)
 from app.store.matcher import compile_matcher, doc_sort_key, sort_key
 from app.store.mongo_summaries import Summaries, summaries_by_name
 from app.store.mongo_util import (

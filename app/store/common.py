@@ -1,0 +1,144 @@
+"""Backend-neutral helpers shared by the MongoDB and the FileStorage stores (validation, column types, series)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from app.store import rows
+from app.store.base import MAX_PAGE, BadRequest, RunId, Series
+from app.store.downsample import downsample_indices
+
+BASE_DTYPES = {
+    "id": "mixed",
+    "experiment": "string",
+    "command": "string",
+    "status": "string",
+    "start_time": "date",
+    "stop_time": "date",
+    "heartbeat": "date",
+    "duration": "number",
+    "hostname": "string",
+    "result": "mixed",
+    "tags": "list",
+    "notes": "string",
+}
+
+OMNIBOARD_EXTREMA = ("min", "max", "avg", "last", "last_avg")
+
+
+def check_page(offset: Any, limit: Any) -> tuple[int, int]:
+    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
+    try:
+        offset, limit = int(offset), int(limit)
+    except (TypeError, ValueError):
+        raise BadRequest("offset and limit must be whole numbers") from None
+    if offset < 0:
+        raise BadRequest("offset must be >= 0")
+    if limit < 0 or limit > MAX_PAGE:
+        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
+    return offset, limit
+
+
+def dtype_of(values: list[Any]) -> str:
+    """"number" | "string" | "bool" | "list" | "mixed" for a column's non-null values."""
+    kinds = set()
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, int | float):
+            kinds.add("number")
+        elif isinstance(v, str):
+            kinds.add("string")
+        elif isinstance(v, list):
+            kinds.add("list")
+        else:
+            kinds.add("mixed")
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def positive_int(value: Any, default: int = 1) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def all_equal(values: list[Any]) -> bool:
+    """Every value equal to the first, of the same type (1, 1.0 and True differ)."""
+    if not values:
+        return True
+    first = values[0]
+    return all(v == first and type(v) is type(first) for v in values)
+
+
+def check_tags(tags: Any) -> list[str]:
+    """A list of tag strings, else BadRequest."""
+    if isinstance(tags, str) or not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        raise BadRequest("tags must be a list of strings")
+    return [t for t in tags]
+
+
+def check_column_name(name: Any) -> None:
+    """Omniboard turns column names into field names: no dots, no leading $."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("a column needs a name")
+    if "." in name or name.startswith("$"):
+        raise BadRequest("column names cannot contain '.' or start with '$' (Omniboard uses them as field names)")
+
+
+def series_points(
+    steps: list[Any], values: list[Any], stamps: list[Any]
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """(steps, values, timestamps) sorted by step (stable); non-numeric values become NaN."""
+    n = min(len(steps), len(values))
+    plain = {int, float}
+    if set(map(type, steps[:n])) <= plain and set(map(type, values[:n])) <= plain:  # the usual case
+        xs = np.array(steps[:n], dtype=float)
+        ys = np.array(values[:n], dtype=float)
+    else:
+        xs = np.empty(n, dtype=float)
+        ys = np.empty(n, dtype=float)
+        for i in range(n):
+            s, v = rows.decode_value(steps[i]), rows.decode_value(values[i])
+            xs[i] = s if isinstance(s, int | float) and not isinstance(s, bool) else i
+            ys[i] = v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+    order = np.argsort(xs, kind="stable")
+    ts = [stamps[i] if i < len(stamps) else None for i in order]
+    return xs[order], ys[order], ts
+
+
+def make_series(
+    run_id: RunId,
+    name: str,
+    steps: list[Any],
+    values: list[Any],
+    stamps: list[Any],
+    max_points: int | None,
+    x_range: tuple[float, float] | None,
+    since_step: float | None,
+) -> Series:
+    """One Series: sorted by step, clipped, only steps after since_step, downsampled, gaps as None."""
+    xs, ys, ts = series_points(steps, values, stamps)
+    total = len(xs)
+    keep = np.ones(total, dtype=bool)
+    if x_range is not None:
+        lo, hi = float(x_range[0]), float(x_range[1])
+        keep &= (xs >= min(lo, hi)) & (xs <= max(lo, hi))
+    if since_step is not None:
+        keep &= xs > float(since_step)
+    idx = np.flatnonzero(keep)
+    if max_points is not None and len(idx) > max_points:
+        idx = idx[downsample_indices(xs[idx], ys[idx], int(max_points))]
+    return Series(
+        run_id=run_id,
+        name=name,
+        steps=[int(x) if float(x).is_integer() else float(x) for x in xs[idx]],
+        values=[float(y) if math.isfinite(y) else None for y in ys[idx]],
+        timestamps=[rows.parse_time(ts[i]) for i in idx],
+        total_points=total,
+    )
