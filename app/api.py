@@ -28,6 +28,7 @@ from app.store.base import (
     RunId,
     StoreError,
     StoreUnavailable,
+    split_top_level,
 )
 
 api = Blueprint("omnidash_api", __name__, url_prefix="/api")
@@ -119,7 +120,7 @@ def _list_arg(*names: str) -> list[str]:
     out: list[str] = []
     for name in names:
         for raw in request.args.getlist(name):
-            out.extend(part.strip() for part in raw.split(","))
+            out.extend(part.strip() for part in split_top_level(raw))  # "last_avg(loss, 5)" stays whole
     return [item for item in out if item]
 
 

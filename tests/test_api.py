@@ -144,6 +144,13 @@ def test_list_runs_query_sort_offset_limit_columns(client):
     assert tagged["runs"] == [{"id": 2, "tags": ["baseline", "v2"]}]
 
 
+def test_columns_and_sort_keep_commas_inside_parentheses(client):
+    body = get_json(client, "/api/runs?sort=-last_avg(train.loss,%202),id&columns=id,last_avg(train.loss,%202)")
+    assert set(body["runs"][0]) == {"id", "last_avg(train.loss, 2)"}
+    values = [r["last_avg(train.loss, 2)"] for r in body["runs"] if r["last_avg(train.loss, 2)"] is not None]
+    assert values == sorted(values, reverse=True) and values
+
+
 def test_list_runs_limit_bounds(client):
     assert len(get_json(client, "/api/runs?limit=10000")["runs"]) == 4
     assert "limit" in get_json(client, "/api/runs?limit=10001", 400)["error"]

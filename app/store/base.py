@@ -56,7 +56,7 @@ class SortKey:
         """Parse `"-id,config.lr"` (or a list of such items) into sort keys."""
         if text is None or text == "" or text == []:
             text = default
-        items = _split_top_level(text) if isinstance(text, str) else list(text)
+        items = split_top_level(text) if isinstance(text, str) else list(text)
         keys = []
         for item in items:
             item = item.strip()
@@ -73,7 +73,7 @@ class SortKey:
         return ("-" if self.descending else "") + self.column
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
     """Split on commas outside parentheses: "-last_avg(loss, 5),id" -> ["-last_avg(loss, 5)", "id"]."""
     items, depth, start = [], 0, 0
     for i, ch in enumerate(text):
