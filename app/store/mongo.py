@@ -71,6 +71,7 @@ from app.store.query import (
     projection_paths,
 )
 
+METRIC_BATCH = 4  # metric documents per reply when reading series
 CUSTOM_COLUMNS = "omniboard.custom.columns"
 METRIC_COLUMNS = "omniboard.metric.columns"
 VIEWS = "omnidash.views"
@@ -630,21 +631,23 @@ class MongoStore(RunStore):
         cursor = self.metrics.find(
             {"run_id": {"$in": self._stored_ids(requested)}, "name": {"$in": names}},
             {"run_id": 1, "name": 1, "steps": 1, "values": 1, "timestamps": 1, "_id": 0},
-        )
-        found = {}
-        for m in cursor:
-            found[(type(m.get("run_id")).__name__, m.get("run_id"), m.get("name"))] = m
+        ).batch_size(METRIC_BATCH)  # long series: keep every reply small (FerretDB caps replies at 48 MB)
+        found: dict[tuple[str, Any, Any], Series] = {}
+        for m in cursor:  # reduce each document as it arrives: only downsampled series stay in memory
+            values = m.get("values") if isinstance(m.get("values"), list) else []
+            steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
+            stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
+            rid, name = m.get("run_id"), m.get("name")
+            found[(type(rid).__name__, rid, name)] = make_series(
+                rid, name, steps, values, stamps, max_points, x_range, since_step
+            )
         out: list[Series] = []
         for rid in requested:
             for name in names:
-                m = next((found[(type(c).__name__, c, name)] for c in id_candidates(rid)
-                          if (type(c).__name__, c, name) in found), None)
-                if m is None:
-                    continue
-                values = m.get("values") if isinstance(m.get("values"), list) else []
-                steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
-                stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
-                out.append(make_series(m["run_id"], name, steps, values, stamps, max_points, x_range, since_step))
+                series = next((found[(type(c).__name__, c, name)] for c in id_candidates(rid)
+                               if (type(c).__name__, c, name) in found), None)
+                if series is not None:
+                    out.append(series)
         return out
 
     # -- writes (Omniboard-compatible) ----------------------------------------------------------------
