@@ -13,6 +13,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -71,6 +72,7 @@ from app.store.query import (
     projection_paths,
 )
 
+_COUNTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnidash-count")
 METRIC_BATCH = 4  # metric documents per reply when reading series
 CUSTOM_COLUMNS = "omniboard.custom.columns"
 METRIC_COLUMNS = "omniboard.metric.columns"
@@ -368,10 +370,11 @@ class MongoStore(RunStore):
         if needs_summaries and not self.summaries.writable:
             total, docs = self._python_page(flt, sort_spec, offset, limit, projection)
         else:
-            total = self.runs.count_documents(flt)
+            counting = _COUNTER.submit(self.runs.count_documents, flt)  # concurrent with the page query
             docs = list(
                 self.runs.find(flt, projection).sort(sort_spec).skip(offset).limit(limit)
             ) if limit else []
+            total = counting.result()
         if not self.summaries.writable:
             self.summaries.attach(docs)
         return RunPage(total=total, offset=offset, rows=[self._row(d, now, ctx, wanted, metric_cols) for d in docs])
