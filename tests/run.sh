@@ -20,7 +20,9 @@ fi
 if [ -z "${OMNIDASH_TEST_MONGO_URI:-}" ]; then
   GOBIN_DIR="$(go env GOPATH)/bin"
   FERRETDB="$GOBIN_DIR/ferretdb"
-  if ! "$FERRETDB" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION"; then
+  # read the whole output first: `grep -q` would stop early and, under pipefail, fail the pipeline
+  FOUND_VERSION="$("$FERRETDB" --version 2>/dev/null || true)"
+  if [[ "$FOUND_VERSION" != *"version: $FERRETDB_VERSION"* ]]; then
     echo "== building FerretDB $FERRETDB_VERSION (Go module proxy)"
     # `go install ...@v1.24.2` builds, but the binary panics at start: the module zip lacks
     # build/version/version.txt ("Invalid build/version/version.txt file content"). So we build the
