@@ -147,3 +147,12 @@ def test_same_errors_for_bad_queries(stores) -> None:
         for store in (mongo, files):
             with pytest.raises(BadRequest):
                 store.list_runs(bad)
+
+
+def test_get_run_fields_limits_the_document(stores) -> None:
+    for store in stores:
+        whole = store.get_run(2)
+        part = store.get_run(2, fields=["config", "status"])
+        assert set(part) == {"_id", "config", "status"}, store.kind
+        assert part["config"] == whole["config"] and part["status"] == whole["status"]
+        assert "captured_out" in whole and "captured_out" not in part

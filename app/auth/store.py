@@ -159,8 +159,8 @@ class GuardedStore(RunStore):
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
         return self.inner.distinct(column, limit)
 
-    def get_run(self, run_id: RunId) -> dict[str, Any]:
-        return self.inner.get_run(run_id)
+    def get_run(self, run_id: RunId, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        return self.inner.get_run(run_id, fields)
 
     def list_artifacts(self, run_id: RunId) -> list[FileInfo]:
         return self.inner.list_artifacts(run_id)

@@ -54,8 +54,8 @@ def load_docs(run_ids: list[RunId]) -> tuple[dict[RunId, dict[str, Any]], list[R
     store = get_store()
     docs, missing = {}, []
     for rid in run_ids:
-        try:
-            doc = store.get_run(rid)
+        try:  # what the config diff compares; never the captured output
+            doc = store.get_run(rid, fields=["config", "experiment", "command", "status", "meta", "host"])
         except NotFound:
             missing.append(rid)
             continue

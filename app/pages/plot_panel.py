@@ -61,7 +61,7 @@ def load_run_info(run_ids: Sequence[RunId]) -> dict[str, Any]:
     runs, missing = [], []
     for rid in run_ids:
         try:
-            doc = store.get_run(rid)
+            doc = store.get_run(rid, fields=["config", "start_time", "status"])
         except NotFound:
             missing.append(rid)
             continue

@@ -202,7 +202,7 @@ def register_callbacks(app: Dash) -> None:
         else:
             removed, added = first_click()["index"], []
         try:
-            tags = tags_of(store.get_run(run_id))
+            tags = tags_of(store.get_run(run_id, fields=["omniboard", "config"]))
             tags = [t for t in tags if t != removed] + [t for t in added if t not in tags]
             store.set_tags(run_id, tags)
         except StoreError as e:

@@ -199,8 +199,11 @@ class RunStore(abc.ABC):
 
     # -- one run ---------------------------------------------------------
     @abc.abstractmethod
-    def get_run(self, run_id: RunId) -> dict[str, Any]:
-        """The whole run document, JSON-safe (ISO dates, ObjectIds as str). Raises NotFound."""
+    def get_run(self, run_id: RunId, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        """The run document, JSON-safe (ISO dates, ObjectIds as str). Raises NotFound.
+
+        `fields` limits it to these top-level fields (and `_id`), so a caller that needs the config
+        does not fetch megabytes of captured output."""
 
     @abc.abstractmethod
     def list_artifacts(self, run_id: RunId) -> list[FileInfo]: ...

@@ -363,12 +363,14 @@ class FileStore(RunStore):
                     return entry
         raise NotFound(f"no run with id {run_id!r}")
 
-    def get_run(self, run_id: RunId) -> dict[str, Any]:
+    def get_run(self, run_id: RunId, fields: Sequence[str] | None = None) -> dict[str, Any]:
         entry = self._entry(run_id)
-        doc = {k: v for k, v in entry.doc.items() if k != "omnidash"}
+        wanted = None if fields is None else {"_id", *fields}
+        doc = {k: v for k, v in entry.doc.items() if k != "omnidash" and (wanted is None or k in wanted)}
         if "result" in doc:  # as the Mongo backend: numpy scalars decoded
             doc["result"] = rows.decode_value(doc["result"])
-        doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
+        if wanted is None or "captured_out" in wanted:
+            doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
         return files_doc.json_safe(doc)
 
     def list_artifacts(self, run_id: RunId) -> list[FileInfo]:

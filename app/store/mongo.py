@@ -547,8 +547,8 @@ class MongoStore(RunStore):
         return docs[0]
 
     @mongo_errors
-    def get_run(self, run_id: RunId) -> dict[str, Any]:
-        doc = self._find(run_id)
+    def get_run(self, run_id: RunId, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        doc = self._find(run_id, {f: 1 for f in fields} if fields is not None else None)
         doc.pop("omnidash", None)
         if "result" in doc:
             doc["result"] = rows.decode_value(doc["result"])
