@@ -142,3 +142,27 @@ def make_series(
         timestamps=[rows.parse_time(ts[i]) for i in idx],
         total_points=total,
     )
+
+
+def check_custom_column(name: Any, config_path: Any) -> str:
+    """Validate an Omniboard custom column; returns the stripped config_path."""
+    check_column_name(name)
+    if not isinstance(config_path, str) or not config_path.strip():
+        raise BadRequest("a custom column needs a config_path")
+    return config_path.strip()
+
+
+def check_metric_column(name: Any, metric_name: Any, extrema: Any, lastn: Any) -> dict[str, Any]:
+    """Validate an Omniboard metric column; returns {metric_name, extrema, lastn}."""
+    check_column_name(name)
+    if not isinstance(metric_name, str) or not metric_name:
+        raise BadRequest("a metric column needs a metric_name")
+    if extrema not in OMNIBOARD_EXTREMA:
+        raise BadRequest(f"extrema must be one of {', '.join(OMNIBOARD_EXTREMA)}")
+    try:
+        n = int(lastn)
+    except (TypeError, ValueError):
+        raise BadRequest("lastn must be a whole number >= 1") from None
+    if n < 1:
+        raise BadRequest("lastn must be a whole number >= 1")
+    return {"metric_name": metric_name, "extrema": extrema, "lastn": n}

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.store import rows
 from app.store.base import BadRequest, NotFound, StoreError
-from app.store.common import OMNIBOARD_EXTREMA, check_column_name
+from app.store.common import OMNIBOARD_EXTREMA, check_custom_column, check_metric_column
 from app.store.files_doc import json_safe
 from app.store.files_io import file_sig, locked, read_json, write_json_atomic
 
@@ -139,24 +139,12 @@ class SharedFiles:
         return out
 
     def add_custom_column(self, name: str, config_path: str) -> None:
-        check_column_name(name)
-        if not isinstance(config_path, str) or not config_path.strip():
-            raise BadRequest("a custom column needs a config_path")
-        self._put_column(CUSTOM_KEY, {"name": name, "config_path": config_path.strip()})
+        path = check_custom_column(name, config_path)
+        self._put_column(CUSTOM_KEY, {"name": name, "config_path": path})
 
     def add_metric_column(self, name: str, metric_name: str, extrema: str, lastn: int = 1) -> None:
-        check_column_name(name)
-        if not isinstance(metric_name, str) or not metric_name:
-            raise BadRequest("a metric column needs a metric_name")
-        if extrema not in OMNIBOARD_EXTREMA:
-            raise BadRequest(f"extrema must be one of {', '.join(OMNIBOARD_EXTREMA)}")
-        try:
-            n = int(lastn)
-        except (TypeError, ValueError):
-            raise BadRequest("lastn must be a whole number >= 1") from None
-        if n < 1:
-            raise BadRequest("lastn must be a whole number >= 1")
-        self._put_column(METRIC_KEY, {"name": name, "metric_name": metric_name, "extrema": extrema, "lastn": n})
+        fields = check_metric_column(name, metric_name, extrema, lastn)
+        self._put_column(METRIC_KEY, {"name": name, **fields})
 
     def _put_column(self, key: str, column: dict[str, Any]) -> None:
         def mutate(data: dict[str, Any]) -> None:

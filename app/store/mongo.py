@@ -39,7 +39,8 @@ from app.store.common import (
     BASE_DTYPES,
     OMNIBOARD_EXTREMA,
     all_equal,
-    check_column_name,
+    check_custom_column,
+    check_metric_column,
     check_page,
     check_tags,
     dtype_of,
@@ -210,26 +211,12 @@ class MongoStore(RunStore):
     @mongo_errors
     def add_custom_column(self, name: str, config_path: str) -> None:
         self.check_writable()
-        check_column_name(name)
-        if not isinstance(config_path, str) or not config_path.strip():
-            raise BadRequest("a custom column needs a config_path")
-        self._put_shared(CUSTOM_COLUMNS, name, {"config_path": config_path.strip()})
+        self._put_shared(CUSTOM_COLUMNS, name, {"config_path": check_custom_column(name, config_path)})
 
     @mongo_errors
     def add_metric_column(self, name: str, metric_name: str, extrema: str, lastn: int = 1) -> None:
         self.check_writable()
-        check_column_name(name)
-        if not isinstance(metric_name, str) or not metric_name:
-            raise BadRequest("a metric column needs a metric_name")
-        if extrema not in OMNIBOARD_EXTREMA:
-            raise BadRequest(f"extrema must be one of {', '.join(OMNIBOARD_EXTREMA)}")
-        try:
-            n = int(lastn)
-        except (TypeError, ValueError):
-            raise BadRequest("lastn must be a whole number >= 1") from None
-        if n < 1:
-            raise BadRequest("lastn must be a whole number >= 1")
-        self._put_shared(METRIC_COLUMNS, name, {"metric_name": metric_name, "extrema": extrema, "lastn": n})
+        self._put_shared(METRIC_COLUMNS, name, check_metric_column(name, metric_name, extrema, lastn))
 
     def _put_shared(self, collection: str, name: str, fields: dict[str, Any]) -> None:
         """Create or update a column the way Omniboard's ERM routes do (with mongoose's __v on insert)."""
