@@ -555,3 +555,87 @@ def test_describe_hides_password(mongo_uri):
     with_password = mongo_uri.replace("//", "//ana:hunter2@", 1)
     described = MongoStore.describe(type("S", (), {"uri": with_password})())
     assert "hunter2" not in described and "ana" not in described
+
+
+# -- the listing snapshot (servers where every query is a full scan) ----------------------------------------
+def wait_for(predicate, timeout=20.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_snapshot_shows_own_writes_at_once_and_others_after_a_refresh(mongo_uri, mongo_db):
+    add_runs(mongo_db, [sacred_doc(i, {"lr": i / 10, "seed": i}) for i in range(1, 6)])
+    store = MongoStore(mongo_uri, listing_snapshot=True)
+    store.snapshot.min_age = 3600  # no refresh unless asked: what is served comes from the copy
+    assert ids(store.list_runs(sort="-lr")) == [5, 4, 3, 2, 1]
+    store.set_tags(2, ["best"])
+    store.set_notes(3, "spike at step 40")
+    store.update_tags([4, 5], add=["swept"])
+    store.delete_run(1)
+    assert ids(store.list_runs("tags has best or tags has swept", sort="id")) == [2, 4, 5]
+    assert ids(store.list_runs("notes ~ spike")) == [3] and store.count() == 4
+    assert store.distinct("tags") == ["best", "swept"]
+    mongo_db.runs.insert_one(sacred_doc(9, {"lr": 0.05, "seed": 9}))  # another process's write
+    mongo_db.runs.update_one({"_id": 2}, {"$set": {"omniboard.tags": ["other"]}})
+    assert store.count() == 4  # served from the copy until it is refreshed
+    store.snapshot.min_age, store.snapshot.age_factor = 0, 0
+    store.count()  # an old copy starts a refresh in the background
+    assert wait_for(lambda: store.count() == 5)
+    assert ids(store.list_runs(sort="lr")) == [9, 2, 3, 4, 5]
+    assert store.list_runs("id == 2", columns=["tags"]).rows[0]["tags"] == ["other"]
+
+
+def test_snapshot_starts_by_itself_when_counting_is_slow(mongo_uri, mongo_db, monkeypatch):
+    import app.store.mongo as mongo_module
+
+    add_runs(mongo_db, [sacred_doc(i, {"lr": i / 10, "seed": i}) for i in range(1, 4)])
+    store = MongoStore(mongo_uri)
+    if store.snapshot is None:
+        print("auto snapshot not tested: this server answers queries with indexes (not FerretDB 1.x)")
+        pytest.skip("auto snapshot is for FerretDB 1.x only")
+    assert not store.snapshot.ready
+    store.list_runs()
+    assert not store.snapshot.ready  # a quick count: the server keeps answering
+    monkeypatch.setattr(mongo_module, "SNAPSHOT_AFTER", -1.0)
+    store.list_runs()
+    assert not wait_for(lambda: store.snapshot.ready, timeout=1)  # slow, but a small collection
+    monkeypatch.setattr(mongo_module, "SNAPSHOT_MIN_RUNS", 3)
+    store.list_runs()
+    assert wait_for(lambda: store.snapshot.ready)
+    store.snapshot.min_age = 3600
+    mongo_db.runs.insert_one(sacred_doc(7, {"lr": 0.7, "seed": 7}))
+    assert store.count() == 3  # now answered from the copy
+
+
+def test_snapshot_falls_back_to_the_server_for_fields_it_does_not_hold(mongo_uri, mongo_db):
+    docs = [sacred_doc(i, {"seed": i}) for i in range(1, 4)]
+    for i, d in enumerate(docs):
+        d["host"]["ENV"] = {"CUDA": str(3 - i)}
+    add_runs(mongo_db, docs)
+    store = MongoStore(mongo_uri, listing_snapshot=True)
+    store.add_custom_column("cuda", "host.ENV.CUDA")
+    page = store.list_runs(sort="cuda", columns=["cuda"])
+    assert ids(page) == [3, 2, 1] and [r["cuda"] for r in page.rows] == ["1", "2", "3"]
+
+
+def test_snapshot_keeps_serving_when_a_refresh_fails(private_mongo_server):
+    uri = private_mongo_server.uri + "snapshot_outage"
+    import pymongo
+
+    pymongo.MongoClient(uri)["snapshot_outage"].runs.insert_many([sacred_doc(i, {"seed": i}) for i in (1, 2)])
+    store = MongoStore(uri, listing_snapshot=True, server_selection_timeout_ms=500)
+    assert store.count() == 2
+    private_mongo_server.stop()
+    store.snapshot.min_age, store.snapshot.age_factor = 0, 0
+    assert store.count() == 2  # the copy is served; its refresh fails in the background
+    assert wait_for(lambda: store.snapshot.last_error is not None)
+    private_mongo_server.start()
+    pymongo.MongoClient(uri)["snapshot_outage"].runs.insert_one(sacred_doc(3, {"seed": 3}))
+    assert wait_for(lambda: store.count() == 3)  # the next refresh after the outage succeeds
+    assert store.snapshot.last_error is None and ids(store.list_runs(sort="-id")) == [3, 2, 1]

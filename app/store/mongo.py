@@ -10,6 +10,7 @@ queries touching them are then evaluated in Python (correct, slower).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -47,7 +48,8 @@ from app.store.common import (
     make_series,
     positive_int,
 )
-from app.store.matcher import compile_matcher, doc_sort_key, sort_key
+from app.store.matcher import get_path_values, sort_key
+from app.store.mongo_snapshot import ListingSnapshot, covered, select
 from app.store.mongo_summaries import Summaries, summaries_by_name
 from app.store.mongo_util import (
     artifact_refs,
@@ -89,6 +91,8 @@ ROW_FIELDS = {
     "omniboard", "config.tags", "meta.comment",
 }
 SUMMARY_PATHS = ("omnidash.metrics", "omnidash.duration")
+SNAPSHOT_AFTER = 0.5  # seconds a count may take on a scanning server before listings move to the snapshot
+SNAPSHOT_MIN_RUNS = 1000  # ... if the collection holds at least this many runs
 
 # One lock per database in this process: FerretDB 1.x applies concurrent updates of one document
 # non-atomically, so tag edits from threads of this process are serialized (MongoDB needs no lock).
@@ -124,10 +128,14 @@ class MongoStore(RunStore):
         client: pymongo.MongoClient | None = None,
         server_selection_timeout_ms: int = 3000,
         store_summaries: bool | None = None,
+        listing_snapshot: bool | None = None,
         **_ignored: Any,
     ) -> None:
         """`store_summaries`: keep metric summaries in the run documents (default: yes, unless read-only
-        or the server is FerretDB 1.x, whose updates scan the collection; then they live per process)."""
+        or the server is FerretDB 1.x, whose updates scan the collection; then they live per process).
+        `listing_snapshot`: serve listings from a per-process copy (app.store.mongo_snapshot); default:
+        on a server whose every query is a full scan (FerretDB 1.x), once a count there takes over
+        SNAPSHOT_AFTER seconds on at least SNAPSHOT_MIN_RUNS runs; True: always; False: never."""
         super().__init__(probably_dead_after)
         self.uri = uri
         self.where = hosts_of(uri)
@@ -144,10 +152,17 @@ class MongoStore(RunStore):
         self.metrics = self.db[metrics_collection]
         self.fs = gridfs.GridFS(self.db)
         self.ping()
+        scans = updates_scan_collection(self.client)
         if store_summaries is None:
-            store_summaries = not updates_scan_collection(self.client)
+            store_summaries = not scans
         self.summaries = Summaries(
             self.runs, self.metrics, self.db[STATE], writable=not self.read_only and store_summaries
+        )
+        if listing_snapshot is None:
+            listing_snapshot = None if scans else False
+        self._snapshot_forced = bool(listing_snapshot)
+        self.snapshot: ListingSnapshot | None = (
+            None if listing_snapshot is False else ListingSnapshot(self.runs, prime=self.summaries.attach)
         )
         self._columns_cache: tuple[float, list[ColumnInfo], list[str], list[str]] | None = None
         self._shared_cache: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] | None = None
@@ -353,11 +368,16 @@ class MongoStore(RunStore):
         wanted = list(columns) if columns is not None else None
         flt, sort_spec, needs_summaries = self._prepare(query, keys, wanted, ctx)
         projection, metric_cols = self._projection(wanted, ctx)
-        self.summaries.refresh()
-        if needs_summaries and not self.summaries.writable:
+        snapshot = self._snapshot_docs(flt, sort_spec, projection)
+        if snapshot is not None:
+            chosen = select(snapshot, flt, sort_spec)
+            total, docs = len(chosen), chosen[offset : offset + limit]
+        elif needs_summaries and not self.summaries.writable:
+            self.summaries.refresh()
             total, docs = self._python_page(flt, sort_spec, offset, limit, projection)
         else:
-            counting = _COUNTER.submit(self.runs.count_documents, flt)  # concurrent with the page query
+            self.summaries.refresh()
+            counting = _COUNTER.submit(self._timed_count, flt)  # concurrent with the page query
             docs = list(
                 self.runs.find(flt, projection).sort(sort_spec).skip(offset).limit(limit)
             ) if limit else []
@@ -365,6 +385,29 @@ class MongoStore(RunStore):
         if not self.summaries.writable:
             self.summaries.attach(docs)
         return RunPage(total=total, offset=offset, rows=[self._row(d, now, ctx, wanted, metric_cols) for d in docs])
+
+    def _snapshot_docs(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]],
+                       projection: Iterable[str] = ()) -> list[dict[str, Any]] | None:
+        """The snapshot's documents when it serves this listing (every path it needs is in the copy)."""
+        snap = self.snapshot
+        if snap is None or not (snap.ready or self._snapshot_forced):
+            return None
+        paths = [*filter_fields(flt), *(p for p, _ in sort_spec), *projection]
+        if not all(covered(p) for p in paths):
+            return None
+        return snap.docs()
+
+    def _timed_count(self, flt: dict[str, Any]) -> int:
+        """count_documents; a slow one on a scanning server starts the listing snapshot."""
+        began = time.monotonic()
+        n = self.runs.count_documents(flt)
+        snap = self.snapshot
+        if snap is not None and not snap.ready and time.monotonic() - began > SNAPSHOT_AFTER:
+            # slow for its size (a loaded machine), or large: only the latter moves listings to the copy
+            with contextlib.suppress(PyMongoError):
+                if self.runs.estimated_document_count() >= SNAPSHOT_MIN_RUNS:
+                    snap.start()
+        return n
 
     def _python_page(
         self, flt: dict[str, Any], sort_spec: list[tuple[str, int]], offset: int, limit: int,
@@ -383,34 +426,30 @@ class MongoStore(RunStore):
         # a negative $nor needs the paths too; filter_fields covers them
         docs = list(self.runs.find({}, collapse_paths(paths)))
         self.summaries.attach(docs)
-        test = compile_matcher(flt) if flt else (lambda _d: True)
-        selected = []
-        for d in docs:
-            try:
-                if test(d):
-                    selected.append(d)
-            except Exception:  # noqa: BLE001 - a malformed run never breaks a listing
-                continue
-        for path, direction in reversed(sort_spec):
-            desc = direction < 0
-            selected.sort(key=lambda d, p=path, ds=desc: doc_sort_key(d, p, ds), reverse=desc)
-        return [d["_id"] for d in selected]
+        return [d["_id"] for d in select(docs, flt, sort_spec)]
 
     @mongo_errors
     def count(self, query: str = "") -> int:
         if not query or not query.strip():
-            return self.runs.count_documents({})
+            snapshot = self._snapshot_docs({}, [])
+            return len(snapshot) if snapshot is not None else self._timed_count({})
         ctx = self._context(datetime.now(UTC))
         flt, sort_spec, needs_summaries = self._prepare(query, [SortKey("id")], [], ctx)
+        snapshot = self._snapshot_docs(flt, [])
+        if snapshot is not None:
+            return len(select(snapshot, flt, []))
         self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return len(self._python_select(flt, sort_spec))
-        return self.runs.count_documents(flt)
+        return self._timed_count(flt)
 
     @mongo_errors
     def run_ids(self, query: str = "") -> list[RunId]:
         ctx = self._context(datetime.now(UTC))
         flt, sort_spec, needs_summaries = self._prepare(query, [SortKey("id")], [], ctx)
+        snapshot = self._snapshot_docs(flt, sort_spec)
+        if snapshot is not None:
+            return [d["_id"] for d in select(snapshot, flt, sort_spec)]
         self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return self._python_select(flt, sort_spec)
@@ -426,6 +465,12 @@ class MongoStore(RunStore):
             wanted = list(columns) if columns is not None else None
             flt, sort_spec, needs_summaries = self._prepare(query, keys, wanted, ctx)
             projection, metric_cols = self._projection(wanted, ctx)
+            snapshot = self._snapshot_docs(flt, sort_spec, projection)
+            if snapshot is not None:
+                chosen = select(snapshot, flt, sort_spec)
+                for start in range(0, len(chosen), batch):
+                    yield from self._rows_of(chosen[start : start + batch], now, ctx, wanted, metric_cols)
+                return
             if needs_summaries and not self.summaries.writable:
                 ids = self._python_select(flt, sort_spec)  # one pass, then the rows in that order
                 for start in range(0, len(ids), batch):
@@ -458,7 +503,12 @@ class MongoStore(RunStore):
             return self._columns_cache[1], self._columns_cache[2], self._columns_cache[3]
         values: dict[str, list[Any]] = {}
         n = 0
-        for doc in self.runs.find({}, {"config": 1}).sort("_id", -1).limit(CONFIG_SAMPLE):
+        snapshot = self._snapshot_docs({}, [])
+        if snapshot is not None:
+            newest = heapq.nlargest(CONFIG_SAMPLE, snapshot, key=lambda d: sort_key(d.get("_id")))
+        else:
+            newest = self.runs.find({}, {"config": 1}).sort("_id", -1).limit(CONFIG_SAMPLE)
+        for doc in newest:
             n += 1
             for key, value in rows.flatten_dict(doc.get("config"), "config").items():
                 values.setdefault(key, []).append(value)
@@ -467,7 +517,9 @@ class MongoStore(RunStore):
             for name, vals in sorted(values.items())
         ]
         names: set[str] = set(self.summaries.known_names())  # kept current by the summary refresh
-        if not names or not self.summaries.writable:
+        if snapshot is not None:
+            names |= {x for d in snapshot for x in get_path_values(d, "info.metrics.name") if isinstance(x, str)}
+        elif not names or not self.summaries.writable:
             with contextlib.suppress(OperationFailure):
                 names |= {x for x in self.runs.distinct("info.metrics.name") if isinstance(x, str)}
         if not names:
@@ -497,20 +549,21 @@ class MongoStore(RunStore):
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
         column = (column or "").strip()
         found: list[Any] = []
+        values_of = self._distinct_values
         if column == "status":
-            found = STATUSES + [s for s in self.runs.distinct("status") if isinstance(s, str)]
+            found = STATUSES + [s for s in values_of("status") if isinstance(s, str)]
         elif column == "tags":
-            found = list(self.runs.distinct("omniboard.tags"))
-            for t in self.runs.distinct("config.tags"):
+            found = list(values_of("omniboard.tags"))
+            for t in values_of("config.tags"):
                 found += [x.strip() for x in t.split(",")] if isinstance(t, str) else [t]
         elif column == "notes":
-            found = list(self.runs.distinct("omniboard.notes")) + list(self.runs.distinct("meta.comment"))
+            found = list(values_of("omniboard.notes")) + list(values_of("meta.comment"))
         else:
             ctx = self._context(datetime.now(UTC))
             path = column_path(column, ctx)
             if path.startswith("omnidash"):
                 return []
-            found = [rows.clean_number(rows.decode_value(v)) for v in self.runs.distinct(path)]
+            found = [rows.clean_number(rows.decode_value(v)) for v in values_of(path)]
         unique: dict[Any, Any] = {}
         for v in found:
             if v is None or v == "" or isinstance(v, dict | list):
@@ -518,6 +571,17 @@ class MongoStore(RunStore):
             unique.setdefault((type(v).__name__, v if not isinstance(v, datetime) else rows.iso(v)), v)
         ordered = sorted(unique.values(), key=sort_key)
         return [json_safe(v) for v in ordered[: max(0, int(limit))]]
+
+    def _distinct_values(self, path: str) -> list[Any]:
+        """`distinct(path)`: array elements one by one, as the server answers it."""
+        snapshot = self._snapshot_docs({}, [], [path])
+        if snapshot is None:
+            return list(self.runs.distinct(path))
+        out: list[Any] = []
+        for d in snapshot:
+            for v in get_path_values(d, path):
+                out.extend(v if isinstance(v, list) else [v])
+        return out
 
     # -- one run ---------------------------------------------------------------------------------
     def _find(self, run_id: RunId, projection: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -598,12 +662,33 @@ class MongoStore(RunStore):
 
     @mongo_errors
     def metric_names(self, run_ids: Iterable[RunId]) -> dict[RunId, list[str]]:
-        ids = self._stored_ids(run_ids)
+        requested = list(run_ids)
+        listed = self._listed_metric_names(requested)
+        if listed is not None:
+            return listed
+        ids = self._stored_ids(requested)
         out: dict[RunId, set[str]] = {}
         for m in self.metrics.find({"run_id": {"$in": ids}}, {"run_id": 1, "name": 1, "_id": 0}):
             if isinstance(m.get("name"), str):
                 out.setdefault(m.get("run_id"), set()).add(m["name"])
         return {rid: sorted(names) for rid, names in out.items()}
+
+    def _listed_metric_names(self, run_ids: list[RunId]) -> dict[RunId, list[str]] | None:
+        """Metric names from the snapshot's `info.metrics` (MongoObserver lists each metric there), or
+        None when there is no ready snapshot or a run is not in it or lists none."""
+        snap = self.snapshot
+        if snap is None or not snap.ready:
+            return None
+        out: dict[RunId, list[str]] = {}
+        for rid in run_ids:
+            doc = next((d for c in id_candidates(rid) if (d := snap.doc(c)) is not None), None)
+            if doc is None:
+                return None
+            names = sorted({x for x in get_path_values(doc, "info.metrics.name") if isinstance(x, str)})
+            if not names:
+                return None
+            out[doc["_id"]] = names
+        return out
 
     @mongo_errors
     def metric_series(
@@ -648,6 +733,8 @@ class MongoStore(RunStore):
         rid = self._find(run_id, {"_id": 1})["_id"]
         with self._tag_lock:
             self.runs.update_one({"_id": rid}, {"$set": {"omniboard.tags": tags}})
+        if self.snapshot is not None:
+            self.snapshot.patch(rid, {"omniboard.tags": tags})
 
     @mongo_errors
     def set_notes(self, run_id: RunId, notes: str) -> None:
@@ -656,6 +743,8 @@ class MongoStore(RunStore):
             raise BadRequest("notes must be a string")
         rid = self._find(run_id, {"_id": 1})["_id"]
         self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
+        if self.snapshot is not None:
+            self.snapshot.patch(rid, {"omniboard.notes": notes})
 
     @mongo_errors
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
@@ -690,18 +779,22 @@ class MongoStore(RunStore):
                     self.runs.update_many({"_id": {"$in": ids}}, {"$addToSet": {"omniboard.tags": {"$each": add}}})
                 if remove:
                     self.runs.update_many({"_id": {"$in": ids}}, {"$pullAll": {"omniboard.tags": remove}})
-                if self._tags_applied(ids, add, remove):
+                stored = self._stored_tags(ids)
+                if all(all(t in tags for t in add) and not any(t in tags for t in remove)
+                       for tags in stored.values()):  # FerretDB may lose concurrent updates: check, retry
                     break
+        if self.snapshot is not None:
+            for rid, tags in stored.items():
+                self.snapshot.patch(rid, {"omniboard.tags": tags})
         return len(targets)
 
-    def _tags_applied(self, ids: list[RunId], add: list[str], remove: list[str]) -> bool:
-        """Whether every run now has the added tags and none of the removed (FerretDB may lose updates)."""
+    def _stored_tags(self, ids: list[RunId]) -> dict[RunId, list[Any]]:
+        """{run id: omniboard.tags as stored now}."""
+        out: dict[RunId, list[Any]] = {}
         for d in self.runs.find({"_id": {"$in": ids}}, {"omniboard.tags": 1}):
             tags = (d.get("omniboard") or {}).get("tags") if isinstance(d.get("omniboard"), dict) else None
-            tags = tags if isinstance(tags, list) else []
-            if any(t not in tags for t in add) or any(t in tags for t in remove):
-                return False
-        return True
+            out[d["_id"]] = tags if isinstance(tags, list) else []
+        return out
 
     def _delete_plan(self, doc: dict[str, Any]) -> tuple[DeleteReport, list[Any], list[Any]]:
         """The report, artifact file ids, and source file ids no other run references."""
@@ -744,6 +837,8 @@ class MongoStore(RunStore):
             self.db["fs.chunks"].delete_many({"files_id": {"$in": file_ids}})
             self.db["fs.files"].delete_many({"_id": {"$in": file_ids}})
         self.summaries.forget(doc["_id"])
+        if self.snapshot is not None:
+            self.snapshot.remove(doc["_id"])
         return report
 
     # -- saved views (dashboard-owned collection) ----------------------------------------------------
