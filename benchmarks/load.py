@@ -11,7 +11,8 @@ database that no tag write was lost (every tag answered 200 is on its run).
     python benchmarks/load.py                       # starts its own FerretDB, loads 20,000 runs
     python benchmarks/load.py --uri mongodb://localhost:27017/ --reuse --users 50 --seconds 60
 
-The runs are the synthetic Sacred documents of benchmarks/store.py (20 config keys, 4 metrics x 200 steps).
+The runs are the synthetic Sacred documents of benchmarks/store.py (benchmarks/synthetic_runs.py: 20 config
+keys, 4 metrics x 200 steps).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import json  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -48,24 +48,12 @@ sys.path.insert(0, str(ROOT))
 
 import pymongo  # noqa: E402
 
+from benchmarks.ferretdb import free_port, uri_or_ferretdb  # noqa: E402
+from benchmarks.synthetic_runs import METRICS, load  # noqa: E402
+
 SORTS = ["-id", "config.lr", "-config.batch_size", "status", "-max(val.acc)", "min(train.loss)", "-start_time"]
 QUERIES = ["lr < 0.01 and optimizer == adam", "status == FAILED", "max(val.acc) > 0.5", "model ~ resnet"]
-METRICS = ["train.loss", "val.loss", "val.acc", "lr"]
 TAGGED_RUNS = 20  # tag writes concentrate on these runs, so concurrent writers collide
-
-
-def bench_store_module():
-    """benchmarks/store.py (its FerretDB starter and synthetic-run loader), loaded by path."""
-    spec = importlib.util.spec_from_file_location("bench_store", ROOT / "benchmarks" / "store.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the server under test --------------------------------------------------------------------------
@@ -228,12 +216,7 @@ def main() -> None:
         run_folder(args)
         return
 
-    bench = bench_store_module()
-    ferret = ferret_dir = None
-    server = args.uri
-    if server is None:
-        server, ferret, ferret_dir = bench.start_ferretdb()
-        print(f"FerretDB started at {server}")
+    server, ferret = uri_or_ferretdb(args.uri, "bench-load-ferretdb-")
     client = pymongo.MongoClient(server)
     db = client[args.db]
     uri = server.split("?")[0].rstrip("/") + "/" + args.db
@@ -243,7 +226,7 @@ def main() -> None:
         if not (args.reuse and db.runs.estimated_document_count() == args.runs):
             client.drop_database(args.db)
             print(f"1. loading {args.runs:,} synthetic runs into {uri}")
-            bench.load(db, args.runs)
+            load(db, args.runs)
         db.runs.update_many({"_id": {"$lte": TAGGED_RUNS}}, {"$unset": {"omniboard": ""}})
         from app.store.mongo import MongoStore
 
@@ -259,9 +242,7 @@ def main() -> None:
         if gunicorn is not None:
             stop(gunicorn)
         if ferret is not None:
-            ferret.terminate()
-            ferret.wait(10)
-            shutil.rmtree(ferret_dir, ignore_errors=True)
+            ferret.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

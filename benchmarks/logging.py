@@ -25,10 +25,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -40,43 +36,10 @@ warnings.filterwarnings("ignore")
 
 import pymongo  # noqa: E402
 
+from benchmarks.ferretdb import uri_or_ferretdb  # noqa: E402
 from sacredlog import Run  # noqa: E402
 
 METRICS = [f"metric_{i}" for i in range(10)]
-
-
-# -- a server ---------------------------------------------------------------------------
-def _ferretdb() -> str | None:
-    gopath = os.environ.get("GOPATH") or os.path.expanduser("~/go")
-    for c in (os.environ.get("FERRETDB_BIN", ""), os.path.join(gopath, "bin", "ferretdb"), shutil.which("ferretdb")):
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    return None
-
-
-def start_ferretdb() -> tuple[str, subprocess.Popen, str]:
-    binary = _ferretdb()
-    if binary is None:
-        sys.exit("no ferretdb binary (see tests/run.sh) and no --uri given")
-    workdir = tempfile.mkdtemp(prefix="bench-logging-ferretdb-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--handler=sqlite", f"--sqlite-url=file:{workdir}/", f"--state-dir={workdir}",
-         f"--listen-addr=127.0.0.1:{port}", "--debug-addr=127.0.0.1:0", "--telemetry=disable",
-         "--log-level=error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"mongodb://127.0.0.1:{port}/"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            pymongo.MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
-            return uri, proc, workdir
-        except pymongo.errors.PyMongoError:
-            time.sleep(0.2)
-    proc.kill()
-    sys.exit("FerretDB did not start")
 
 
 def _db_uri(server_uri: str, name: str) -> str:
@@ -213,11 +176,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="overhead rounds (best is kept)")
     args = parser.parse_args()
 
-    proc = workdir = None
-    uri = args.uri
-    if uri is None:
-        uri, proc, workdir = start_ferretdb()
-        print(f"FerretDB started at {uri}")
+    uri, ferret = uri_or_ferretdb(args.uri, "bench-logging-ferretdb-",
+                                  alternative="pass --uri mongodb://HOST:PORT/")
     try:
         from sacredlog.mongo import server_is_limited
 
@@ -243,10 +203,8 @@ def main() -> None:
         for name in ("bench_logging_sacred", "bench_logging_sacredlog"):
             client.drop_database(name)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-            shutil.rmtree(workdir, ignore_errors=True)
+        if ferret is not None:
+            ferret.stop()
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import importlib.util  # noqa: E402
 import logging  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -38,18 +36,12 @@ import pymongo  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ferretdb import uri_or_ferretdb  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 GRAPH = ".pp-chart .js-plotly-plot"
-
-
-def bench_store_module():
-    """benchmarks/store.py (its FerretDB starter), loaded by path."""
-    spec = importlib.util.spec_from_file_location("bench_store", ROOT / "benchmarks" / "store.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load(db: pymongo.database.Database, n_runs: int, n_points: int) -> None:
@@ -172,10 +164,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    proc = workdir = None
-    uri = args.uri
-    if not uri:
-        uri, proc, workdir = bench_store_module().start_ferretdb()
+    uri, ferret = uri_or_ferretdb(args.uri, "bench-plots-ferretdb-", announce=False)
     db_name = "bench_plots"
     client = pymongo.MongoClient(uri)
     try:
@@ -226,10 +215,8 @@ def main() -> None:
     finally:
         client.drop_database(db_name)
         client.close()
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-            shutil.rmtree(workdir, ignore_errors=True)
+        if ferret is not None:
+            ferret.stop()
 
 
 if __name__ == "__main__":

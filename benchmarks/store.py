@@ -27,13 +27,8 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -47,131 +42,11 @@ import pymongo  # noqa: E402
 from app.store.mongo import MongoStore  # noqa: E402
 from app.store.mongo_summaries import REFRESH_EVERY  # noqa: E402
 from app.store.query import QueryContext, compile_query  # noqa: E402
+from benchmarks.ferretdb import uri_or_ferretdb  # noqa: E402
+from benchmarks.synthetic_runs import load  # noqa: E402
 
-METRICS = ["train.loss", "val.loss", "val.acc", "lr"]
-STEPS = 200
 QUERY = "lr < 0.01 and optimizer == adam and batch_size >= 64"
 PAGE = 50
-
-
-# -- a server ---------------------------------------------------------------------------------
-def ferretdb_binary() -> str | None:
-    gopath = os.environ.get("GOPATH") or os.path.expanduser("~/go")
-    for c in (os.environ.get("FERRETDB_BIN", ""), os.path.join(gopath, "bin", "ferretdb"), shutil.which("ferretdb")):
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    return None
-
-
-def start_ferretdb() -> tuple[str, subprocess.Popen, str]:
-    binary = ferretdb_binary()
-    if binary is None:
-        sys.exit("no ferretdb binary (see tests/run.sh) and neither --uri nor OMNIDASH_TEST_MONGO_URI")
-    workdir = tempfile.mkdtemp(prefix="bench-store-ferretdb-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--handler=sqlite", f"--sqlite-url=file:{workdir}/", f"--state-dir={workdir}",
-         f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    uri = f"mongodb://127.0.0.1:{port}/"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            pymongo.MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
-            return uri, proc, workdir
-        except pymongo.errors.PyMongoError:
-            time.sleep(0.2)
-    proc.kill()
-    sys.exit("FerretDB did not start")
-
-
-# -- synthetic Sacred runs ----------------------------------------------------------------------
-def config_of(rng: random.Random, i: int) -> dict[str, Any]:
-    """20 config leaves, like a real sweep: floats, ints, strings, bools, an ingredient sub-dict."""
-    return {
-        "lr": rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-        "batch_size": rng.choice([16, 32, 64, 128, 256]),
-        "optimizer": rng.choice(["adam", "sgd", "adamw"]),
-        "epochs": rng.choice([10, 20, 50]),
-        "l2": rng.choice([0.0, 1e-5, 1e-4]),
-        "momentum": rng.random(),
-        "dropout": round(rng.random() * 0.5, 3),
-        "warmup_steps": rng.randrange(0, 2000, 100),
-        "shuffle": rng.random() < 0.5,
-        "model": rng.choice(["resnet18", "resnet50", "vit-s"]),
-        "width": rng.choice([64, 128, 256]),
-        "depth": rng.randrange(2, 12),
-        "label_smoothing": rng.choice([0.0, 0.1]),
-        "grad_clip": rng.choice([None, 1.0, 5.0]),
-        "seed": rng.randrange(1, 10**9),
-        "adam": {"beta1": 0.9, "beta2": rng.choice([0.99, 0.999]), "eps": 1e-8},
-        "dataset": {"name": rng.choice(["cifar10", "cifar100"]), "augment": rng.random() < 0.5},
-        "run_index": i,
-    }
-
-
-def run_doc(rng: random.Random, i: int, base: dt.datetime) -> dict[str, Any]:
-    start = base + dt.timedelta(minutes=i)
-    status = rng.choices(["COMPLETED", "FAILED", "INTERRUPTED", "RUNNING"], [90, 6, 3, 1])[0]
-    beat = start + dt.timedelta(seconds=rng.randrange(60, 3600))
-    doc: dict[str, Any] = {
-        "_id": i,
-        "experiment": {"name": rng.choice(["cifar_sweep", "ablation"]), "base_dir": "/home/ana/exp", "sources": [],
-                       "dependencies": ["numpy==2.4.6", "sacred==0.8.7", "torch==2.5.1"],
-                       "repositories": [{"url": "https://github.com/example/exp.git", "commit": "3488b54" * 5,
-                                         "dirty": False}], "mainfile": "train.py"},
-        "format": "MongoObserver-0.7.0",
-        "command": "train",
-        "host": {"hostname": f"gpu{i % 8}", "os": ["Linux", "Linux-6.1-x86_64"], "python_version": "3.11.7",
-                 "cpu": "Intel(R) Xeon(R)", "ENV": {}},
-        "start_time": start,
-        "config": config_of(rng, i),
-        "meta": {"command": "train", "options": {"--beat-interval": None, "--comment": None, "--name": None},
-                 "named_configs": [], "config_updates": {}},
-        "status": status,
-        "resources": [],
-        "artifacts": [],
-        "captured_out": "".join(f"epoch {e:3d} loss={rng.random():.4f}\n" for e in range(20)),
-        "info": {"metrics": [{"name": m, "id": f"{i:024x}"} for m in METRICS]},
-        "heartbeat": beat,
-        "result": round(rng.random(), 4),
-    }
-    if status != "RUNNING":
-        doc["stop_time"] = beat
-    return doc
-
-
-def metric_docs(rng: random.Random, i: int, start: dt.datetime) -> list[dict[str, Any]]:
-    stamps = [start + dt.timedelta(seconds=s) for s in range(STEPS)]
-    out = []
-    for name in METRICS:
-        scale = rng.random()
-        values = [round(scale * (1 + rng.random()) / (1 + s / 20), 5) for s in range(STEPS)]
-        out.append({"run_id": i, "name": name, "steps": list(range(STEPS)), "values": values, "timestamps": stamps})
-    return out
-
-
-def load(db: pymongo.database.Database, n: int) -> None:
-    rng = random.Random(42)
-    base = dt.datetime(2026, 1, 1)
-    runs, metrics = [], []
-    t0 = time.perf_counter()
-    for i in range(1, n + 1):
-        doc = run_doc(rng, i, base)
-        runs.append(doc)
-        metrics.extend(metric_docs(rng, i, doc["start_time"]))
-        if len(runs) == 1000:
-            db.runs.insert_many(runs)
-            db.metrics.insert_many(metrics)
-            runs, metrics = [], []
-            print(f"\r   loaded {i:,} runs ({time.perf_counter() - t0:.0f} s)", end="", flush=True)
-    if runs:
-        db.runs.insert_many(runs)
-        db.metrics.insert_many(metrics)
-    print(f"\r   loaded {n:,} runs, {n * len(METRICS):,} metric documents in {time.perf_counter() - t0:.0f} s")
 
 
 # -- timing ---------------------------------------------------------------------------------------
@@ -197,11 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # still stop our FerretDB
-    proc = workdir = None
-    server = args.uri
-    if server is None:
-        server, proc, workdir = start_ferretdb()
-        print(f"FerretDB started at {server}")
+    server, ferret = uri_or_ferretdb(args.uri, "bench-store-ferretdb-")
     client = pymongo.MongoClient(server, tz_aware=True)
     db = client[args.db]
     uri = server.split("?")[0].rstrip("/") + "/" + args.db
@@ -245,10 +116,8 @@ def main() -> None:
         print(f"\n   best runs by max(val.acc): {page.rows}")
     finally:
         client.drop_database(args.db) if not args.reuse else None
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-            shutil.rmtree(workdir, ignore_errors=True)
+        if ferret is not None:
+            ferret.stop()
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # (benchmarks/logging.py would shadow the standard library's logging in the imports made by main()).
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from benchmarks.ferretdb import start_ferretdb  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -41,50 +41,11 @@ FILTER_QUERY = "config.optimizer == sgd and config.lr > 0.001"
 
 
 # -- a FerretDB of our own ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ferretdb_binary() -> str:
-    for c in (os.environ.get("FERRETDB_BIN", ""), os.path.expanduser("~/go/bin/ferretdb"), shutil.which("ferretdb")):
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    sys.exit("no ferretdb binary (go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2)")
-
-
 @contextmanager
 def ferretdb():
-    """Start FerretDB (SQLite backend) in a temp folder; yields its base URI."""
-    import pymongo
-
-    workdir = tempfile.mkdtemp(prefix="omnidash-bench-table-")
-    port = free_port()
-    log = open(os.path.join(workdir, "ferretdb.log"), "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([ferretdb_binary(), "--handler=sqlite", f"--sqlite-url=file:{workdir}/",
-                             f"--state-dir={workdir}", f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable",
-                             "--log-level=error", "--debug-addr=-"], stdout=log, stderr=subprocess.STDOUT)
-    uri = f"mongodb://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                pymongo.MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
-                break
-            except Exception:  # noqa: BLE001
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("ferretdb did not start") from None
-                time.sleep(0.2)
-        yield uri
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+    """Start FerretDB (SQLite backend) in a temp folder (benchmarks/ferretdb.py); yields its base URI."""
+    with start_ferretdb("omnidash-bench-table-", alternative="use --store files") as server:
+        yield server.uri
 
 
 def write_folder(path: str, n: int, seed: int = 1) -> None:
