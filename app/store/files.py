@@ -172,7 +172,7 @@ class FileStore(RunStore):
         cached = self._results.get(cache_key)
         if cached is not None:
             return cached
-        ordered = sorted(entries, key=lambda e: sort_key(e.run_id))
+        ordered = sorted(entries, key=lambda e: entry_id_key(e, sort_key))
         for path, descending in reversed(specs):
             ordered.sort(key=lambda e, p=path, d=descending: entry_sort_key(e, p, d), reverse=descending)
         self._remember(cache_key, ordered)
@@ -611,6 +611,14 @@ def entry_matches(entry: RunEntry, flt: dict[str, Any], flt_key: str) -> bool:
     result = safe_match(entry.doc, flt)
     memo["__match__"] = (flt_key, result)
     return result
+
+
+def entry_id_key(entry: RunEntry, sort_key: Any) -> Any:
+    """sort_key(run id), memoised on the entry."""
+    key = entry.memo.get("__id__")
+    if key is None:
+        key = entry.memo["__id__"] = sort_key(entry.run_id)
+    return key
 
 
 def entry_sort_key(entry: RunEntry, path: str, descending: bool) -> Any:

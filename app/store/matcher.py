@@ -351,6 +351,7 @@ def matches(doc: Mapping[str, Any], filter_: Mapping[str, Any]) -> bool:
 # -- sort order ----------------------------------------------------------------------
 # BSON sort order of types: null/missing < numbers < strings < objects < arrays < ObjectId < bool < date
 _SORT_RANK = {_NULL: 1, _NUMBER: 2, _STRING: 3, _OBJECT: 4, _ARRAY: 5, _OBJECTID: 7, _BOOL: 8, _DATE: 9, _OTHER: 10}
+_RANK_NUMBER, _RANK_STRING = _SORT_RANK[_NUMBER], _SORT_RANK[_STRING]
 
 
 def _sort_payload(v: Any) -> Any:
@@ -375,6 +376,13 @@ def _sort_payload(v: Any) -> Any:
 
 def _value_key(v: Any) -> tuple[int, Any]:
     """Sort key of a whole value (arrays compared element by element, as inside documents)."""
+    t = type(v)  # the common scalars first, exactly as the general path would key them
+    if t is float:
+        return (_RANK_NUMBER, (0, 0.0) if v != v else (1, v))
+    if t is int:
+        return (_RANK_NUMBER, (1, v))
+    if t is str:
+        return (_RANK_STRING, v)
     return (_SORT_RANK[_bracket(v)], _sort_payload(v))
 
 
@@ -392,8 +400,23 @@ def sort_key(value: Any, descending: bool = False) -> tuple[int, Any]:
     return _value_key(value)
 
 
+@lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def doc_sort_key(doc: Mapping[str, Any], path: str, descending: bool = False) -> tuple[int, Any]:
     """The sort key of the value at `path` in `doc` (several values reached behave as an array)."""
+    cur: Any = doc
+    for part in _parts(path):  # fast path: nested dicts down to a scalar (no array on the way)
+        if type(cur) is not dict:
+            break
+        cur = cur.get(part, MISSING)
+    else:
+        if cur is MISSING:
+            return sort_key(None)
+        if not isinstance(cur, list | tuple):
+            return _value_key(cur)
     values = get_path_values(doc, path)
     if not values:
         return sort_key(None)
