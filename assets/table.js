@@ -1,11 +1,21 @@
 /* omnidash runs table: URL state (pushState, popstate) and grid cache control, as clientside callbacks. */
 (function () {
+  /* The parameters whose change makes a new history entry; a change of column widths (`w`) alone replaces
+     the current entry, so Back does not step through every resize. */
   var ORDER = ["q", "sort", "cols", "pin", "group", "ps"];
   var DEFAULT_SORT = "-id";
   var DEFAULT_PS = 100;
 
-  /* The canonical query string of a view (the Python side parses it in table_state.view_from_params). */
-  function viewToSearch(view) {
+  /* `w=config.lr:140,status:90`: view.w holds [name, px] pairs, sorted by name as table_state.clean_widths
+     sorts them. */
+  function widthsParam(pairs) {
+    return (pairs || []).slice().sort(function (a, b) { return a[0] < b[0] ? -1 : (a[0] > b[0] ? 1 : 0); })
+      .map(function (p) { return p[0] + ":" + p[1]; }).join(",");
+  }
+
+  /* The canonical query string of a view (the Python side parses it in table_state.view_from_params);
+     defaultPs is the source's default page size, left out like every other default. */
+  function viewToSearch(view, defaultPs) {
     var p = new URLSearchParams();
     if (!view) { return ""; }
     if (view.q) { p.set("q", view.q); }
@@ -14,7 +24,9 @@
     if (view.cols && view.cols.length) { p.set("cols", view.cols.join(",")); }
     if (view.pin && view.pin.length) { p.set("pin", view.pin.join(",")); }
     if (view.group && view.group.length) { p.set("group", view.group.join(",")); }
-    if (view.ps && view.ps !== DEFAULT_PS) { p.set("ps", String(view.ps)); }
+    if (view.ps && view.ps !== (defaultPs || DEFAULT_PS)) { p.set("ps", String(view.ps)); }
+    var widths = widthsParam(view.w);
+    if (widths) { p.set("w", widths); }
     var s = p.toString();
     return s ? "?" + s : "";
   }
@@ -55,8 +67,8 @@
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.omnidash_table = {
     /* Commit a view to the URL: replaceState for the view a page was rendered with, pushState after. */
-    pushUrl: function (view) {
-      var search = viewToSearch(view);
+    pushUrl: function (view, defaults) {
+      var search = viewToSearch(view, defaults && defaults.ps);
       var ctx = window.dash_clientside.callback_context;
       var initial = !ctx || !ctx.triggered || !ctx.triggered.length || ctx.triggered[0].prop_id === ".";
       if (window.location.pathname && search === window.location.search) { return window.dash_clientside.no_update; }

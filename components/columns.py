@@ -14,6 +14,8 @@ LEADING_COLUMNS = ["id", "experiment", "status", "tags", "notes", "start_time", 
 DATE_COLUMNS = {"start_time", "stop_time", "heartbeat"}
 MAX_DEFAULT_CONFIG = 12
 MAX_DEFAULT_METRICS = 4
+DEFAULT_WIDTH = 140  # px, any column without its own default below
+MIN_WIDTH, MAX_WIDTH = 70, 2000  # px, what a user can resize a column to (and what a link may ask for)
 DEFAULT_WIDTHS = {"id": 90, "experiment": 150, "status": 150, "tags": 190, "notes": 200, "start_time": 170,
                   "duration": 120, "hostname": 130, "result": 110}
 
@@ -31,6 +33,11 @@ class Col:
     dtype: str = "mixed"
     label: str | None = None
     varies: bool = True
+
+
+def default_width(name: str) -> int:
+    """The width a column has until the user resizes it."""
+    return DEFAULT_WIDTHS.get(name, DEFAULT_WIDTH)
 
 
 def as_cols(infos: Iterable[Any]) -> list[Col]:
@@ -100,8 +107,7 @@ def column_def(col: Col, timezone: str = "UTC", base_path: str = "/", width: int
         "resizable": True,
         **_filter_for(col),
     }
-    if width or col.name in DEFAULT_WIDTHS:
-        d["width"] = width or DEFAULT_WIDTHS[col.name]
+    d["width"] = width or default_width(col.name)
     if pinned:
         d["pinned"] = pinned
     name = col.name

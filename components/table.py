@@ -11,12 +11,13 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from components.columns import Col, column_defs, header_name
+from components.columns import DEFAULT_WIDTH, MIN_WIDTH, Col, column_defs, header_name
 from components.filter_bar import filter_bar
 
 GRID = "tbl-grid"
 GROUP_GRID = "tbl-groups"
-VIEW = "tbl-view"  # the committed view (query, sort, cols, pin, group, ps) mirrored in the URL
+VIEW = "tbl-view"  # the committed view (query, sort, cols, pin, group, ps, w) mirrored in the URL
+DEFAULTS = "tbl-defaults"  # what the URL leaves out: {"ps": the source's default page size}
 VISIBLE = "tbl-visible"  # the resolved list of visible columns
 REFRESH = "tbl-refresh"  # bumping it purges the grid's row cache
 SOFT_REFRESH = "tbl-soft-refresh"  # bumping it re-fetches the loaded blocks in place
@@ -94,7 +95,7 @@ def runs_grid(visible: Sequence[str], known: Sequence[Col], sort: Sequence[str],
         id=GRID,
         rowModelType="infinite",
         columnDefs=defs,
-        defaultColDef={"minWidth": 70, "width": 140, "cellDataType": False},
+        defaultColDef={"minWidth": MIN_WIDTH, "width": DEFAULT_WIDTH, "cellDataType": False},
         getRowId="omniRowId(params)",
         filterModel={},
         dashGridOptions={
@@ -202,7 +203,7 @@ def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinne
                 dcc.Dropdown(id=PICKER_PINNED, options=list(visible), value=list(pinned), multi=True,
                              className="pinned-dropdown"),
             ], className="form-row"),
-            html.P("Drag headers to reorder, drag their edges to resize; the order is kept in the link.",
+            html.P("Drag headers to reorder, drag their edges to resize; the order and widths are kept in the link.",
                    className="hint"),
             *add_forms,
             html.Div(id=PICKER_MESSAGE, className="picker-message", role="status"),
@@ -287,10 +288,9 @@ def view_links(views: Sequence[dict[str, Any]], base_path: str) -> list:
     return items
 
 
-def toolbar(page_size: int, group_keys: Sequence[str], config_keys: Sequence[str], views: Sequence[dict],
-            export_href: str, base_path: str, refresh_seconds: float, read_only: bool) -> html.Div:
-    from app.pages.table_state import PAGE_SIZES
-
+def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], config_keys: Sequence[str],
+            views: Sequence[dict], export_href: str, base_path: str, refresh_seconds: float,
+            read_only: bool) -> html.Div:
     return html.Div(
         [
             html.Span("…", id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
@@ -307,7 +307,7 @@ def toolbar(page_size: int, group_keys: Sequence[str], config_keys: Sequence[str
             html.A("Export CSV", id=EXPORT, href=export_href, className="btn", download="runs.csv"),
             html.Div([
                 html.Label("Rows per block", className="field-label", htmlFor=PAGE_SIZE),
-                dcc.Dropdown(id=PAGE_SIZE, options=list(PAGE_SIZES), value=page_size, clearable=False,
+                dcc.Dropdown(id=PAGE_SIZE, options=list(page_sizes), value=page_size, clearable=False,
                              className="tiny-dropdown"),
             ], className="page-size"),
             html.Span("", id=LAST_UPDATE, className="last-update",
@@ -317,9 +317,10 @@ def toolbar(page_size: int, group_keys: Sequence[str], config_keys: Sequence[str
     )
 
 
-def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int) -> list:
+def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, default_page_size: int) -> list:
     return [
         dcc.Store(id=VIEW, data=view),
+        dcc.Store(id=DEFAULTS, data={"ps": default_page_size}),
         dcc.Store(id=VISIBLE, data=list(visible)),
         dcc.Store(id=REFRESH, data=0),
         dcc.Store(id=SOFT_REFRESH, data=0),
@@ -339,22 +340,24 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int) -> lis
 def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[Col], query_statuses: list[str],
                config_keys: Sequence[str], metric_names: Sequence[str], value_columns: Sequence[str],
                views: Sequence[dict], export_href: str, timezone: str, base_path: str, refresh_seconds: float,
-               read_only: bool, plots: Any) -> html.Div:
+               read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int]) -> html.Div:
     """The whole runs page."""
     grouping = bool(view.get("group"))
+    page_size = view.get("ps") or default_page_size
+    widths = {str(name): int(px) for name, px in view.get("w") or []}
     return html.Div(
         [
-            *stores(view, visible, int(refresh_seconds * 1000)),
+            *stores(view, visible, int(refresh_seconds * 1000), default_page_size),
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
-            toolbar(view.get("ps") or 100, view.get("group") or [], config_keys, views, export_href, base_path,
+            toolbar(page_size, page_sizes, view.get("group") or [], config_keys, views, export_href, base_path,
                     refresh_seconds, read_only),
             column_picker(config_keys, metric_names, view.get("pin") or [], visible, read_only),
             bulk_bar(read_only),
             html.Div(id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
             html.Div(
                 runs_grid(visible, known, view.get("sort") or ["-id"], view.get("pin") or [],
-                          view.get("ps") or 100, timezone, base_path, read_only),
+                          page_size, timezone, base_path, read_only, widths),
                 id=GRID_BOX, className="grid-box", hidden=grouping,
             ),
             html.Div(

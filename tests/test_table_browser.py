@@ -250,3 +250,64 @@ def test_csv_export_matches_the_api(page, live, store):
     assert len(rows) - 1 == store.count(query)
     lrs = [float(r[1]) for r in rows[1:]]
     assert lrs == sorted(lrs)
+
+
+def header_width(page, col: str) -> float:
+    return page.evaluate(
+        "c => document.querySelector(`#tbl-grid .ag-header-cell[col-id=\"${c}\"]`).getBoundingClientRect().width",
+        col)
+
+
+HEADER_ORDER_JS = ("() => [...document.querySelectorAll('#tbl-grid .ag-header-row-column [role=\"columnheader\"]')]"
+                   ".sort((a, b) => a.getAttribute('aria-colindex') - b.getAttribute('aria-colindex'))"
+                   ".map(e => e.getAttribute('col-id')).filter(c => !c.startsWith('ag-')).join()")
+
+
+def header_order(page) -> list[str]:
+    """The columns in the order the grid shows them (its DOM keeps moved headers where they were)."""
+    return page.evaluate(HEADER_ORDER_JS).split(",")
+
+
+def url_widths(page) -> dict[str, int]:
+    text = parse_qs(urlparse(page.url).query).get("w", [""])[0]
+    return {name: int(px) for name, px in (part.rsplit(":", 1) for part in text.split(",") if part)}
+
+
+def test_resized_and_moved_columns_live_in_the_url(page, live, artifacts_dir):
+    open_table(page, live.url + "/?cols=id,status,config.lr,result")
+    assert header_width(page, "config.lr") == pytest.approx(140, abs=1)
+    entries = page.evaluate("() => history.length")
+
+    # drag the right edge of the lr header 120 px to the right, as a user does
+    box = page.locator('#tbl-grid .ag-header-cell[col-id="config.lr"] .ag-header-cell-resize').bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y, steps=5)
+    page.mouse.move(x + 120, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => (new URLSearchParams(location.search).get('w') || '').includes('config.lr:')",
+                           timeout=20_000)
+    width = url_widths(page)["config.lr"]
+    assert width == pytest.approx(260, abs=4) and width == pytest.approx(header_width(page, "config.lr"), abs=1)
+    assert set(url_widths(page)) == {"config.lr"}  # only widths that differ from the default
+    assert page.evaluate("() => history.length") == entries  # a resize replaces the entry, Back skips it
+    page.screenshot(path=str(artifacts_dir / "table-resized.png"))
+
+    page.reload()
+    page.wait_for_selector(".ag-center-cols-container .ag-row .run-link", timeout=30_000)
+    assert header_width(page, "config.lr") == pytest.approx(width, abs=1)
+    assert url_widths(page) == {"config.lr": width}
+
+    # moving a column (through the grid's API: what a header drag ends in) reorders `cols`, widths kept
+    page.evaluate("() => dash_ag_grid.getApi('tbl-grid').moveColumns(['result'], 2)")
+    page.wait_for_function("() => (new URLSearchParams(location.search).get('cols') || '').startsWith('id,result')",
+                           timeout=20_000)
+    assert header_order(page) == ["id", "result", "status", "config.lr"]
+    assert url_widths(page) == {"config.lr": width}
+
+    page.go_back()  # the order before the move comes back, with the width
+    page.wait_for_function("() => (new URLSearchParams(location.search).get('cols') || '').startsWith('id,status')",
+                           timeout=20_000)
+    page.wait_for_function(f"() => ({HEADER_ORDER_JS})() === 'id,status,config.lr,result'", timeout=20_000)
+    assert header_width(page, "config.lr") == pytest.approx(width, abs=1)

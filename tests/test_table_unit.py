@@ -10,14 +10,18 @@ import pytest
 
 from app.context import Settings
 from app.pages.table_state import (
+    DEFAULT_PAGE_SIZE,
     View,
     filter_model_to_query,
+    page_size_default,
+    page_sizes,
     quote,
     sort_from_model,
     status_chips,
     toggle_status,
     view_from_params,
     view_to_params,
+    widths_from_param,
 )
 from app.pages.table_suggest import suggestions
 from components.columns import Col, column_def, column_defs, default_columns, split_columns
@@ -67,11 +71,47 @@ def test_split_columns_keeps_commas_inside_parentheses():
 
 def test_view_round_trips_through_url_parameters():
     view = View(q="lr > 1e-3 and tags has baseline", sort=["-config.lr", "id"], cols=["id", "last_avg(loss, 5)"],
-                pin=["id"], group=["config.lr"], ps=200)
-    assert view_from_params(view_to_params(view)) == view
+                pin=["id"], group=["config.lr"], ps=200, w={"last_avg(loss, 5)": 95, "config.lr": 260})
+    params = view_to_params(view)
+    assert params["w"] == "config.lr:260,last_avg(loss, 5):95"  # sorted by name: one URL per view
+    assert view_from_params(params) == view
+    assert View.from_dict(view.to_dict()) == view
+    assert view.to_dict()["w"] == [["config.lr", 260], ["last_avg(loss, 5)", 95]]  # no dotted keys for MongoDB
     assert view_to_params(View()) == {}
+    assert view_to_params(View(w={"id": 90, "config.lr": 140})) == {}  # default widths stay out of the URL
     bad = view_from_params({"ps": "7", "sort": "", "cols": ""})
-    assert bad.ps == 100 and bad.sort == ["-id"] and bad.cols is None
+    assert bad.ps == 100 and bad.sort == ["-id"] and bad.cols is None and bad.w == {}
+
+
+def test_malformed_widths_in_the_url_are_ignored():
+    text = ("config.lr:abc,:90,status,id:-5,config.x:1e3,config.y:,config.z:12.5,result:99999,notes:10,"
+            "experiment:150,a:b:120,last_avg(loss, 5):88,config.lr:200")
+    assert widths_from_param(text) == {
+        "a:b": 120,  # the last colon separates the width
+        "config.lr": 200,  # the last one wins
+        "last_avg(loss, 5)": 88,
+        "notes": 70,  # clamped to the grid's minimum
+        "result": 2000,  # and to the maximum
+    }  # experiment:150 is its default width
+    assert view_from_params({"w": "nonsense"}).w == {} and view_from_params({"w": ""}).w == {}
+    stored = {"w": [["a", True], ["b", 100.0], ["c"], 5, [3, 100], ["d", "95"], ["e", None], "x:100"]}
+    assert View.from_dict(stored).w == {"b": 100, "d": 95}
+    assert View.from_dict({"w": {"config.lr": 300}}).w == {"config.lr": 300}
+    assert View.from_dict({"w": "config.lr:300"}).w == {}
+
+
+def test_page_size_default_comes_from_the_source_settings():
+    assert page_size_default(75) == 75 and page_size_default("250") == 250
+    for unusable in (None, 0, -5, "many", 10**6):
+        assert page_size_default(unusable) == DEFAULT_PAGE_SIZE
+    assert page_sizes(75) == [50, 75, 100, 200, 500] and page_sizes(100) == [50, 100, 200, 500]
+    assert view_from_params({}, default_ps=75).ps == 75
+    assert view_from_params({"ps": "75"}, default_ps=75).ps == 75
+    assert view_from_params({"ps": "200"}, default_ps=75).ps == 200
+    assert view_from_params({"ps": "75"}).ps == DEFAULT_PAGE_SIZE  # 75 is no menu size on a default source
+    assert view_to_params(View(ps=75), default_ps=75) == {}
+    assert view_to_params(View(ps=100), default_ps=75) == {"ps": "100"}
+    assert View.from_dict(View(ps=75).to_dict()).ps == 75  # the page's own store keeps a configured size
 
 
 def test_sort_model_becomes_sort_keys():
@@ -185,15 +225,17 @@ def build(dash_app, **params):
 
 def test_layout_restores_the_whole_view_from_the_url(dash_app):
     page = build(dash_app, q="lr > 0.001 and status in [COMPLETED]", sort="-config.lr", cols="id,status,config.lr",
-                 pin="id", group="config.lr", ps="200")
+                 pin="id", group="config.lr", ps="200", w="config.lr:260,status:80,bogus,hidden.col:300")
     assert find(page, "tbl-query").value == "lr > 0.001 and status in [COMPLETED]"
     view = find(page, "tbl-view").data
     assert view == {"q": "lr > 0.001 and status in [COMPLETED]", "sort": ["-config.lr"],
-                    "cols": ["id", "status", "config.lr"], "pin": ["id"], "group": ["config.lr"], "ps": 200}
+                    "cols": ["id", "status", "config.lr"], "pin": ["id"], "group": ["config.lr"], "ps": 200,
+                    "w": [["config.lr", 260], ["status", 80]]}  # widths of hidden columns are dropped
     grid = find(page, "tbl-grid")
     defs = {d["colId"]: d for d in grid.columnDefs}
     assert list(defs) == ["id", "status", "config.lr"]
     assert defs["config.lr"]["sort"] == "desc" and defs["id"]["pinned"] == "left"
+    assert [defs[c]["width"] for c in defs] == [90, 80, 260]
     assert grid.dashGridOptions["cacheBlockSize"] == 200 and grid.rowModelType == "infinite"
     assert find(page, "tbl-group-keys").value == ["config.lr"]
     assert find(page, "tbl-grid-box").hidden is True and find(page, "tbl-group-box").hidden is False
@@ -223,8 +265,10 @@ def callback_key(dash_app, fragment: str | tuple[str, ...]) -> str:
 
 
 def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], state: dict[str, Any] | None = None,
-         triggered: str | None = None) -> dict[str, Any]:
-    """POST one callback to /_dash-update-component as the browser would; returns {"id.prop": value}."""
+         triggered: str | None = None, client: Any = None) -> dict[str, Any]:
+    """POST one callback to /_dash-update-component as the browser would; returns {"id.prop": value}.
+
+    `client` (a werkzeug test client of a whole deployment) receives the request instead of dash_app."""
     from components.columns import STATUSES
 
     key = callback_key(dash_app, fragment)
@@ -263,7 +307,7 @@ def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], stat
         "state": items(spec["state"], state),
         "changedPropIds": [triggered or next(iter(inputs))],
     }
-    resp = dash_app.server.test_client().post("/_dash-update-component", json=payload)
+    resp = (client or dash_app.server.test_client()).post("/_dash-update-component", json=payload)
     if resp.status_code == 204:
         return {}
     assert resp.status_code == 200, resp.data[:500]
@@ -470,3 +514,128 @@ def test_page_size_change_goes_through_the_url(dash_app):
     out = call(dash_app, "url.search@", {"tbl-page-size.value": 200},
                {"tbl-view.data": View(q="status == FAILED").to_dict()})
     assert out["url.search"] == "?q=status+%3D%3D+FAILED&ps=200"
+
+
+def test_column_resize_goes_to_the_view_and_survives_column_changes(dash_app):
+    state = {"tbl-picker-list.options": [{"label": "x", "value": v} for v in ("id", "status", "config.lr")],
+             "tbl-view.data": View(cols=["id", "status"]).to_dict(), "tbl-visible.data": ["id", "status"],
+             "tbl-refresh.data": 0}
+    grid_state = [{"colId": "ag-Grid-SelectionColumn", "width": 50}, {"colId": "id", "width": 90},
+                  {"colId": "status", "width": 150}]
+    same = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
+                triggered="tbl-grid.columnState")
+    assert same == {}  # the grid reporting the widths it was given changes nothing
+
+    grid_state[2] = {"colId": "status", "width": 233}
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
+               triggered="tbl-grid.columnState")
+    assert out["tbl-view.data"]["w"] == [["status", 233]] and out["tbl-view.data"]["cols"] == ["id", "status"]
+    # the grid already shows the new width: no new colDefs, and no new visible list to re-run things with
+    assert "tbl-grid.columnDefs" not in out and "tbl-visible.data" not in out and "tbl-refresh.data" not in out
+
+    state["tbl-view.data"] = out["tbl-view.data"]
+    added = call(dash_app, "tbl-picker-message.children", {"tbl-picker-list.value": ["id", "status", "config.lr"]},
+                 state, triggered="tbl-picker-list.value")
+    widths = {d["colId"]: d["width"] for d in added["tbl-grid.columnDefs"]}
+    assert widths == {"id": 90, "status": 233, "config.lr": 140}  # a picker change keeps the resized width
+    assert added["tbl-view.data"]["w"] == [["status", 233]]
+
+    state["tbl-visible.data"] = added["tbl-visible.data"]
+    state["tbl-view.data"] = added["tbl-view.data"]
+    hidden = call(dash_app, "tbl-picker-message.children", {"tbl-picker-list.value": ["id", "config.lr"]},
+                  state, triggered="tbl-picker-list.value")
+    assert hidden["tbl-view.data"]["w"] == []  # a hidden column's width leaves the URL with it
+
+
+def test_saved_views_keep_column_widths(dash_app, demo_store):
+    view = View(q="status == COMPLETED", cols=["id", "config.lr"], w={"config.lr": 260}).to_dict()
+    out = call(dash_app, "tbl-view-list.children", {"tbl-view-save.n_clicks": 1},
+               {"tbl-view-name.value": "wide lr", "tbl-view.data": view}, triggered="tbl-view-save.n_clicks")
+    saved = {v["name"]: v["state"] for v in demo_store.list_views()}
+    assert saved["wide lr"]["w"] == [["config.lr", 260]]
+    assert "w=config.lr%3A260" in json.dumps(out["tbl-view-list.children"])
+    page = build(dash_app)
+    links = json.dumps([c.to_plotly_json() for c in find(page, "tbl-view-list").children], default=str)
+    assert "w=config.lr%3A260" in links
+    demo_store.delete_view("wide lr")
+
+
+@pytest.fixture
+def sized_app(demo_store):
+    """A source whose settings ask for 75 rows per block (Omniboard's initial_fetch_size)."""
+    from app.server import create_app
+
+    return create_app(demo_store, Settings(page_size=75, refresh_interval=0))
+
+
+def test_page_size_defaults_to_the_source_setting(sized_app):
+    page = build(sized_app)
+    assert find(page, "tbl-view").data["ps"] == 75
+    assert find(page, "tbl-grid").dashGridOptions["cacheBlockSize"] == 75
+    menu = find(page, "tbl-page-size")
+    assert menu.value == 75 and 75 in menu.options and {50, 100, 200, 500} <= set(menu.options)
+    assert find(page, "tbl-defaults").data == {"ps": 75}  # what assets/table.js leaves out of the URL
+    assert find(build(sized_app, ps="200"), "tbl-grid").dashGridOptions["cacheBlockSize"] == 200
+    assert find(build(sized_app, ps="33"), "tbl-view").data["ps"] == 75
+
+    state = {"tbl-view.data": View(ps=75).to_dict()}
+    assert call(sized_app, "url.search@", {"tbl-page-size.value": 100}, state)["url.search"] == "?ps=100"
+    state = {"tbl-view.data": View(q="status == FAILED", ps=100).to_dict()}
+    assert call(sized_app, "url.search@", {"tbl-page-size.value": 75}, state)["url.search"] == (
+        "?q=status+%3D%3D+FAILED")
+    request = {"startRow": 0, "endRow": 75, "sortModel": [], "filterModel": {}}
+    rows = call(sized_app, "tbl-grid.getRowsResponse", {"tbl-grid.getRowsRequest": request},
+                {"tbl-view.data": View(ps=75).to_dict(), "tbl-visible.data": ["id"]})
+    assert "tbl-view.data" not in rows  # a configured size is no reason to rewrite the view
+
+
+def test_refresh_interval_and_timezone_settings_reach_the_table(dash_app, sized_app, demo_store):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    page = build(dash_app)  # Settings(timezone="Europe/Berlin", refresh_interval=30)
+    interval = find(page, "tbl-interval")
+    assert interval.interval == 30_000 and not interval.disabled
+    defs = {d["colId"]: d for d in find(page, "tbl-grid").columnDefs}
+    assert defs["start_time"]["valueFormatter"]["function"] == "omniFormatTime(params.value, 'Europe/Berlin')"
+    assert find(build(sized_app), "tbl-interval").disabled is True  # refresh_interval = 0: no auto-refresh
+
+    state = {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"], "tbl-baseline.data": 0}
+    assert call(dash_app, "tbl-running-rows.data", {"tbl-running-ids.data": None}, state) == {}  # mount, no tick
+    out = call(dash_app, "tbl-running-rows.data", {"tbl-running-ids.data": {"ids": [], "t": 1}},
+               {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"], "tbl-baseline.data": 0})
+    shown = datetime.strptime(out["tbl-last-update.children"].removeprefix("updated "), "%H:%M:%S")
+    now = datetime.now(ZoneInfo("Europe/Berlin"))
+    drift = abs((now.hour * 3600 + now.minute * 60 + now.second)
+                - (shown.hour * 3600 + shown.minute * 60 + shown.second))
+    assert min(drift, 86400 - drift) <= 5, (out["tbl-last-update.children"], now)
+
+
+def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, dash_app):
+    """Through the deployment path (config -> opened store -> table rows), as `omnidash serve` builds it."""
+    from datetime import UTC, datetime, timedelta
+
+    from werkzeug.test import Client
+
+    from app.cli import build_application
+    from app.config import AppConfig, SourceConfig
+
+    beat = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=300)
+    run = {"status": "RUNNING", "start_time": (beat - timedelta(hours=1)).isoformat(),
+           "heartbeat": beat.isoformat(), "experiment": {"name": "stale"}, "host": {"hostname": "h"},
+           "command": "main", "meta": {}, "resources": [], "artifacts": []}
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "run.json").write_text(json.dumps(run))
+    (tmp_path / "1" / "config.json").write_text(json.dumps({"lr": 0.1}))
+    request = {"startRow": 0, "endRow": 10, "sortModel": [], "filterModel": {}}
+    for after, status in ((600, "RUNNING"), (120, "PROBABLY_DEAD")):
+        config = AppConfig(sources=[SourceConfig("main", str(tmp_path), settings={"probably_dead_after": after})])
+        wsgi, stores = build_application(config)
+        try:
+            out = call(dash_app, "tbl-grid.getRowsResponse", {"tbl-grid.getRowsRequest": request},
+                       {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id", "status"]},
+                       client=Client(wsgi))
+        finally:
+            for store in stores.values():
+                store.close()
+        assert [r["status"] for r in out["tbl-grid.getRowsResponse"]["rowData"]] == [status], after

@@ -14,7 +14,14 @@ from dash import Dash, dcc, html
 
 from app.context import get_settings, get_store
 from app.pages import Page, table_cache
-from app.pages.table_state import View, status_chips, view_from_params
+from app.pages.table_state import (
+    View,
+    page_size_default,
+    page_sizes,
+    status_chips,
+    view_from_params,
+    view_to_params,
+)
 from app.store.base import StoreUnavailable
 from components import table as ui
 from components.columns import Col, as_cols, default_columns
@@ -26,6 +33,11 @@ log = logging.getLogger(__name__)
 def base_path() -> str:
     prefix = get_settings().url_prefix or "/"
     return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def default_page_size() -> int:
+    """Rows per block when the URL names none: the source's `page_size` setting (Omniboard's initial_fetch_size)."""
+    return page_size_default(get_settings().page_size)
 
 
 def export_href(view: View, visible: list[str]) -> str:
@@ -75,7 +87,8 @@ def plot_panel(run_ids: list[Any]) -> Any:
 def layout(**params: Any) -> Any:
     """The page for the view named by the URL's query parameters."""
     store, settings = get_store(), get_settings()
-    view = view_from_params(params)
+    default_ps = default_page_size()
+    view = view_from_params(params, default_ps)
     try:
         known = as_cols(table_cache.column_infos(store))
         views = store.list_views()
@@ -84,6 +97,7 @@ def layout(**params: Any) -> Any:
     visible = view.cols or default_columns(known)
     if "id" not in visible:
         visible = ["id", *visible]
+    view.w = {name: px for name, px in view.w.items() if name in visible}
     links = [{"name": v.get("name"), "href": base_path() + view_search(v.get("state") or {})} for v in views]
     return ui.table_page(
         view=view.to_dict(),
@@ -100,13 +114,14 @@ def layout(**params: Any) -> Any:
         refresh_seconds=float(settings.refresh_interval or 0),
         read_only=bool(settings.read_only or getattr(store, "read_only", False)),
         plots=plot_panel([]),
+        default_page_size=default_ps,
+        page_sizes=page_sizes(default_ps),
     )
 
 
 def view_search(state: dict[str, Any]) -> str:
-    from app.pages.table_state import view_to_params
-
-    params = view_to_params(View.from_dict(state))
+    """The query string of a saved view's state, defaults (this source's page size too) left out."""
+    params = view_to_params(View.from_dict(state), default_page_size())
     return ("?" + urlencode(params)) if params else ""
 
 

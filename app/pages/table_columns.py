@@ -9,6 +9,7 @@ from dash.exceptions import PreventUpdate
 
 from app.context import get_settings, get_store
 from app.pages import table_cache
+from app.pages.table_state import View
 from app.store.base import StoreError
 from components import table as ui
 from components.columns import Col, as_cols, column_defs, default_columns, header_name
@@ -49,7 +50,7 @@ def merge_checked(visible: list[str], checked: list[str], shown: list[str]) -> l
 
 
 def order_from_state(column_state: list[dict] | None) -> tuple[list[str], list[str], dict[str, int]]:
-    """Visible column order, left-pinned columns and widths from the grid's columnState."""
+    """Visible column order, left-pinned columns and every visible column's width from the grid's columnState."""
     order, pinned, widths = [], [], {}
     for s in column_state or []:
         col = s.get("colId") or ""
@@ -123,8 +124,8 @@ def register(app: Dash) -> None:
         store = get_store()
         trigger = ctx.triggered_id
         visible = list(visible or [])
-        pin = list(view.get("pin") or [])
-        widths: dict[str, int] = {}
+        current = View.from_dict(view)
+        pin, widths = list(current.pin), dict(current.w)
         message: Any = no_update
         try:
             if trigger == ui.PICKER_LIST:
@@ -133,9 +134,9 @@ def register(app: Dash) -> None:
                 new_visible, pin = visible, [c for c in pinned_value or [] if c in visible]
             elif trigger == ui.PICKER_RESET:
                 new_visible = default_columns(as_cols(table_cache.column_infos(store)))
-            elif trigger == ui.GRID:
+            elif trigger == ui.GRID:  # a header dragged, resized or pinned: the grid shows it already
                 order, pin, widths = order_from_state(column_state)
-                if not order or (order == visible and pin == list(view.get("pin") or [])):
+                if not order or (order == visible and pin == current.pin and View(w=widths).w == current.w):
                     raise PreventUpdate
                 new_visible = order
             elif trigger == ui.CUSTOM_ADD:
@@ -161,7 +162,9 @@ def register(app: Dash) -> None:
         if "id" not in new_visible:
             new_visible = ["id", *new_visible]
         default = default_columns(known)
-        new_view = {**view, "cols": None if new_visible == default else new_visible, "pin": pin}
+        widths = {name: px for name, px in widths.items() if name in new_visible}
+        new_view = {**view, "cols": None if new_visible == default else new_visible, "pin": pin,
+                    "w": View(w=widths).to_dict()["w"]}
         settings = get_settings()
         from app.pages.table import base_path
 
@@ -173,5 +176,8 @@ def register(app: Dash) -> None:
                 d["sort"], d["sortIndex"] = sort[d["colId"]]
         added = set(new_visible) - set(visible)
         refresh = (token or 0) + 1 if added else no_update
-        defs_out = defs if trigger != ui.GRID else no_update
-        return new_visible, new_view, defs_out, refresh, new_visible, pin, message
+        if trigger == ui.GRID:
+            same = new_visible == visible  # only widths or pins changed: nothing downstream needs to re-run
+            return (no_update if same else new_visible), new_view, no_update, refresh, \
+                (no_update if same else new_visible), pin, message
+        return new_visible, new_view, defs, refresh, new_visible, pin, message

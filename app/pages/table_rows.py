@@ -162,9 +162,10 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
 
     # URL state: committed views go to the address bar; Back/Forward re-render the page from it.
     app.clientside_callback(
-        "function(view) { return window.dash_clientside.omnidash_table.pushUrl(view); }",
+        "function(view, defaults) { return window.dash_clientside.omnidash_table.pushUrl(view, defaults); }",
         Output("tbl-sink-url", "data"),
         Input(ui.VIEW, "data"),
+        State(ui.DEFAULTS, "data"),
     )
     app.clientside_callback(
         "function(t) { return window.dash_clientside.omnidash_table.purge(t); }",
@@ -241,6 +242,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         prevent_initial_call=True,
     )
     def tick(running: dict | None, view: dict, visible: list[str], baseline: int | None):
+        if not running:  # Dash calls this once as the page mounts, before any tick (even with refresh off)
+            raise PreventUpdate
         store = get_store()
         v = View.from_dict(view)
         ids = (running or {}).get("ids") or []
@@ -286,11 +289,13 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     )
     def page_size(size, view: dict):
         """The grid's block size is fixed when it is built: a new size re-renders the page from the URL."""
+        from app.pages.table import default_page_size
+
         v = View.from_dict(view)
         if not size or int(size) == v.ps:
             raise PreventUpdate
         v.ps = int(size)
-        params = view_to_params(v)
+        params = view_to_params(v, default_page_size())
         return ("?" + urlencode(params)) if params else ""
 
     # double-clicking a row (outside the editable tags and notes) opens the run

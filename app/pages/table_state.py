@@ -11,13 +11,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from components.columns import STATUSES, split_columns
+from components.columns import MAX_WIDTH, MIN_WIDTH, STATUSES, default_width, split_columns
 
 PAGE_SIZES = (50, 100, 200, 500)
-DEFAULT_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)
+MAX_PAGE_SIZE = 10000  # the API's own limit on one request
 DEFAULT_SORT = ["-id"]
 _KEYWORDS = {"and", "or", "not", "in", "has", "exists", "missing", "true", "false", "null"}
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_WIDTH = re.compile(r"^\d{1,6}$")
 
 
 @dataclass
@@ -30,9 +32,17 @@ class View:
     pin: list[str] = field(default_factory=list)
     group: list[str] = field(default_factory=list)
     ps: int = DEFAULT_PAGE_SIZE
+    w: dict[str, int] = field(default_factory=dict)  # column widths that differ from the default
+
+    def __post_init__(self) -> None:
+        self.w = clean_widths(self.w)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The view as JSON (the dcc.Store and saved views); widths as [name, px] pairs, as column names
+        hold dots that MongoDB documents (and FerretDB) refuse as keys."""
+        d = asdict(self)
+        d["w"] = [[name, px] for name, px in self.w.items()]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> View:
@@ -43,20 +53,80 @@ class View:
             cols=[str(c) for c in d["cols"]] if d.get("cols") else None,
             pin=[str(c) for c in d.get("pin") or []],
             group=[str(c) for c in d.get("group") or []],
-            ps=_page_size(d.get("ps")),
+            ps=_stored_page_size(d.get("ps")),
+            w=clean_widths(d.get("w")),
         )
 
 
-def _page_size(v: Any) -> int:
+def page_size_default(configured: Any) -> int:
+    """The table's default rows per block: the source's `page_size` setting when it is usable."""
+    try:
+        n = int(configured)
+    except (TypeError, ValueError):
+        return DEFAULT_PAGE_SIZE
+    return n if 1 <= n <= MAX_PAGE_SIZE else DEFAULT_PAGE_SIZE
+
+
+def page_sizes(default: int = DEFAULT_PAGE_SIZE) -> list[int]:
+    """The page-size menu: the usual sizes and the source's default."""
+    return sorted({*PAGE_SIZES, default})
+
+
+def _page_size(v: Any, default: int = DEFAULT_PAGE_SIZE) -> int:
+    """A page size from the URL: one of the menu's sizes, else the default."""
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        return default
+    return n if n in page_sizes(default) else default
+
+
+def _stored_page_size(v: Any) -> int:
+    """A page size from the view the page itself stored (already checked against the menu when it was made)."""
     try:
         n = int(v)
     except (TypeError, ValueError):
         return DEFAULT_PAGE_SIZE
-    return n if n in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    return n if 1 <= n <= MAX_PAGE_SIZE else DEFAULT_PAGE_SIZE
 
 
-def view_from_params(params: dict[str, Any]) -> View:
-    """The view named by URL query parameters (`q`, `sort`, `cols`, `pin`, `group`, `ps`); bad values ignored."""
+def clean_widths(raw: Any) -> dict[str, int]:
+    """Column widths from a dict or [name, px] pairs: bad entries dropped, extremes clamped, defaults left
+    out, sorted by column name (one canonical URL per view)."""
+    items = raw.items() if isinstance(raw, dict) else raw if isinstance(raw, list | tuple) else []
+    out: dict[str, int] = {}
+    for item in items:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            continue
+        name, px = item
+        if not isinstance(name, str) or not name.strip() or isinstance(px, bool):
+            continue
+        if isinstance(px, float) and px.is_integer():
+            px = int(px)
+        if not isinstance(px, int) and not (isinstance(px, str) and _WIDTH.match(px)):
+            continue
+        px = min(MAX_WIDTH, max(MIN_WIDTH, int(px)))
+        out[name.strip()] = px
+    return {name: out[name] for name in sorted(out) if out[name] != default_width(name)}
+
+
+def widths_from_param(text: str | None) -> dict[str, int]:
+    """`w=config.lr:140,status:90` -> {"config.lr": 140, "status": 90}; malformed entries are ignored."""
+    pairs = []
+    for part in split_columns(text):
+        name, sep, px = part.rpartition(":")
+        if sep:
+            pairs.append((name, px.strip()))
+    return clean_widths(pairs)
+
+
+def widths_to_param(widths: dict[str, int]) -> str:
+    return ",".join(f"{name}:{px}" for name, px in clean_widths(widths).items())
+
+
+def view_from_params(params: dict[str, Any], default_ps: int = DEFAULT_PAGE_SIZE) -> View:
+    """The view named by URL query parameters (`q`, `sort`, `cols`, `pin`, `group`, `ps`, `w`); bad values
+    ignored. `default_ps` is the source's default page size."""
     sort = split_columns(params.get("sort")) or list(DEFAULT_SORT)
     return View(
         q=str(params.get("q") or "").strip(),
@@ -64,11 +134,12 @@ def view_from_params(params: dict[str, Any]) -> View:
         cols=split_columns(params.get("cols")) or None,
         pin=split_columns(params.get("pin")),
         group=split_columns(params.get("group")),
-        ps=_page_size(params.get("ps")),
+        ps=_page_size(params.get("ps"), default_ps),
+        w=widths_from_param(params.get("w")),
     )
 
 
-def view_to_params(view: View) -> dict[str, str]:
+def view_to_params(view: View, default_ps: int = DEFAULT_PAGE_SIZE) -> dict[str, str]:
     """URL query parameters for a view, defaults left out (the JS in assets/table.js does the same)."""
     out: dict[str, str] = {}
     if view.q:
@@ -81,8 +152,11 @@ def view_to_params(view: View) -> dict[str, str]:
         out["pin"] = ",".join(view.pin)
     if view.group:
         out["group"] = ",".join(view.group)
-    if view.ps != DEFAULT_PAGE_SIZE:
+    if view.ps != default_ps:
         out["ps"] = str(view.ps)
+    widths = widths_to_param(view.w)
+    if widths:
+        out["w"] = widths
     return out
 
 
