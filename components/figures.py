@@ -47,9 +47,22 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=False)
 
 
+def run_order_key(run_id: RunId) -> tuple[int, int, str]:
+    """Sort key of run ids: numeric ids by value (int 7 and "7" alike), then other ids as text."""
+    text = str(run_id)
+    return (0, int(text), "") if text.isascii() and text.isdigit() else (1, 0, text)
+
+
 def run_colors(run_ids: Sequence[RunId]) -> dict[RunId, str]:
-    """A colour per run, by position in the selection, so a run keeps its colour in every chart."""
-    return {rid: PALETTE[i % len(PALETTE)] for i, rid in enumerate(run_ids)}
+    """A colour per run of a set, assigned in sorted id order: the same runs get the same colours in every
+    chart and on every page (compare, table plot panel, run detail), whatever order they were selected in."""
+    ordered = sorted(dict.fromkeys(run_ids), key=run_order_key)
+    return {rid: PALETTE[i % len(PALETTE)] for i, rid in enumerate(ordered)}
+
+
+def group_colors(labels: Sequence[str]) -> dict[str, str]:
+    """A colour per group of runs, assigned in sorted label order (deterministic like `run_colors`)."""
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(set(labels)))}
 
 
 def rgba(hex_color: str, alpha: float) -> str:
@@ -295,14 +308,16 @@ def _run_traces(prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode
 
 def _group_traces(prepared, groups, smoothing, band, dash_of, many_metrics, x_mode, kind) -> list[dict[str, Any]]:
     group_of = {rid: label for label, rids in groups.items() for rid in rids}
-    group_index = {label: i for i, label in enumerate(groups)}
+    color_of = group_colors(list(groups))
     buckets: dict[tuple[str, str], list[tuple[Series, np.ndarray, np.ndarray]]] = {}
     for s, xv, yv in prepared:
         if s.run_id in group_of:
             buckets.setdefault((group_of[s.run_id], s.name), []).append((s, xv, yv))
+    metric_index = {m: i for i, m in enumerate(dash_of)}
     traces = []
-    for (label, metric), items in buckets.items():
-        color = PALETTE[group_index[label] % len(PALETTE)]
+    # groups in label order (legend and colours do not depend on the order the runs were selected in)
+    for (label, metric), items in sorted(buckets.items(), key=lambda kv: (kv[0][0], metric_index[kv[0][1]])):
+        color = color_of[label]
         ys = [ema_smooth(y.astype(float), smoothing) if smoothing > 0 else y.astype(float) for _, _, y in items]
         max_len = max(len(x) for _, x, _ in items)
         curve = aggregate(label, [s.run_id for s, _, _ in items], [x.astype(float) for _, x, _ in items], ys,

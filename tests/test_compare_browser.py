@@ -237,6 +237,28 @@ def test_group_mode_and_csv(page, app_url, artifacts_dir):
     assert {line.split(",")[0] for line in lines} == {"1", "2", "sgd-run"}
 
 
+def run_colours(page) -> dict[str, str]:
+    """Run id -> line colour in the loss chart, and -> dot colour of its chip in the page header."""
+    lines = page.evaluate(f"""(i) => Object.fromEntries(document.querySelectorAll('{GRAPHS}')[i]._fullData
+        .map(t => [t.name.split(' ')[0].slice(1), t.line.color]))""", chart_titled(page, "loss"))
+    chips = page.eval_on_selector_all(".cmp-chip", """cs => Object.fromEntries(cs.map(c =>
+        [c.innerText.trim().slice(1), getComputedStyle(c.querySelector('.cmp-dot')).backgroundColor]))""")
+    return {"lines": lines, "chips": chips}
+
+
+def test_run_colours_do_not_depend_on_the_selection_order(page, app_url, artifacts_dir):
+    open_compare(page, app_url, "1,2,sgd-run")
+    first = run_colours(page)
+    open_compare(page, app_url, "sgd-run,2,1")
+    assert page.eval_on_selector_all(".cmp-chip", "cs => cs.map(c => c.innerText.trim())") == ["#sgd-run", "#2", "#1"]
+    second = run_colours(page)
+    assert first == second, "a run keeps its colour whatever order the runs were chosen in"
+    assert set(first["lines"]) == {"1", "2", "sgd-run"} and len(set(first["lines"].values())) == 3
+    hex_to_rgb = lambda h: "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (1, 3, 5)))  # noqa: E731
+    assert {k: hex_to_rgb(v) for k, v in first["lines"].items()} == first["chips"], "chips match the lines"
+    page.screenshot(path=str(artifacts_dir / "compare_colours_reordered.png"), full_page=True)
+
+
 def test_config_diff_summary_and_text_diffs(page, app_url, artifacts_dir):
     open_compare(page, app_url)
     page.get_by_text("Config diff", exact=True).click()

@@ -10,6 +10,7 @@ import numpy as np
 from app.store.base import Series
 from components.figures import (
     GL_THRESHOLD,
+    PALETTE,
     RunInfo,
     array_of,
     empty_figure,
@@ -119,3 +120,20 @@ def test_parallel_and_scatter_figures() -> None:
     sc = scatter_figure(rows, "config.lr", "last(acc)", "config.opt")
     assert sc["data"][0]["customdata"] == ["1", "2", "3", "4", "5"]
     assert sc["layout"]["xaxis"]["type"] == "log", "learning rates over decades get a log axis"
+
+
+def test_run_and_group_colours_do_not_depend_on_selection_order() -> None:
+    ids = [12, 3, "b7", 100, "a1"]
+    assert run_colors(ids) == run_colors(list(reversed(ids))) == run_colors(sorted(ids, key=str))
+    assert run_colors(ids)[3] == PALETTE[0] and run_colors(ids)[12] == PALETTE[1], "numeric ids by value"
+    assert run_colors(["7", 12])["7"] == run_colors([7, 12])[7], "digit strings sort like numbers"
+    a = metric_figure([series(12), series(3), series("b7")], runs(12, 3, "b7"), title="loss")
+    b = metric_figure([series("b7"), series(3), series(12)], runs("b7", 3, 12), title="loss")
+    color_of = lambda fig: {t["meta"][0]: t["line"]["color"] for t in fig["data"]}  # noqa: E731
+    assert color_of(a) == color_of(b) == {"3": PALETTE[0], "12": PALETTE[1], "b7": PALETTE[2]}
+    g1 = metric_figure([series(1), series(2), series(3)], runs(1, 2, 3), title="loss",
+                       groups={"opt=sgd": [1], "opt=adam": [2, 3]})
+    g2 = metric_figure([series(3), series(2), series(1)], runs(3, 2, 1), title="loss",
+                       groups={"opt=adam": [3, 2], "opt=sgd": [1]})
+    means = lambda fig: [(t["name"], t["line"]["color"]) for t in fig["data"] if "meta" in t]  # noqa: E731
+    assert means(g1) == means(g2) == [("opt=adam (n=2)", PALETTE[0]), ("opt=sgd (n=1)", PALETTE[1])]

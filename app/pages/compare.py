@@ -21,6 +21,7 @@ from app.store.base import NotFound, RunId, StoreError
 from app.store.compare import config_diff, lower_is_better, metric_summary, text_diff
 from app.store.output import plain_text
 from components.compare import config_diff_table, diff_view, pair_picker, summary_table
+from components.figures import run_colors
 
 PREFIX = "cmp"
 TABS = [("metrics", "Metrics"), ("config", "Config diff"), ("summary", "Metric summary"),
@@ -106,10 +107,13 @@ def layout(runs: str = "", q: str = "", tab: str = "metrics", **_: Any) -> html.
 
 
 def header(found: list[RunId], q: str) -> html.Div:
+    """Title, a chip per run in its chart colour (see `run_colors`), and the way back to the table."""
+    colors = run_colors(found)
     return html.Div([
         html.H2(f"Compare {len(found)} run{'s' if len(found) != 1 else ''}"),
-        html.Div([dcc.Link(f"#{r}", href=href(f"/runs/{r}"), className="cmp-chip") for r in found],
-                 className="cmp-chips"),
+        html.Div([dcc.Link([html.Span(className="cmp-dot", style={"background": colors[r]}), f"#{r}"],
+                           href=href(f"/runs/{r}"), className="cmp-chip", title=f"run {r}: its colour in every chart")
+                  for r in found], className="cmp-chips"),
         dcc.Link("← runs table", href=href("/" + (f"?q={quote(q)}" if q else "")), className="cmp-back"),
     ], className="cmp-header")
 
