@@ -31,6 +31,7 @@ X_MODES = {"step": "step", "wall": "wall time", "relative": "time since start"}
 GL_THRESHOLD = 200_000  # total points in one chart above which Scattergl pays off
 RAW_OPACITY = 0.25
 MAX_LEGEND_ENTRIES = 16
+MARKER_SIZE = 6  # dots for points a line cannot show
 
 
 @dataclass
@@ -282,6 +283,35 @@ def metric_figure(
     return {"data": traces, "layout": layout}
 
 
+def isolated_points(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mask of the points a line cannot show: drawable, with no drawable neighbour (a series of one point,
+    or a point between two gaps)."""
+    ok = np.isfinite(np.asarray(x, dtype=float)) & np.isfinite(np.asarray(y, dtype=float))
+    before = np.concatenate([[False], ok[:-1]])
+    after = np.concatenate([ok[1:], [False]])
+    return ok & ~before & ~after
+
+
+def with_markers(trace: dict[str, Any], x: np.ndarray, y: np.ndarray,
+                 custom: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """`trace` (mode "lines"), made visible where a line draws nothing: "lines+markers" when no two points
+    join, else an extra markers-only trace of the isolated points right after it (same legend group, so the
+    legend toggles both, and the line stays the first trace of its key for live extendData)."""
+    lone = isolated_points(x, y)
+    if not lone.any():
+        return [trace]
+    marker = {"color": trace["line"]["color"], "size": MARKER_SIZE}
+    drawable = np.isfinite(np.asarray(x, dtype=float)) & np.isfinite(np.asarray(y, dtype=float))
+    if lone.sum() == drawable.sum():
+        return [{**trace, "mode": "lines+markers", "marker": marker}]
+    idx = np.flatnonzero(lone)
+    dots = {**trace, "x": typed(x[idx]), "y": typed(y[idx]), "mode": "markers", "marker": marker,
+            "showlegend": False}
+    if custom is not None:
+        dots["customdata"] = typed(custom[idx]) if custom.ndim == 1 else custom[idx].tolist()
+    return [trace, dots]
+
+
 def _run_traces(prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode, kind) -> list[dict[str, Any]]:
     traces = []
     for s, xv, yv in prepared:
@@ -291,18 +321,21 @@ def _run_traces(prepared, runs, colors, smoothing, dash_of, many_metrics, x_mode
         meta = [esc(s.run_id), esc(info.label if info and info.label else "—"), esc(s.name)]
         common: dict[str, Any] = {"type": kind, "x": typed(xv), "mode": "lines", "name": name,
                                   "legendgroup": trace_key(s.run_id, s.name), "meta": meta}
+        steps = None
         if x_mode != "step":
-            common["customdata"] = typed(compact_steps(s.steps))
+            steps = compact_steps(s.steps)
+            common["customdata"] = typed(steps)
         line = {"color": color, "width": 1.6, "dash": dash_of[s.name]}
         if smoothing > 0:
             traces.append({**common, "y": typed(yv), "showlegend": False, "opacity": RAW_OPACITY,
                            "line": {**line, "width": 1.0}, "hoverinfo": "skip"})
             smooth = ema_smooth(yv.astype(float), smoothing).astype(np.float32)
-            traces.append({**common, "y": typed(smooth), "line": line,
-                           "hovertemplate": _hovertemplate(x_mode, esc(s.name) + " (smoothed)")})
+            traces += with_markers({**common, "y": typed(smooth), "line": line,
+                                    "hovertemplate": _hovertemplate(x_mode, esc(s.name) + " (smoothed)")},
+                                   xv, smooth, steps)
         else:
-            traces.append({**common, "y": typed(yv), "line": line,
-                           "hovertemplate": _hovertemplate(x_mode, esc(s.name))})
+            traces += with_markers({**common, "y": typed(yv), "line": line,
+                                    "hovertemplate": _hovertemplate(x_mode, esc(s.name))}, xv, yv, steps)
     return traces
 
 
@@ -338,13 +371,16 @@ def _group_traces(prepared, groups, smoothing, band, dash_of, many_metrics, x_mo
         traces += [
             {**edge, "y": typed(upper.astype(np.float32))},
             {**edge, "y": typed(lower.astype(np.float32)), "fill": "tonexty", "fillcolor": rgba(color, 0.2)},
-            {"type": kind, "x": x_plot, "y": typed(mean.astype(np.float32)), "mode": "lines", "name": name,
-             "legendgroup": group, "line": {"color": color, "width": 2, "dash": dash_of[metric]},
-             "meta": [esc(label), curve.n, esc(metric), band_name],
-             "customdata": np.stack([curve.count[ok], spread], axis=-1).tolist(),
-             "hovertemplate": ("%{meta[0]}<br>n=%{customdata[0]} of %{meta[1]} runs<br>x %{x}<br>"
-                               "%{meta[2]} mean %{y:.6g}<br>%{meta[3]} %{customdata[1]:.3g}<extra></extra>")},
         ]
+        custom = np.stack([curve.count[ok], spread], axis=-1)
+        mean_trace = {
+            "type": kind, "x": x_plot, "y": typed(mean.astype(np.float32)), "mode": "lines", "name": name,
+            "legendgroup": group, "line": {"color": color, "width": 2, "dash": dash_of[metric]},
+            "meta": [esc(label), curve.n, esc(metric), band_name], "customdata": custom.tolist(),
+            "hovertemplate": ("%{meta[0]}<br>n=%{customdata[0]} of %{meta[1]} runs<br>x %{x}<br>"
+                              "%{meta[2]} mean %{y:.6g}<br>%{meta[3]} %{customdata[1]:.3g}<extra></extra>"),
+        }
+        traces += with_markers(mean_trace, x, mean, custom)
     return traces
 
 

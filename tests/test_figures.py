@@ -122,6 +122,35 @@ def test_parallel_and_scatter_figures() -> None:
     assert sc["layout"]["xaxis"]["type"] == "log", "learning rates over decades get a log axis"
 
 
+def test_single_points_and_points_between_gaps_get_markers() -> None:
+    one = Series(1, "val.acc", [100], [0.9], [T0], 1)
+    fig = metric_figure([one], runs(1), title="val.acc")
+    (trace,) = fig["data"]
+    assert trace["mode"] == "lines+markers" and trace["marker"]["color"] == trace["line"]["color"]
+    # only isolated points (every other value missing): markers on the line trace itself
+    sparse = Series(2, "acc", [0, 1, 2, 3, 4], [0.1, None, 0.2, None, 0.3], [T0] * 5, 5)
+    assert metric_figure([sparse], runs(2), title="acc")["data"][0]["mode"] == "lines+markers"
+    # a line with one point cut off by gaps: the line stays, plus a dots trace of that point only
+    mixed = Series(3, "loss", [0, 1, 2, 3, 4, 5, 6], [1.0, 0.9, None, 0.8, None, 0.7, 0.6], [T0] * 7, 7)
+    fig = metric_figure([mixed, series(4)], runs(3, 4), title="loss", x_mode="wall")
+    line, dots, other = fig["data"]
+    assert line["mode"] == "lines" and dots["mode"] == "markers" and other["mode"] == "lines"
+    assert dots["showlegend"] is False and dots["legendgroup"] == line["legendgroup"]
+    assert list(array_of(dots["customdata"])) == [3], "hover keeps the step of the isolated point"
+    np.testing.assert_allclose(array_of(dots["y"]), [0.8])
+    assert fig["layout"]["meta"]["keys"].index("3|loss") == 0, "live updates still extend the line trace"
+    assert fig["layout"]["meta"]["keys"].index("4|loss") == 2
+    # smoothing keeps gaps, so the smoothed trace gets the dots; nothing extra for complete series
+    smoothed = metric_figure([mixed], runs(3), title="loss", smoothing=0.5)["data"]
+    assert [t["mode"] for t in smoothed] == ["lines", "lines", "markers"]
+    assert all(t["mode"] == "lines" for t in metric_figure([series(1)], runs(1), title="loss")["data"])
+    # a group whose mean has a single point
+    grouped = metric_figure([one, Series(2, "val.acc", [100], [0.7], [T0], 1)], runs(1, 2), title="val.acc",
+                            groups={"all runs": [1, 2]})["data"]
+    assert grouped[-1]["mode"] == "lines+markers"
+    np.testing.assert_allclose(array_of(grouped[-1]["y"]), [0.8], rtol=1e-6)
+
+
 def test_run_and_group_colours_do_not_depend_on_selection_order() -> None:
     ids = [12, 3, "b7", 100, "a1"]
     assert run_colors(ids) == run_colors(list(reversed(ids))) == run_colors(sorted(ids, key=str))
