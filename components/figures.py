@@ -195,9 +195,10 @@ def base_layout(*, title: str, x_mode: str, log_y: bool, theme: str, height: int
         "hovermode": "closest",
         "hoverlabel": {"namelength": -1},
         "uirevision": uirevision,
-        # below the x-axis title: 70 px under the plot area (height minus the margins)
+        # at the bottom of the figure (container coordinates): plotly grows the bottom margin to fit it, so
+        # it stays under the x-axis title however many rows it wraps to (a paper-relative y overlapped it)
         "legend": {"font": {"size": 11}, "itemclick": "toggle", "orientation": "h", "x": 0, "xanchor": "left",
-                   "y": -70 / max(height - 80, 100), "yanchor": "top"},
+                   "yref": "container", "y": 0, "yanchor": "bottom"},
         "showlegend": True,
         "xaxis": xaxis,
         "yaxis": {**axis, "type": "log" if log_y else "linear", "exponentformat": "power"},
