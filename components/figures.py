@@ -386,6 +386,10 @@ def _group_traces(prepared, groups, smoothing, band, dash_of, many_metrics, x_mo
 
 
 # -- hyper-parameter figures ------------------------------------------------------------------------
+def _tick(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None).
     `escape=False` for parcoords, whose tick text plotly writes as plain SVG text (no markup)."""
@@ -395,7 +399,7 @@ def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray,
     cats = sorted({str(v) for v in values}, key=lambda t: (t == "None", t))
     index = {c: i for i, c in enumerate(cats)}
     return (np.array([index[str(v)] for v in values], dtype=float),
-            {"tickvals": list(range(len(cats))), "ticktext": [esc(c[:24]) if escape else c[:24] for c in cats]})
+            {"tickvals": list(range(len(cats))), "ticktext": [esc(t) if escape else t for t in map(_tick, cats)]})
 
 
 def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metric_col: str,
@@ -414,7 +418,10 @@ def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metr
                  "colorbar": {"title": {"text": esc(metric_col)}}},
         "unselected": {"line": {"opacity": 0.08}},
     }
-    layout = {"height": 420, "margin": {"l": 70, "r": 70, "t": 60, "b": 30}, "paper_bgcolor": "rgba(0,0,0,0)",
+    # the first axis writes its tick text to its left, and parcoords has no automargin: make room for it
+    first_ticks = dims[0].get("ticktext", []) if dims else []
+    left = int(min(220, max(70, 16 + 6.5 * max((len(t) for t in first_ticks), default=0))))
+    layout = {"height": 420, "margin": {"l": left, "r": 70, "t": 60, "b": 30}, "paper_bgcolor": "rgba(0,0,0,0)",
               "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e3e7ee" if dark else "#1d2330"},
               "uirevision": "parcoords"}
     return {"data": [trace], "layout": layout}

@@ -122,6 +122,28 @@ def test_parallel_and_scatter_figures() -> None:
     assert sc["layout"]["xaxis"]["type"] == "log", "learning rates over decades get a log axis"
 
 
+def test_parallel_tick_text_is_literal_but_labels_are_escaped() -> None:
+    """plotly writes parcoords tick text with textContent (no markup: escaping it showed "&lt;"), but
+    axis labels and the colour-bar title go through its pseudo-HTML, so those stay escaped."""
+    values = ["<b>x</b>", "<script>f()</script>", "a<b", "&lt;"]
+    rows = [{"id": i, "config.<i>k</i>": v, "last(<b>acc</b>)": i / 10} for i, v in enumerate(values)]
+    par = parallel_figure(rows, ["config.<i>k</i>"], "last(<b>acc</b>)")
+    key_axis, metric_axis = par["data"][0]["dimensions"]
+    assert key_axis["ticktext"] == sorted(values), "raw text: plotly shows it literally, never as HTML"
+    assert key_axis["label"] == "&lt;i&gt;k&lt;/i&gt;" and metric_axis["label"] == "last(&lt;b&gt;acc&lt;/b&gt;)"
+    assert par["data"][0]["line"]["colorbar"]["title"]["text"] == "last(&lt;b&gt;acc&lt;/b&gt;)"
+    assert "ticktext" not in metric_axis, "numeric axes keep plotly's own ticks"
+    long = parallel_figure([{"id": 1, "k": "x" * 30, "m": 1.0}], ["k"], "m")["data"][0]["dimensions"][0]
+    assert long["ticktext"] == ["x" * 23 + "…"], "long values cut visibly"
+    margins = [parallel_figure(rows, keys, "m")["layout"]["margin"]["l"] for rows, keys in (
+        ([{"id": 1, "k": "x" * 30, "m": 1.0}], ["k"]), ([{"id": 1, "k": "ab", "m": 1.0}], ["k"]))]
+    assert margins[0] > 160 and margins[1] == 70, "room on the left for the first axis' tick text"
+    # the scatter's cartesian axes do render pseudo-HTML: their tick text is escaped
+    sc = scatter_figure(rows, "config.<i>k</i>", "last(<b>acc</b>)", None)
+    assert "&lt;b&gt;x&lt;/b&gt;" in sc["layout"]["xaxis"]["ticktext"]
+    assert "<b>" not in json.dumps(sc["data"]), "hover text escaped"
+
+
 def test_single_points_and_points_between_gaps_get_markers() -> None:
     one = Series(1, "val.acc", [100], [0.9], [T0], 1)
     fig = metric_figure([one], runs(1), title="val.acc")
