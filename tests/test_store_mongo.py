@@ -381,6 +381,29 @@ def test_metric_series(store, mongo_db):
     assert big.total_points == 5000 and len(big.steps) <= 200
     assert max(v for v in big.values if v is not None) == 16.0 and min(big.values) == 0.0
     assert big.steps == sorted(big.steps)
+    full = {(s.run_id, s.name): s for s in store.iter_metric_series(["1", "lr-0.1-final"], ["loss", "acc"])}
+    assert set(full) == {(1, "loss"), (1, "acc"), ("lr-0.1-final", "loss")}
+    assert full[("lr-0.1-final", "loss")].steps == list(range(5000))
+    assert full[(1, "loss")].values == [1.0, 2.0, 3.0, None]
+
+
+def test_series_cache_reads_every_run_in_one_pass(store, mongo_db, monkeypatch):
+    """The plot panel's cache asks the store once for all missing runs (one scan on FerretDB)."""
+    from app.pages.series_cache import SeriesCache
+
+    add_runs(mongo_db, [sacred_doc(i) for i in range(1, 8)],
+             [metric_doc(i, "loss", [float(i * 10 + k) for k in range(300)]) for i in range(1, 8)])
+    calls = []
+    real = store.iter_metric_series
+    monkeypatch.setattr(store, "iter_metric_series", lambda ids, names: calls.append(list(ids)) or real(ids, names))
+    cache = SeriesCache()
+    ids = ["1", "2", "3", "4", "5", "6", "7"]  # text ids, as a URL gives them; stored as ints
+    got = cache.series(store, ids, ["loss"], max_points=50)
+    assert calls == [ids] and [s.run_id for s in got] == list(range(1, 8))
+    want = store.metric_series(ids, ["loss"], max_points=50)
+    assert [(s.steps, s.values) for s in got] == [(s.steps, s.values) for s in want]
+    cache.series(store, ids, ["loss"], max_points=50, x_range=(10, 20))
+    assert len(calls) == 1  # zooming is served from memory
 
 
 # -- read-only --------------------------------------------------------------------------------------------

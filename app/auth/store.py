@@ -7,7 +7,7 @@ through `get_store()` are covered, whatever buttons the UI shows.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from app.store.base import (
@@ -181,6 +181,9 @@ class GuardedStore(RunStore):
                       x_range: tuple[float, float] | None = None, since_step: float | None = None) -> list[Series]:
         return self.inner.metric_series(run_ids, names, max_points=max_points, x_range=x_range,
                                         since_step=since_step)
+
+    def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
+        return self.inner.iter_metric_series(run_ids, names)
 
     def delete_preview(self, run_id: RunId) -> DeleteReport:
         return self.inner.delete_preview(run_id)

@@ -20,7 +20,6 @@ from app.store.base import RunId, RunStore, Series
 from app.store.downsample import downsample_indices
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
-FETCH_CHUNK = 4  # runs per full-resolution read (FerretDB caps a reply at 48 MB)
 
 
 @dataclass
@@ -103,15 +102,14 @@ class SeriesCache:
         live_ids = {repr(r) for r in live}
         finished = [r for r in run_ids if repr(r) not in live_ids]
         missing = [r for r in finished if any(not self._get(self._key(store, r, n))[0] for n in names)]
-        for start in range(0, len(missing), FETCH_CHUNK):  # a few runs per read: full arrays are large
-            chunk = missing[start : start + FETCH_CHUNK]
-            fetched = {(repr(s.run_id), s.name): s for s in store.metric_series(chunk, names, max_points=None)}
-            for rid in chunk:
+        if missing:
+            # one pass over the store (one scan on FerretDB); each series becomes numpy as it arrives
+            fetched: dict[tuple[str, str], FullSeries] = {}
+            for s in store.iter_metric_series(missing, names):
+                fetched[(str(s.run_id), s.name)] = _full(s)
+            for rid in missing:  # ids may come back as stored (int for "5"): match on their text
                 for n in names:
-                    s = fetched.get((repr(rid), n))
-                    if s is None:  # ids may come back as stored (int for "5"): match loosely
-                        s = next((v for (r, m), v in fetched.items() if m == n and r.strip("'") == str(rid)), None)
-                    self._put(self._key(store, rid, n), _full(s) if s is not None else None)
+                    self._put(self._key(store, rid, n), fetched.get((str(rid), n)))
         live_series = store.metric_series([r for r in run_ids if repr(r) in live_ids], names,
                                           max_points=max_points, x_range=x_range) if live_ids else []
         live_by_key = {(repr(s.run_id), s.name): s for s in live_series}

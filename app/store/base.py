@@ -233,6 +233,15 @@ class RunStore(abc.ABC):
     ) -> list[Series]:
         """Series per (run, name), steps sorted, downsampled to max_points keeping extremes."""
 
+    def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
+        """Every full-resolution series of these runs and metrics, one at a time (for caches).
+
+        Backends override it to read everything in one pass; this default reads a few runs at a time.
+        """
+        ids, wanted = list(run_ids), list(names)
+        for start in range(0, len(ids), 4):
+            yield from self.metric_series(ids[start : start + 4], wanted, max_points=None)
+
     # -- writes (Omniboard-compatible) ------------------------------------
     @abc.abstractmethod
     def set_tags(self, run_id: RunId, tags: list[str]) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import heapq
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -703,19 +703,9 @@ class MongoStore(RunStore):
         names = [n for n in names if isinstance(n, str)]
         if not requested or not names:
             return []
-        cursor = self.metrics.find(
-            {"run_id": {"$in": self._stored_ids(requested)}, "name": {"$in": names}},
-            {"run_id": 1, "name": 1, "steps": 1, "values": 1, "timestamps": 1, "_id": 0},
-        ).batch_size(METRIC_BATCH)  # long series: keep every reply small (FerretDB caps replies at 48 MB)
         found: dict[tuple[str, Any, Any], Series] = {}
-        for m in cursor:  # reduce each document as it arrives: only downsampled series stay in memory
-            values = m.get("values") if isinstance(m.get("values"), list) else []
-            steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
-            stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
-            rid, name = m.get("run_id"), m.get("name")
-            found[(type(rid).__name__, rid, name)] = make_series(
-                rid, name, steps, values, stamps, max_points, x_range, since_step
-            )
+        for series in self._read_series(requested, names, max_points, x_range, since_step):
+            found[(type(series.run_id).__name__, series.run_id, series.name)] = series
         out: list[Series] = []
         for rid in requested:
             for name in names:
@@ -724,6 +714,28 @@ class MongoStore(RunStore):
                 if series is not None:
                     out.append(series)
         return out
+
+    def _read_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                     x_range: tuple[float, float] | None = None, since_step: float | None = None) -> Iterator[Series]:
+        """One cursor over the metric documents (one scan on FerretDB), each reduced as it arrives."""
+        cursor = self.metrics.find(
+            {"run_id": {"$in": self._stored_ids(run_ids)}, "name": {"$in": names}},
+            {"run_id": 1, "name": 1, "steps": 1, "values": 1, "timestamps": 1, "_id": 0},
+        ).batch_size(METRIC_BATCH)  # long series: keep every reply small (FerretDB caps replies at 48 MB)
+        for m in cursor:
+            values = m.get("values") if isinstance(m.get("values"), list) else []
+            steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
+            stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
+            yield make_series(m.get("run_id"), m.get("name"), steps, values, stamps, max_points, x_range, since_step)
+
+    def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
+        ids, wanted = list(run_ids), [n for n in names if isinstance(n, str)]
+        if not ids or not wanted:
+            return
+        try:
+            yield from self._read_series(ids, wanted, None)
+        except PyMongoError as e:
+            raise translate(e, self.where) from None
 
     # -- writes (Omniboard-compatible) ----------------------------------------------------------------
     @mongo_errors
