@@ -19,7 +19,7 @@ import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
 
 from app.store.base import RunId, Series
-from app.store.compare import aggregate, ema_smooth
+from app.store.compare import aggregate, ema_smooth, format_value
 
 # Seaborn "colorblind" (what Omniboard uses), then a few more distinct hues.
 PALETTE = [
@@ -432,31 +432,109 @@ def _spans_decades(values: np.ndarray) -> bool:
     return len(v) > 1 and bool((v > 0).all()) and v.max() / v.min() >= 100
 
 
+MAX_COLOR_CATEGORIES = 12  # a string colour key with more values: the rarest share one "other" colour
+MISSING_COLOR = "#9aa0a6"
+SCATTER_MARKER = {"size": 9, "line": {"width": 0.5, "color": "#555"}}
+
+
+def _is_numeric(values: Sequence[Any]) -> bool:
+    """True when every value present is a number (bools are categories) and at least one is present."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+
+
+def _shown(v: Any, limit: int = 40) -> str:
+    """A value as hover/legend text (numbers to 4 significant digits), cut to `limit` characters."""
+    text = format_value(v)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def color_categories(values: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
+    """(category of each value, colour of each category) for a categorical colour key.
+
+    Categories are the values as text, coloured in sorted order (deterministic); a missing value is the
+    grey category "None"; beyond MAX_COLOR_CATEGORIES the rarest values share the grey "other" category."""
+    labels = ["None" if v is None else _shown(v) for v in values]
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    named = sorted(c for c in counts if c != "None")
+    grey = []  # listed last, in grey
+    if len(named) > MAX_COLOR_CATEGORIES:
+        kept = sorted(sorted(named, key=lambda c: (-counts[c], c))[: MAX_COLOR_CATEGORIES - 1])
+        other = f"other ({len(named) - len(kept)} values)"
+        labels = [c if c in kept or c == "None" else other for c in labels]
+        named, grey = kept, [other]
+    colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(named)}
+    colors.update({c: MISSING_COLOR for c in [*grey, *(["None"] if "None" in counts else [])]})
+    return labels, colors
+
+
+def _decade_ticks(lo: float, hi: float) -> dict[str, Any]:
+    """Colour-bar ticks of a log10 colour scale: one per decade, labelled with the value."""
+    decades = list(range(int(np.floor(lo)), int(np.ceil(hi)) + 1))
+    return {"tickvals": decades, "ticktext": [f"{10.0**d:g}" for d in decades]}
+
+
 def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, color_key: str | None,
                    theme: str = "light") -> Figure:
     """Scatter of runs: x a config key or summary, y a summary, colour another key; customdata = run id.
-    An axis whose positive values span two decades or more (learning rates) is drawn on a log scale."""
+
+    A numeric colour key is a continuous scale with a colour bar (log10 when it spans two decades), runs
+    without a value grey and listed in the legend; any other colour key (strings, bools) gets one trace and
+    one discrete colour per value, with a legend. An axis whose positive values span two decades or more
+    (learning rates) is drawn on a log scale."""
     xs, xticks = axis_values([r.get(x_key) for r in rows])
     ys, yticks = axis_values([r.get(y_key) for r in rows])
-    marker: dict[str, Any] = {"size": 9, "line": {"width": 0.5, "color": "#555"}, "color": PALETTE[0]}
-    if color_key:
-        cvals, cticks = axis_values([r.get(color_key) for r in rows])
-        marker.update(color=typed(cvals), colorscale="Viridis", showscale=True,
-                      colorbar={"title": {"text": esc(color_key)}, **cticks})
     ids = [str(r.get("id")) for r in rows]
-    trace = {
-        "type": "scatter", "x": typed(xs), "y": typed(ys), "mode": "markers", "marker": marker,
-        "customdata": ids, "text": [esc(f"#{i}") for i in ids],
-        "meta": [esc(x_key), esc(y_key)],
-        "hovertemplate": "run %{text}<br>%{meta[0]} %{x}<br>%{meta[1]} %{y}<extra></extra>",
-    }
+    keys = [k for k in dict.fromkeys([x_key, y_key, color_key]) if k]
+    hover = ["<br>".join([esc(f"run #{rid}")] + [f"{esc(k)}: {esc(_shown(r.get(k)))}" for k in keys])
+             for rid, r in zip(ids, rows, strict=True)]
+
+    def points(idx: Sequence[int], name: str, marker: dict[str, Any], legend: bool) -> dict[str, Any]:
+        ix = np.asarray(idx, dtype=int)
+        return {"type": "scatter", "x": typed(xs[ix]), "y": typed(ys[ix]), "mode": "markers", "name": esc(name),
+                "marker": {**SCATTER_MARKER, **marker}, "customdata": [ids[i] for i in ix],
+                "text": [hover[i] for i in ix], "hovertemplate": "%{text}<extra></extra>", "showlegend": legend}
+
+    plotted = np.isfinite(xs) & np.isfinite(ys)
+    everyone = [int(i) for i in np.flatnonzero(plotted)]  # runs without x or y: only counted in a note
+    traces: list[dict[str, Any]] = []
+    if not color_key:
+        traces.append(points(everyone, "runs", {"color": PALETTE[0]}, False))
+    elif _is_numeric(raw := [rows[i].get(color_key) for i in everyone]):
+        cvals = np.full(len(rows), np.nan)
+        cvals[everyone] = [np.nan if v is None else float(v) for v in raw]
+        have = [i for i in everyone if np.isfinite(cvals[i])]
+        log = _spans_decades(cvals[have])
+        shown = np.log10(cvals[have]) if log else cvals[have]
+        bar: dict[str, Any] = {"title": {"text": esc(color_key + (" (log)" if log else ""))}}
+        if log:
+            bar.update(_decade_ticks(float(shown.min()), float(shown.max())))
+        traces.append(points(have, color_key, {"color": typed(shown), "colorscale": "Viridis", "showscale": True,
+                                               "colorbar": bar}, False))
+        lacking = [i for i in everyone if not np.isfinite(cvals[i])]
+        if lacking:
+            traces.append(points(lacking, f"no {color_key}", {"color": MISSING_COLOR}, True))
+    else:
+        labels, colors = color_categories(raw)
+        for cat, color in colors.items():
+            idx = [i for i, label in zip(everyone, labels, strict=True) if label == cat]
+            traces.append(points(idx, cat, {"color": color}, True))
     layout = base_layout(title=f"{y_key} vs {x_key}", x_mode="step", log_y=False, theme=theme, height=420,
                          x_title=x_key, uirevision="scatter")
-    layout["showlegend"] = False
+    layout["showlegend"] = any(t["showlegend"] for t in traces)
+    if layout["showlegend"] and not any(t["marker"].get("showscale") for t in traces):
+        # categories: a titled legend on the right (with a colour bar there, "no <key>" stays at the bottom)
+        layout["legend"].update(x=1.02, xanchor="left", yref="paper", y=1, yanchor="top", orientation="v",
+                                title={"text": esc(color_key or "")})
     layout["yaxis"]["title"] = {"text": esc(y_key)}
     for axis, ticks, vals in (("xaxis", xticks, xs), ("yaxis", yticks, ys)):
         if ticks:
             layout[axis].update(tickmode="array", **ticks)
         elif _spans_decades(vals):
             layout[axis]["type"] = "log"
-    return {"data": [trace], "layout": layout}
+    unplotted = len(rows) - len(everyone)
+    layout["annotations"] = [note(f"{unplotted} run{'s' if unplotted != 1 else ''} without a value for x or y "
+                                  "not shown", corner=True)] if unplotted else []
+    return {"data": traces, "layout": layout}

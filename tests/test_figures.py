@@ -118,7 +118,7 @@ def test_parallel_and_scatter_figures() -> None:
     assert [d["label"] for d in dims] == ["lr", "opt", "last(acc)"]
     assert dims[1]["ticktext"] == ["adam", "sgd"] and list(array_of(dims[1]["values"])) == [1, 0, 1, 0, 1]
     sc = scatter_figure(rows, "config.lr", "last(acc)", "config.opt")
-    assert sc["data"][0]["customdata"] == ["1", "2", "3", "4", "5"]
+    assert sorted(i for t in sc["data"] for i in t["customdata"]) == ["1", "2", "3", "4", "5"]
     assert sc["layout"]["xaxis"]["type"] == "log", "learning rates over decades get a log axis"
 
 
@@ -142,6 +142,73 @@ def test_parallel_tick_text_is_literal_but_labels_are_escaped() -> None:
     sc = scatter_figure(rows, "config.<i>k</i>", "last(<b>acc</b>)", None)
     assert "&lt;b&gt;x&lt;/b&gt;" in sc["layout"]["xaxis"]["ticktext"]
     assert "<b>" not in json.dumps(sc["data"]), "hover text escaped"
+
+
+def sweep(n=8):
+    opts = ["adam", "sgd", None, "sgd"]
+    return [{"id": i, "config.lr": 10.0 ** -(i % 4 + 1), "config.opt": opts[i % 4], "config.bn": i % 2 == 0,
+             "config.width": [16, 32, None, 64][i % 4], "last(acc)": 0.5 + i / 20} for i in range(n)]
+
+
+def test_scatter_string_colour_key_is_categorical() -> None:
+    rows = sweep()
+    sc = scatter_figure(rows, "config.lr", "last(acc)", "config.opt")
+    traces = sc["data"]
+    assert [t["name"] for t in traces] == ["adam", "sgd", "None"], "one trace per value, missing last"
+    assert all(t["showlegend"] for t in traces) and sc["layout"]["showlegend"]
+    assert sc["layout"]["legend"]["title"]["text"] == "config.opt"
+    colors = [t["marker"]["color"] for t in traces]
+    assert len(set(colors)) == 3 and all(isinstance(c, str) for c in colors), "one discrete colour each"
+    assert colors[2] == "#9aa0a6", "missing values grey"
+    assert not any("colorscale" in t["marker"] or t["marker"].get("showscale") for t in traces)
+    by_name = {t["name"]: t["customdata"] for t in traces}
+    assert by_name == {"adam": ["0", "4"], "sgd": ["1", "3", "5", "7"], "None": ["2", "6"]}
+    np.testing.assert_allclose(array_of(traces[0]["x"]), [0.1, 0.1])
+    assert "config.opt: adam" in traces[0]["text"][0] and "run #0" in traces[0]["text"][0]
+    # the same values in another row order: the same colour per value
+    again = scatter_figure(rows[::-1], "config.lr", "last(acc)", "config.opt")["data"]
+    assert {t["name"]: t["marker"]["color"] for t in again} == dict(zip(by_name, colors, strict=True))
+    bools = scatter_figure(rows, "config.lr", "last(acc)", "config.bn")["data"]
+    assert [t["name"] for t in bools] == ["False", "True"]
+
+
+def test_scatter_many_string_values_share_an_other_colour() -> None:
+    rows = [{"id": i, "x": i, "y": i, "c": f"v{i:02d}"} for i in range(30)]
+    traces = scatter_figure(rows, "x", "y", "c")["data"]
+    assert len(traces) == 12 and traces[-1]["name"] == "other (19 values)"
+    assert len(traces[-1]["customdata"]) == 19 and traces[-1]["marker"]["color"] == "#9aa0a6"
+
+
+def test_scatter_numeric_colour_key_keeps_a_colour_scale() -> None:
+    rows = sweep()
+    sc = scatter_figure(rows, "config.lr", "last(acc)", "config.width")
+    scale, missing = sc["data"]
+    assert scale["marker"]["showscale"] is True and scale["marker"]["colorscale"] == "Viridis"
+    assert list(array_of(scale["marker"]["color"])) == [16, 32, 64, 16, 32, 64]
+    assert scale["showlegend"] is False and "title" in scale["marker"]["colorbar"]
+    assert missing["name"] == "no config.width" and missing["customdata"] == ["2", "6"]
+    assert missing["showlegend"] is True and missing["marker"]["color"] == "#9aa0a6"
+    assert sc["layout"]["legend"]["yref"] == "container", "legend at the bottom: the colour bar holds the right"
+    lr = scatter_figure(rows, "last(acc)", "last(acc)", "config.lr")["data"]
+    assert len(lr) == 1, "no run lacks lr"
+    bar = lr[0]["marker"]["colorbar"]
+    np.testing.assert_allclose(array_of(lr[0]["marker"]["color"])[:4], [-1, -2, -3, -4])
+    assert bar["ticktext"] == ["0.0001", "0.001", "0.01", "0.1"] and "(log)" in bar["title"]["text"]
+
+
+def test_scatter_without_colour_key_and_with_missing_y() -> None:
+    rows = sweep(4)
+    rows[1]["last(acc)"] = None
+    rows[2]["config.opt"] = "adam"  # run 2 had no optimizer
+    sc = scatter_figure(rows, "config.lr", "last(acc)", None)
+    assert len(sc["data"]) == 1 and sc["layout"]["showlegend"] is False
+    assert sc["data"][0]["customdata"] == ["0", "2", "3"] and len(array_of(sc["data"][0]["y"])) == 3
+    assert "1 run without a value for x or y not shown" in sc["layout"]["annotations"][0]["text"]
+    # legend entries only for values of runs on the chart (run 1, without y, was the only "sgd")
+    rows[3]["config.opt"] = None
+    colored = scatter_figure(rows, "config.lr", "last(acc)", "config.opt")["data"]
+    assert [(t["name"], t["customdata"]) for t in colored] == [("adam", ["0", "2"]), ("None", ["3"])]
+    assert not scatter_figure(sweep(2), "config.lr", "config.lr", "config.lr")["layout"]["annotations"]
 
 
 def test_single_points_and_points_between_gaps_get_markers() -> None:
