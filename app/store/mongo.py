@@ -165,6 +165,7 @@ class MongoStore(RunStore):
             None if listing_snapshot is False else ListingSnapshot(self.runs, prime=self.summaries.attach)
         )
         self._columns_cache: tuple[float, list[ColumnInfo], list[str], list[str]] | None = None
+        self._columns_generation: int | None = None
         self._shared_cache: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] | None = None
         self._tag_lock = _tag_lock((self.where, self.db.name, runs_collection))
         if not self.read_only:
@@ -497,13 +498,18 @@ class MongoStore(RunStore):
 
     # -- columns -------------------------------------------------------------------------------
     def _catalogue(self) -> tuple[list[ColumnInfo], list[str], list[str]]:
-        """(config leaf columns, their names, metric names), cached for COLUMNS_TTL seconds."""
+        """(config leaf columns, their names, metric names), cached for COLUMNS_TTL seconds (or, from a
+        listing snapshot, until its next scan)."""
         now = time.monotonic()
-        if self._columns_cache and now - self._columns_cache[0] < COLUMNS_TTL:
+        snapshot = self._snapshot_docs({}, [])
+        generation = self.snapshot.generation if snapshot is not None and self.snapshot is not None else None
+        if self._columns_cache and (
+            generation == self._columns_generation if generation is not None
+            else now - self._columns_cache[0] < COLUMNS_TTL
+        ):
             return self._columns_cache[1], self._columns_cache[2], self._columns_cache[3]
         values: dict[str, list[Any]] = {}
         n = 0
-        snapshot = self._snapshot_docs({}, [])
         if snapshot is not None:
             newest = heapq.nlargest(CONFIG_SAMPLE, snapshot, key=lambda d: sort_key(d.get("_id")))
         else:
@@ -517,8 +523,12 @@ class MongoStore(RunStore):
             for name, vals in sorted(values.items())
         ]
         names: set[str] = set(self.summaries.known_names())  # kept current by the summary refresh
-        if snapshot is not None:
-            names |= {x for d in snapshot for x in get_path_values(d, "info.metrics.name") if isinstance(x, str)}
+        if snapshot is not None:  # names listed by MongoObserver in info.metrics, and those summarised
+            for d in snapshot:
+                names |= {x for x in get_path_values(d, "info.metrics.name") if isinstance(x, str)}
+                od = d.get("omnidash")
+                if isinstance(od, dict) and isinstance(od.get("metrics"), dict):
+                    names |= {rows.unescape_key(k) for k in od["metrics"]}
         elif not names or not self.summaries.writable:
             with contextlib.suppress(OperationFailure):
                 names |= {x for x in self.runs.distinct("info.metrics.name") if isinstance(x, str)}
@@ -529,6 +539,7 @@ class MongoStore(RunStore):
             names |= {rows.unescape_key(k) for k in od.get("metrics", {})}
         config_names = [c.name for c in infos]
         self._columns_cache = (now, infos, config_names, sorted(names))
+        self._columns_generation = generation
         return infos, config_names, sorted(names)
 
     @mongo_errors

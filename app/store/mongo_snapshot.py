@@ -88,6 +88,7 @@ class ListingSnapshot:
         self._thread: threading.Thread | None = None
         self._writes: list[tuple[float, tuple[str, Any], dict[str, Any] | None]] = []  # (when, id, $set or delete)
         self.last_error: str | None = None
+        self.generation = 0  # counts the scans served
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -134,6 +135,7 @@ class ListingSnapshot:
                         docs = _apply(docs, by_id, key, update)
                 self._writes = [w for w in self._writes if w[0] >= began]
                 self._docs, self._by_id, self._taken = docs, by_id, began
+                self.generation += 1
                 self.scan_seconds = time.monotonic() - began
             self.last_error = None
 
