@@ -289,6 +289,16 @@ def main() -> None:
         t = time.perf_counter()
         store.list_runs("", ["-id"], 0, 100, columns)
         print(f"first listing through the store: {time.perf_counter() - t:.2f} s")
+        snapshot = getattr(store, "snapshot", None)
+        if snapshot is not None:  # FerretDB 1.x: a slow count moved listings to the per-process copy
+            deadline = time.time() + 900
+            while not snapshot.ready and time.time() < deadline:
+                time.sleep(0.2)
+            print(f"listing snapshot ready {time.perf_counter() - t:.1f} s after the first listing "
+                  f"(one full scan: {snapshot.scan_seconds:.1f} s; refreshed in the background from then on)")
+            t = time.perf_counter()
+            store.list_runs("", ["-id"], 0, 100, columns)
+            print(f"a listing from the snapshot: {time.perf_counter() - t:.2f} s")
         expected = store.count(FILTER_QUERY)
         min_lr = min(store.distinct("config.lr"))
 
