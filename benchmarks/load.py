@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import pymongo  # noqa: E402
 
 from benchmarks.ferretdb import free_port, uri_or_ferretdb  # noqa: E402
-from benchmarks.synthetic_runs import METRICS, load  # noqa: E402
+from benchmarks.synthetic_runs import METRICS, load, write_folder  # noqa: E402
 
 SORTS = ["-id", "config.lr", "-config.batch_size", "status", "-max(val.acc)", "min(train.loss)", "-start_time"]
 QUERIES = ["lr < 0.01 and optimizer == adam", "status == FAILED", "max(val.acc) > 0.5", "model ~ resnet"]
@@ -210,7 +210,7 @@ def main() -> None:
     parser.add_argument("--db", default="omnidash_bench_load")
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
     parser.add_argument("--folder", default=None,
-                        help="serve a Sacred FileStorage folder instead of MongoDB (demo runs written if empty)")
+                        help="serve a Sacred FileStorage folder instead of MongoDB (the same runs written if it has fewer)")
     args = parser.parse_args()
     if args.folder:
         run_folder(args)
@@ -255,8 +255,8 @@ def stop(gunicorn: subprocess.Popen) -> None:
 
 
 def run_folder(args: argparse.Namespace) -> None:
-    """The same load on a FileStorage folder (app.demo runs), e.g. where no fast MongoDB server is at hand."""
-    from app.demo import write_demo_runs
+    """The same load on a FileStorage folder holding the same synthetic runs (FerretDB 1.x reads a whole
+    collection per query, so 20,000 runs there take minutes per metric read: see the README)."""
     from app.store import open_store
 
     folder = Path(args.folder).resolve()
@@ -264,8 +264,8 @@ def run_folder(args: argparse.Namespace) -> None:
     if existing < args.runs:
         shutil.rmtree(folder, ignore_errors=True)
         started = time.perf_counter()
-        print(f"1. writing {args.runs:,} demo runs into {folder}")
-        write_demo_runs(str(folder), args.runs)
+        print(f"1. writing {args.runs:,} synthetic runs into {folder}")
+        write_folder(str(folder), args.runs)
         print(f"   written in {time.perf_counter() - started:.0f} s")
     workdir = Path(tempfile.mkdtemp(prefix="omnidash-load-"))
     gunicorn = None

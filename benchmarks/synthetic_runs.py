@@ -122,3 +122,47 @@ def load(db: pymongo.database.Database, n: int) -> None:
     print(
         f"\r   loaded {n:,} runs, {n * len(METRICS):,} metric documents in {time.perf_counter() - t0:.0f} s"
     )
+
+
+def _iso(value: Any) -> Any:
+    """Datetimes as FileStorageObserver writes them (ISO 8601, no zone), recursively."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso(v) for v in value]
+    return value
+
+
+def write_folder(path: str, n: int) -> None:
+    """The same n runs (same seed as `load`) as a Sacred FileStorageObserver folder: one folder per run
+    with run.json, config.json, metrics.json, info.json and cout.txt."""
+    import json
+    import os
+
+    rng = random.Random(42)
+    base = dt.datetime(2026, 1, 1)
+    t0 = time.perf_counter()
+    for i in range(1, n + 1):
+        doc = run_doc(rng, i, base)
+        metrics = metric_docs(rng, i, doc["start_time"])
+        folder = os.path.join(path, str(i))
+        os.makedirs(folder, exist_ok=True)
+        config, info, cout = doc.pop("config"), doc.pop("info"), doc.pop("captured_out")
+        doc.pop("_id")
+        files = {
+            "run.json": _iso(doc),
+            "config.json": config,
+            "info.json": info,
+            "metrics.json": {m["name"]: {"steps": m["steps"], "values": m["values"],
+                                         "timestamps": _iso(m["timestamps"])} for m in metrics},
+        }
+        for name, content in files.items():
+            with open(os.path.join(folder, name), "w") as f:
+                json.dump(content, f)
+        with open(os.path.join(folder, "cout.txt"), "w") as f:
+            f.write(cout)
+        if i % 1000 == 0:
+            print(f"\r   wrote {i:,} runs ({time.perf_counter() - t0:.0f} s)", end="", flush=True)
+    print(f"\r   wrote {n:,} runs, {n * len(METRICS):,} metric series in {time.perf_counter() - t0:.0f} s")
