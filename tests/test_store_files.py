@@ -183,6 +183,9 @@ def test_columns_and_distinct(store: FileStore) -> None:
     assert store.distinct("lr") == [0.01, 0.1, 0.2, 0.5]
     assert store.distinct("tags") == ["a", "b", "baseline", "cnn"]
     assert store.distinct("status") == ["COMPLETED", "FAILED", "PROBABLY_DEAD", "QUEUED", "UNKNOWN"]
+    run_id = store.run_ids()[0]
+    store.update_tags([run_id], add=["fresh"])  # a remembered answer never hides a write
+    assert store.distinct("tags") == ["a", "b", "baseline", "cnn", "fresh"]
 
 
 # -- one run -----------------------------------------------------------------------------------

@@ -311,6 +311,11 @@ class FileStore(RunStore):
         now = datetime.now(UTC)
         ctx = self._context(now)
         self._ensure_column(column, ctx)
+        self.cache.refresh()
+        memo_key = ("distinct", self.cache.generation, column, int(limit))
+        cached = self._results.get(memo_key)
+        if cached is not None:  # autocomplete asks often; the answer only changes with a new scan
+            return list(cached)
         config_path = self._config_column_path(column, ctx)
         found: dict[str, Any] = {}
         for entry in list(self.cache.by_id.values()):
@@ -322,8 +327,10 @@ class FileStore(RunStore):
                 if v is None or v == "" or isinstance(v, dict | list):
                     continue
                 found.setdefault(json.dumps(v, sort_keys=True, default=str), v)
-        ordered = sorted(found.values(), key=sort_key)
-        return ordered[: max(0, int(limit))]
+        ordered = sorted(found.values(), key=sort_key)[: max(0, int(limit))]
+        if column not in ("status", "duration"):  # these two change with the clock (PROBABLY_DEAD, running)
+            self._remember(memo_key, ordered)
+        return list(ordered)
 
     def _config_column_path(self, column: str, ctx) -> str | None:
         """"config.a.b" when a column names a config leaf (dotted or bare), else None."""
