@@ -370,8 +370,8 @@ class MongoStore(RunStore):
         flt, sort_spec, needs_summaries = self._prepare(query, keys, wanted, ctx)
         projection, metric_cols = self._projection(wanted, ctx)
         snapshot = self._snapshot_docs(flt, sort_spec, projection)
-        if snapshot is not None:
-            chosen = select(snapshot, flt, sort_spec)
+        if snapshot is not None and self.snapshot is not None:
+            chosen = self.snapshot.select(flt, sort_spec)
             total, docs = len(chosen), chosen[offset : offset + limit]
         elif needs_summaries and not self.summaries.writable:
             self.summaries.refresh()
@@ -438,7 +438,7 @@ class MongoStore(RunStore):
         flt, sort_spec, needs_summaries = self._prepare(query, [SortKey("id")], [], ctx)
         snapshot = self._snapshot_docs(flt, [])
         if snapshot is not None:
-            return len(select(snapshot, flt, []))
+            return len(self.snapshot.select(flt, []))
         self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return len(self._python_select(flt, sort_spec))
@@ -450,7 +450,7 @@ class MongoStore(RunStore):
         flt, sort_spec, needs_summaries = self._prepare(query, [SortKey("id")], [], ctx)
         snapshot = self._snapshot_docs(flt, sort_spec)
         if snapshot is not None:
-            return [d["_id"] for d in select(snapshot, flt, sort_spec)]
+            return [d["_id"] for d in self.snapshot.select(flt, sort_spec)]
         self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return self._python_select(flt, sort_spec)
@@ -468,7 +468,7 @@ class MongoStore(RunStore):
             projection, metric_cols = self._projection(wanted, ctx)
             snapshot = self._snapshot_docs(flt, sort_spec, projection)
             if snapshot is not None:
-                chosen = select(snapshot, flt, sort_spec)
+                chosen = self.snapshot.select(flt, sort_spec)
                 for start in range(0, len(chosen), batch):
                     yield from self._rows_of(chosen[start : start + batch], now, ctx, wanted, metric_cols)
                 return

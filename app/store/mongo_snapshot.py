@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ FIELDS = (
 MIN_AGE = 2.0  # seconds a copy is served before a refresh is started
 AGE_FACTOR = 3.0  # ... or this many scan durations, whichever is longer (keeps the server mostly idle)
 SCAN_BATCH = 1000
+SELECTIONS_KEPT = 16
 
 
 def covered(path: str) -> bool:
@@ -89,6 +91,8 @@ class ListingSnapshot:
         self._writes: list[tuple[float, tuple[str, Any], dict[str, Any] | None]] = []  # (when, id, $set or delete)
         self.last_error: str | None = None
         self.generation = 0  # counts the scans served
+        self._version = 0  # counts scans and writes: remembered selections are valid for one version
+        self._selections: OrderedDict[tuple[int, str, str], list[dict[str, Any]]] = OrderedDict()
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -114,6 +118,24 @@ class ListingSnapshot:
         assert self._docs is not None
         return self._docs
 
+    def select(self, flt: Mapping[str, Any], sort_spec: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """`select(self.docs(), ...)`, remembered until the next scan or write (paging, counting and
+        scrolling through one listing sort once)."""
+        docs = self.docs()
+        key = (self._version, repr(flt), repr(sort_spec))
+        with self._lock:
+            found = self._selections.get(key)
+            if found is not None:
+                self._selections.move_to_end(key)
+                return found
+        found = select(docs, flt, sort_spec)
+        with self._lock:
+            if key[0] == self._version:
+                self._selections[key] = found
+                while len(self._selections) > SELECTIONS_KEPT:
+                    self._selections.popitem(last=False)
+        return found
+
     def doc(self, run_id: RunId) -> dict[str, Any] | None:
         """The copy of one run (exactly this id: no int/str twin), or None."""
         self.docs()
@@ -136,6 +158,7 @@ class ListingSnapshot:
                 self._writes = [w for w in self._writes if w[0] >= began]
                 self._docs, self._by_id, self._taken = docs, by_id, began
                 self.generation += 1
+                self._version += 1
                 self.scan_seconds = time.monotonic() - began
             self.last_error = None
 
@@ -157,6 +180,7 @@ class ListingSnapshot:
     def _record(self, key: tuple[str, Any], update: dict[str, Any] | None) -> None:
         with self._lock:
             self._writes.append((time.monotonic(), key, update))
+            self._version += 1
             if self._docs is not None:
                 self._docs = _apply(self._docs, self._by_id, key, update)
 
