@@ -58,7 +58,8 @@ def load(db: pymongo.database.Database, n_runs: int, n_points: int) -> None:
             "command": "main", "status": "COMPLETED", "start_time": start, "heartbeat": start,
             "stop_time": start + dt.timedelta(seconds=n_points / 100),
             "config": {"lr": [1e-3, 1e-2][i % 2], "seed": i}, "meta": {}, "host": {"hostname": "bench"},
-            "captured_out": "", "info": {}, "artifacts": [], "resources": [],
+            "captured_out": "", "artifacts": [], "resources": [],
+            "info": {"metrics": [{"name": "loss", "id": f"{i:024x}"}]},  # as MongoObserver lists them
         })
         steps = np.arange(n_points)
         values = np.exp(-steps / (n_points / 5)) + rng.normal(0, 0.05, n_points) + i * 0.01

@@ -662,3 +662,26 @@ def test_snapshot_keeps_serving_when_a_refresh_fails(private_mongo_server):
     pymongo.MongoClient(uri)["snapshot_outage"].runs.insert_one(sacred_doc(3, {"seed": 3}))
     assert wait_for(lambda: store.count() == 3)  # the next refresh after the outage succeeds
     assert store.snapshot.last_error is None and ids(store.list_runs(sort="-id")) == [3, 2, 1]
+
+
+def test_metric_names_come_from_info_metrics_when_every_run_lists_them(store, mongo_db):
+    listed = sacred_doc(1)
+    listed["info"] = {"metrics": [{"name": "loss", "id": "a" * 24}, {"name": "acc", "id": "b" * 24}]}
+    add_runs(mongo_db, [listed, sacred_doc(2)], [metric_doc(1, "loss", [1.0]), metric_doc(1, "acc", [0.5]),
+                                                 metric_doc(2, "f1", [0.3])])
+    mongo_db.metrics.insert_one(metric_doc(1, "unlisted", [0.0]))  # not in info.metrics: not asked for
+    assert store.metric_names([1]) == {1: ["acc", "loss"]}
+    assert store.metric_names([1, 2]) == {1: ["acc", "loss", "unlisted"], 2: ["f1"]}  # run 2 lists none
+
+
+def test_get_run_fields_from_the_snapshot(mongo_uri, mongo_db):
+    add_runs(mongo_db, [sacred_doc(i, {"lr": i / 10}) for i in (1, 2)])
+    store = MongoStore(mongo_uri, listing_snapshot=True)
+    store.snapshot.min_age = 3600
+    assert store.count() == 2
+    mongo_db.runs.update_one({"_id": 1}, {"$set": {"config.lr": 9.0}})
+    assert store.get_run("1", fields=["config", "status"]) == {"_id": 1, "config": {"lr": 0.1},
+                                                                "status": "COMPLETED"}
+    assert store.get_run(1, fields=["config", "host"])["config"]["lr"] == 9.0  # host: not in the copy
+    mongo_db.runs.insert_one(sacred_doc(3, {"lr": 0.3}))
+    assert store.get_run(3, fields=["config"])["config"] == {"lr": 0.3}  # newer than the copy

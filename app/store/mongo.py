@@ -49,6 +49,7 @@ from app.store.common import (
     positive_int,
 )
 from app.store.matcher import get_path_values, sort_key
+from app.store.mongo_snapshot import FIELDS as SNAPSHOT_FIELDS
 from app.store.mongo_snapshot import ListingSnapshot, covered, select
 from app.store.mongo_summaries import Summaries, summaries_by_name
 from app.store.mongo_util import (
@@ -93,6 +94,7 @@ ROW_FIELDS = {
 SUMMARY_PATHS = ("omnidash.metrics", "omnidash.duration")
 SNAPSHOT_AFTER = 0.5  # seconds a count may take on a scanning server before listings move to the snapshot
 SNAPSHOT_MIN_RUNS = 1000  # ... if the collection holds at least this many runs
+SNAPSHOT_TOP_FIELDS = {f for f in SNAPSHOT_FIELDS if "." not in f} - {"omnidash"}
 
 # One lock per database in this process: FerretDB 1.x applies concurrent updates of one document
 # non-atomically, so tag edits from threads of this process are serialized (MongoDB needs no lock).
@@ -610,11 +612,25 @@ class MongoStore(RunStore):
 
     @mongo_errors
     def get_run(self, run_id: RunId, fields: Sequence[str] | None = None) -> dict[str, Any]:
-        doc = self._find(run_id, {f: 1 for f in fields} if fields is not None else None)
+        doc = self._snapshot_run(run_id, fields)
+        if doc is None:
+            doc = self._find(run_id, {f: 1 for f in fields} if fields is not None else None)
         doc.pop("omnidash", None)
         if "result" in doc:
             doc["result"] = rows.decode_value(doc["result"])
         return json_safe(doc)
+
+    def _snapshot_run(self, run_id: RunId, fields: Sequence[str] | None) -> dict[str, Any] | None:
+        """Top-level fields of one run from a ready listing snapshot that holds them all (plot panel and
+        compare page on FerretDB 1.x, where a find by id reads every run), else None."""
+        snap = self.snapshot
+        if snap is None or not snap.ready or fields is None or not all(f in SNAPSHOT_TOP_FIELDS for f in fields):
+            return None
+        for c in id_candidates(run_id):
+            d = snap.doc(c)
+            if d is not None:
+                return {"_id": d["_id"], **{f: d[f] for f in fields if f in d}}
+        return None  # maybe newer than the snapshot: the server knows
 
     def _file_infos(self, refs: list[tuple[str, Any]]) -> list[FileInfo]:
         ids = [fid for _n, fid in refs if fid is not None]
@@ -685,14 +701,21 @@ class MongoStore(RunStore):
         return {rid: sorted(names) for rid, names in out.items()}
 
     def _listed_metric_names(self, run_ids: list[RunId]) -> dict[RunId, list[str]] | None:
-        """Metric names from the snapshot's `info.metrics` (MongoObserver lists each metric there), or
-        None when there is no ready snapshot or a run is not in it or lists none."""
+        """Metric names from the runs' `info.metrics` (MongoObserver lists each metric there; read from the
+        listing snapshot when there is one), or None when a run is unknown or lists none: then the metrics
+        collection is asked (on FerretDB 1.x that reads every metric document, however long)."""
         snap = self.snapshot
-        if snap is None or not snap.ready:
-            return None
+        if snap is not None and snap.ready:
+            lookup = snap.doc
+        else:
+            found = {(type(d["_id"]).__name__, d["_id"]): d
+                     for d in self.runs.find({"_id": {"$in": self._stored_ids(run_ids)}}, {"info.metrics": 1})}
+
+            def lookup(rid: RunId) -> dict[str, Any] | None:
+                return found.get((type(rid).__name__, rid))
         out: dict[RunId, list[str]] = {}
         for rid in run_ids:
-            doc = next((d for c in id_candidates(rid) if (d := snap.doc(c)) is not None), None)
+            doc = next((d for c in id_candidates(rid) if (d := lookup(c)) is not None), None)
             if doc is None:
                 return None
             names = sorted({x for x in get_path_values(doc, "info.metrics.name") if isinstance(x, str)})
