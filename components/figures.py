@@ -80,6 +80,9 @@ def run_name(info: RunInfo | None, run_id: RunId) -> str:
 
 # -- x values -------------------------------------------------------------------------------------
 def _epoch_seconds(ts: Sequence[datetime | None]) -> np.ndarray:
+    held = getattr(ts, "epoch_seconds", None)  # timestamps already held as seconds (the plot cache's)
+    if isinstance(held, np.ndarray):
+        return held.astype(float)
     out = np.full(len(ts), np.nan)
     for i, t in enumerate(ts):
         if t is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -28,6 +28,7 @@ class FullSeries:
     steps: np.ndarray  # float64, sorted
     values: np.ndarray  # float64, NaN for gaps
     stamps: np.ndarray | None  # epoch seconds (NaN where missing), or None
+    whole_view: dict[int, np.ndarray] = field(default_factory=dict)  # max_points -> indices of the full range
 
     @property
     def size(self) -> int:
@@ -43,6 +44,46 @@ def _full(s: Series) -> FullSeries:
     return FullSeries(s.run_id, np.asarray(s.steps, dtype=float), values, stamps)
 
 
+class EpochStamps(Sequence[datetime | None]):
+    """Timestamps held as epoch seconds (NaN: missing); datetimes are made only when read one by one.
+
+    The charts only need the seconds (`epoch_seconds`), so a 50 x 2,000-point figure no longer builds and
+    parses 100,000 datetime objects; CSV export and anything else iterating get datetimes as before.
+    """
+
+    def __init__(self, seconds: np.ndarray) -> None:
+        self.epoch_seconds = seconds
+
+    def __len__(self) -> int:
+        return len(self.epoch_seconds)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return EpochStamps(self.epoch_seconds[i])
+        t = float(self.epoch_seconds[i])
+        return datetime.fromtimestamp(t, UTC) if np.isfinite(t) else None
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _plain_list(a: np.ndarray) -> list:
+    """Floats as Python numbers, NaN/inf as None (vectorised when nothing is missing)."""
+    finite = np.isfinite(a)
+    if finite.all():
+        return a.tolist()
+    return [v if ok else None for v, ok in zip(a.tolist(), finite.tolist(), strict=True)]
+
+
+def _step_list(a: np.ndarray) -> list:
+    """Steps as ints where they are whole numbers (one C call when all are)."""
+    if np.isfinite(a).all() and (a == np.floor(a)).all():
+        return a.astype(np.int64).tolist()
+    return [int(x) if x.is_integer() else x for x in a.tolist()]
+
+
 def _series(name: str, full: FullSeries, max_points: int | None, x_range: tuple[float, float] | None) -> Series:
     steps, values, stamps = full.steps, full.values, full.stamps
     if x_range is not None:
@@ -51,16 +92,20 @@ def _series(name: str, full: FullSeries, max_points: int | None, x_range: tuple[
         steps, values = steps[keep], values[keep]
         stamps = stamps[keep] if stamps is not None else None
     if max_points is not None and len(steps) > max_points:
-        idx = downsample_indices(steps, values, max_points)
+        if x_range is None:  # the unzoomed chart is drawn again and again: pick its points once
+            idx = full.whole_view.get(max_points)
+            if idx is None:
+                idx = full.whole_view[max_points] = downsample_indices(steps, values, max_points)
+        else:
+            idx = downsample_indices(steps, values, max_points)
         steps, values = steps[idx], values[idx]
         stamps = stamps[idx] if stamps is not None else None
     return Series(
         run_id=full.run_id,
         name=name,
-        steps=[int(x) if x.is_integer() else x for x in steps.tolist()],
-        values=[None if not np.isfinite(v) else v for v in values.tolist()],
-        timestamps=[] if stamps is None else [
-            None if not np.isfinite(t) else datetime.fromtimestamp(t, UTC) for t in stamps.tolist()],
+        steps=_step_list(steps),
+        values=_plain_list(values),
+        timestamps=[] if stamps is None else EpochStamps(stamps),  # type: ignore[arg-type]
         total_points=full.size,
     )
 
