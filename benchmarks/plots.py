@@ -185,11 +185,14 @@ def main() -> None:
         run_ids = list(range(1, args.runs + 1))
         window = (args.points // 2, args.points // 2 + 2000)
         rows = {}
-        for label, points in (("downsampled (ours)", pp.POINTS_ONE_CHART), ("every point (Omniboard)", None)):
+        opts = pp.options_from([["loss"], "multiples", "step", "linear", 0, [], [], [], "std"])
+        ours_points = pp.chart_plan(opts, ["loss"], len(run_ids))[1]  # what the compare page asks for
+        for label, points in (("downsampled (ours)", ours_points), ("every point (Omniboard)", None)):
             server = server_side(app, run_ids, points)
             browser = {"load": None, "render": None, "zoom": None}
             if not args.no_browser:
-                pp.POINTS_ONE_CHART = points or 10**9  # the compare page sends what the chart asks for
+                if points is None:  # the compare page sends what the chart asks for: here, everything
+                    pp.POINTS_ONE_CHART, pp.CHART_POINT_BUDGET = 10**9, 10**12
                 live = LiveServer(app.server)
                 try:
                     browser = browser_side(live.url, args.runs, window,
@@ -197,8 +200,8 @@ def main() -> None:
                 finally:
                     live.stop()
             rows[label] = (server, browser)
-        pp.POINTS_ONE_CHART = 2000
-        print(f"\n{args.runs} runs x {args.points:,} points of one metric, one chart")
+        print(f"\n{args.runs} runs x {args.points:,} points of one metric, one chart ({ours_points:,} points per "
+              "series downsampled)")
         print("server: series + figure + JSON; 'first' reads the database (the baseline row then reuses")
         print("the panel's cache of full-resolution series), 'cached' is the median of later calls")
         print(f"{'':26}{'first':>10}{'cached':>10}{'JSON':>10}{'page→chart':>12}"

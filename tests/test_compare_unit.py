@@ -173,3 +173,14 @@ def test_series_cache_matches_the_store(tmp_path) -> None:
     live = cache.series(store, ids, [name], 50, live=[ids[0]])
     assert [s.run_id for s in live] == ids, "running runs come from the store, in the same order"
     assert cache.series(store, ids, ["no such metric"], 50) == []
+
+
+def test_points_per_series_shrink_when_a_chart_holds_many_runs() -> None:
+    from app.pages import plot_panel as pp
+
+    one = {"layout": "multiples"}
+    assert pp.chart_plan(one, ["loss"], 3)[1] == pp.POINTS_ONE_CHART
+    plan, points, _ = pp.chart_plan(one, ["loss"], 50)
+    assert plan == [("loss", ["loss"])] and points * 50 <= pp.CHART_POINT_BUDGET
+    assert pp.chart_plan(one, ["loss", "acc"], 50)[1] == min(pp.POINTS_SMALL_MULTIPLE, pp.CHART_POINT_BUDGET // 50)
+    assert pp.chart_plan({"layout": "single"}, ["loss", "acc"], 500)[1] == pp.MIN_POINTS_PER_SERIES
