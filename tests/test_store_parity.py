@@ -190,3 +190,12 @@ def test_snapshot_gives_the_servers_columns_and_values(stores, snapshot_store) -
         assert snapshot_store.distinct(column) == mongo.distinct(column), column
     ids = mongo.run_ids()
     assert snapshot_store.metric_names(ids) == mongo.metric_names(ids)
+
+
+def test_get_runs_reads_many_runs_like_get_run(stores) -> None:
+    for store in stores:
+        got = store.get_runs(["2", 5, 999, 3], fields=["config", "status"])
+        assert list(got) == ["2", 5, 3], store.kind  # requested order, unknown ids left out
+        for rid, doc in got.items():
+            assert doc == store.get_run(rid, fields=["config", "status"]), (store.kind, rid)
+        assert store.get_runs([]) == {}

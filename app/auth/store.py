@@ -182,6 +182,9 @@ class GuardedStore(RunStore):
         return self.inner.metric_series(run_ids, names, max_points=max_points, x_range=x_range,
                                         since_step=since_step)
 
+    def get_runs(self, run_ids: Iterable[RunId], fields: Sequence[str] | None = None) -> dict[RunId, dict[str, Any]]:
+        return self.inner.get_runs(run_ids, fields)
+
     def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
         return self.inner.iter_metric_series(run_ids, names)
 

@@ -52,16 +52,10 @@ def parse_run_ids(text: str | None) -> list[RunId]:
 
 def load_docs(run_ids: list[RunId]) -> tuple[dict[RunId, dict[str, Any]], list[RunId]]:
     """Run documents by id, and the ids no run has."""
-    store = get_store()
-    docs, missing = {}, []
-    for rid in run_ids:
-        try:  # what the config diff compares; never the captured output
-            doc = store.get_run(rid, fields=["config", "experiment", "command", "status", "meta", "host"])
-        except NotFound:
-            missing.append(rid)
-            continue
-        docs[doc.get("_id", rid)] = doc
-    return docs, missing
+    # what the config diff compares, never the captured output; one read for all the runs
+    found = get_store().get_runs(run_ids, fields=["config", "experiment", "command", "status", "meta", "host"])
+    docs = {doc.get("_id", rid): doc for rid, doc in found.items()}
+    return docs, [rid for rid in run_ids if rid not in found]
 
 
 def id_lookup(run_ids: list[RunId]) -> dict[str, RunId]:

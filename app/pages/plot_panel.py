@@ -35,7 +35,7 @@ from dash.exceptions import PreventUpdate
 
 from app.context import get_store
 from app.pages.series_cache import CACHE
-from app.store.base import NotFound, RunId, Series, StoreError
+from app.store.base import RunId, Series, StoreError
 from app.store.compare import ema_smooth, group_runs, legend_label, varying_config_keys
 from app.store.rows import flatten_dict, parse_time
 from components.figures import RunInfo, metric_figure, relative_scale, run_colors, trace_key, x_values
@@ -60,15 +60,10 @@ def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[st
 def load_run_info(run_ids: Sequence[RunId]) -> dict[str, Any]:
     """Config, start time and status of each run, plus metric names; unknown ids listed apart."""
     store = get_store()
-    runs, missing = [], []
-    for rid in run_ids:
-        try:
-            doc = store.get_run(rid, fields=["config", "start_time", "status"])
-        except NotFound:
-            missing.append(rid)
-            continue
-        runs.append({"id": doc.get("_id", rid), "config": doc.get("config") or {},
-                     "start": doc.get("start_time"), "status": doc.get("status")})
+    found = store.get_runs(run_ids, fields=["config", "start_time", "status"])  # one read for all
+    missing = [rid for rid in run_ids if rid not in found]
+    runs = [{"id": doc.get("_id", rid), "config": doc.get("config") or {}, "start": doc.get("start_time"),
+             "status": doc.get("status")} for rid, doc in found.items()]
     names = store.metric_names([r["id"] for r in runs]) if runs else {}
     counts: dict[str, int] = {}
     for rid in names:

@@ -205,6 +205,18 @@ class RunStore(abc.ABC):
         `fields` limits it to these top-level fields (and `_id`), so a caller that needs the config
         does not fetch megabytes of captured output."""
 
+    def get_runs(self, run_ids: Iterable[RunId], fields: Sequence[str] | None = None) -> dict[RunId, dict[str, Any]]:
+        """{requested id: get_run(id, fields)} for the ids that name a run (unknown ids are left out).
+
+        Backends override it to read all the runs at once (the compare page asks for dozens)."""
+        out: dict[RunId, dict[str, Any]] = {}
+        for rid in run_ids:
+            try:
+                out[rid] = self.get_run(rid, fields)
+            except NotFound:
+                continue
+        return out
+
     @abc.abstractmethod
     def list_artifacts(self, run_id: RunId) -> list[FileInfo]: ...
 

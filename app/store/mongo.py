@@ -615,6 +615,34 @@ class MongoStore(RunStore):
         doc = self._snapshot_run(run_id, fields)
         if doc is None:
             doc = self._find(run_id, {f: 1 for f in fields} if fields is not None else None)
+        return self._public(doc)
+
+    @mongo_errors
+    def get_runs(self, run_ids: Iterable[RunId], fields: Sequence[str] | None = None) -> dict[RunId, dict[str, Any]]:
+        """One query for every run not served by the listing snapshot."""
+        requested = list(dict.fromkeys(run_ids))
+        out: dict[RunId, dict[str, Any]] = {}
+        rest = []
+        for rid in requested:
+            doc = self._snapshot_run(rid, fields)
+            if doc is not None:
+                out[rid] = doc
+            else:
+                rest.append(rid)
+        if rest:
+            projection = {f: 1 for f in fields} if fields is not None else None
+            found = {(type(d["_id"]).__name__, d["_id"]): d
+                     for d in self.runs.find({"_id": {"$in": self._stored_ids(rest)}}, projection)}
+            for rid in rest:
+                doc = next((found[k] for c in id_candidates(rid) if (k := (type(c).__name__, c)) in found), None)
+                if doc is not None:
+                    out[rid] = doc
+        return {rid: self._public(out[rid]) for rid in requested if rid in out}
+
+    @staticmethod
+    def _public(doc: dict[str, Any]) -> dict[str, Any]:
+        """A run document as get_run returns it (no omnidash field, result decoded, JSON-safe)."""
+        doc = dict(doc)
         doc.pop("omnidash", None)
         if "result" in doc:
             doc["result"] = rows.decode_value(doc["result"])
