@@ -166,6 +166,8 @@ class MongoStore(RunStore):
         self.snapshot: ListingSnapshot | None = (
             None if listing_snapshot is False else ListingSnapshot(self.runs, prime=self.summaries.attach)
         )
+        if self.snapshot is not None and not self._snapshot_forced:
+            _COUNTER.submit(self._snapshot_if_large)  # a server just started on a big collection builds it now
         self._columns_cache: tuple[float, list[ColumnInfo], list[str], list[str]] | None = None
         self._columns_generation: int | None = None
         self._shared_cache: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] | None = None
@@ -393,12 +395,18 @@ class MongoStore(RunStore):
                        projection: Iterable[str] = ()) -> list[dict[str, Any]] | None:
         """The snapshot's documents when it serves this listing (every path it needs is in the copy)."""
         snap = self.snapshot
-        if snap is None or not (snap.ready or self._snapshot_forced):
-            return None
+        if snap is None or not (snap.ready or snap.building or self._snapshot_forced):
+            return None  # (a first build running is waited for: it is quicker than asking the server)
         paths = [*filter_fields(flt), *(p for p, _ in sort_spec), *projection]
         if not all(covered(p) for p in paths):
             return None
         return snap.docs()
+
+    def _snapshot_if_large(self) -> None:
+        """Start the listing snapshot when the collection already holds SNAPSHOT_MIN_RUNS runs."""
+        with contextlib.suppress(PyMongoError):
+            if self.snapshot is not None and self.runs.estimated_document_count() >= SNAPSHOT_MIN_RUNS:
+                self.snapshot.start()
 
     def _timed_count(self, flt: dict[str, Any]) -> int:
         """count_documents; a slow one on a scanning server starts the listing snapshot."""

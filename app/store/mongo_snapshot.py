@@ -102,6 +102,11 @@ class ListingSnapshot:
     def age(self) -> float:
         return time.monotonic() - self._taken if self.ready else float("inf")
 
+    @property
+    def building(self) -> bool:
+        """Whether a scan is running in the background."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Build the copy in a background thread if none is built or being built."""
         if self._thread is not None and self._thread.is_alive():
@@ -143,8 +148,12 @@ class ListingSnapshot:
 
     # -- scanning ----------------------------------------------------------------------------------
     def scan(self) -> None:
-        """Read every run's listing fields now and serve them (errors propagate: pymongo's)."""
+        """Read every run's listing fields now and serve them (errors propagate: pymongo's). A first build
+        that finds another one running waits for it instead of scanning twice."""
+        first = self._docs is None
         with self._scan_lock:
+            if first and self._docs is not None:
+                return
             began = time.monotonic()
             projection = collapse_paths(set(FIELDS))
             docs = list(self.runs.find({}, projection).batch_size(SCAN_BATCH))
