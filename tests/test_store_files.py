@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -296,6 +297,26 @@ def test_update_tags_starts_from_displayed_tags(store: FileStore) -> None:
     tags = {r["id"]: r["tags"] for r in store.list_runs(columns=["tags"]).rows}
     assert tags[1] == ["baseline", "good"] and tags[2] == ["a", "good"] and tags["lr-0.1-final"] == ["good"]
     assert store.run_ids("tags has good") == [1, 2, "lr-0.1-final"]
+
+
+def test_a_tag_write_keeps_other_listings_and_updates_tag_listings(folder: Path) -> None:
+    old = time.time() - 60  # files written just now are re-read at every scan (same timestamp tick)
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (old, old))
+    store = FileStore(str(folder))
+    by_lr = store.run_ids("lr > 0")
+    before = store.cache.generation
+    assert store.run_ids("tags has shiny") == [] and store.run_ids("not tags has shiny") == store.run_ids()
+    sorted_by_tags = [r["id"] for r in store.list_runs(sort="tags", columns=["tags"]).rows]
+    store.set_tags(2, ["shiny"])
+    assert store.cache.generation == before  # only annotations moved: unrelated listings stay remembered
+    assert store.run_ids("lr > 0") == by_lr
+    assert store.run_ids("tags has shiny") == [2] and 2 not in store.run_ids("not tags has shiny")
+    assert store.list_runs("id == 2", columns=["tags"]).rows[0]["tags"] == ["shiny"]
+    assert [r["id"] for r in store.list_runs(sort="tags", columns=["tags"]).rows] != sorted_by_tags
+    assert "shiny" in store.distinct("tags")
+    store.set_notes(2, "spike")
+    assert store.run_ids("notes ~ spike") == [2]
 
 
 def test_twenty_threads_adding_and_removing_lose_nothing(store: FileStore) -> None:

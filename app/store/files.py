@@ -117,7 +117,7 @@ class FileStore(RunStore):
 
     def _selection(self, query: str, ctx) -> tuple[list[RunEntry], str]:
         """(matching entries, a key naming this selection for the current scan generation)."""
-        from app.store.query import compile_query, metric_refs
+        from app.store.query import compile_query, filter_fields, metric_refs
 
         self.cache.refresh()
         generation = self.cache.generation
@@ -130,6 +130,8 @@ class FileStore(RunStore):
         if not flt:
             return entries, f"all@{generation}"
         key = f"{flt!r}@{generation}"
+        if any(touches_annotations(p) for p in filter_fields(flt)):
+            key += f"+{self.cache.annotations_generation}"
         cached = self._results.get(("select", key))
         if cached is None:
             flt_key = repr(flt)
@@ -169,6 +171,8 @@ class FileStore(RunStore):
             self._ensure_column(key.column, ctx)
             specs.append((column_path(key.column, ctx), key.descending))
         cache_key = ("sort", selection, tuple(specs))
+        if any(touches_annotations(p) for p, _ in specs):
+            cache_key += (self.cache.annotations_generation,)
         cached = self._results.get(cache_key)
         if cached is not None:
             return cached
@@ -312,7 +316,7 @@ class FileStore(RunStore):
         ctx = self._context(now)
         self._ensure_column(column, ctx)
         self.cache.refresh()
-        memo_key = ("distinct", self.cache.generation, column, int(limit))
+        memo_key = ("distinct", self.cache.generation, self.cache.annotations_generation, column, int(limit))
         cached = self._results.get(memo_key)
         if cached is not None:  # autocomplete asks often; the answer only changes with a new scan
             return list(cached)
@@ -604,6 +608,14 @@ def safe_match(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
         return matches(doc, flt)
     except Exception:  # noqa: BLE001
         return False
+
+
+ANNOTATION_PATHS = ("omniboard", "config.tags", "meta.comment")  # where tags and notes are read from
+
+
+def touches_annotations(path: str) -> bool:
+    """Whether a filter or sort path reads tags or notes (their writes leave `generation` alone)."""
+    return any(path == a or path.startswith(a + ".") or a.startswith(path + ".") for a in ANNOTATION_PATHS)
 
 
 def entry_matches(entry: RunEntry, flt: dict[str, Any], flt_key: str) -> bool:

@@ -125,6 +125,7 @@ class RunCache:
         self.entries: dict[str, RunEntry] = {}
         self.by_id: dict[int | str, RunEntry] = {}
         self.generation = 0
+        self.annotations_generation = 0  # tags/notes changes that left `generation` alone
         self.parse_count = 0  # files parsed so far (tests check that refreshes re-read only changes)
         self._last_scan = 0.0
         self._lock = threading.RLock()
@@ -321,6 +322,11 @@ class RunCache:
             entry.parsed.get(SIDECAR_FILE),
             entry.summaries,
         )
+        if not is_new and set(changed_files) <= {SIDECAR_FILE}:
+            # only tags/notes moved: the run set, configs, times and metrics stand, and so do the listings
+            # that do not look at annotations (they key on `generation`; the others on both)
+            self.annotations_generation += 1
+            return False
         return True
 
     # -- derived metric summaries ------------------------------------------------------
