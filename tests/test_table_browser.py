@@ -273,6 +273,17 @@ def url_widths(page) -> dict[str, int]:
     return {name: int(px) for name, px in (part.rsplit(":", 1) for part in text.split(",") if part)}
 
 
+def test_default_columns_also_resets_widths(page, live):
+    open_table(page, live.url + "/?cols=id,status,config.lr&w=config.lr:260")
+    page.wait_for_load_state("networkidle")
+    assert header_width(page, "config.lr") == pytest.approx(260, abs=1)
+    page.click("#tbl-picker-toggle")
+    page.click("#tbl-picker-reset")
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('cols')", timeout=20_000)
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('w')", timeout=20_000)
+    assert header_width(page, "config.lr") == pytest.approx(140, abs=1)
+
+
 def test_resized_and_moved_columns_live_in_the_url(page, live, artifacts_dir):
     open_table(page, live.url + "/?cols=id,status,config.lr,result")
     # let the page's first callbacks finish, as a user would: a drag begun while the grid is still being

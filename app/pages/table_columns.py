@@ -132,8 +132,8 @@ def register(app: Dash) -> None:
                 new_visible = merge_checked(visible, checked or [], [o["value"] for o in shown or []])
             elif trigger == ui.PICKER_PINNED:
                 new_visible, pin = visible, [c for c in pinned_value or [] if c in visible]
-            elif trigger == ui.PICKER_RESET:
-                new_visible = default_columns(as_cols(table_cache.column_infos(store)))
+            elif trigger == ui.PICKER_RESET:  # the default columns at their default widths
+                new_visible, widths = default_columns(as_cols(table_cache.column_infos(store))), {}
             elif trigger == ui.GRID:  # a header dragged, resized or pinned: the grid shows it already
                 order, pin, widths = order_from_state(column_state)
                 if not order or (order == visible and pin == current.pin and View(w=widths).w == current.w):
