@@ -405,13 +405,32 @@ def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray,
             {"tickvals": list(range(len(cats))), "ticktext": [esc(t) if escape else t for t in map(_tick, cats)]})
 
 
+def log_axis(values: Sequence[Any]) -> bool:
+    """Whether a parallel-coordinates axis is drawn in log10: positive numbers spanning two decades or more
+    (learning rates, weight decays), which a linear axis would squeeze against its bottom."""
+    vals, ticks = axis_values(values)
+    return not ticks and _spans_decades(vals)
+
+
+def decade_ticks(log_values: np.ndarray) -> dict[str, Any]:
+    """Tick values and text at every power of ten a log10 axis spans (text as the numbers read: 0.001)."""
+    finite = log_values[np.isfinite(log_values)]
+    lo, hi = int(np.floor(finite.min())), int(np.ceil(finite.max()))
+    return {"tickvals": list(range(lo, hi + 1)), "ticktext": [f"{10.0 ** k:g}" for k in range(lo, hi + 1)]}
+
+
 def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metric_col: str,
                     theme: str = "light", lower_better: bool = False) -> Figure:
-    """Parallel coordinates: one axis per key plus the metric, lines coloured by the metric."""
+    """Parallel coordinates: one axis per key plus the metric, lines coloured by the metric; an axis whose
+    values span two decades or more is drawn in log10 (labelled "(log)"; `axis_defs` maps brushes back)."""
     dims = []
     for key in [*keys, metric_col]:
-        vals, ticks = axis_values([r.get(key) for r in rows], escape=False)
+        raw = [r.get(key) for r in rows]
+        vals, ticks = axis_values(raw, escape=False)
         label = key[len("config."):] if key.startswith("config.") else key
+        if log_axis(raw):
+            vals = np.log10(vals)
+            ticks, label = decade_ticks(vals), f"{label} (log)"
         dims.append({"label": esc(label), "values": typed(vals), **ticks})
     color, _ = axis_values([r.get(metric_col) for r in rows])
     dark = theme == "dark"

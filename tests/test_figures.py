@@ -115,7 +115,7 @@ def test_parallel_and_scatter_figures() -> None:
             for i in range(1, 6)]
     par = parallel_figure(rows, ["config.lr", "config.opt"], "last(acc)")
     dims = par["data"][0]["dimensions"]
-    assert [d["label"] for d in dims] == ["lr", "opt", "last(acc)"]
+    assert [d["label"] for d in dims] == ["lr (log)", "opt", "last(acc)"]  # 1e-5..0.1: a log10 axis
     assert dims[1]["ticktext"] == ["adam", "sgd"] and list(array_of(dims[1]["values"])) == [1, 0, 1, 0, 1]
     sc = scatter_figure(rows, "config.lr", "last(acc)", "config.opt")
     assert sorted(i for t in sc["data"] for i in t["customdata"]) == ["1", "2", "3", "4", "5"]
@@ -255,3 +255,19 @@ def test_run_and_group_colours_do_not_depend_on_selection_order() -> None:
                        groups={"opt=adam": [3, 2], "opt=sgd": [1]})
     means = lambda fig: [(t["name"], t["line"]["color"]) for t in fig["data"] if "meta" in t]  # noqa: E731
     assert means(g1) == means(g2) == [("opt=adam (n=2)", PALETTE[0]), ("opt=sgd (n=1)", PALETTE[1])]
+
+
+def test_parallel_axis_spanning_decades_is_log10_and_brushes_map_back() -> None:
+    from app.pages.compare_hparams import axis_defs, query_from
+
+    rows = [{"id": i, "config.lr": lr, "config.depth": d, "last(acc)": a}
+            for i, (lr, d, a) in enumerate([(1e-4, 2, 0.5), (1e-3, 4, 0.7), (3e-2, 8, 0.9)], 1)]
+    lr_axis, depth_axis, _metric = parallel_figure(rows, ["config.lr", "config.depth"], "last(acc)")["data"][0][
+        "dimensions"]
+    assert lr_axis["label"] == "lr (log)" and depth_axis["label"] == "depth"  # 2..8: one decade, linear
+    assert np.allclose(array_of(lr_axis["values"]), np.log10([1e-4, 1e-3, 3e-2]))
+    assert lr_axis["tickvals"] == [-4, -3, -2, -1] and lr_axis["ticktext"] == ["0.0001", "0.001", "0.01", "0.1"]
+    dims = axis_defs(rows, ["config.lr", "config.depth", "last(acc)"])
+    assert [d["log"] for d in dims] == [True, False, False]
+    q = query_from("", dims, {"0": [-3.5, -1.0], "1": [3, 9]})
+    assert q.startswith("config.lr >= 0.000316") and "config.lr <= 0.1" in q and "config.depth >= 3" in q

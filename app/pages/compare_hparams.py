@@ -12,7 +12,7 @@ from dash.exceptions import PreventUpdate
 from app.context import get_settings, get_store
 from app.store.base import MAX_PAGE, ColumnInfo, StoreError
 from app.store.compare import brush_query, lower_is_better
-from components.figures import axis_values, empty_figure, parallel_figure, scatter_figure
+from components.figures import axis_values, empty_figure, log_axis, parallel_figure, scatter_figure
 
 MAX_AXES = 6
 
@@ -89,9 +89,10 @@ def axis_defs(rows: list[dict[str, Any]], cols: list[str]) -> list[dict[str, Any
     """Per axis: its column and, for categorical axes, the category order used on the chart."""
     out = []
     for col in cols:
-        _, ticks = axis_values([r.get(col) for r in rows])
+        values = [r.get(col) for r in rows]
+        _, ticks = axis_values(values)
         cats = sorted({str(r.get(col)) for r in rows}, key=lambda t: (t == "None", t)) if ticks else None
-        out.append({"col": col, "cats": cats})
+        out.append({"col": col, "cats": cats, "log": log_axis(values)})
     return out
 
 
@@ -119,6 +120,8 @@ def query_from(q: str, dims: list[dict[str, Any]], brush: dict[str, Any]) -> str
             continue
         col, cats = dims[i]["col"], dims[i]["cats"]
         lo, hi = sorted(rng[:2])
+        if dims[i].get("log"):  # the brush is in log10 units on a log axis
+            lo, hi = 10.0 ** lo, 10.0 ** hi
         if cats:
             picked = [c for k, c in enumerate(cats) if lo <= k <= hi]
             choices[col] = [None if c == "None" else _typed(c) for c in picked]
