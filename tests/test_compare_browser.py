@@ -361,3 +361,68 @@ def test_dark_theme_screenshots(page, app_url, artifacts_dir):
     page.wait_for_selector("#cmp-scatter .js-plotly-plot .scatterlayer")
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / "compare_hparams_dark.png"), full_page=True)
+
+
+# -- a running run: new points are appended, not redrawn ------------------------------------------------------
+def _write_growing_run(folder: Path, n: int, start) -> None:
+    import datetime as dt
+    import math
+
+    run = {"experiment": {"name": "live"}, "command": "main", "status": "RUNNING", "start_time": start.isoformat(),
+           "heartbeat": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(), "host": {"hostname": "h"},
+           "meta": {}, "artifacts": [], "resources": []}
+    metrics = {"loss": {"steps": list(range(n)), "values": [math.sin(i / 5) for i in range(n)],
+                        "timestamps": [(start + dt.timedelta(seconds=i)).isoformat() for i in range(n)]}}
+    for name, content in (("run.json", run), ("metrics.json", metrics)):
+        (folder / f"{name}.tmp").write_text(json.dumps(content))
+        os.replace(folder / f"{name}.tmp", folder / name)
+
+
+def test_running_run_is_extended_live_with_smoothing(page, serve, tmp_path):
+    import datetime as dt
+    import threading
+
+    from app.context import Settings
+    from app.server import create_app
+    from app.store.compare import ema_smooth
+    from app.store.files import FileStore
+
+    run_dir = tmp_path / "runs" / "1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text('{"lr": 0.1}')
+    start = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    _write_growing_run(run_dir, 30, start)
+    stop, n = threading.Event(), [30]
+
+    def grow() -> None:
+        while not stop.wait(1.0):
+            n[0] += 3
+            _write_growing_run(run_dir, n[0], start)
+
+    threading.Thread(target=grow, daemon=True).start()
+    try:
+        live = serve(create_app(FileStore(str(tmp_path / "runs"), scan_ttl=0), Settings(refresh_interval=0)).server)
+        outputs: list[str] = []
+        page.on("request", lambda r: outputs.append(json.loads(r.post_data or "{}").get("output", ""))
+                if "_dash-update" in r.url else None)
+        page.goto(f"{live.url}/compare?runs=1")
+        page.wait_for_selector(".pp-chart .js-plotly-plot .scatterlayer .trace", timeout=30_000)
+        box = page.locator("#cmp-smooth input")
+        box.fill("0.8")
+        box.press("Enter")
+        box.press("Tab")
+        lengths = "() => document.querySelector('.pp-chart .js-plotly-plot')._fullData.map(t => t._length)"
+        page.wait_for_function(f"() => ({lengths})().length === 2", timeout=20_000)
+        drawn = page.evaluate(lengths)[0]
+        outputs.clear()
+        page.wait_for_function(f"() => ({lengths})().every(k => k >= {drawn + 6})", timeout=30_000)
+        assert not any("cmp-charts" in o for o in outputs), "new points appended (extendData), not a redraw"
+        raw, smooth = page.evaluate("() => document.querySelector('.pp-chart .js-plotly-plot')._fullData"
+                                    ".map(t => Array.from(t.y))")
+        import math
+
+        values = [math.sin(i / 5) for i in range(len(smooth))]
+        assert raw == pytest.approx(values, abs=1e-6)
+        assert smooth == pytest.approx(list(ema_smooth(values, 0.8)), abs=1e-5), "the same as a full redraw"
+    finally:
+        stop.set()

@@ -184,3 +184,30 @@ def test_points_per_series_shrink_when_a_chart_holds_many_runs() -> None:
     assert plan == [("loss", ["loss"])] and points * 50 <= pp.CHART_POINT_BUDGET
     assert pp.chart_plan(one, ["loss", "acc"], 50)[1] == min(pp.POINTS_SMALL_MULTIPLE, pp.CHART_POINT_BUDGET // 50)
     assert pp.chart_plan({"layout": "single"}, ["loss", "acc"], 500)[1] == pp.MIN_POINTS_PER_SERIES
+
+
+def test_live_smoothing_extends_raw_and_smoothed_traces_without_the_old_points() -> None:
+    """A running run's new points go onto its faint raw trace and, smoothed from the carried EMA state,
+    onto its smoothed trace: the same values a full redraw of all points would give."""
+    from app.pages import plot_panel as pp
+    from app.store.compare import ema_smooth
+
+    values = [math.sin(i / 5) + i / 50 for i in range(60)]
+    values[37] = None  # a gap stays a gap
+
+    def part(lo: int, hi: int) -> Series:
+        return Series(run_id=7, name="loss", steps=list(range(lo, hi)), values=values[lo:hi], timestamps=[])
+
+    info = {"runs": [{"id": 7, "config": {"lr": 0.1}, "start": None, "status": "RUNNING"}], "missing": [],
+            "metrics": {"loss": 1}}
+    opts = pp.options_from([["loss"], "multiples", "step", "linear", 0.8, [], [], [], "std"])
+    fig = pp.build_figure([part(0, 40)], info, "loss", opts, 320)
+    keys = fig["layout"]["meta"]["keys"]
+    ema = pp.smoothing_state([part(0, 40)], pp.running_ids(info), 0.8)
+    xs, ys, idx = pp.live_extension([part(40, 60)], keys, pp.run_infos(info, []), "step", 0.8, ema)
+    assert idx == [0, 1] and fig["data"][0]["opacity"] < 1  # the faint raw trace, then the smoothed one
+    assert xs[0] == xs[1] == list(range(40, 60)) and ys[0] == values[40:60]
+    assert np.allclose(np.array(ys[1], dtype=float), ema_smooth(values, 0.8)[40:], equal_nan=True)
+    assert ema["7|loss"][1] == 59  # 59 finite points seen so far
+    xs, ys, idx = pp.live_extension([part(40, 60)], keys, pp.run_infos(info, []), "step", 0.0, {})
+    assert idx == [0] and ys == [values[40:60]]  # no smoothing: the line alone

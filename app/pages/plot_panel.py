@@ -36,9 +36,18 @@ from dash.exceptions import PreventUpdate
 from app.context import get_store
 from app.pages.series_cache import CACHE
 from app.store.base import RunId, Series, StoreError
-from app.store.compare import ema_smooth, group_runs, legend_label, varying_config_keys
+from app.store.compare import ema_continue, ema_smooth, group_runs, legend_label, varying_config_keys
 from app.store.rows import flatten_dict, parse_time
-from components.figures import RunInfo, metric_figure, relative_scale, run_colors, trace_key, x_values
+from components.figures import (
+    RunInfo,
+    array_of,
+    metric_figure,
+    relative_scale,
+    run_colors,
+    trace_key,
+    x_values,
+    y_values,
+)
 from components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
@@ -108,6 +117,45 @@ def running_ids(info: dict[str, Any]) -> list[RunId]:
     return [r["id"] for r in info.get("runs", []) if r.get("status") in ("RUNNING", "QUEUED")]
 
 
+def smoothing_state(series: list[Series], running: Sequence[RunId], weight: float) -> dict[str, list[float]]:
+    """{"run|metric": [biased EMA, points]} after the drawn points of running runs, for live smoothing."""
+    live = {str(r) for r in running}
+    out = {}
+    for s in series:
+        if str(s.run_id) in live and weight > 0:
+            _, last, n = ema_continue(y_values(s).astype(float), weight)
+            out[f"{s.run_id}|{s.name}"] = [last, n]
+    return out
+
+
+def live_extension(new: list[Series], keys: list[str], runs: dict[RunId, RunInfo], x_mode: str, weight: float,
+                   ema: dict[str, list[float]]) -> tuple[list[list[Any]], list[list[Any]], list[int]]:
+    """extendData for one chart: new points of each (run, metric) onto its line, and, when smoothing,
+    the raw points onto the faint trace and their smoothed values (carried on from `ema`, updated in place)
+    onto the smoothed one, which follows it among the traces of the same key."""
+    xs, ys, idx = [], [], []
+    for s in new:
+        key = trace_key(s.run_id, s.name)
+        if key not in keys:
+            continue
+        start = runs[s.run_id].start_time if s.run_id in runs else None
+        xv = x_values(s, x_mode, start)
+        if xv is None:
+            continue
+        first = keys.index(key)
+        xs.append(xv.tolist())
+        ys.append([None if v is None else v for v in s.values])
+        idx.append(first)
+        if weight > 0 and key in keys[first + 1 :]:
+            last, n = ema.get(f"{s.run_id}|{s.name}", [0.0, 0])
+            smooth, last, n = ema_continue(y_values(s).astype(float), weight, last, int(n))
+            ema[f"{s.run_id}|{s.name}"] = [last, n]
+            xs.append(xv.tolist())
+            ys.append([v if math.isfinite(v) else None for v in smooth.tolist()])
+            idx.append(keys.index(key, first + 1))
+    return xs, ys, idx
+
+
 def build_figure(series: list[Series], info: dict[str, Any], title: str, opts: dict[str, Any],
                  height: int, x_range: Sequence[Any] | None = None, y_range: Sequence[Any] | None = None):
     runs = run_infos(info, opts["labels"])
@@ -120,7 +168,23 @@ def build_figure(series: list[Series], info: dict[str, Any], title: str, opts: d
     )
     if y_range is not None:
         fig["layout"]["yaxis"].update(range=list(y_range), autorange=False)
+    live_lists(fig, running_ids(info))
     return fig
+
+
+def live_lists(fig: dict[str, Any], running: Sequence[RunId]) -> None:
+    """Plain lists instead of typed arrays in the traces of running runs: plotly's extendTraces (the live
+    updates' extendData) cannot append to a typed-array spec, so those traces never grew."""
+    live = {trace_key(r, "") for r in running}  # "run|": the prefix of every key of that run
+    for trace in fig.get("data", []):
+        group = str(trace.get("legendgroup") or "")
+        if not any(group.startswith(prefix) for prefix in live):
+            continue
+        for axis in ("x", "y", "customdata"):
+            value = trace.get(axis)
+            if isinstance(value, dict) and "bdata" in value:
+                trace[axis] = [None if isinstance(v, float) and not math.isfinite(v) else v
+                               for v in array_of(value).tolist()]
 
 
 def options_from(values: Sequence[Any]) -> dict[str, Any]:
@@ -295,7 +359,8 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             keys[key] = fig["layout"]["meta"]["keys"]
             charts.append(chart(prefix, key, fig, wide=len(plan) == 1))
         last = {f"{s.run_id}|{s.name}": s.steps[-1] for s in series if s.steps}
-        state = {"last": last, "keys": keys, "points": points}
+        state = {"last": last, "keys": keys, "points": points,
+                 "ema": smoothing_state(series, running_ids(info), opts["smooth"])}
         return charts, status_text(info, series, metrics), state
 
     @app.callback(
@@ -361,36 +426,27 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         for rid in running:
             for m in metrics:
                 since = last.get(f"{rid}|{m}")
-                new += store.metric_series([rid], [m], max_points=state.get("points"), since_step=since)
+                new += store.metric_series([rid], [m], max_points=None, since_step=since)  # only the new points
         new = [s for s in new if s.steps]
         if not new:
             return nothing
         for s in new:
             last[f"{s.run_id}|{s.name}"] = s.steps[-1]
         state = {**state, "last": last}
-        needs_redraw = (opts["smooth"] > 0 or opts["group"] or opts["x"] == "relative"
-                        or any(s.total_points > len(s.steps) for s in new))
+        # (total_points counts the whole series: it said "downsampled" at every tick, so every tick redrew)
+        too_many = any(len(s.steps) > int(state.get("points") or POINTS_SMALL_MULTIPLE) for s in new)
+        needs_redraw = (opts["group"] or opts["x"] == "relative" or (opts["smooth"] > 0 and "ema" not in state)
+                        or too_many)
         if needs_redraw:
             return [no_update] * n_graphs, (refresh or 0) + 1, state
         runs = run_infos(info, [])
+        ema = {k: list(v) for k, v in (state.get("ema") or {}).items()}
         extends = []
         for out in ctx.outputs_list[0]:
-            metric_key = out["id"]["metric"]
-            keys = state.get("keys", {}).get(metric_key, [])
-            xs, ys, idx = [], [], []
-            for s in new:
-                key = trace_key(s.run_id, s.name)
-                if key not in keys:
-                    continue
-                start = runs[s.run_id].start_time if s.run_id in runs else None
-                xv = x_values(s, opts["x"], start)
-                if xv is None:
-                    continue
-                xs.append(xv.tolist())
-                ys.append([None if v is None else v for v in s.values])
-                idx.append(keys.index(key))
+            keys = state.get("keys", {}).get(out["id"]["metric"], [])
+            xs, ys, idx = live_extension(new, keys, runs, opts["x"], opts["smooth"], ema)
             extends.append([{"x": xs, "y": ys}, idx] if idx else no_update)
-        return extends, no_update, state
+        return extends, no_update, {**state, "ema": ema}
 
     @app.callback(
         Output(p("csv"), "data"),

@@ -219,20 +219,25 @@ def diff_line_kind(line: str) -> str:
 # -- smoothing and aggregation -----------------------------------------------------------------
 def ema_smooth(values: Sequence[float | None] | np.ndarray, weight: float) -> np.ndarray:
     """TensorBoard's debiased exponential moving average; gaps (None/NaN/inf) stay gaps."""
+    return ema_continue(values, weight)[0]
+
+
+def ema_continue(values: Sequence[float | None] | np.ndarray, weight: float, last: float = 0.0,
+                 n: int = 0) -> tuple[np.ndarray, float, int]:
+    """`ema_smooth` carried on from a state (the biased average and the count of points so far), and the
+    state after `values`: live charts smooth new points without the old ones."""
     y = np.array([np.nan if v is None else v for v in values], dtype=float)
     if weight <= 0 or len(y) == 0:
-        return y
+        return y, last, n
     weight = min(float(weight), 0.9999)
     out = np.full_like(y, np.nan)
-    last = 0.0
-    n = 0
     for i, v in enumerate(y.tolist()):
         if not math.isfinite(v):
             continue
         last = last * weight + (1 - weight) * v
         n += 1
         out[i] = last / (1 - weight**n)
-    return out
+    return out, last, n
 
 
 @dataclass
