@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -200,7 +201,9 @@ def timed(page, action, condition: str, arg: Any = None) -> float:
     return page.evaluate("() => performance.now()") - t0
 
 
-def measure_ours(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
+def measure(browser, url: str, interact: Callable[[Any], tuple[float, float]]) -> dict[str, float]:
+    """First rows and bytes of a first visit, the (sort, filter) milliseconds `interact(page)` measures, and
+    first rows again on a repeat visit (scripts from the HTTP cache, as for a returning user)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     meter = Meter(page)
@@ -209,54 +212,50 @@ def measure_ours(browser, url: str, expected_filtered: int, min_lr: float) -> di
     first = page.evaluate("() => performance.now()")
     page.wait_for_timeout(1500)  # let the page settle (plot panel, tag list) before interacting
     bytes_first, data_first = meter.total, meter.data
-    header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
-    sort_ms = timed(page, header.click,
-                    "v => { const c = document.querySelector('#tbl-grid .ag-center-cols-container"
-                    " .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
-                    " && location.search.includes('sort=config.lr'); }", min_lr)
-    page.fill("#tbl-query", FILTER_QUERY)
-    filter_ms = timed(page, lambda: page.press("#tbl-query", "Enter"),
-                      "n => document.getElementById('tbl-count').innerText.startsWith(n.toLocaleString('en-US'))"
-                      " && [...document.querySelectorAll('#tbl-grid .ag-center-cols-container"
-                      " [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')", expected_filtered)
+    sort_ms, filter_ms = interact(page)
     page.goto("about:blank")
-    t0 = time.perf_counter()  # a repeat visit: the scripts come from the HTTP cache, as for a returning user
+    t0 = time.perf_counter()
     page.goto(url + "/", wait_until="commit")
     page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
     repeat_ms = (time.perf_counter() - t0) * 1000
     context.close()
     return {"first_rows_ms": first, "repeat_visit_ms": repeat_ms, "sort_ms": sort_ms, "filter_ms": filter_ms,
             "bytes_first_view": bytes_first, "data_bytes_first_view": data_first}
+
+
+def measure_ours(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
+    def interact(page) -> tuple[float, float]:
+        header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
+        sort_ms = timed(page, header.click,
+                        "v => { const c = document.querySelector('#tbl-grid .ag-center-cols-container"
+                        " .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
+                        " && location.search.includes('sort=config.lr'); }", min_lr)
+        page.fill("#tbl-query", FILTER_QUERY)
+        filter_ms = timed(page, lambda: page.press("#tbl-query", "Enter"),
+                          "n => document.getElementById('tbl-count').innerText.startsWith(n.toLocaleString('en-US'))"
+                          " && [...document.querySelectorAll('#tbl-grid .ag-center-cols-container"
+                          " [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')", expected_filtered)
+        return sort_ms, filter_ms
+
+    return measure(browser, url, interact)
 
 
 def measure_naive(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    meter = Meter(page)
-    page.goto(url + "/", wait_until="commit")
-    page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
-    first = page.evaluate("() => performance.now()")
-    page.wait_for_timeout(1500)
-    bytes_first, data_first = meter.total, meter.data
-    header = page.locator('[role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
-    sort_ms = timed(page, header.click,
-                    "v => { const c = document.querySelector('.ag-center-cols-container .ag-row[row-index=\"0\"]"
-                    " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v; }", min_lr)
-    model = {"config.optimizer": {"filterType": "text", "type": "equals", "filter": "sgd"},
-             "config.lr": {"filterType": "number", "type": "greaterThan", "filter": 0.001}}
-    filter_ms = timed(
-        page, lambda: page.evaluate("m => dash_ag_grid.getApi('naive').setFilterModel(m)", model),
-        "n => dash_ag_grid.getApi('naive').getDisplayedRowCount() === n && [...document.querySelectorAll("
-        "'.ag-center-cols-container [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')",
-        expected_filtered)
-    page.goto("about:blank")
-    t0 = time.perf_counter()  # a repeat visit: the scripts come from the HTTP cache, as for a returning user
-    page.goto(url + "/", wait_until="commit")
-    page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
-    repeat_ms = (time.perf_counter() - t0) * 1000
-    context.close()
-    return {"first_rows_ms": first, "repeat_visit_ms": repeat_ms, "sort_ms": sort_ms, "filter_ms": filter_ms,
-            "bytes_first_view": bytes_first, "data_bytes_first_view": data_first}
+    def interact(page) -> tuple[float, float]:
+        header = page.locator('[role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
+        sort_ms = timed(page, header.click,
+                        "v => { const c = document.querySelector('.ag-center-cols-container .ag-row[row-index=\"0\"]"
+                        " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v; }", min_lr)
+        model = {"config.optimizer": {"filterType": "text", "type": "equals", "filter": "sgd"},
+                 "config.lr": {"filterType": "number", "type": "greaterThan", "filter": 0.001}}
+        filter_ms = timed(
+            page, lambda: page.evaluate("m => dash_ag_grid.getApi('naive').setFilterModel(m)", model),
+            "n => dash_ag_grid.getApi('naive').getDisplayedRowCount() === n && [...document.querySelectorAll("
+            "'.ag-center-cols-container [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')",
+            expected_filtered)
+        return sort_ms, filter_ms
+
+    return measure(browser, url, interact)
 
 
 def median_of(results: list[dict[str, float]]) -> dict[str, float]:

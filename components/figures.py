@@ -396,8 +396,7 @@ def _tick(text: str, limit: int = 24) -> str:
 def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None).
     `escape=False` for parcoords, whose tick text plotly writes as plain SVG text (no markup)."""
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None)
-    if numeric and any(v is not None for v in values):
+    if _is_numeric(values):
         return np.array([np.nan if v is None else float(v) for v in values]), {}
     cats = sorted({str(v) for v in values}, key=lambda t: (t == "None", t))
     index = {c: i for i, c in enumerate(cats)}
@@ -405,18 +404,10 @@ def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray,
             {"tickvals": list(range(len(cats))), "ticktext": [esc(t) if escape else t for t in map(_tick, cats)]})
 
 
-def log_axis(values: Sequence[Any]) -> bool:
-    """Whether a parallel-coordinates axis is drawn in log10: positive numbers spanning two decades or more
-    (learning rates, weight decays), which a linear axis would squeeze against its bottom."""
-    vals, ticks = axis_values(values)
-    return not ticks and _spans_decades(vals)
-
-
-def decade_ticks(log_values: np.ndarray) -> dict[str, Any]:
-    """Tick values and text at every power of ten a log10 axis spans (text as the numbers read: 0.001)."""
-    finite = log_values[np.isfinite(log_values)]
-    lo, hi = int(np.floor(finite.min())), int(np.ceil(finite.max()))
-    return {"tickvals": list(range(lo, hi + 1)), "ticktext": [f"{10.0 ** k:g}" for k in range(lo, hi + 1)]}
+def log_axis(values: np.ndarray, ticks: Mapping[str, Any]) -> bool:
+    """Whether a parallel-coordinates axis (`axis_values`' result) is drawn in log10: positive numbers
+    spanning two decades or more (learning rates, weight decays), squeezed against the bottom in linear."""
+    return not ticks and _spans_decades(values)
 
 
 def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metric_col: str,
@@ -425,12 +416,11 @@ def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metr
     values span two decades or more is drawn in log10 (labelled "(log)"; `axis_defs` maps brushes back)."""
     dims = []
     for key in [*keys, metric_col]:
-        raw = [r.get(key) for r in rows]
-        vals, ticks = axis_values(raw, escape=False)
+        vals, ticks = axis_values([r.get(key) for r in rows], escape=False)
         label = key[len("config."):] if key.startswith("config.") else key
-        if log_axis(raw):
+        if log_axis(vals, ticks):
             vals = np.log10(vals)
-            ticks, label = decade_ticks(vals), f"{label} (log)"
+            ticks, label = _decade_ticks(float(np.nanmin(vals)), float(np.nanmax(vals))), f"{label} (log)"
         dims.append({"label": esc(label), "values": typed(vals), **ticks})
     color, _ = axis_values([r.get(metric_col) for r in rows])
     dark = theme == "dark"
@@ -493,7 +483,7 @@ def color_categories(values: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
 
 
 def _decade_ticks(lo: float, hi: float) -> dict[str, Any]:
-    """Colour-bar ticks of a log10 colour scale: one per decade, labelled with the value."""
+    """Ticks of a log10 scale (a colour bar, a parallel-coordinates axis): one per decade, labelled 0.001."""
     decades = list(range(int(np.floor(lo)), int(np.ceil(hi)) + 1))
     return {"tickvals": decades, "ticktext": [f"{10.0**d:g}" for d in decades]}
 

@@ -89,10 +89,9 @@ def axis_defs(rows: list[dict[str, Any]], cols: list[str]) -> list[dict[str, Any
     """Per axis: its column and, for categorical axes, the category order used on the chart."""
     out = []
     for col in cols:
-        values = [r.get(col) for r in rows]
-        _, ticks = axis_values(values)
+        vals, ticks = axis_values([r.get(col) for r in rows])
         cats = sorted({str(r.get(col)) for r in rows}, key=lambda t: (t == "None", t)) if ticks else None
-        out.append({"col": col, "cats": cats, "log": log_axis(values)})
+        out.append({"col": col, "cats": cats, "log": log_axis(vals, ticks)})
     return out
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from app.store.base import RunId, RunStore, Series
+from app.store.common import step_list, value_list
 from app.store.downsample import downsample_indices
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
@@ -69,21 +70,6 @@ class EpochStamps(Sequence[datetime | None]):
     __hash__ = None  # type: ignore[assignment]
 
 
-def _plain_list(a: np.ndarray) -> list:
-    """Floats as Python numbers, NaN/inf as None (vectorised when nothing is missing)."""
-    finite = np.isfinite(a)
-    if finite.all():
-        return a.tolist()
-    return [v if ok else None for v, ok in zip(a.tolist(), finite.tolist(), strict=True)]
-
-
-def _step_list(a: np.ndarray) -> list:
-    """Steps as ints where they are whole numbers (one C call when all are)."""
-    if np.isfinite(a).all() and (a == np.floor(a)).all():
-        return a.astype(np.int64).tolist()
-    return [int(x) if x.is_integer() else x for x in a.tolist()]
-
-
 def _series(name: str, full: FullSeries, max_points: int | None, x_range: tuple[float, float] | None) -> Series:
     steps, values, stamps = full.steps, full.values, full.stamps
     if x_range is not None:
@@ -103,8 +89,8 @@ def _series(name: str, full: FullSeries, max_points: int | None, x_range: tuple[
     return Series(
         run_id=full.run_id,
         name=name,
-        steps=_step_list(steps),
-        values=_plain_list(values),
+        steps=step_list(steps),
+        values=value_list(values),
         timestamps=[] if stamps is None else EpochStamps(stamps),  # type: ignore[arg-type]
         total_points=full.size,
     )

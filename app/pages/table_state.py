@@ -53,13 +53,14 @@ class View:
             cols=[str(c) for c in d["cols"]] if d.get("cols") else None,
             pin=[str(c) for c in d.get("pin") or []],
             group=[str(c) for c in d.get("group") or []],
-            ps=_stored_page_size(d.get("ps")),
+            ps=page_size_default(d.get("ps")),  # the page stored it: checked against the menu then
             w=clean_widths(d.get("w")),
         )
 
 
 def page_size_default(configured: Any) -> int:
-    """The table's default rows per block: the source's `page_size` setting when it is usable."""
+    """A usable rows-per-block value, else DEFAULT_PAGE_SIZE: the source's `page_size` setting, or the size
+    a stored view holds."""
     try:
         n = int(configured)
     except (TypeError, ValueError):
@@ -79,15 +80,6 @@ def _page_size(v: Any, default: int = DEFAULT_PAGE_SIZE) -> int:
     except (TypeError, ValueError):
         return default
     return n if n in page_sizes(default) else default
-
-
-def _stored_page_size(v: Any) -> int:
-    """A page size from the view the page itself stored (already checked against the menu when it was made)."""
-    try:
-        n = int(v)
-    except (TypeError, ValueError):
-        return DEFAULT_PAGE_SIZE
-    return n if 1 <= n <= MAX_PAGE_SIZE else DEFAULT_PAGE_SIZE
 
 
 def clean_widths(raw: Any) -> dict[str, int]:

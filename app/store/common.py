@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -112,6 +111,21 @@ def series_points(
     return xs[order], ys[order], ts
 
 
+def value_list(a: np.ndarray) -> list[float | None]:
+    """Floats as Python numbers, NaN/inf as None (one C call when nothing is missing)."""
+    finite = np.isfinite(a)
+    if finite.all():
+        return a.tolist()
+    return [v if ok else None for v, ok in zip(a.tolist(), finite.tolist(), strict=True)]
+
+
+def step_list(a: np.ndarray) -> list[int | float]:
+    """Steps as ints where they are whole numbers (one C call when all are)."""
+    if np.isfinite(a).all() and (a == np.floor(a)).all():
+        return a.astype(np.int64).tolist()
+    return [int(x) if x.is_integer() else x for x in a.tolist()]
+
+
 def make_series(
     run_id: RunId,
     name: str,
@@ -137,8 +151,8 @@ def make_series(
     return Series(
         run_id=run_id,
         name=name,
-        steps=[int(x) if float(x).is_integer() else float(x) for x in xs[idx]],
-        values=[float(y) if math.isfinite(y) else None for y in ys[idx]],
+        steps=step_list(xs[idx]),
+        values=value_list(ys[idx]),
         timestamps=[rows.parse_time(ts[i]) for i in idx],
         total_points=total,
     )

@@ -54,13 +54,16 @@ from app.store.mongo_snapshot import ListingSnapshot, covered, select
 from app.store.mongo_summaries import Summaries, summaries_by_name
 from app.store.mongo_util import (
     artifact_refs,
+    by_id_key,
     collapse_paths,
     content_type_of,
     database_of,
     describe_uri,
     hosts_of,
     id_candidates,
+    id_key,
     json_safe,
+    match_id,
     mongo_errors,
     source_pairs,
     translate,
@@ -373,9 +376,9 @@ class MongoStore(RunStore):
         wanted = list(columns) if columns is not None else None
         flt, sort_spec, needs_summaries = self._prepare(query, keys, wanted, ctx)
         projection, metric_cols = self._projection(wanted, ctx)
-        snapshot = self._snapshot_docs(flt, sort_spec, projection)
-        if snapshot is not None and self.snapshot is not None:
-            chosen = self.snapshot.select(flt, sort_spec)
+        snap = self._serving(flt, sort_spec, projection)
+        if snap is not None:
+            chosen = snap.select(flt, sort_spec)
             total, docs = len(chosen), chosen[offset : offset + limit]
         elif needs_summaries and not self.summaries.writable:
             self.summaries.refresh()
@@ -391,16 +394,14 @@ class MongoStore(RunStore):
             self.summaries.attach(docs)
         return RunPage(total=total, offset=offset, rows=[self._row(d, now, ctx, wanted, metric_cols) for d in docs])
 
-    def _snapshot_docs(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]],
-                       projection: Iterable[str] = ()) -> list[dict[str, Any]] | None:
-        """The snapshot's documents when it serves this listing (every path it needs is in the copy)."""
+    def _serving(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]],
+                 projection: Iterable[str] = ()) -> ListingSnapshot | None:
+        """The listing snapshot when it answers this listing (every path it needs is in the copy)."""
         snap = self.snapshot
         if snap is None or not (snap.ready or snap.building or self._snapshot_forced):
             return None  # (a first build running is waited for: it is quicker than asking the server)
         paths = [*filter_fields(flt), *(p for p, _ in sort_spec), *projection]
-        if not all(covered(p) for p in paths):
-            return None
-        return snap.docs()
+        return snap if all(covered(p) for p in paths) else None
 
     def _snapshot_if_large(self) -> None:
         """Start the listing snapshot when the collection already holds SNAPSHOT_MIN_RUNS runs."""
@@ -412,12 +413,8 @@ class MongoStore(RunStore):
         """count_documents; a slow one on a scanning server starts the listing snapshot."""
         began = time.monotonic()
         n = self.runs.count_documents(flt)
-        snap = self.snapshot
-        if snap is not None and not snap.ready and time.monotonic() - began > SNAPSHOT_AFTER:
-            # slow for its size (a loaded machine), or large: only the latter moves listings to the copy
-            with contextlib.suppress(PyMongoError):
-                if self.runs.estimated_document_count() >= SNAPSHOT_MIN_RUNS:
-                    snap.start()
+        if self.snapshot is not None and not self.snapshot.ready and time.monotonic() - began > SNAPSHOT_AFTER:
+            self._snapshot_if_large()  # slow because large, not because the machine is busy
         return n
 
     def _python_page(
@@ -442,13 +439,13 @@ class MongoStore(RunStore):
     @mongo_errors
     def count(self, query: str = "") -> int:
         if not query or not query.strip():
-            snapshot = self._snapshot_docs({}, [])
-            return len(snapshot) if snapshot is not None else self._timed_count({})
+            snap = self._serving({}, [])
+            return len(snap.docs()) if snap is not None else self._timed_count({})
         ctx = self._context(datetime.now(UTC))
         flt, sort_spec, needs_summaries = self._prepare(query, [SortKey("id")], [], ctx)
-        snapshot = self._snapshot_docs(flt, [])
-        if snapshot is not None:
-            return len(self.snapshot.select(flt, []))
+        snap = self._serving(flt, [])
+        if snap is not None:
+            return len(snap.select(flt, []))
         self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return len(self._python_select(flt, sort_spec))
@@ -458,9 +455,9 @@ class MongoStore(RunStore):
     def run_ids(self, query: str = "") -> list[RunId]:
         ctx = self._context(datetime.now(UTC))
         flt, sort_spec, needs_summaries = self._prepare(query, [SortKey("id")], [], ctx)
-        snapshot = self._snapshot_docs(flt, sort_spec)
-        if snapshot is not None:
-            return [d["_id"] for d in self.snapshot.select(flt, sort_spec)]
+        snap = self._serving(flt, sort_spec)
+        if snap is not None:
+            return [d["_id"] for d in snap.select(flt, sort_spec)]
         self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return self._python_select(flt, sort_spec)
@@ -476,9 +473,9 @@ class MongoStore(RunStore):
             wanted = list(columns) if columns is not None else None
             flt, sort_spec, needs_summaries = self._prepare(query, keys, wanted, ctx)
             projection, metric_cols = self._projection(wanted, ctx)
-            snapshot = self._snapshot_docs(flt, sort_spec, projection)
-            if snapshot is not None:
-                chosen = self.snapshot.select(flt, sort_spec)
+            snap = self._serving(flt, sort_spec, projection)
+            if snap is not None:
+                chosen = snap.select(flt, sort_spec)
                 for start in range(0, len(chosen), batch):
                     yield from self._rows_of(chosen[start : start + batch], now, ctx, wanted, metric_cols)
                 return
@@ -511,8 +508,9 @@ class MongoStore(RunStore):
         """(config leaf columns, their names, metric names), cached for COLUMNS_TTL seconds (or, from a
         listing snapshot, until its next scan)."""
         now = time.monotonic()
-        snapshot = self._snapshot_docs({}, [])
-        generation = self.snapshot.generation if snapshot is not None and self.snapshot is not None else None
+        snap = self._serving({}, [])
+        snapshot = snap.docs() if snap is not None else None
+        generation = snap.generation if snap is not None else None
         if self._columns_cache and (
             generation == self._columns_generation if generation is not None
             else now - self._columns_cache[0] < COLUMNS_TTL
@@ -595,11 +593,11 @@ class MongoStore(RunStore):
 
     def _distinct_values(self, path: str) -> list[Any]:
         """`distinct(path)`: array elements one by one, as the server answers it."""
-        snapshot = self._snapshot_docs({}, [], [path])
-        if snapshot is None:
+        snap = self._serving({}, [], [path])
+        if snap is None:
             return list(self.runs.distinct(path))
         out: list[Any] = []
-        for d in snapshot:
+        for d in snap.docs():
             for v in get_path_values(d, path):
                 out.extend(v if isinstance(v, list) else [v])
         return out
@@ -607,16 +605,10 @@ class MongoStore(RunStore):
     # -- one run ---------------------------------------------------------------------------------
     def _find(self, run_id: RunId, projection: dict[str, Any] | None = None) -> dict[str, Any]:
         """The run document with this id (or its int/str twin); NotFound otherwise."""
-        cands = id_candidates(run_id)
-        docs = list(self.runs.find({"_id": {"$in": cands}}, projection))
+        docs = list(self.runs.find({"_id": {"$in": id_candidates(run_id)}}, projection))
         if not docs:
             raise NotFound(f"no run with id {run_id!r}")
-        by_id = {(type(d["_id"]).__name__, d["_id"]): d for d in docs}
-        for c in cands:
-            hit = by_id.get((type(c).__name__, c))
-            if hit is not None:
-                return hit
-        return docs[0]
+        return match_id(by_id_key(docs), run_id) or docs[0]
 
     @mongo_errors
     def get_run(self, run_id: RunId, fields: Sequence[str] | None = None) -> dict[str, Any]:
@@ -639,10 +631,9 @@ class MongoStore(RunStore):
                 rest.append(rid)
         if rest:
             projection = {f: 1 for f in fields} if fields is not None else None
-            found = {(type(d["_id"]).__name__, d["_id"]): d
-                     for d in self.runs.find({"_id": {"$in": self._stored_ids(rest)}}, projection)}
+            found = by_id_key(self.runs.find({"_id": {"$in": self._stored_ids(rest)}}, projection))
             for rid in rest:
-                doc = next((found[k] for c in id_candidates(rid) if (k := (type(c).__name__, c)) in found), None)
+                doc = match_id(found, rid)
                 if doc is not None:
                     out[rid] = doc
         return {rid: self._public(out[rid]) for rid in requested if rid in out}
@@ -662,11 +653,10 @@ class MongoStore(RunStore):
         snap = self.snapshot
         if snap is None or not snap.ready or fields is None or not all(f in SNAPSHOT_TOP_FIELDS for f in fields):
             return None
-        for c in id_candidates(run_id):
-            d = snap.doc(c)
-            if d is not None:
-                return {"_id": d["_id"], **{f: d[f] for f in fields if f in d}}
-        return None  # maybe newer than the snapshot: the server knows
+        d = snap.doc(run_id)
+        if d is None:
+            return None  # maybe newer than the snapshot: the server knows
+        return {"_id": d["_id"], **{f: d[f] for f in fields if f in d}}
 
     def _file_infos(self, refs: list[tuple[str, Any]]) -> list[FileInfo]:
         ids = [fid for _n, fid in refs if fid is not None]
@@ -744,14 +734,13 @@ class MongoStore(RunStore):
         if snap is not None and snap.ready:
             lookup = snap.doc
         else:
-            found = {(type(d["_id"]).__name__, d["_id"]): d
-                     for d in self.runs.find({"_id": {"$in": self._stored_ids(run_ids)}}, {"info.metrics": 1})}
+            found = by_id_key(self.runs.find({"_id": {"$in": self._stored_ids(run_ids)}}, {"info.metrics": 1}))
 
             def lookup(rid: RunId) -> dict[str, Any] | None:
-                return found.get((type(rid).__name__, rid))
+                return match_id(found, rid)
         out: dict[RunId, list[str]] = {}
         for rid in run_ids:
-            doc = next((d for c in id_candidates(rid) if (d := lookup(c)) is not None), None)
+            doc = lookup(rid)
             if doc is None:
                 return None
             names = sorted({x for x in get_path_values(doc, "info.metrics.name") if isinstance(x, str)})
@@ -773,14 +762,13 @@ class MongoStore(RunStore):
         names = [n for n in names if isinstance(n, str)]
         if not requested or not names:
             return []
-        found: dict[tuple[str, Any, Any], Series] = {}
+        found: dict[str, dict[tuple[str, Any], Series]] = {name: {} for name in names}
         for series in self._read_series(requested, names, max_points, x_range, since_step):
-            found[(type(series.run_id).__name__, series.run_id, series.name)] = series
+            found.setdefault(series.name, {})[id_key(series.run_id)] = series
         out: list[Series] = []
         for rid in requested:
             for name in names:
-                series = next((found[(type(c).__name__, c, name)] for c in id_candidates(rid)
-                               if (type(c).__name__, c, name) in found), None)
+                series = match_id(found[name], rid)
                 if series is not None:
                     out.append(series)
         return out
@@ -815,8 +803,7 @@ class MongoStore(RunStore):
         rid = self._find(run_id, {"_id": 1})["_id"]
         with self._tag_lock:
             self.runs.update_one({"_id": rid}, {"$set": {"omniboard.tags": tags}})
-        if self.snapshot is not None:
-            self.snapshot.patch(rid, {"omniboard.tags": tags})
+        self._wrote(rid, {"omniboard.tags": tags})
 
     @mongo_errors
     def set_notes(self, run_id: RunId, notes: str) -> None:
@@ -825,8 +812,7 @@ class MongoStore(RunStore):
             raise BadRequest("notes must be a string")
         rid = self._find(run_id, {"_id": 1})["_id"]
         self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
-        if self.snapshot is not None:
-            self.snapshot.patch(rid, {"omniboard.notes": notes})
+        self._wrote(rid, {"omniboard.notes": notes})
 
     @mongo_errors
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
@@ -836,15 +822,12 @@ class MongoStore(RunStore):
         requested = list(run_ids)
         docs = list(self.runs.find({"_id": {"$in": self._stored_ids(requested)}},
                                    {"omniboard": 1, "config.tags": 1}))
-        by_key = {(type(d["_id"]).__name__, d["_id"]): d for d in docs}
+        by_key = by_id_key(docs)
         targets: list[dict[str, Any]] = []
         for rid in requested:
-            for c in id_candidates(rid):
-                d = by_key.get((type(c).__name__, c))
-                if d is not None:
-                    if _tags_editable(d) and all(d is not t for t in targets):
-                        targets.append(d)
-                    break
+            d = match_id(by_key, rid)
+            if d is not None and _tags_editable(d) and all(d is not t for t in targets):
+                targets.append(d)
         if not targets or not (add or remove):
             return len(targets)
         ids = [d["_id"] for d in targets]
@@ -865,9 +848,8 @@ class MongoStore(RunStore):
                 if all(all(t in tags for t in add) and not any(t in tags for t in remove)
                        for tags in stored.values()):  # FerretDB may lose concurrent updates: check, retry
                     break
-        if self.snapshot is not None:
-            for rid, tags in stored.items():
-                self.snapshot.patch(rid, {"omniboard.tags": tags})
+        for rid, tags in stored.items():
+            self._wrote(rid, {"omniboard.tags": tags})
         return len(targets)
 
     def _stored_tags(self, ids: list[RunId]) -> dict[RunId, list[Any]]:
@@ -919,9 +901,17 @@ class MongoStore(RunStore):
             self.db["fs.chunks"].delete_many({"files_id": {"$in": file_ids}})
             self.db["fs.files"].delete_many({"_id": {"$in": file_ids}})
         self.summaries.forget(doc["_id"])
-        if self.snapshot is not None:
-            self.snapshot.remove(doc["_id"])
+        self._wrote(doc["_id"], None)
         return report
+
+    def _wrote(self, run_id: RunId, update: dict[str, Any] | None) -> None:
+        """Tell the listing snapshot about a write of this process ($set paths, or None: deleted)."""
+        if self.snapshot is None:
+            return
+        if update is None:
+            self.snapshot.remove(run_id)
+        else:
+            self.snapshot.patch(run_id, update)
 
     # -- saved views (dashboard-owned collection) ----------------------------------------------------
     @mongo_errors

@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 
 from app.store.base import RunId
 from app.store.matcher import compile_matcher, doc_sort_key
-from app.store.mongo_util import collapse_paths
+from app.store.mongo_util import by_id_key, collapse_paths, id_key, match_id
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ def select(docs: Iterable[dict[str, Any]], flt: Mapping[str, Any], sort_spec: li
         desc = direction < 0
         selected.sort(key=lambda d, p=path, ds=desc: doc_sort_key(d, p, ds), reverse=desc)
     return selected
-
-
-def _id_key(rid: Any) -> tuple[str, Any]:
-    return (type(rid).__name__, rid)
 
 
 class ListingSnapshot:
@@ -142,9 +138,9 @@ class ListingSnapshot:
         return found
 
     def doc(self, run_id: RunId) -> dict[str, Any] | None:
-        """The copy of one run (exactly this id: no int/str twin), or None."""
+        """The copy of one run (this id or its int/str twin, as the server would find it), or None."""
         self.docs()
-        return self._by_id.get(_id_key(run_id))
+        return match_id(self._by_id, run_id)
 
     # -- scanning ----------------------------------------------------------------------------------
     def scan(self) -> None:
@@ -159,7 +155,7 @@ class ListingSnapshot:
             docs = list(self.runs.find({}, projection).batch_size(SCAN_BATCH))
             if self.prime is not None:
                 self.prime(docs)
-            by_id = {_id_key(d.get("_id")): d for d in docs}
+            by_id = by_id_key(docs)
             with self._lock:
                 for when, key, update in self._writes:  # writes made while this scan ran
                     if when >= began:
@@ -181,10 +177,10 @@ class ListingSnapshot:
     # -- this process's writes -----------------------------------------------------------------------
     def patch(self, run_id: RunId, update: dict[str, Any]) -> None:
         """Apply a `$set`-like {dotted path: value} that this process wrote to the run."""
-        self._record(_id_key(run_id), dict(update))
+        self._record(id_key(run_id), dict(update))
 
     def remove(self, run_id: RunId) -> None:
-        self._record(_id_key(run_id), None)
+        self._record(id_key(run_id), None)
 
     def _record(self, key: tuple[str, Any], update: dict[str, Any] | None) -> None:
         with self._lock:

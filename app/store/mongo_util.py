@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import mimetypes
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -111,6 +111,21 @@ def id_candidates(run_id: RunId) -> list[RunId]:
     elif isinstance(run_id, int) and not isinstance(run_id, bool):
         out.append(str(run_id))
     return out
+
+
+def id_key(run_id: Any) -> tuple[str, Any]:
+    """A dict key that tells the _id 5 from the _id "5" (two different runs to MongoDB)."""
+    return (type(run_id).__name__, run_id)
+
+
+def by_id_key(docs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, Any], Any]:
+    """{id_key(_id): document}."""
+    return {id_key(d.get("_id")): d for d in docs}
+
+
+def match_id(found: Mapping[tuple[str, Any], Any], run_id: RunId) -> Any:
+    """The entry of `found` (keyed by id_key) for this id or its int/str twin, exact form first; or None."""
+    return next((found[k] for c in id_candidates(run_id) if (k := id_key(c)) in found), None)
 
 
 def as_object_id(value: Any) -> Any:
