@@ -1,19 +1,17 @@
-"""Shared fixtures: a real MongoDB wire-protocol server (FerretDB, or OMNIDASH_TEST_MONGO_URI), a database
-per test, and a headless Chromium driven by Playwright."""
+"""Shared fixtures: a real MongoDB wire-protocol server (FerretDB 2 + DocumentDB from the testdb kit, or
+OMNIDASH_TEST_MONGO_URI), a database per test, and a headless Chromium driven by Playwright."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.testdb import HOW_TO_POINT, TestServer, kit_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -25,126 +23,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ferretdb_binary() -> str | None:
-    """Where `go install` put ferretdb (GOBIN, GOPATH/bin, ~/go/bin) or PATH."""
-    candidates = [os.environ.get("FERRETDB_BIN", "")]
-    gobin = os.environ.get("GOBIN")
-    if gobin:
-        candidates.append(os.path.join(gobin, "ferretdb"))
-    gopath = os.environ.get("GOPATH") or os.path.expanduser("~/go")
-    candidates.append(os.path.join(gopath, "bin", "ferretdb"))
-    found = shutil.which("ferretdb")
-    if found:
-        candidates.append(found)
-    for c in candidates:
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    return None
-
-
 class MongoServer:
-    """A running MongoDB wire-protocol server we may stop and start again (for outage tests)."""
+    """The session's MongoDB: a kit server (tests/testdb.py) or the one OMNIDASH_TEST_MONGO_URI names."""
 
-    def __init__(self, uri: str, proc_args: list[str] | None = None, workdir: str | None = None) -> None:
+    def __init__(self, uri: str, server: TestServer | None = None) -> None:
         self.uri = uri
-        self._args = proc_args
-        self._workdir = workdir
-        self._proc: subprocess.Popen | None = None
-        self._log = None
+        self.server = server
 
     @property
     def managed(self) -> bool:
-        return self._args is not None
-
-    def start(self) -> None:
-        if not self._args:
-            return
-        self._log = open(os.path.join(self._workdir, "ferretdb.log"), "ab")  # noqa: SIM115
-        self._proc = subprocess.Popen(self._args, stdout=self._log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        import pymongo
-
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise RuntimeError(f"ferretdb exited with {self._proc.returncode}; see {self._workdir}/ferretdb.log")
-            try:
-                c = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=500)
-                c.admin.command("ping")
-                c.close()
-                return
-            except Exception as e:  # noqa: BLE001
-                last = e
-                time.sleep(0.2)
-        raise RuntimeError(f"test MongoDB server not ready: {last}")
+        """Whether this suite started it (and so may stop and start it again)."""
+        return self.server is not None
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
-        if self._log:
-            self._log.close()
-            self._log = None
+        """Take the database away (the wire-protocol server stops; the data stays)."""
+        assert self.server is not None, "only a server this suite started may be stopped"
+        self.server.stop_ferretdb()
+
+    def start(self) -> None:
+        """Bring it back on the same port with the same data."""
+        assert self.server is not None, "only a server this suite started may be started"
+        self.server.restart_ferretdb()
+
+
+def _kit_server(prefix: str, what: str) -> Iterator[MongoServer]:
+    """A kit server for the duration of the fixture, or a skip that says why there is none."""
+    missing = kit_missing()
+    if missing:
+        reason = f"{what} skipped: {missing}; or {HOW_TO_POINT}"
+        print(reason)
+        pytest.skip(reason)
+    server = TestServer.start(prefix)
+    try:
+        yield MongoServer(server.uri, server)
+    finally:
+        server.remove()
 
 
 @pytest.fixture(scope="session")
 def mongo_server() -> Iterator[MongoServer]:
-    """The session's test server: OMNIDASH_TEST_MONGO_URI, else FerretDB started on a free port."""
+    """The session's test server: OMNIDASH_TEST_MONGO_URI, else FerretDB 2 + DocumentDB from the kit."""
     uri = os.environ.get("OMNIDASH_TEST_MONGO_URI")
     if uri:
         yield MongoServer(uri)
         return
-    binary = ferretdb_binary()
-    if binary is None:
-        reason = (
-            "MongoDB tests skipped: no ferretdb binary (run .ci/run, or `go install "
-            "github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`) and OMNIDASH_TEST_MONGO_URI is not set"
-        )
-        print(reason)
-        pytest.skip(reason)
-    yield from _ferretdb(binary, "omnidash-ferretdb-")
-
-
-def _ferretdb(binary: str, prefix: str) -> Iterator[MongoServer]:
-    """A FerretDB (SQLite backend) in a fresh temp folder on a free port; stopped and removed afterwards."""
-    workdir = tempfile.mkdtemp(prefix=prefix)
-    port = free_port()
-    args = [
-        binary,
-        "--handler=sqlite",
-        f"--sqlite-url=file:{workdir}/",
-        f"--state-dir={workdir}",
-        f"--listen-addr=127.0.0.1:{port}",
-        "--telemetry=disable",
-        "--log-level=error",
-        "--debug-addr=-",  # no debug HTTP listener: its fixed port 8088 collides between parallel servers
-    ]
-    server = MongoServer(f"mongodb://127.0.0.1:{port}/", args, workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    yield from _kit_server("omnidash-testdb-", "MongoDB tests")
 
 
 @pytest.fixture
 def private_mongo_server() -> Iterator[MongoServer]:
-    """A FerretDB of this test alone, for outage tests: stop()/start() keep its data (even when
+    """A kit server of this test alone, for outage tests: stop()/start() keep its data (even when
     OMNIDASH_TEST_MONGO_URI names the session's server, which a test may not stop)."""
-    binary = ferretdb_binary()
-    if binary is None:
-        reason = "outage test skipped: it needs a ferretdb binary to start a server it may stop (see tests/conftest.py)"
-        print(reason)
-        pytest.skip(reason)
-    yield from _ferretdb(binary, "omnidash-private-ferretdb-")
+    yield from _kit_server("omnidash-private-testdb-", "outage test (it needs a server it may stop)")
 
 
 @pytest.fixture

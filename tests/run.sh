@@ -2,12 +2,12 @@
 # The README's test command: installs what the tests need (idempotent), then runs the whole suite.
 #   bash tests/run.sh [pytest args...]
 # - Debian's chromium (browser tests; never `playwright install`)
-# - FerretDB 1.24.2 built from the Go module proxy into $(go env GOPATH)/bin (cached there)
+# - the MongoDB test server kit (../shared/testdb: FerretDB 2.5 + PostgreSQL 15/DocumentDB), unless
+#   OMNIDASH_TEST_MONGO_URI names a MongoDB
 # - this package with its `test` extra
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FERRETDB_VERSION=v1.24.2
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 
@@ -17,33 +17,15 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 
-build_ferretdb() {
-  # `go install ...@v1.24.2` builds, but the binary panics at start: the module zip lacks
-  # build/version/version.txt ("Invalid build/version/version.txt file content"). So we build the
-  # same module source with that file written, exactly as its own `task gen-version` would.
-  local src work
-  go mod download "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" || return 1
-  src="$(go env GOMODCACHE)/github.com/!ferret!d!b/!ferret!d!b@$FERRETDB_VERSION"
-  work="$(mktemp -d)"
-  cp -r "$src" "$work/src" && chmod -R u+w "$work/src" || return 1
-  echo "$FERRETDB_VERSION" > "$work/src/build/version/version.txt"
-  mkdir -p "$(dirname "$FERRETDB")"
-  (cd "$work/src" && go build -o "$FERRETDB" ./cmd/ferretdb) || return 1
-  rm -rf "$work"
-}
-
+# The MongoDB test server: FerretDB 2.5 on PostgreSQL 15 + DocumentDB, from the testdb kit (idempotent: about
+# 4 minutes the first time, a second after). OMNIDASH_TEST_MONGO_URI names another MongoDB instead.
+KIT="${OMNIDASH_TESTDB_KIT:-$(pwd)/../shared/testdb}"
 if [ -z "${OMNIDASH_TEST_MONGO_URI:-}" ]; then
-  if command -v go >/dev/null; then
-    FERRETDB="$(go env GOPATH)/bin/ferretdb"
-    # read the whole output first: `grep -q` would stop early and, under pipefail, fail the pipeline
-    FOUND_VERSION="$("$FERRETDB" --version 2>/dev/null || true)"
-    if [[ "$FOUND_VERSION" != *"version: $FERRETDB_VERSION"* ]]; then
-      echo "== building FerretDB $FERRETDB_VERSION (Go module proxy)"
-      build_ferretdb || echo "== FerretDB build failed (see above): the MongoDB tests will be skipped, saying why"
-    fi
-    export FERRETDB_BIN="$FERRETDB"
+  if [ -f "$KIT/install.sh" ]; then
+    echo "== testdb kit ($KIT)"
+    bash "$KIT/install.sh" || echo "== testdb kit install failed (see above): the MongoDB tests will be skipped, saying why"
   else
-    echo "== no Go toolchain: the MongoDB tests will be skipped, saying why (or set OMNIDASH_TEST_MONGO_URI)"
+    echo "== no testdb kit at $KIT and no OMNIDASH_TEST_MONGO_URI: the MongoDB tests will be skipped, saying why"
   fi
 fi
 

@@ -443,43 +443,23 @@ def test_columns_picker_adds_pins_and_moves_columns(dash_app):
     assert out["tbl-view.data"]["pin"] == ["status"]
 
 
-@pytest.fixture
-def private_mongo(tmp_path):
-    """A FerretDB of this test's own, so it can be stopped and started again."""
-    from tests.conftest import MongoServer, ferretdb_binary, free_port
-
-    binary = ferretdb_binary()
-    if binary is None:
-        reason = "outage test skipped: no ferretdb binary"
-        print(reason)
-        pytest.skip(reason)
-    port = free_port()
-    server = MongoServer(f"mongodb://127.0.0.1:{port}/", [
-        binary, "--handler=sqlite", f"--sqlite-url=file:{tmp_path}/", f"--state-dir={tmp_path}",
-        f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable", "--log-level=error", "--debug-addr=-"],
-        str(tmp_path))
-    server.start()
-    yield server
-    server.stop()
-
-
-def test_database_going_away_shows_a_banner_and_recovers(private_mongo):
+def test_database_going_away_shows_a_banner_and_recovers(private_mongo_server):
     import pymongo
 
     from app.pages import table
     from app.server import create_app
     from app.store.mongo import MongoStore
 
-    client = pymongo.MongoClient(private_mongo.uri)
+    client = pymongo.MongoClient(private_mongo_server.uri)
     client["outage"]["runs"].insert_one({"_id": 1, "status": "COMPLETED", "config": {"lr": 0.1}})
     client.close()
-    store = MongoStore(private_mongo.uri + "outage", server_selection_timeout_ms=300)
+    store = MongoStore(private_mongo_server.uri + "outage", server_selection_timeout_ms=300)
     app = create_app(store, Settings())
     request = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
     args = ({"tbl-grid.getRowsRequest": request}, {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"]})
     assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
 
-    private_mongo.stop()
+    private_mongo_server.stop()
     out = call(app, "tbl-grid.getRowsResponse", *args)
     assert out["tbl-grid.getRowsResponse"] == {"rowData": [], "rowCount": 0}
     assert out["tbl-banner.hidden"] is False and out["tbl-retry.disabled"] is False
@@ -489,7 +469,7 @@ def test_database_going_away_shows_a_banner_and_recovers(private_mongo):
     assert find(page, "tbl-offline-retry") is not None  # a fresh visit gets the retrying banner page
     assert call(app, ("tbl-retry.disabled@", "tbl-refresh.data@"), {"tbl-retry.n_intervals": 1}, {"tbl-refresh.data": 0}) == {}
 
-    private_mongo.start()
+    private_mongo_server.start()
     back = call(app, ("tbl-retry.disabled@", "tbl-refresh.data@"), {"tbl-retry.n_intervals": 2}, {"tbl-refresh.data": 0})
     assert back == {"tbl-banner.hidden": True, "tbl-retry.disabled": True, "tbl-refresh.data": 1}
     assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
