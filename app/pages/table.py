@@ -14,6 +14,7 @@ from dash import Dash, dcc, html
 
 from app.context import get_settings, get_store
 from app.pages import Page, table_cache
+from app.pages.permissions import write_permissions
 from app.pages.table_state import (
     View,
     page_size_default,
@@ -94,7 +95,7 @@ def layout(**params: Any) -> Any:
         views = store.list_views()
     except StoreUnavailable as e:
         return offline_layout(str(e))
-    visible = view.cols or default_columns(known)
+    visible = view.cols or default_columns(known, view.varying)
     if "id" not in visible:
         visible = ["id", *visible]
     view.w = {name: px for name, px in view.w.items() if name in visible}
@@ -113,6 +114,8 @@ def layout(**params: Any) -> Any:
         base_path=base_path(),
         refresh_seconds=float(settings.refresh_interval or 0),
         read_only=bool(settings.read_only or getattr(store, "read_only", False)),
+        permissions=write_permissions(store, settings),
+        pinned=view.pinned(),
         plots=plot_panel([]),
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
