@@ -290,13 +290,15 @@ def existing_runs(directory: Path) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from components.text import plural
+
     if args.runs < 1:
         raise CliError("--runs must be at least 1")
     directory = Path(args.dir).expanduser().resolve()
     check_port(args.host, args.port)
     found = existing_runs(directory)
     if found:
-        print(f"omnidash: {directory} already holds {found} runs; reusing them "
+        print(f"omnidash: {directory} already holds {plural(found, 'run')}; reusing them "
               f"(delete the folder or pass --dir to write new ones)", flush=True)
     else:
         try:
@@ -309,7 +311,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise CliError(f"cannot create {directory}: {e.strerror}") from None
         print(f"omnidash: writing {args.runs} demo runs into {directory} ...", flush=True)
         written = write_demo_runs(str(directory), args.runs)
-        print(f"omnidash: wrote {written} runs", flush=True)
+        print(f"omnidash: wrote {plural(written, 'run')}", flush=True)
     from app.config import single_source_config
 
     config = single_source_config(str(directory))

@@ -20,6 +20,7 @@ from _plotly_utils.utils import to_typed_array_spec
 
 from app.store.base import RunId, Series
 from app.store.compare import aggregate, ema_smooth, format_value
+from components.text import plural
 
 # Seaborn "colorblind" (what Omniboard uses), then a few more distinct hues.
 PALETTE = [
@@ -474,7 +475,7 @@ def color_categories(values: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
     grey = []  # listed last, in grey
     if len(named) > MAX_COLOR_CATEGORIES:
         kept = sorted(sorted(named, key=lambda c: (-counts[c], c))[: MAX_COLOR_CATEGORIES - 1])
-        other = f"other ({len(named) - len(kept)} values)"
+        other = f"other ({plural(len(named) - len(kept), 'value')})"
         labels = [c if c in kept or c == "None" else other for c in labels]
         named, grey = kept, [other]
     colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(named)}

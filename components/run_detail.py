@@ -20,6 +20,7 @@ from app.pages.run_detail_data import (
     trace_text,
 )
 from app.store.base import FileInfo
+from components.text import plural
 
 TABS = [
     ("metrics", "Metrics"),
@@ -82,24 +83,31 @@ def header(
     tags: Sequence[str],
     notes: str,
     editable: bool,
+    permissions: dict[str, str] | None = None,
 ) -> html.Div:
+    """The run's title, facts, tags and notes. What `permissions` refuses (app.pages.permissions: action ->
+    reason) shows disabled with the reason as its tooltip, or not at all when it would only be clutter."""
+    permissions = permissions or {}
     title = html.H2([html.Span(f"#{run_id}", className="run-id"), html.Span(experiment or "(unnamed)",
                     className="run-experiment"), html.Span(status_badge(status), id="rd-status")],
                     className="run-title")
     actions = []
-    if editable:
-        actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0))
+    delete_refused = permissions.get("delete", "" if editable else "This dashboard is read-only.")
+    actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0,
+                               disabled=bool(delete_refused), title=delete_refused or "Delete this run for good"))
+    refused = "" if editable else (permissions.get("tags") or "This dashboard is read-only.")
     tag_row = html.Div(
         [html.Span("Tags", className="label"), html.Span(tag_chips(tags, editable), id="rd-tags", className="tags")]
         + ([dcc.Input(id="rd-tag-input", placeholder="add tag ⏎", debounce=True, className="tag-input",
-                      value="", maxLength=200)] if editable else []),
+                      value="", maxLength=200)] if editable else
+           [html.Span("read-only", className="muted perm-hint", title=refused)]),
         className="tag-row",
     )
     notes_block = html.Div(
         [
             html.Div([html.Span("Notes", className="label")]
-                     + ([html.Button("Edit", id="rd-notes-edit", className="btn btn-small", n_clicks=0)]
-                        if editable else []),
+                     + [html.Button("Edit", id="rd-notes-edit", className="btn btn-small", n_clicks=0,
+                                    disabled=not editable, title=refused or "Edit the notes (Markdown)")],
                      className="notes-head"),
             html.Div(notes_markdown(notes), id="rd-notes-view"),
             html.Div(
@@ -311,6 +319,6 @@ def html_preview(document: str) -> html.Iframe:
 
 def csv_preview(columns: Sequence[str], rows: Sequence[Sequence[Any]], total_rows: int) -> html.Div:
     body = [html.Tr([html.Td("" if v is None else str(v)) for v in row]) for row in rows]
-    note = f"First {len(rows)} of {total_rows} rows." if total_rows > len(rows) else f"{total_rows} rows."
+    note = f"First {len(rows)} of {plural(total_rows, 'row')}." if total_rows > len(rows) else f"{plural(total_rows, 'row')}."
     return html.Div([html.P(note, className="muted"),
                      html.Div(table([str(c) for c in columns], body, "Empty table."), className="csv-wrap")])

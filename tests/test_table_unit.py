@@ -95,7 +95,7 @@ def test_view_round_trips_through_url_parameters():
 
 def test_malformed_widths_in_the_url_are_ignored():
     text = ("config.lr:abc,:90,status,id:-5,config.x:1e3,config.y:,config.z:12.5,result:99999,notes:10,"
-            "experiment:140,a:b:120,last_avg(loss, 5):88,config.lr:200")
+            f"experiment:{default_width('experiment')},a:b:120,last_avg(loss, 5):88,config.lr:200")
     assert widths_from_param(text) == {
         "a:b": 120,  # the last colon separates the width
         "config.lr": 200,  # the last one wins

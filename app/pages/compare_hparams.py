@@ -13,6 +13,7 @@ from app.context import get_settings, get_store
 from app.store.base import MAX_PAGE, ColumnInfo, StoreError
 from app.store.compare import brush_query, lower_is_better
 from components.figures import axis_values, empty_figure, log_axis, parallel_figure, scatter_figure
+from components.text import plural
 
 MAX_AXES = 6
 
@@ -151,7 +152,7 @@ def register_hparams(app: Dash) -> None:
         except StoreError as e:
             msg = f"Cannot load runs: {e}"
             return empty_figure(msg, height=420), empty_figure(msg, height=420), "", None, {}
-        count = f"({len(rows):,} runs)"
+        count = f"({plural(len(rows), 'run')})"
         if not rows:
             blank = empty_figure("No runs match this filter.", height=420)
             return blank, blank, count, None, {}
@@ -179,7 +180,7 @@ def register_hparams(app: Dash) -> None:
         query = query_from(q, dims, state)
         try:
             n = get_store().count(query)
-            found = f"{n:,} run{'s' if n != 1 else ''} match"
+            found = f"{plural(n, 'run')} match{'es' if n == 1 else ''}"
         except StoreError as e:
             found = f"(the table may reject this query: {e})"
         return state, html.Span([

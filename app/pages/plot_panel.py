@@ -49,6 +49,7 @@ from components.figures import (
     y_values,
 )
 from components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
+from components.text import plural
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
 POINTS_SMALL_MULTIPLE = 1000
@@ -282,8 +283,8 @@ def series_csv(series: list[Series], info: dict[str, Any], labels: Sequence[str]
 def status_text(info: dict[str, Any], series: list[Series], metrics: list[str]) -> list[Any]:
     shown = sum(len(s.steps) for s in series)
     total = sum(s.total_points or len(s.steps) for s in series)
-    parts: list[Any] = [f"{len(info.get('runs', []))} runs · {len(metrics)} metrics · "
-                        f"{shown:,} of {total:,} points shown"]
+    parts: list[Any] = [f"{plural(len(info.get('runs', [])), 'run')} · {plural(len(metrics), 'metric')} · "
+                        f"{shown:,} of {plural(total, 'point')} shown"]
     have = {(s.run_id) for s in series}
     without = [r["id"] for r in info.get("runs", []) if r["id"] not in have]
     if without and metrics:
