@@ -100,7 +100,7 @@ def header(
         [html.Span("Tags", className="label"), html.Span(tag_chips(tags, editable), id="rd-tags", className="tags")]
         + ([dcc.Input(id="rd-tag-input", placeholder="add tag ⏎", debounce=True, className="tag-input",
                       value="", maxLength=200)] if editable else
-           [html.Span("read-only", className="muted perm-hint", title=refused)]),
+           [html.Span("(read-only)", className="muted perm-hint", title=refused)]),
         className="tag-row",
     )
     notes_block = html.Div(

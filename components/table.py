@@ -167,9 +167,10 @@ def group_grid(keys: Sequence[str], value_columns: Sequence[str], known: Sequenc
 
 
 def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinned: Sequence[str],
-                  visible: Sequence[str], read_only: bool, varying: bool = True) -> html.Div:
-    """The column picker panel (hidden until the Columns button opens it)."""
-    add_forms = [] if read_only else [
+                  visible: Sequence[str], read_only: bool, varying: bool = True, refused: str = "") -> html.Div:
+    """The column picker panel (hidden until the Columns button opens it). Without the right to add shared
+    columns the add forms stay in the page (the column callback listens to them) but hidden, with a hint."""
+    add_forms = [
         html.Details([
             html.Summary("Add a custom column (a document path, shared with Omniboard)"),
             html.Div([
@@ -192,6 +193,9 @@ def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinne
             ], className="form-row"),
         ]),
     ]
+    if read_only:
+        add_forms = [html.P(f"Adding shared columns: {refused or 'not allowed here.'}", className="hint"),
+                     html.Div(add_forms, hidden=True)]
     return html.Div(
         [
             html.Div([
@@ -270,18 +274,21 @@ def delete_dialog() -> html.Div:
     )
 
 
-def views_menu(views: Sequence[dict[str, Any]], base_path: str, read_only: bool) -> html.Details:
-    """Saved views: links that open them, and a form to save the current one."""
+def views_menu(views: Sequence[dict[str, Any]], base_path: str, read_only: bool | str) -> html.Details:
+    """Saved views: links that open them, and a form to save the current one (`read_only`: why not)."""
+    form = html.Div([
+        dcc.Input(id=VIEW_NAME, placeholder="name this view", className="small-input"),
+        html.Button("Save", id=VIEW_SAVE, className="btn"),
+    ], className="form-row", hidden=bool(read_only))
+    why = read_only if isinstance(read_only, str) and read_only else "Not allowed here."
     return html.Details(
         [
             html.Summary("Views", className="btn"),
             html.Div(
                 [
                     html.Div(view_links(views, base_path, not read_only), id=VIEW_LIST, className="view-list"),
-                    *([] if read_only else [html.Div([
-                        dcc.Input(id=VIEW_NAME, placeholder="name this view", className="small-input"),
-                        html.Button("Save", id=VIEW_SAVE, className="btn"),
-                    ], className="form-row")]),
+                    form,
+                    *([html.P(f"Saving views: {why}", className="hint")] if read_only else []),
                 ],
                 className="menu-panel",
             ),
@@ -307,7 +314,7 @@ def view_links(views: Sequence[dict[str, Any]], base_path: str, deletable: bool 
 
 def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], config_keys: Sequence[str],
             views: Sequence[dict], export_href: str, base_path: str, refresh_seconds: float,
-            read_only: bool) -> html.Div:
+            read_only: bool | str) -> html.Div:
     return html.Div(
         [
             html.Span("…", id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
@@ -372,9 +379,9 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
             toolbar(page_size, page_sizes, view.get("group") or [], config_keys, views, export_href, base_path,
-                    refresh_seconds, bool(permissions.get("views")) or read_only),
+                    refresh_seconds, permissions.get("views") or read_only),
             column_picker(config_keys, metric_names, pinned, visible, bool(permissions.get("columns")) or read_only,
-                          view.get("varying") is not False),
+                          view.get("varying") is not False, permissions.get("columns", "")),
             bulk_bar(permissions),
             html.Div(id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
             html.Div(
