@@ -24,9 +24,7 @@
     close.setAttribute("aria-label", "Dismiss");
     close.textContent = "×";
     close.onclick = function () { box.remove(); };
-    box.appendChild(close);
-    clearTimeout(box._timer);
-    box._timer = setTimeout(function () { if (box.parentNode) { box.remove(); } }, 12000);
+    box.appendChild(close);  /* it stays until dismissed: a refusal must not go unseen */
   }
   window.omnidashNotify = show;
 
