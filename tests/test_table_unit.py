@@ -631,3 +631,38 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
             for store in stores.values():
                 store.close()
         assert [r["status"] for r in out["tbl-grid.getRowsResponse"]["rowData"]] == [status], after
+
+
+def test_default_config_columns_are_the_keys_that_vary_among_the_listed_runs(dash_app, demo_store):
+    from app.pages import table_cache
+
+    table_cache.forget(demo_store)
+    everything = [d["colId"] for d in leaf_defs(find(build(dash_app), "tbl-grid").columnDefs)]
+    key = next(c for c in everything if c.startswith("config."))
+    value = max(demo_store.distinct(key), key=lambda v: demo_store.count(f"{key} == {quote(v)}"))
+    query = f"{key} == {quote(value)}"
+    assert demo_store.count(query) >= 2
+    listed = [d["colId"] for d in leaf_defs(find(build(dash_app, q=query), "tbl-grid").columnDefs)]
+    assert key not in listed  # every listed run has the same value
+    assert [c for c in listed if c.startswith("config.")], listed  # the keys that still differ are shown
+    one = demo_store.run_ids("")[0]
+    single = find(build(dash_app, q=f"id == {one}"), "tbl-grid").columnDefs
+    assert [d["colId"] for d in leaf_defs(single)] == everything  # one run: the whole database decides
+
+    # typing a query on a view with the default columns changes them the same way, without a reload
+    state = {"tbl-visible.data": everything, "tbl-refresh.data": 0}
+    out = call(dash_app, ("tbl-visible.data@", "tbl-picker-list.value@"),
+               {"tbl-view.data": View(q=query).to_dict()}, state)
+    assert out["tbl-visible.data"] == listed and out["tbl-refresh.data"] == 1
+    assert [d["colId"] for d in leaf_defs(out["tbl-grid.columnDefs"])] == listed
+    # a view with its own columns keeps them
+    assert call(dash_app, ("tbl-visible.data@", "tbl-picker-list.value@"),
+                {"tbl-view.data": View(q=query, cols=["id", "config.lr"]).to_dict()},
+                state) == {}
+
+
+def test_plural_counts():
+    from components.text import plural
+
+    assert [plural(n, "run") for n in (0, 1, 2, 1200)] == ["0 runs", "1 run", "2 runs", "1,200 runs"]
+    assert plural(1, "metric series") == "1 metric series" and plural(3, "metric series") == "3 metric series"

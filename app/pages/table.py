@@ -7,6 +7,7 @@ the callbacks live in table_rows (rows, query, URL, refresh), table_columns, tab
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from app.pages.table_state import (
     view_from_params,
     view_to_params,
 )
-from app.store.base import StoreUnavailable
+from app.store.base import StoreError, StoreUnavailable
 from components import table as ui
 from components.columns import Col, as_cols, default_columns
 
@@ -56,6 +57,21 @@ def value_columns(visible: list[str], known: list[Col]) -> list[str]:
         if name == "result" or (c and c.kind in {"metric", "custom"}):
             out.append(name)
     return out
+
+
+def listed_columns(store: Any, known: list[Col], query: str) -> list[Col]:
+    """The columns with `varies` taken among the runs the query lists (the default columns show the config keys
+    that differ among them); without a query, or with fewer than two runs listed, the store's own."""
+    config = [c.name for c in known if c.kind == "config"]
+    if not query or not config:
+        return known
+    try:
+        varies = table_cache.listed_varies(store, query, config)
+    except StoreError:  # a bad query: the filter bar reports it
+        return known
+    if varies is None:
+        return known
+    return [replace(c, varies=varies.get(c.name, c.varies)) if c.kind == "config" else c for c in known]
 
 
 def config_keys(known: list[Col], varying_only: bool = False) -> list[str]:
@@ -95,7 +111,7 @@ def layout(**params: Any) -> Any:
         views = store.list_views()
     except StoreUnavailable as e:
         return offline_layout(str(e))
-    visible = view.cols or default_columns(known, view.varying)
+    visible = view.cols or default_columns(listed_columns(store, known, view.q), view.varying)
     if "id" not in visible:
         visible = ["id", *visible]
     view.w = {name: px for name, px in view.w.items() if name in visible}
