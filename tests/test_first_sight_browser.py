@@ -165,6 +165,21 @@ def test_only_varying_config_keys_is_a_toggle_kept_in_the_url(page, serve, demo_
     page.wait_for_selector(constant, state="detached", timeout=TIMEOUT)
 
 
+def test_default_columns_follow_the_query_to_the_keys_that_vary_among_the_listed_runs(page, serve, demo_folder):
+    live = serve_folder(serve, demo_folder)
+    open_table(page, live.url + "/")
+    optimizer = '#tbl-grid .ag-header-cell[col-id="config.optimizer"]'
+    page.wait_for_selector(optimizer, timeout=TIMEOUT)
+    page.fill("#tbl-query", "config.optimizer == sgd")
+    page.press("#tbl-query", "Enter")
+    page.wait_for_selector(optimizer, state="detached", timeout=TIMEOUT)  # the same in every listed run
+    assert page.locator('#tbl-grid .ag-header-cell[col-id="config.lr"]').count() == 1
+    assert "cols" not in parse_qs(urlparse(page.url).query)
+    page.reload()
+    page.wait_for_selector('#tbl-grid .ag-header-cell[col-id="config.lr"]', timeout=TIMEOUT)
+    assert page.locator(optimizer).count() == 0
+
+
 # -- cells -------------------------------------------------------------------------------------------------
 def test_tags_that_do_not_fit_show_plus_n_and_notes_are_one_line_of_text(page, serve, demo_copy):
     from app.store import open_store
