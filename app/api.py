@@ -28,6 +28,7 @@ from app.store.base import (
     RunId,
     StoreError,
     StoreUnavailable,
+    canonical_int,
     split_top_level,
 )
 
@@ -55,8 +56,9 @@ def register_api(server: Flask) -> None:
 
 # -- helpers ------------------------------------------------------------------------
 def parse_run_id(text: str) -> RunId:
-    """An int when all digits (Sacred's MongoObserver ids), else the string as is."""
-    return int(text) if text.isdigit() else text
+    """An int when a canonical whole number (Sacred's ids), else the string as is ("00012" stays a string)."""
+    number = canonical_int(text)
+    return text if number is None else number
 
 
 def _json_default(value: Any) -> Any:

@@ -18,6 +18,19 @@ DEFAULT_PROBABLY_DEAD_AFTER = 120.0
 MAX_PAGE = 10_000
 
 
+def canonical_int(text: str) -> int | None:
+    """The int a text spells canonically ("12", "-3", "0"); None otherwise ("00012", "+1", " 1", "1_0", "x").
+
+    Only such texts are integer run ids: the folder `00012` is the string id "00012", not run 12.
+    """
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or (len(digits) > 1 and digits[0] == "0") or text == "-0" or len(digits) > 18:
+        return None
+    return int(text)
+
+
 class StoreError(Exception):
     """Base class of every error the store raises on purpose."""
 

@@ -1,0 +1,104 @@
+"""User regular expressions (`~` queries, `$regex` filters) compiled for RE2, a linear-time engine.
+
+Python's `re` backtracks: `^([a-z/-]|[a-z/-])+X` takes exponential time on a 40-character string and
+holds the GIL while it does, which stalls every request of the process. RE2 (google-re2) runs in time
+linear in the text, so a query never costs more than a scan of the data.
+
+What is accepted is MongoDB's `$regex` language (PCRE) minus the constructs that need backtracking:
+backreferences, lookahead/lookbehind, atomic groups, possessive quantifiers, recursion and conditionals
+are refused with a `RegexError` (a BadRequest, so a 400 in the API and a message in the query bar) that
+says why. The MongoDB backend validates with the same function before sending the pattern to the
+server's `$regex`, so both backends accept the same patterns. Options: i, m, s, x as in MongoDB.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+from app.store.base import BadRequest
+
+SUPPORTED_OPTIONS = "imsx"
+MAX_PATTERN_LENGTH = 4096
+_MAX_MEM = 8 << 20  # bytes of compiled program: refuses patterns like a{1000}{1000}
+
+# PCRE constructs RE2 does not run, with the reason shown to the user
+_UNSUPPORTED = (
+    ("(?=", "lookahead (?=...)"),
+    ("(?!", "negative lookahead (?!...)"),
+    ("(?<=", "lookbehind (?<=...)"),
+    ("(?<!", "negative lookbehind (?<!...)"),
+    ("(?>", "atomic groups (?>...)"),
+    ("(?R", "recursion (?R)"),
+    ("(?(", "conditionals (?(...)...)"),
+)
+
+
+class RegexError(BadRequest):
+    """A pattern the linear-time engine refuses (invalid, needs backtracking, or too large)."""
+
+
+def _strip_extended(pattern: str) -> str:
+    """The pattern with x-mode whitespace and # comments removed (outside classes, unless escaped)."""
+    out: list[str] = []
+    i, in_class, n = 0, False, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch in " \t\n\r\f\v":
+            i += 1
+            continue
+        elif ch == "#":
+            while i < n and pattern[i] != "\n":
+                i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _why(pattern: str, engine_message: str) -> str:
+    """A user-facing reason for RE2's refusal."""
+    for token, name in _UNSUPPORTED:
+        if token in pattern:
+            return f"{name} is not supported (queries use a linear-time regex engine)"
+    if "++" in pattern or "*+" in pattern or "?+" in pattern or "}+" in pattern:
+        return "possessive quantifiers are not supported (queries use a linear-time regex engine)"
+    if any(f"\\{d}" in pattern for d in "123456789") or "\\k<" in pattern or "(?P=" in pattern:
+        return "backreferences are not supported (queries use a linear-time regex engine)"
+    if "too large" in engine_message or "too big" in engine_message or "repetition size" in engine_message:
+        return f"the pattern is too large ({engine_message})"
+    return engine_message
+
+
+@lru_cache(maxsize=512)
+def compile_regex(pattern: str, options: str = "") -> Any:
+    """The compiled RE2 pattern for a MongoDB `$regex`/`$options` pair; RegexError when it cannot run."""
+    if not isinstance(pattern, str):
+        raise RegexError("a regular expression must be a string")
+    if not isinstance(options, str) or any(ch not in SUPPORTED_OPTIONS for ch in options):
+        raise RegexError(f"regular expression options must be among '{SUPPORTED_OPTIONS}', not {options!r}")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise RegexError(f"the regular expression is longer than {MAX_PATTERN_LENGTH} characters")
+    body = _strip_extended(pattern) if "x" in options else pattern
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = _MAX_MEM
+    opts.case_sensitive = "i" not in options
+    opts.dot_nl = "s" in options
+    prefix = "(?m)" if "m" in options else ""  # no Options field for multi-line anchors in Perl mode
+    try:
+        return re2.compile(prefix + body, opts)
+    except re2.error as e:
+        message = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        message = message.replace(prefix, "", 1) if prefix else message
+        raise RegexError(f"invalid regular expression '{pattern}': {_why(body, message)}") from None
