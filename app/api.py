@@ -19,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request, stream_with_context
 
 from app.context import get_store
+from app.csv_safe import csv_cell, csv_text
 from app.store.base import (
     MAX_PAGE,
     BadRequest,
@@ -222,22 +223,6 @@ def list_runs() -> Response:
     return json_response({"total": page.total, "offset": page.offset, "runs": page.rows})
 
 
-def csv_cell(value: Any) -> Any:
-    """Lists joined with ", ", numbers as numbers, booleans lower case, objects as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return ""
-    if isinstance(value, list | tuple):
-        return ", ".join("" if v is None else str(v) if not isinstance(v, dict | list) else json.dumps(v)
-                         for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=_json_default)
-    return value
-
-
 @api.get("/runs.csv")
 def runs_csv() -> Response:
     query, sort, columns = _listing_args()
@@ -250,7 +235,7 @@ def runs_csv() -> Response:
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(columns)
+        writer.writerow([csv_text(c) for c in columns])
         batch = [first] if first is not None else []
         for row in _chain(batch, rows):
             writer.writerow([csv_cell(row.get(c)) for c in columns])
