@@ -21,6 +21,7 @@ import pytest
 
 from app.server import create_app, create_server
 from app.store.files import FileStore
+from tests.dash_http import dash_call, page
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -127,45 +128,6 @@ def test_mongo_source_accepts_the_same_patterns(mongo_uri: str, mongo_db) -> Non
     assert status == 400 and "backreferences are not supported" in body["error"]
     status, body, _ = get(client, "/api/runs?q=" + quote('dataset.name ~ "^a+!$"'))
     assert status == 200 and body["total"] == 1
-
-
-# -- helpers for Dash callbacks over HTTP ---------------------------------------------------------
-def dash_call(app: Any, output: str, inputs: dict[str, Any], state: dict[str, Any] | None = None,
-              triggered: str | None = None) -> dict[str, Any]:
-    """POST the callback whose output key starts with `output` as the browser would; {"id.prop": value}."""
-    keys = [k for k in app.callback_map if k.startswith(output) or k.startswith(".." + output)]
-    keys = [k for k in keys if k == output or k.startswith(".." + output)] or keys  # the plain one first
-    assert len(keys) == 1, keys
-    key = keys[0]
-    spec = app.callback_map[key]
-    parts = key.strip(".").split("...") if key.startswith("..") else [key]
-    outputs = [{"id": p.rpartition(".")[0], "property": p.rpartition(".")[2].split("@")[0]} for p in parts]
-
-    def items(specs: list[dict[str, Any]], values: dict[str, Any] | None) -> list[Any]:
-        out: list[Any] = []
-        for s in specs:
-            if isinstance(s["id"], str) and s["id"].startswith("{"):
-                out.append([])  # wildcard inputs: no such components
-                continue
-            out.append({"id": s["id"], "property": s["property"],
-                        "value": (values or {}).get(f"{s['id']}.{s['property']}")})
-        return out
-
-    payload = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
-               "inputs": items(spec["inputs"], inputs), "state": items(spec["state"], state),
-               "changedPropIds": [triggered or next(iter(inputs))]}
-    resp = app.server.test_client().post("/_dash-update-component", json=payload)
-    if resp.status_code == 204:
-        return {}
-    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
-    body = json.loads(resp.data)["response"]
-    return {f"{c}.{p}": v for c, props in body.items() for p, v in props.items()}
-
-
-def page(app: Any, path: str, search: str = "") -> Any:
-    """The page the router renders for a URL (through /_dash-update-component)."""
-    return dash_call(app, "page-content.children", {"url.pathname": path, "url.search": search})[
-        "page-content.children"]
 
 
 # -- 5. a FIFO run.json -----------------------------------------------------------------------------

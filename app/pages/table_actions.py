@@ -27,14 +27,9 @@ def ok_message(text: str) -> html.Div:
 
 
 def parse_tags(value: Any) -> list[str]:
-    """A tags cell value (list or comma text) as a clean list without duplicates."""
+    """A tags cell value (list or comma text) as a list (the store strips, de-duplicates and limits it)."""
     items = value if isinstance(value, list) else str(value or "").split(",")
-    out: list[str] = []
-    for t in items:
-        t = str(t).strip()
-        if t and t not in out:
-            out.append(t)
-    return out
+    return [str(t) for t in items if t is not None]
 
 
 def target_ids(selected: list[dict] | None, select_all: list[str] | None, query: str) -> list[RunId]:
@@ -116,7 +111,8 @@ def register(app: Dash) -> None:
                 if col == "tags":
                     store.set_tags(run_id, parse_tags(change.get("value")))
                 else:
-                    store.set_notes(run_id, str(change.get("value") or ""))
+                    old = change.get("oldValue")  # a change made meanwhile by someone else is a Conflict
+                    store.set_notes(run_id, str(change.get("value") or ""), old if isinstance(old, str) else None)
             except (StoreError, ValueError) as e:
                 # restore the stored value by re-reading the loaded rows
                 return error_message(f"Could not save {col} of run {run_id}: {e}"), (token or 0) + 1

@@ -55,6 +55,14 @@ class Forbidden(StoreError):
     """The current user's role does not allow this write."""
 
 
+class Conflict(StoreError):
+    """A write based on a value that changed meanwhile; `current` is the value stored now."""
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class BadRequest(StoreError):
     """A parameter is malformed (bad column name, bad sort, ...)."""
 
@@ -273,8 +281,10 @@ class RunStore(abc.ABC):
         """$set omniboard.tags."""
 
     @abc.abstractmethod
-    def set_notes(self, run_id: RunId, notes: str) -> None:
-        """$set omniboard.notes."""
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
+        """$set omniboard.notes. With `expected` (the notes as they were when editing began), only if the
+        notes shown now (omniboard.notes, else meta.comment) are still those, atomically; else Conflict
+        carrying the current notes."""
 
     @abc.abstractmethod
     def update_tags(

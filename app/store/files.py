@@ -38,10 +38,14 @@ from app.store.base import (
 from app.store.common import (
     BASE_DTYPES,
     all_equal,
+    check_expected_notes,
+    check_notes,
     check_page,
+    check_tag_count,
     check_tags,
     dtype_of,
     make_series,
+    notes_conflict,
     positive_int,
 )
 from app.store.files_cache import METRICS_FILE, RunCache, RunEntry
@@ -504,22 +508,37 @@ class FileStore(RunStore):
         tags = check_tags(tags)
         self._annotate(run_id, lambda ob: ob.__setitem__("tags", tags))
 
-    def set_notes(self, run_id: RunId, notes: str) -> None:
-        if not isinstance(notes, str):
-            raise BadRequest("notes must be a string")
-        self._annotate(run_id, lambda ob: ob.__setitem__("notes", notes))
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
+        notes, expected = check_notes(notes), check_expected_notes(expected)
+        meta = self._entry(run_id).doc.get("meta")
+
+        def mutate(ob: dict[str, Any]) -> None:  # under the run's lock: compare and set
+            if expected is not None:
+                current = rows.notes_of({"omniboard": ob, "meta": meta})
+                if current != expected:
+                    raise notes_conflict(current)
+            ob["notes"] = notes
+
+        self._annotate(run_id, mutate)
 
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
         self.check_writable()
         add, remove = check_tags(list(add)), set(check_tags(list(remove)))
+        entries = list(self._entries(run_ids))
+        for entry in entries:  # refuse before writing anything (checked again under each run's lock)
+            shown = rows.tags_of(entry.doc)
+            check_tag_count(shown + [t for t in add if t not in shown], entry.run_id)
         matched = 0
-        for entry in self._entries(run_ids):
+        for entry in entries:
             config_tags = rows.tags_of({"config": entry.doc.get("config")})
 
-            def mutate(ob: dict[str, Any], fallback: list[str] = config_tags) -> None:
+            def mutate(ob: dict[str, Any], fallback: list[str] = config_tags, rid: RunId = entry.run_id) -> None:
                 current = ob.get("tags") if isinstance(ob.get("tags"), list) else list(fallback)
                 current = [str(t) for t in current if t is not None]
-                current += [t for t in dict.fromkeys(add) if t not in current]
+                added = [t for t in add if t not in current]
+                if added:
+                    check_tag_count(current + added, rid)
+                current += added
                 ob["tags"] = [t for t in current if t not in remove]
 
             try:
