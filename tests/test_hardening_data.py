@@ -267,3 +267,20 @@ def test_non_canonical_integer_folder_is_a_string_id(tmp_path: Path) -> None:
     assert get(client, "/api/runs/012")[0] == 404
     assert "zeros" in json.dumps(page(app, "/runs/00012"))
     assert "twelve" in json.dumps(page(app, "/runs/12"))
+
+
+def test_regex_options_and_literals_follow_mongodb() -> None:
+    """i, m, s, x as MongoDB's $options; unknown options refused; a literal (free text) matches as RE2 would."""
+    from app.store.patterns import RegexError, compile_regex
+
+    assert compile_regex("ABC", "i").search("xabcx")
+    assert not compile_regex("ABC", "").search("xabcx")
+    assert compile_regex("^b$", "m").search("a\nb\nc") and not compile_regex("^b$", "").search("a\nb\nc")
+    assert compile_regex("a.b", "s").search("a\nb") and not compile_regex("a.b", "").search("a\nb")
+    assert compile_regex("a b # comment\n c", "x").search("abc")
+    assert compile_regex("Ünïcode", "i").search("ünïcode")
+    assert compile_regex(r"a\.b\ c", "").search("a.b c") and not compile_regex(r"a\.b", "").search("axb")
+    with pytest.raises(RegexError, match="options"):
+        compile_regex("a", "g")
+    with pytest.raises(RegexError, match="too large|bad repetition"):
+        compile_regex("(a{1000}){1000}", "")

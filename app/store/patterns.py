@@ -13,6 +13,7 @@ server's `$regex`, so both backends accept the same patterns. Options: i, m, s, 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +35,11 @@ _UNSUPPORTED = (
     ("(?R", "recursion (?R)"),
     ("(?(", "conditionals (?(...)...)"),
 )
+
+
+# a plain literal (what re.escape makes of free text): Python's re finds it in linear time, and several
+# times faster per call than the RE2 binding, so it runs there
+_LITERAL = re.compile(r"(?:[^\\.^$|?*+()\[\]{}]|\\[^A-Za-z0-9])*")
 
 
 class RegexError(BadRequest):
@@ -97,8 +103,11 @@ def compile_regex(pattern: str, options: str = "") -> Any:
     opts.dot_nl = "s" in options
     prefix = "(?m)" if "m" in options else ""  # no Options field for multi-line anchors in Perl mode
     try:
-        return re2.compile(prefix + body, opts)
+        compiled = re2.compile(prefix + body, opts)
     except re2.error as e:
         message = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
         message = message.replace(prefix, "", 1) if prefix else message
         raise RegexError(f"invalid regular expression '{pattern}': {_why(body, message)}") from None
+    if _LITERAL.fullmatch(body):
+        return re.compile(body, re.IGNORECASE if "i" in options else 0)
+    return compiled
