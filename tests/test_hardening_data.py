@@ -284,3 +284,31 @@ def test_regex_options_and_literals_follow_mongodb() -> None:
         compile_regex("a", "g")
     with pytest.raises(RegexError, match="too large|bad repetition"):
         compile_regex("(a{1000}){1000}", "")
+
+
+@pytest.mark.timeout(180)
+def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
+    """The MongoDB test server stores a 900-level document: the same routes answer 200, truncated with a note."""
+    from datetime import UTC, datetime
+
+    from app.store.mongo import MongoStore
+    from app.store.rows import TOO_DEEP
+
+    start = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    mongo_db.runs.insert_many([
+        {"_id": 1, "status": "COMPLETED", "experiment": {"name": "exp"}, "start_time": start, "heartbeat": start,
+         "config": {"deep": nested(900), "lr": 0.1}, "info": {"deep": nested(900)}, "host": {"hostname": "h"}},
+        {"_id": 2, "status": "COMPLETED", "experiment": {"name": "exp"}, "start_time": start, "heartbeat": start,
+         "config": {"deep": {"k": 1}, "lr": 0.2}, "host": {"hostname": "h"}},
+    ])
+    app = create_app(MongoStore(mongo_uri))
+    client = app.server.test_client()
+    status, body, _ = get(client, "/api/runs/1")
+    assert status == 200 and TOO_DEEP in json.dumps(body, ensure_ascii=False)
+    assert get(client, "/api/runs")[0] == 200
+    assert get(client, "/api/runs.csv")[0] == 200
+    assert "rd-tabs" in json.dumps(page(app, "/runs/1"))
+    for tab in ("config", "info"):
+        out = json.dumps(dash_call(app, "rd-tab-body.children", {"rd-tabs.value": tab}, {"rd-run-id.data": 1}))
+        assert "nested deeper than" in out
+    assert "no run" not in json.dumps(page(app, "/compare", "?runs=1,2")).lower()
