@@ -82,3 +82,16 @@ def test_notes_conflict_shows_both_versions_and_lets_the_user_choose(page, serve
     assert page.locator("#rd-edit-msg").inner_text() == "Notes saved."
     assert stored_notes(store) == "mine wins"
     page.screenshot(path=str(artifacts_dir / "hardening-notes-kept.png"), full_page=True)
+
+
+def test_refused_regex_is_a_message_in_the_query_bar(page, serve, store, artifacts_dir):
+    """Issue 12 item 1 in the browser: a pattern RE2 cannot run says why under the query bar."""
+    live = serve(create_app(store).server)
+    page.goto(f"{live.url}/")
+    page.locator("#tbl-query").wait_for(timeout=TIMEOUT)
+    page.fill("#tbl-query", 'experiment ~ "(a)\\1"')
+    page.press("#tbl-query", "Enter")
+    error = page.locator("#tbl-query-error")
+    error.get_by_text("backreferences are not supported", exact=False).wait_for(timeout=TIMEOUT)
+    assert "linear-time" in error.inner_text()
+    page.screenshot(path=str(artifacts_dir / "hardening-regex-refused.png"), full_page=True)
