@@ -121,13 +121,22 @@ def test_mongo_source_accepts_the_same_patterns(mongo_uri: str, mongo_db) -> Non
     """The MongoDB backend validates with the same engine before sending $regex to the server."""
     from app.store.mongo import MongoStore
 
-    mongo_db.runs.insert_one({"_id": 1, "status": "COMPLETED", "config": {"dataset": {"name": "a" * 40 + "!"}},
-                              "experiment": {"name": "exp"}, "start_time": None})
+    mongo_db.runs.insert_many([{"_id": i, "status": "COMPLETED", "experiment": {"name": "exp"}, "start_time": None,
+                                "config": {"dataset": {"name": "a" * 40 + "!", "words": "some words and more words!",
+                                                       "cache_dir": "/home/user/cache/datasets/mnist-version-a/shards"}}}
+                               for i in range(1, 201)])
     client = create_server(MongoStore(mongo_uri)).test_client()
     status, body, _ = get(client, "/api/runs?q=" + quote('dataset.name ~ "(a)\\1"'))
     assert status == 400 and "backreferences are not supported" in body["error"]
     status, body, _ = get(client, "/api/runs?q=" + quote('dataset.name ~ "^a+!$"'))
-    assert status == 200 and body["total"] == 1
+    assert status == 200 and body["total"] == 200
+    plain_url = "/api/runs?limit=5&q=" + quote('dataset.cache_dir == "nothing"')
+    get(client, plain_url)
+    plain = statistics.median(get(client, plain_url)[2] for _ in range(3))
+    for field, pattern in CATASTROPHIC:  # on the server's $regex, or the in-memory listing: both fast
+        status, body, seconds = get(client, "/api/runs?limit=5&q=" + quote(f'{field} ~ "{pattern}"'))
+        assert status == 200 and body["total"] == 0, body
+        assert seconds < 10 * plain + 0.5, f"{pattern}: {seconds:.2f}s against {plain:.3f}s for a plain query"
 
 
 # -- 5. a FIFO run.json -----------------------------------------------------------------------------
