@@ -321,3 +321,17 @@ def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
         out = json.dumps(dash_call(app, "rd-tab-body.children", {"rd-tabs.value": tab}, {"rd-run-id.data": 1}))
         assert "nested deeper than" in out
     assert "no run" not in json.dumps(page(app, "/compare", "?runs=1,2")).lower()
+
+
+@pytest.mark.parametrize("pattern, risky", [
+    *((p, True) for _f, p in CATASTROPHIC), ("a*a*a*b", True), ("(a{2,})*", True),
+    ("(^|,)\\s*tag\\s*(,|$)", False), ("free\\ text\\ \\+", False), ("version-[ab]/", False), ("^a+!$", False),
+    ("(ab)+", False), ("\\(a+\\)+", False), ("[(|]+x", False),
+])
+def test_patterns_a_backtracking_server_would_stall_on_are_kept_from_it(pattern: str, risky: bool) -> None:
+    """On MongoDB, a filter with such a pattern is evaluated here on RE2, not by the server's PCRE (which took
+    30 s for ^(a+)+$ over 200 runs); free text, tag filters and simple patterns still go to the server."""
+    from app.store.patterns import backtracks, filter_backtracks
+
+    assert backtracks(pattern) is risky
+    assert filter_backtracks({"$and": [{"x": 1}, {"$nor": [{"c": {"$regex": pattern, "$options": "i"}}]}]}) is risky

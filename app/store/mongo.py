@@ -74,6 +74,7 @@ from app.store.mongo_util import (
     translate,
     updates_scan_collection,
 )
+from app.store.patterns import filter_backtracks
 from app.store.query import (
     QueryContext,
     column_path,
@@ -385,7 +386,7 @@ class MongoStore(RunStore):
         if snap is not None:
             chosen = snap.select(flt, sort_spec)
             total, docs = len(chosen), chosen[offset : offset + limit]
-        elif needs_summaries and not self.summaries.writable:
+        elif (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             self.summaries.refresh()
             total, docs = self._python_page(flt, sort_spec, offset, limit, projection)
         else:
@@ -452,7 +453,7 @@ class MongoStore(RunStore):
         if snap is not None:
             return len(snap.select(flt, []))
         self.summaries.refresh()
-        if needs_summaries and not self.summaries.writable:
+        if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             return len(self._python_select(flt, sort_spec))
         return self._timed_count(flt)
 
@@ -464,7 +465,7 @@ class MongoStore(RunStore):
         if snap is not None:
             return [d["_id"] for d in snap.select(flt, sort_spec)]
         self.summaries.refresh()
-        if needs_summaries and not self.summaries.writable:
+        if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             return self._python_select(flt, sort_spec)
         return [d["_id"] for d in self.runs.find(flt, {"_id": 1}).sort(sort_spec)]
 
@@ -484,7 +485,7 @@ class MongoStore(RunStore):
                 for start in range(0, len(chosen), batch):
                     yield from self._rows_of(chosen[start : start + batch], now, ctx, wanted, metric_cols)
                 return
-            if needs_summaries and not self.summaries.writable:
+            if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
                 ids = self._python_select(flt, sort_spec)  # one pass, then the rows in that order
                 for start in range(0, len(ids), batch):
                     chunk = ids[start : start + batch]

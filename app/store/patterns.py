@@ -86,6 +86,73 @@ def _why(pattern: str, engine_message: str) -> str:
     return engine_message
 
 
+def backtracks(pattern: str) -> bool:
+    """Whether a backtracking engine (the PCRE behind a server's $regex) may take more than about linear
+    time on this pattern: a repeated group holding a repetition or an alternation (`(a+)+`, `(a|aa)+`,
+    exponential), or three or more unbounded repetitions (`a*a*a*b`, polynomial)."""
+    stack: list[bool] = []  # per open group: whether it holds a repetition or an alternation
+    unbounded, i, n = 0, 0, len(pattern)
+    last_group_busy: bool | None = None  # set right after a ')' until the next token
+    while i < n:
+        ch = pattern[i]
+        quantifier = ch in "*+?" or (ch == "{" and i + 1 < n and pattern[i + 1].isdigit())
+        if quantifier:
+            if last_group_busy:
+                return True
+            if ch in "*+" or (ch == "{" and ",}" in pattern[i : pattern.find("}", i) + 1]):
+                unbounded += 1
+            if stack:
+                stack[-1] = True
+            i = pattern.find("}", i) + 1 if ch == "{" else i + 1
+            if i < n and pattern[i] in "?+":  # lazy or possessive mark
+                i += 1
+            last_group_busy = None
+            continue
+        last_group_busy = None
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":  # a class is one atom
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            continue
+        if ch == "(":
+            stack.append(False)
+            i += 1
+            if i < n and pattern[i] == "?":  # (?:, (?i), (?P<name> ...: not a quantifier
+                i += 1
+            continue
+        if ch == ")" and stack:
+            busy = stack.pop()
+            if stack and busy:
+                stack[-1] = True
+            last_group_busy = busy
+        elif ch == "|" and stack:
+            stack[-1] = True
+        elif ch == "|":
+            pass
+        i += 1
+    return unbounded >= 3
+
+
+def filter_backtracks(flt: Any) -> bool:
+    """Whether a compiled filter holds a `$regex` that `backtracks` (run it in Python, on RE2, instead)."""
+    if isinstance(flt, dict):
+        regex = flt.get("$regex")
+        if isinstance(regex, str) and backtracks(regex):
+            return True
+        return any(filter_backtracks(v) for v in flt.values())
+    if isinstance(flt, list):
+        return any(filter_backtracks(v) for v in flt)
+    return False
+
+
 @lru_cache(maxsize=512)
 def compile_regex(pattern: str, options: str = "") -> Any:
     """The compiled RE2 pattern for a MongoDB `$regex`/`$options` pair; RegexError when it cannot run."""
