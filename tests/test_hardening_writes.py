@@ -239,3 +239,20 @@ def test_ui_limit_messages_on_run_page_and_table(store: RunStore) -> None:
                      "tbl-view.data": {"q": ""}, "tbl-soft-refresh.data": 0})
     assert "at most 200 characters" in json.dumps(out["tbl-message.children"])
     assert tags(store, 3) == []
+
+
+def test_table_inline_tag_edits_of_two_users_both_stay(store: RunStore) -> None:
+    """Two users edit run 1's tags cell from the same shown value [a, b]: one adds x, the other removes a and
+    adds y. The cell edit is an atomic add/remove of what changed, so the result is [b, x, y]."""
+    app = create_app(store)
+
+    def edit(value: list[str], old: list[str]) -> dict[str, Any]:
+        change = [{"colId": "tags", "value": value, "oldValue": old, "data": {"id": 1}, "rowIndex": 0}]
+        return dash_call(app, "tbl-message.children", {"tbl-grid.cellValueChanged": change},
+                         {"tbl-soft-refresh.data": 0})
+
+    assert "Saved tags of run 1" in json.dumps(edit(["a", "b", "x"], ["a", "b"]))
+    assert "Saved tags of run 1" in json.dumps(edit(["b", "y"], ["a", "b"]))
+    assert sorted(tags(store, 1)) == ["b", "x", "y"]
+    out = edit(["b", "x", "y", "z" * 201], ["b", "x", "y"])
+    assert "at most 200 characters" in json.dumps(out["tbl-message.children"])
