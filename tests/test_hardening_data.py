@@ -335,3 +335,16 @@ def test_patterns_a_backtracking_server_would_stall_on_are_kept_from_it(pattern:
 
     assert backtracks(pattern) is risky
     assert filter_backtracks({"$and": [{"x": 1}, {"$nor": [{"c": {"$regex": pattern, "$options": "i"}}]}]}) is risky
+
+
+def test_plot_csv_neutralises_formulas_too() -> None:
+    """The plot panel's CSV (run ids, legend labels, metric names are user text) follows the same rule."""
+    from app.pages.plot_panel import series_csv
+    from app.store.base import Series
+
+    s = Series(run_id="=evil()", name="@metric", steps=[0, 1], values=[-3.0, 2.5], timestamps=[], total_points=2)
+    info = {"runs": [{"id": "=evil()", "config": {"=k": "v"}, "start": None}]}
+    rows = list(csv.reader(io.StringIO(series_csv([s], info, ["=k"], 0.0))))
+    assert rows[1][0] == "'=evil()" and rows[1][2] == "'@metric"
+    assert rows[1][1].startswith("'=k")
+    assert [r[5] for r in rows[1:]] == ["-3.0", "2.5"]  # numbers untouched
