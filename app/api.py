@@ -341,17 +341,16 @@ def patch_run(run_id: str) -> Response:
     rid = parse_run_id(run_id)
     store = get_store()
     result: dict[str, Any] = {"id": rid}
+    tags = _tag_list(body, "tags") if "tags" in body else None  # everything checked before any write
     if "notes" in body:
         if not isinstance(body["notes"], str):
             raise BadRequest('"notes" must be a string')
-        check_notes(body["notes"])  # before anything is written
-    if "tags" in body:
-        tags = _tag_list(body, "tags")
+        check_notes(body["notes"])
+        store.set_notes(rid, body["notes"], body.get("expected_notes"))  # a Conflict leaves the tags alone
+        result["notes"] = body["notes"]
+    if tags is not None:
         store.set_tags(rid, tags)
         result["tags"] = tags
-    if "notes" in body:
-        store.set_notes(rid, body["notes"], body.get("expected_notes"))
-        result["notes"] = body["notes"]
     return json_response(result)
 
 
