@@ -17,6 +17,7 @@ import pytest
 from app.context import Settings
 
 pytestmark = [pytest.mark.browser]
+# Tests ask for `serve` before `page`: the page (and its last callbacks) closes before the server stops.
 WIDE = {"width": 1440, "height": 900}
 TIMEOUT = 30_000
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # conftest.ARTIFACTS
@@ -106,7 +107,7 @@ def assert_config_by_metric(screen: dict) -> None:
     assert {"config", "metrics", "run"} <= {g.lower() for g in screen["groups"] if g}
 
 
-def test_demo_table_shows_config_by_metric_at_first_sight(page, serve, demo_folder):
+def test_demo_table_shows_config_by_metric_at_first_sight(serve, page, demo_folder):
     live = serve_folder(serve, demo_folder)
     open_table(page, live.url + "/")
     screen = first_screen(page)
@@ -130,7 +131,7 @@ def test_demo_table_shows_config_by_metric_at_first_sight(page, serve, demo_fold
     assert "max(val.acc)" in page.inner_text(".ag-tooltip")
 
 
-def test_sacred_sweep_table_shows_config_by_metric_at_first_sight(page, serve, sweep_folder):
+def test_sacred_sweep_table_shows_config_by_metric_at_first_sight(serve, page, sweep_folder):
     live = serve_folder(serve, sweep_folder)
     open_table(page, live.url + "/")
     screen = first_screen(page)
@@ -143,7 +144,7 @@ def test_sacred_sweep_table_shows_config_by_metric_at_first_sight(page, serve, s
         {"last(val.acc)", "max(val.acc)"} <= set(cols)
 
 
-def test_only_varying_config_keys_is_a_toggle_kept_in_the_url(page, serve, demo_folder):
+def test_only_varying_config_keys_is_a_toggle_kept_in_the_url(serve, page, demo_folder):
     live = serve_folder(serve, demo_folder)
     open_table(page, live.url + "/")
     constant = '#tbl-grid .ag-header-cell[col-id="config.epochs"]'
@@ -165,7 +166,7 @@ def test_only_varying_config_keys_is_a_toggle_kept_in_the_url(page, serve, demo_
     page.wait_for_selector(constant, state="detached", timeout=TIMEOUT)
 
 
-def test_default_columns_follow_the_query_to_the_keys_that_vary_among_the_listed_runs(page, serve, demo_folder):
+def test_default_columns_follow_the_query_to_the_keys_that_vary_among_the_listed_runs(serve, page, demo_folder):
     live = serve_folder(serve, demo_folder)
     open_table(page, live.url + "/")
     optimizer = '#tbl-grid .ag-header-cell[col-id="config.optimizer"]'
@@ -181,7 +182,7 @@ def test_default_columns_follow_the_query_to_the_keys_that_vary_among_the_listed
 
 
 # -- cells -------------------------------------------------------------------------------------------------
-def test_tags_that_do_not_fit_show_plus_n_and_notes_are_one_line_of_text(page, serve, demo_copy):
+def test_tags_that_do_not_fit_show_plus_n_and_notes_are_one_line_of_text(serve, page, demo_copy):
     from app.store import open_store
 
     store = open_store(str(demo_copy))
@@ -254,7 +255,7 @@ def assert_refused(page, selector: str) -> None:
     assert (el.get_attribute("title") or "").strip(), f"{selector} gives no reason"
 
 
-def test_a_viewer_sees_what_they_cannot_do_disabled_on_every_page(page, serve, demo_copy, accounts):
+def test_a_viewer_sees_what_they_cannot_do_disabled_on_every_page(serve, page, demo_copy, accounts):
     live = serve_with_accounts(serve, demo_copy, accounts)
     sign_in(page, live.url, "vera", "viewer-pass-1")
     for button in ("#tbl-bulk-add", "#tbl-bulk-remove", "#tbl-bulk-delete"):
@@ -299,7 +300,7 @@ def test_a_viewer_sees_what_they_cannot_do_disabled_on_every_page(page, serve, d
     assert enabled_writes == []
 
 
-def test_a_read_only_board_disables_writes_with_the_reason(page, serve, demo_copy, accounts):
+def test_a_read_only_board_disables_writes_with_the_reason(serve, page, demo_copy, accounts):
     live = serve_with_accounts(serve, demo_copy, accounts, read_only=True)
     sign_in(page, live.url, "eddie", "editor-pass-1")
     for button in ("#tbl-bulk-add", "#tbl-bulk-delete"):
@@ -307,7 +308,7 @@ def test_a_read_only_board_disables_writes_with_the_reason(page, serve, demo_cop
         assert "read-only" in page.locator(button).get_attribute("title")
 
 
-def test_a_refused_write_shows_a_message_in_the_page(page, serve, demo_copy, accounts):
+def test_a_refused_write_shows_a_message_in_the_page(serve, page, demo_copy, accounts):
     """The editor's role is taken away while the page is open: the bulk tag is refused (403) and the page
     says so, not only the browser console."""
     from app.store import open_store
@@ -331,7 +332,7 @@ def test_a_refused_write_shows_a_message_in_the_page(page, serve, demo_copy, acc
 
 
 # -- AG Grid warnings --------------------------------------------------------------------------------------
-def test_expanding_a_group_gives_no_grid_warning(page, serve, demo_folder):
+def test_expanding_a_group_gives_no_grid_warning(serve, page, demo_folder):
     warnings: list[str] = []
     page.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
     live = serve_folder(serve, demo_folder)
