@@ -169,3 +169,16 @@ def test_omnidash_columns_show_in_omniboard(both: Both) -> None:
     ours = both.store.list_runs("id == 2", ["id"], 0, 1, ["acc_min", "optim"]).rows[0]
     assert ours["acc_min"] == pytest.approx(theirs["acc_min"], rel=1e-12)
     assert ours["optim"] == "adam"
+
+
+def test_nan_points_in_shared_metric_columns(both: Both) -> None:
+    """Run 1's val.acc holds a NaN (Sacred stores it as NaN): Omniboard's $min over it gives NaN, sent as
+    null (an empty cell); omnidash's summaries skip NaN points; max agrees (README, Omniboard section)."""
+    for name, extrema in (("acc_low", "min"), ("acc_high", "max")):
+        both.ob.post("Omniboard.Metric.Columns", {"name": name, "metric_name": "val.acc", "extrema": extrema, "lastn": 1})
+    both.store._shared_cache = None
+    theirs = omniboard_row(both.ob, 1, "_id,acc_low,acc_high")
+    ours = both.store.list_runs("id == 1", ["id"], 0, 1, ["acc_low", "acc_high"]).rows[0]
+    assert theirs["acc_low"] is None
+    assert math.isfinite(ours["acc_low"]) and ours["acc_low"] < ours["acc_high"]
+    assert ours["acc_high"] == pytest.approx(theirs["acc_high"], rel=1e-12)
