@@ -7,8 +7,8 @@ tests/omniboard.py). For each, medians of --repeat fresh browser contexts (after
 
 - navigation -> first table rows;
 - a click on a config column's header (config.batch_size) -> the table sorted by it;
-- navigation to the 10 long runs' metric plot -> drawn (omnidash: /compare?runs=...; Omniboard: its
-  compare modal, opened by the URL its Compare button writes);
+- navigation to the 10 long runs' metric plot -> drawn, in a fresh context (omnidash: /compare?runs=...;
+  Omniboard: its compare modal, opened by the URL its Compare button writes);
 - bytes transferred (response bodies as received, summed) and responses, for the table and for the plot.
 
     python benchmarks/omniboard.py [--runs 20000] [--repeat 3] [--uri mongodb://host:port/]
@@ -133,9 +133,10 @@ OB_SORTED = """([key, loIds, hiIds]) => {
     .find(c => Math.abs(c.getBoundingClientRect().left - head.left) < 2);
   return !!cell && want.includes(Number(cell.innerText.trim()));
 }"""
-OB_PLOT = (
-    "n => { const g = document.querySelector('.modal .js-plotly-plot');"
-    " return !!(g && g._fullData && g._fullData.length >= n && g.querySelectorAll('.scatterlayer .trace').length > 0); }"
+OB_PLOT = (  # n runs' traces of the long metric, every point (Omniboard draws each run raw and smoothed)
+    "([n, points]) => { const g = document.querySelector('.modal .js-plotly-plot');"
+    " return !!(g && g._fullData && g._fullData.filter(d => d.x && d.x.length === points).length >= n"
+    " && g.querySelectorAll('.scatterlayer .trace').length > 0); }"
 )
 
 
@@ -162,8 +163,12 @@ def measure_ours(browser, url: str, long_ids: list[int], sort_lo: float) -> dict
     page.wait_for_timeout(SETTLE_MS)
     out["sort_bytes"], out["sort_data"], out["sort_responses"] = meter.take()
 
-    page.goto("about:blank")
-    meter.take()
+    context.close()
+
+    # the plot in a fresh context too (as a shared link opens it): nothing cached, no state carried over
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    meter = Meter(page)
     page.goto(f"{url}/compare?runs={','.join(map(str, long_ids))}", wait_until="commit")
     wait(page, OURS_PLOT, len(long_ids))
     out["plot_ms"] = now_ms(page)
@@ -205,11 +210,16 @@ def measure_omniboard(browser, url: str, long_ids: list[int], lo_ids: list[int],
     page.wait_for_timeout(SETTLE_MS)
     out["sort_bytes"], out["sort_data"], out["sort_responses"] = meter.take()
 
-    page.goto("about:blank")
-    meter.take()
-    rows = list(range(len(long_ids)))
-    page.goto(f"{url}?selectedRows={rows}".replace(" ", "") + "&showCompareModal=true", wait_until="commit")
-    wait(page, OB_PLOT, len(long_ids))
+    context.close()
+
+    # a fresh context: Omniboard keeps the table's sort in localStorage, and the URL's selectedRows are row
+    # indices of the table as sorted (ids descending, on a first visit: the long runs)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    meter = Meter(page)
+    rows = ",".join(str(i) for i in range(len(long_ids)))
+    page.goto(f"{url}?selectedRows=[{rows}]&showCompareModal=true", wait_until="commit")
+    wait(page, OB_PLOT, [len(long_ids), LONG_POINTS])
     out["plot_ms"] = now_ms(page)
     page.wait_for_timeout(SETTLE_MS)
     out["plot_bytes"], out["plot_data"], out["plot_responses"] = meter.take()
