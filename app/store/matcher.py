@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -426,3 +426,19 @@ def doc_sort_key(doc: Mapping[str, Any], path: str, descending: bool = False) ->
     for v in values:
         flat.extend(v if isinstance(v, list) else [v])
     return sort_key(flat, descending)
+
+
+def select_docs(docs: Iterable[dict[str, Any]], flt: Mapping[str, Any], sort_spec: list[tuple[str, int]]) -> list[dict]:
+    """The documents matching a filter, in the order of a MongoDB sort spec [(path, 1 or -1), ...]."""
+    test = compile_matcher(dict(flt)) if flt else None
+    selected = []
+    for d in docs:
+        try:
+            if test is None or test(d):
+                selected.append(d)
+        except Exception:  # noqa: BLE001 - a malformed run never breaks a listing
+            continue
+    for path, direction in reversed(sort_spec):  # stable sorts, last key first
+        desc = direction < 0
+        selected.sort(key=lambda d, p=path, ds=desc: doc_sort_key(d, p, ds), reverse=desc)
+    return selected

@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_VERSION = 1
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
-BATCH = 20_000  # runs whose metric documents are read in one query (FerretDB scans per query)
-IN_LIMIT = 1000  # more stale runs than this: read their metrics by id range
+BATCH = 20_000  # runs whose metric documents are read in one query
 LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
 TAIL_STORED = 20  # last values kept in a stored summary (longer when a larger last_avg window is asked)
@@ -46,20 +45,8 @@ def is_current(doc: Mapping[str, Any]) -> bool:
 
 
 def metrics_filter(run_ids: list[RunId]) -> dict[str, Any]:
-    """The metric documents of these runs: $in for a few, an id range (filtered in Python) for many.
-
-    A long $in costs FerretDB one comparison per id and document; a range is one comparison.
-    """
-    if len(run_ids) <= IN_LIMIT:
-        return {"run_id": {"$in": run_ids}}
-    ints = [i for i in run_ids if isinstance(i, int) and not isinstance(i, bool)]
-    others = [i for i in run_ids if not (isinstance(i, int) and not isinstance(i, bool))]
-    parts = []
-    if ints:
-        parts.append({"run_id": {"$gte": min(ints), "$lte": max(ints)}})
-    if others:
-        parts.append({"run_id": {"$in": others}})
-    return parts[0] if len(parts) == 1 else {"$or": parts}
+    """The metric documents of these runs (the run_id/name index answers it)."""
+    return {"run_id": {"$in": run_ids}}
 
 
 def status_key(doc: Mapping[str, Any]) -> str | None:
