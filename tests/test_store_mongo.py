@@ -182,16 +182,24 @@ def test_projection_really_limits_fields(mongo_uri, mongo_db):
     client = pymongo.MongoClient(mongo_uri, tz_aware=True, event_listeners=[spy])
     store = MongoStore(mongo_uri, client=client)
     store.list_runs(sort="-id", columns=["status", "config.lr", "max(loss)"])
-    finds = [c for c in spy.commands if c["name"] == "find" and c["find"] == "runs" and c.get("limit") == 50]
-    assert finds, spy.commands
-    projection = finds[-1]["projection"]
+
+    def last_page_projection() -> dict:
+        """The $project of the last page query (after $sort and $limit: DocumentDB projects less that way)."""
+        pages = [c for c in spy.commands if c["name"] == "aggregate" and c["aggregate"] == "runs"
+                 and {"$limit": 50} in c["pipeline"]]
+        assert pages, spy.commands
+        stages = pages[-1]["pipeline"]
+        assert list(stages[-1]) == ["$project"] and stages.index({"$limit": 50}) < len(stages) - 1
+        return stages[-1]["$project"]
+
+    projection = last_page_projection()
     assert "captured_out" not in projection and "config" not in projection and "info" not in projection
     assert projection.get("config.lr") == 1 and "omnidash.metrics.loss" in projection
     page = store.list_runs(sort="id", columns=["status", "config.lr", "max(loss)"])
     assert page.rows[0] == {"id": 1, "status": "COMPLETED", "config.lr": 0.1, "max(loss)": 3.0}
     # every row column by default: the config is projected, not the captured output
     store.list_runs()
-    projection = [c for c in spy.commands if c["name"] == "find" and c.get("limit") == 50][-1]["projection"]
+    projection = last_page_projection()
     assert "config" in projection and "captured_out" not in projection and "experiment" not in projection
     client.close()
 

@@ -29,6 +29,15 @@ REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
 BATCH = 20_000  # runs whose metric documents are read in one query
 LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
+# runs whose summary may be stale: never summarised or another format version, or live when summarised or now
+# (each clause answered by an index of MongoStore.INDEXES)
+STALE_CLAUSES = (
+    {"omnidash.v": None},
+    {"omnidash.v": {"$lt": SUMMARY_VERSION}},
+    {"omnidash.v": {"$gt": SUMMARY_VERSION}},
+    {"omnidash.status": {"$in": LIVE_STATUSES}},
+    {"status": {"$in": LIVE_STATUSES}},
+)
 TAIL_STORED = 20  # last values kept in a stored summary (longer when a larger last_avg window is asked)
 
 
@@ -184,14 +193,11 @@ class Summaries:
                 return 0
             probe = {"status": 1, "heartbeat": 1, "start_time": 1, "omnidash.v": 1, "omnidash.status": 1,
                      "omnidash.hb": 1}
-            candidates = self.runs.find(
-                {"$or": [
-                    {"omnidash.v": {"$ne": SUMMARY_VERSION}},
-                    {"omnidash.status": {"$in": LIVE_STATUSES}},
-                    {"status": {"$in": LIVE_STATUSES}},
-                ]},
-                probe,
-            )
+            found: dict[tuple[str, Any], dict[str, Any]] = {}
+            for clause in STALE_CLAUSES:  # one indexed query each: DocumentDB answers their $or by a scan
+                for doc in self.runs.find(clause, probe):
+                    found.setdefault((type(doc["_id"]).__name__, doc["_id"]), doc)
+            candidates = found.values()
             stale = [doc for doc in candidates if not is_current(doc)]
             done = self._store(stale)
             self._last_refresh = time.monotonic()
