@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pymongo import UpdateOne
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 SUMMARY_VERSION = 1
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
-BATCH = 20_000  # runs whose metric documents are read in one query
+BATCH = 1000  # runs whose metric documents are read in one query (and whose summaries are written in one bulk)
+WORKERS = 3  # batches read, summarised and written at once: the server's work overlaps this process's
 LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
 # runs whose summary may be stale: never summarised or another format version, or live when summarised or now
@@ -54,8 +56,18 @@ def is_current(doc: Mapping[str, Any]) -> bool:
 
 
 def metrics_filter(run_ids: list[RunId]) -> dict[str, Any]:
-    """The metric documents of these runs (the run_id/name index answers it)."""
-    return {"run_id": {"$in": run_ids}}
+    """The metric documents of these runs: the integer ids as one range when they are dense (at most half
+    the range is other ids; compute() drops what the range adds), the rest by $in.
+
+    Measured on FerretDB 2.5 (20,000 runs): a long $in costs more than linear time (1,000 ids: 3.5 s
+    against 2.5 s for their range; 5,000: 75 s against 15 s), so the first summary build reads by range.
+    """
+    ints = sorted(i for i in run_ids if isinstance(i, int) and not isinstance(i, bool))
+    if len(ints) < 2 or ints[-1] - ints[0] + 1 > 2 * len(ints):
+        return {"run_id": {"$in": run_ids}}
+    others = [i for i in run_ids if not (isinstance(i, int) and not isinstance(i, bool))]
+    dense = {"run_id": {"$gte": ints[0], "$lte": ints[-1]}}
+    return {"$or": [dense, {"run_id": {"$in": others}}]} if others else dense
 
 
 def status_key(doc: Mapping[str, Any]) -> str | None:
@@ -204,22 +216,32 @@ class Summaries:
             return done
 
     def _store(self, docs: list[dict[str, Any]]) -> int:
-        done = 0
+        """Compute and write the summaries of these runs, BATCH runs at a time in WORKERS threads."""
+        docs = sorted(docs, key=_int_id_first)  # consecutive ids: each batch reads one id range
+        chunks = [docs[start : start + BATCH] for start in range(0, len(docs), BATCH)]
+        if len(chunks) > 1 and WORKERS > 1:
+            with ThreadPoolExecutor(WORKERS, thread_name_prefix="omnidash-summaries") as pool:
+                results = list(pool.map(self._store_batch, chunks))
+        else:
+            results = [self._store_batch(chunk) for chunk in chunks]
         names: set[str] = set()
-        for start in range(0, len(docs), BATCH):
-            chunk = docs[start : start + BATCH]
-            computed = self.compute([d["_id"] for d in chunk])
-            ops = [
-                UpdateOne({"_id": d["_id"]}, {"$set": {"omnidash": omnidash_field(d, computed[d["_id"]])}})
-                for d in chunk
-            ]
-            if not self._bulk(ops):
-                return done
-            done += len(chunk)
-            for summaries in computed.values():
-                names |= {rows.unescape_key(k) for k in summaries}
+        for stored in results:
+            names |= stored
         self._remember_names(names)
-        return done
+        return sum(len(chunk) for chunk, stored in zip(chunks, results, strict=True) if stored is not None)
+
+    def _store_batch(self, chunk: list[dict[str, Any]]) -> set[str] | None:
+        """The metric names summarised for these runs, or None when the write was refused."""
+        if not self.writable:
+            return None
+        computed = self.compute([d["_id"] for d in chunk])
+        ops = [
+            UpdateOne({"_id": d["_id"]}, {"$set": {"omnidash": omnidash_field(d, computed[d["_id"]])}})
+            for d in chunk
+        ]
+        if not self._bulk(ops):
+            return None
+        return {rows.unescape_key(k) for summaries in computed.values() for k in summaries}
 
     def _remember_names(self, names: set[str]) -> None:
         """Add metric names to omnidash.state (columns() reads them without scanning metrics)."""
@@ -284,6 +306,12 @@ class Summaries:
                          "start_time": d.get("start_time")}
                 self.cache[d["_id"]] = (probe, od)
                 d["omnidash"] = od
+
+
+def _int_id_first(doc: Mapping[str, Any]) -> tuple[int, int]:
+    """Sort key: integer ids in order, then every other id (in its original order: sorted() is stable)."""
+    rid = doc.get("_id")
+    return (0, rid) if isinstance(rid, int) and not isinstance(rid, bool) else (1, 0)
 
 
 def _same_probe(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
