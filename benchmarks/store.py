@@ -71,12 +71,13 @@ def ms(seconds: float) -> str:
 
 
 def move_runs(db: pymongo.database.Database, ids: list[int]) -> None:
-    """What Sacred does at a heartbeat: $push new points to each metric, then a later heartbeat."""
+    """What Sacred does at a running run's heartbeat: $push new points to each metric, then $set the run
+    (status RUNNING, a later heartbeat)."""
     for rid in ids:
         for name in METRICS:
             db.metrics.update_one({"run_id": rid, "name": name}, {"$push": {
                 "steps": {"$each": [200, 201]}, "values": {"$each": [0.5, 0.25]}}})
-        db.runs.update_one({"_id": rid}, {"$set": {"heartbeat": dt.datetime.now(dt.UTC)}})
+        db.runs.update_one({"_id": rid}, {"$set": {"status": "RUNNING", "heartbeat": dt.datetime.now(dt.UTC)}})
 
 
 def raw_page(store: MongoStore, query: str, sort: str, columns: list[str] | None) -> Callable[[], Any]:

@@ -258,6 +258,30 @@ def test_summaries_built_in_parallel_batches(store, mongo_db, monkeypatch):
     assert store.summaries.refresh(force=True) == 0
 
 
+def test_a_failing_refresh_check_still_serves_the_stored_summaries(store, mongo_db):
+    """FerretDB 2.5 once answered a refresh query with 'tuple offset out of range: 0' (an InternalError):
+    the listing is still served, from the summaries already stored, and the next check retries."""
+    add_runs(mongo_db, [sacred_doc(1), sacred_doc(2)], [metric_doc(1, "acc", [0.3]), metric_doc(2, "acc", [0.7])])
+    assert ids(store.list_runs(sort="-max(acc)")) == [2, 1]
+    runs = store.summaries.runs
+
+    class Failing:
+        def __getattr__(self, name):
+            return getattr(runs, name)
+
+        def find(self, *args, **kwargs):
+            raise pymongo.errors.OperationFailure("tuple offset out of range: 0", code=1)
+
+    store.summaries.runs = Failing()
+    store.summaries._last_refresh = 0.0
+    page = store.list_runs(sort="-max(acc)", columns=["max(acc)"])
+    assert page.rows == [{"id": 2, "max(acc)": 0.7}, {"id": 1, "max(acc)": 0.3}]
+    store.summaries.runs = runs
+    mongo_db.runs.insert_one(sacred_doc(3))
+    mongo_db.metrics.insert_one(metric_doc(3, "acc", [0.9]))
+    assert store.summaries.refresh(force=True) == 1  # the next check catches up
+
+
 def test_metric_reads_by_range_only_for_dense_ids():
     from app.store.mongo_summaries import metrics_filter
 

@@ -18,11 +18,6 @@ Semantics reproduced (MongoDB manual, "Query and Projection Operators", "Compari
   NaN equals NaN, and `$lt/$gt` never match NaN while `$lte/$gte` match it only against NaN
   (MongoDB's ComparisonMatchExpression special case).
 * `$regex` matches strings only (never numbers), or string elements of arrays.
-
-Known FerretDB 1.24 differences (MongoDB is followed here):
-* `{"a.b": null}` on `{a: [{b: 1}, {c: 2}]}`: MongoDB matches (the second element lacks `b`),
-  FerretDB does not.
-* FerretDB refuses to store NaN (the insert closes the connection) and nested arrays.
 """
 
 from __future__ import annotations

@@ -206,9 +206,14 @@ class Summaries:
             probe = {"status": 1, "heartbeat": 1, "start_time": 1, "omnidash.v": 1, "omnidash.status": 1,
                      "omnidash.hb": 1}
             found: dict[tuple[str, Any], dict[str, Any]] = {}
-            for clause in STALE_CLAUSES:  # one indexed query each: DocumentDB answers their $or by a scan
-                for doc in self.runs.find(clause, probe):
-                    found.setdefault((type(doc["_id"]).__name__, doc["_id"]), doc)
+            try:
+                for clause in STALE_CLAUSES:  # one indexed query each: DocumentDB answers their $or by a scan
+                    for doc in self.runs.find(clause, probe):
+                        found.setdefault((type(doc["_id"]).__name__, doc["_id"]), doc)
+            except OperationFailure as e:  # e.g. FerretDB 2.5's transient "tuple offset out of range: 0"
+                log.warning("summary refresh skipped (stored summaries served, retried later): %s", e)
+                self._last_refresh = time.monotonic()
+                return 0
             candidates = found.values()
             stale = [doc for doc in candidates if not is_current(doc)]
             done = self._store(stale)
