@@ -325,10 +325,13 @@ class MongoStore(RunStore):
         return out
 
     # -- listing ---------------------------------------------------------------------------
-    def _listing(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]], needs_summaries: bool) -> _Listing:
+    def _listing(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]], needs_summaries: bool,
+                 shows_rows: bool = False) -> _Listing:
         """The one place that chooses how a listing is answered: by the server (stored summaries, or none
-        needed), or, when a user who may not write filters or sorts by a summary, in Python."""
-        self.summaries.refresh()
+        needed), or, when a user who may not write filters or sorts by a summary, in Python. Summaries are
+        brought up to date first when the listing uses them or returns rows (which show them)."""
+        if needs_summaries or shows_rows:
+            self.summaries.refresh()
         if needs_summaries and not self.summaries.writable:
             return _PythonListing(self, flt, sort_spec)
         return _ServerListing(self, flt, sort_spec)
@@ -348,7 +351,7 @@ class MongoStore(RunStore):
         wanted = list(columns) if columns is not None else None
         flt, sort_spec, needs_summaries = self._prepare(query, SortKey.parse_list(sort), wanted, ctx)
         projection, metric_cols = self._projection(wanted, ctx)
-        total, docs = self._listing(flt, sort_spec, needs_summaries).page(projection, offset, limit)
+        total, docs = self._listing(flt, sort_spec, needs_summaries, shows_rows=True).page(projection, offset, limit)
         return RunPage(total=total, offset=offset, rows=self._rows_of(docs, now, ctx, wanted, metric_cols))
 
     @mongo_errors
@@ -372,7 +375,7 @@ class MongoStore(RunStore):
             wanted = list(columns) if columns is not None else None
             flt, sort_spec, needs_summaries = self._prepare(query, SortKey.parse_list(sort), wanted, ctx)
             projection, metric_cols = self._projection(wanted, ctx)
-            for docs in self._listing(flt, sort_spec, needs_summaries).batches(projection, batch):
+            for docs in self._listing(flt, sort_spec, needs_summaries, shows_rows=True).batches(projection, batch):
                 yield from self._rows_of(docs, now, ctx, wanted, metric_cols)
         except PyMongoError as e:
             raise translate(e, self.where) from None

@@ -207,7 +207,7 @@ class Summaries:
                      "omnidash.hb": 1}
             found: dict[tuple[str, Any], dict[str, Any]] = {}
             try:
-                for clause in STALE_CLAUSES:  # one indexed query each: DocumentDB answers their $or by a scan
+                for clause in STALE_CLAUSES:  # one indexed query each
                     for doc in self.runs.find(clause, probe):
                         found.setdefault((type(doc["_id"]).__name__, doc["_id"]), doc)
             except OperationFailure as e:  # e.g. FerretDB 2.5's transient "tuple offset out of range: 0"
