@@ -39,14 +39,19 @@ from app.store.base import (
 )
 from app.store.common import (
     BASE_DTYPES,
+    MAX_TAGS,
     OMNIBOARD_EXTREMA,
     all_equal,
     check_custom_column,
+    check_expected_notes,
     check_metric_column,
+    check_notes,
     check_page,
+    check_tag_count,
     check_tags,
     dtype_of,
     make_series,
+    notes_conflict,
     positive_int,
 )
 from app.store.matcher import get_path_values, select_docs, sort_key
@@ -67,6 +72,7 @@ from app.store.mongo_util import (
     source_pairs,
     translate,
 )
+from app.store.patterns import filter_backtracks
 from app.store.query import (
     QueryContext,
     column_path,
@@ -328,11 +334,12 @@ class MongoStore(RunStore):
     def _listing(self, flt: dict[str, Any], sort_spec: list[tuple[str, int]], needs_summaries: bool,
                  shows_rows: bool = False) -> _Listing:
         """The one place that chooses how a listing is answered: by the server (stored summaries, or none
-        needed), or, when a user who may not write filters or sorts by a summary, in Python. Summaries are
+        needed), or in Python: when a user who may not write filters or sorts by a summary, or when a regex
+        of the filter would backtrack on the server (app.store.patterns). Summaries are
         brought up to date first when the listing uses them or returns rows (which show them)."""
         if needs_summaries or shows_rows:
             self.summaries.refresh()
-        if needs_summaries and not self.summaries.writable:
+        if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             return _PythonListing(self, flt, sort_spec)
         return _ServerListing(self, flt, sort_spec)
 
@@ -633,12 +640,31 @@ class MongoStore(RunStore):
         self.runs.update_one({"_id": rid}, {"$set": {"omniboard.tags": tags}})
 
     @mongo_errors
-    def set_notes(self, run_id: RunId, notes: str) -> None:
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
         self.check_writable()
-        if not isinstance(notes, str):
-            raise BadRequest("notes must be a string")
-        rid = self._find(run_id, {"_id": 1})["_id"]
-        self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
+        notes, expected = check_notes(notes), check_expected_notes(expected)
+        if expected is None:
+            rid = self._find(run_id, {"_id": 1})["_id"]
+            self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
+        else:
+            rid = self._set_notes_if(run_id, notes, expected)
+
+    def _set_notes_if(self, run_id: RunId, notes: str, expected: str) -> RunId:
+        """Compare-and-set: one conditional update on the very fields the shown notes come from."""
+        fields = {"omniboard.notes": 1, "meta.comment": 1}
+        for _attempt in range(5):
+            doc = self._find(run_id, fields)
+            current = rows.notes_of(doc)
+            if current != expected:
+                raise notes_conflict(current)
+            ob, meta = doc.get("omniboard"), doc.get("meta")
+            stored = ob.get("notes") if isinstance(ob, dict) else None
+            flt: dict[str, Any] = {"_id": doc["_id"], "omniboard.notes": stored}
+            if not isinstance(stored, str):  # shown from meta.comment: that must not change either
+                flt["meta.comment"] = meta.get("comment") if isinstance(meta, dict) else None
+            if self.runs.update_one(flt, {"$set": {"omniboard.notes": notes}}).matched_count:
+                return doc["_id"]
+        raise notes_conflict(rows.notes_of(self._find(run_id, fields)))
 
     @mongo_errors
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
@@ -654,6 +680,8 @@ class MongoStore(RunStore):
         for rid in requested:
             d = match_id(by_key, rid)
             if d is not None and _tags_editable(d) and all(d is not t for t in targets):
+                shown = rows.tags_of(d)
+                check_tag_count(shown + [t for t in add if t not in shown], d["_id"])
                 targets.append(d)
         if not targets or not (add or remove):
             return len(targets)
@@ -664,11 +692,24 @@ class MongoStore(RunStore):
                 # initialise from the displayed (config) tags, only if still unset: no lost update
                 shown = rows.tags_of({"config": d.get("config")})
                 self.runs.update_one({"_id": d["_id"], "omniboard.tags": None}, {"$set": {"omniboard.tags": shown}})
-        if add:
-            self.runs.update_many({"_id": {"$in": ids}}, {"$addToSet": {"omniboard.tags": {"$each": add}}})
+        for tag in add:  # only onto runs with room for one more: MAX_TAGS holds under races too
+            self.runs.update_many({"_id": {"$in": ids}, f"omniboard.tags.{MAX_TAGS - 1}": {"$exists": False}},
+                                  {"$addToSet": {"omniboard.tags": tag}})
         if remove:
             self.runs.update_many({"_id": {"$in": ids}}, {"$pull": {"omniboard.tags": {"$in": remove}}})
+        if add:
+            for rid, tags in self._stored_tags(ids).items():
+                if not all(t in tags for t in add):  # filled up by someone else meanwhile
+                    check_tag_count([*tags, *add], rid)
         return len(targets)
+
+    def _stored_tags(self, ids: list[RunId]) -> dict[RunId, list[Any]]:
+        """{run id: omniboard.tags as stored now}."""
+        out: dict[RunId, list[Any]] = {}
+        for d in self.runs.find({"_id": {"$in": ids}}, {"omniboard.tags": 1}):
+            tags = (d.get("omniboard") or {}).get("tags") if isinstance(d.get("omniboard"), dict) else None
+            out[d["_id"]] = tags if isinstance(tags, list) else []
+        return out
 
     def _delete_plan(self, doc: dict[str, Any]) -> tuple[DeleteReport, list[Any], list[Any]]:
         """The report, artifact file ids, and source file ids no other run references."""
@@ -805,9 +846,11 @@ class _PythonListing(_Listing):
     def ids(self) -> list[RunId]:
         if self._ids is None:
             paths = projection_paths(self.flt) | {p for p, _ in self.sort_spec}  # whole arrays, not tags.0
-            paths = {p for p in paths if not p.startswith("omnidash")} | {"status", "heartbeat", "start_time"}
+            stored = self.store.summaries.writable  # else summaries come from the per-process cache
+            paths = {p for p in paths if stored or not p.startswith("omnidash")} | {"status", "heartbeat", "start_time"}
             docs = list(self.store.runs.find({}, collapse_paths(paths)))
-            self.store.summaries.attach(docs)
+            if not stored:
+                self.store.summaries.attach(docs)
             self._ids = [d["_id"] for d in select_docs(docs, self.flt, self.sort_spec)]
         return self._ids
 
