@@ -145,7 +145,11 @@ def test_completed_run_output(page, live, runs, artifacts_dir):
     assert page.locator("#rd-out-more").is_hidden()
     href = page.locator("#rd-out-download").get_attribute("href")
     assert href.endswith("/download/runs/1/output.txt")
+    assert page.locator("#rd-out-download-plain").get_attribute("href").endswith("/download/runs/1/output.txt?ansi=0")
     shot(page, artifacts_dir, "output")
+
+    page.fill("#rd-out-search", "starting training")  # on screen; in the raw text an escape code splits it
+    page.locator(".out-hit", has_text="starting training with lr=0.5").wait_for(timeout=TIMEOUT)
 
     page.fill("#rd-out-search", "STARTING")
     hit = page.locator(".out-hit")
