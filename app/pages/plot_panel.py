@@ -60,9 +60,13 @@ CONTROL_NAMES = ("metrics", "layout", "x", "y", "smooth", "labels", "group", "gr
 
 
 def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[str] | None = None,
-                      x_mode: str = "step", log_y: bool = False, smoothing: float = 0.0) -> html.Div:
-    """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`)."""
-    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing)
+                      x_mode: str = "step", log_y: bool = False, smoothing: float = 0.0,
+                      **control_values: Any) -> html.Div:
+    """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`).
+
+    `control_values` (labels, grouped, group_keys, layout, band) restore a view, e.g. from the URL: labels
+    and group keys that none of the runs has are replaced by the defaults when the runs load."""
+    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing, **control_values)
 
 
 # -- pure helpers (tested through the browser tests) --------------------------------------------------
@@ -310,8 +314,9 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Output(p("group-keys"), "options"), Output(p("group-keys"), "value"),
         Input(p("runs"), "data"),
         State(p("metrics"), "value"), State(p("labels"), "value"),
+        State(p("group"), "value"), State(p("group-keys"), "value"),
     )
-    def load(run_ids, metrics, labels):
+    def load(run_ids, metrics, labels, grouped, group_keys):
         try:
             info = load_run_info(list(run_ids or []))
         except StoreError as e:
@@ -326,7 +331,9 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         varying = [k for k in varying_config_keys([r["config"] for r in info["runs"]]) if k not in listy]
         key_opts = [{"label": k, "value": k} for k in flat_keys]
         label_value = [k for k in labels or [] if k in flat_keys] or varying[:3]
-        return info, metric_opts, chosen, key_opts, label_value, key_opts, varying
+        # chosen grouping (e.g. from the URL) is kept while it is on and every key exists
+        keep = grouped and group_keys and all(k in flat_keys for k in group_keys)
+        return info, metric_opts, chosen, key_opts, label_value, key_opts, list(group_keys) if keep else varying
 
     @app.callback(
         Output(p("charts"), "children"), Output(p("status"), "children"), Output(p("state"), "data"),
