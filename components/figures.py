@@ -393,14 +393,19 @@ def _tick(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def category_text(v: Any) -> str:
+    """A category as text: booleans `true`/`false` (as in the table and the query language), else str."""
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
 def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None).
     `escape=False` for parcoords, whose tick text plotly writes as plain SVG text (no markup)."""
     if _is_numeric(values):
         return np.array([np.nan if v is None else float(v) for v in values]), {}
-    cats = sorted({str(v) for v in values}, key=lambda t: (t == "None", t))
+    cats = sorted({category_text(v) for v in values}, key=lambda t: (t == "None", t))
     index = {c: i for i, c in enumerate(cats)}
-    return (np.array([index[str(v)] for v in values], dtype=float),
+    return (np.array([index[category_text(v)] for v in values], dtype=float),
             {"tickvals": list(range(len(cats))), "ticktext": [esc(t) if escape else t for t in map(_tick, cats)]})
 
 

@@ -158,12 +158,21 @@ def test_three_runs_axes_log_smoothing_zoom(page, app_url, artifacts_dir):
     state = graph_state(page, loss)
     assert [t["type"] for t in state["traces"]] == ["scatter"] * 3, "SVG, not WebGL, for a few thousand points"
     names = [t["name"] for t in state["traces"]]
-    assert names == ["#1 lr=0.01 note=plain opt=adam", "#2 lr=0.1 note=plain opt=adam",
-                     "#sgd-run lr=0.01 note=&lt;img src=x onerror=alert(1)&gt; opt=sgd"], "escaped for plotly"
+    assert names == ["#1 lr=0.01 opt=adam note=plain", "#2 lr=0.1 opt=adam note=plain",
+                     "#sgd-run lr=0.01 opt=sgd note=&lt;img src=x onerror=alert(1)&gt;"], "escaped for plotly"
     assert all(t["n"] <= 1000 for t in state["traces"]), "downsampled on the server"
     assert [t["gaps"] for t in state["traces"]] == [[100]] * 3, "the NaN at step 100 stays a gap"
     acc = graph_state(page, chart_titled(page, "acc"))
     assert len(acc["traces"]) == 2, "acc exists only in runs 1 and 2"
+    # small multiples: one legend above the charts (every run once, in its line colour), none in the charts
+    assert page.eval_on_selector_all(f"{GRAPHS}", "gs => gs.map(g => g._fullLayout.showlegend)") == [False, False]
+    legend = page.eval_on_selector_all(".pp-legend .pp-legend-item", """items => items.map(i =>
+        [i.innerText.trim(), getComputedStyle(i.querySelector('.cmp-dot')).backgroundColor])""")
+    lines = page.evaluate(f"(i) => document.querySelectorAll('{GRAPHS}')[i]._fullData.map(t => t.line.color)", loss)
+    hex_to_rgb = lambda h: "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (1, 3, 5)))  # noqa: E731
+    assert [name for name, _ in legend] == ["#1 lr=0.01 opt=adam note=plain", "#2 lr=0.1 opt=adam note=plain",
+                                            "#sgd-run lr=0.01 opt=sgd note=<img src=x onerror=alert(1)>"]
+    assert [color for _, color in legend] == [hex_to_rgb(c) for c in lines]
     page.screenshot(path=str(artifacts_dir / "compare_metrics_light.png"), full_page=True)
 
     # x axis: wall time -> a date axis
@@ -258,7 +267,7 @@ def test_smoothing_applies_on_enter_and_the_view_lives_in_the_url(page, app_url,
     page.reload()
     page.wait_for_selector("#cmp-sec-config table")
     assert page.is_hidden("#cmp-sec-metrics") and page.evaluate("history.length") == history
-    for part in ("smooth=0.8", "y=log", "x=wall", "tab=config", "labels=lr,note,opt", "metrics=acc,loss"):
+    for part in ("smooth=0.8", "y=log", "x=wall", "tab=config", "labels=lr,opt,note", "metrics=acc,loss"):
         assert part in page.url, (part, page.url)
 
     # a shared link: grouped by opt, one chart, min-max band, labels by opt

@@ -169,7 +169,7 @@ def test_scatter_string_colour_key_is_categorical() -> None:
     again = scatter_figure(rows[::-1], "config.lr", "last(acc)", "config.opt")["data"]
     assert {t["name"]: t["marker"]["color"] for t in again} == dict(zip(by_name, colors, strict=True))
     bools = scatter_figure(rows, "config.lr", "last(acc)", "config.bn")["data"]
-    assert [t["name"] for t in bools] == ["False", "True"]
+    assert [t["name"] for t in bools] == ["false", "true"], "booleans written as in the table"
 
 
 def test_scatter_many_string_values_share_an_other_colour() -> None:

@@ -13,7 +13,14 @@ from dash.exceptions import PreventUpdate
 from app.context import get_settings, get_store
 from app.store.base import MAX_PAGE, ColumnInfo, RunId, StoreError
 from app.store.compare import brush_query, lower_is_better, run_ids_query
-from components.figures import axis_values, empty_figure, log_axis, parallel_figure, scatter_figure
+from components.figures import (
+    axis_values,
+    category_text,
+    empty_figure,
+    log_axis,
+    parallel_figure,
+    scatter_figure,
+)
 
 MAX_AXES = 12  # parallel coordinates stay readable up to about a dozen axes
 
@@ -130,7 +137,7 @@ def axis_defs(rows: list[dict[str, Any]], cols: list[str]) -> list[dict[str, Any
     out = []
     for col in cols:
         vals, ticks = axis_values([r.get(col) for r in rows])
-        cats = sorted({str(r.get(col)) for r in rows}, key=lambda t: (t == "None", t)) if ticks else None
+        cats = sorted({category_text(r.get(col)) for r in rows}, key=lambda t: (t == "None", t)) if ticks else None
         out.append({"col": col, "cats": cats, "log": log_axis(vals, ticks)})
     return out
 
@@ -170,7 +177,7 @@ def query_from(q: str, dims: list[dict[str, Any]], brush: dict[str, Any]) -> str
 
 
 def _typed(text: str) -> Any:
-    return {"True": True, "False": False}.get(text, text)
+    return {"true": True, "false": False}.get(text, text)
 
 
 def register_hparams(app: Dash) -> None:
