@@ -547,6 +547,7 @@ def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, co
 
     plotted = np.isfinite(xs) & np.isfinite(ys)
     everyone = [int(i) for i in np.flatnonzero(plotted)]  # runs without x or y: only counted in a note
+    unplotted = len(rows) - len(everyone)
     traces: list[dict[str, Any]] = []
     if highlight is not None and any(ids[i] not in highlight for i in everyone):
         context = [i for i in everyone if ids[i] not in highlight]
@@ -587,7 +588,6 @@ def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, co
             layout[axis].update(tickmode="array", **ticks)
         elif _spans_decades(vals):
             layout[axis]["type"] = "log"
-    unplotted = len(rows) - len(everyone)
     layout["annotations"] = [note(f"{unplotted} run{'s' if unplotted != 1 else ''} without a value for x or y "
                                   "not shown", corner=True)] if unplotted else []
     return {"data": traces, "layout": layout}
