@@ -240,7 +240,7 @@ def artifact_preview(store: RunStore, run_id: RunId, name: str) -> Any:
             return rd.preview_frame(name, html.P("Image larger than 5 MB: download it.", className="muted"))
         mime = IMAGE_TYPES.get(ext) or ctype
         uri = f"data:{mime};base64,{base64.b64encode(raw).decode()}"
-        return rd.preview_frame(name, rd.image_preview(uri, name))
+        return rd.preview_frame(name, rd.image_preview(uri, name, rd.image_width(raw)))
     note = "Showing the first 5 MB." if truncated else None
     if b"\x00" in raw[:8192]:
         return rd.preview_frame(name, html.P("Binary file: no preview. Download it instead.", className="muted"))
