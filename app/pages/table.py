@@ -78,6 +78,13 @@ def config_keys(known: list[Col], varying_only: bool = False) -> list[str]:
     return [c.name for c in known if c.kind == "config" and (c.varies or not varying_only)]
 
 
+def group_options(known: list[Col]) -> list[str]:
+    """What the table can group by: the experiment, the config keys, then every other column but the id."""
+    config = config_keys(known)
+    rest = [c.name for c in known if c.kind != "config" and c.name not in ("id", "experiment")]
+    return ["experiment", *config, *rest]
+
+
 def metric_names(known: list[Col]) -> list[str]:
     from app.store.rows import parse_metric_column
 
@@ -122,6 +129,7 @@ def layout(**params: Any) -> Any:
         known=known,
         query_statuses=status_chips(view.q),
         config_keys=config_keys(known),
+        group_options=group_options(known),
         metric_names=metric_names(known),
         value_columns=value_columns(visible, known),
         views=links,
