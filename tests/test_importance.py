@@ -110,6 +110,7 @@ def test_a_constant_metric_has_nothing_to_explain():
 
 def test_sacredlog_and_app_import_without_scikit_learn():
     code = ("import sys, sacredlog, app, app.api, app.store.importance, app.core.importance\n"
+            "import app.pages.importance_panel, components.importance, app.server\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy'))))")
     out = subprocess.run([sys.executable, "-c", "import json\n" + code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)

@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.context import get_settings, get_store
+from app.pages.importance_panel import importance_section, register_importance_panel
 from app.store.base import MAX_PAGE, ColumnInfo, StoreError
 from app.store.compare import brush_query, lower_is_better
 from components.figures import axis_values, empty_figure, log_axis, parallel_figure, scatter_figure
@@ -78,6 +79,7 @@ def hparams_section(q: str) -> html.Div:
         dcc.Graph(id="cmp-scatter", config={"displaylogo": False}, figure=empty_figure("Loading…", height=420),
                   className="cmp-scatter"),
         html.P("Click a point to open its run.", className="cmp-note"),
+        importance_section("cmp", q),
     ], className="cmp-hparams")
 
 
@@ -134,6 +136,8 @@ def _typed(text: str) -> Any:
 
 
 def register_hparams(app: Dash) -> None:
+    register_importance_panel(app, "cmp", active=(Input("cmp-tabs", "value"), "hparams"))
+
     @app.callback(
         Output("cmp-parcoords", "figure"), Output("cmp-scatter", "figure"), Output("cmp-hp-count", "children"),
         Output("cmp-hp-dims", "data"), Output("cmp-hp-brush", "data"),
