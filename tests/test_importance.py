@@ -121,7 +121,7 @@ def test_sacredlog_and_app_import_without_scikit_learn():
 # -- the API over a real Sacred sweep, both backends -------------------------------------------------------
 @pytest.fixture(scope="module")
 def sweep_sources(tmp_path_factory, mongo_server) -> Iterator[dict[str, str]]:
-    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("sweep"), sweep(), "importance") as (uri, folder, _):
+    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("sweep"), sweep(), "importance") as (uri, folder):
         yield {"files": str(folder), "mongo": uri}
 
 

@@ -60,7 +60,7 @@ def add_png(kind: str, source: str, run_id: int) -> None:
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory, mongo_server) -> Iterator[dict[str, str]]:
-    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("nb"), specs(), "notebook") as (uri, folder, _):
+    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("nb"), specs(), "notebook") as (uri, folder):
         for kind, source in (("files", str(folder)), ("mongo", uri)):
             add_png(kind, source, 1)
         yield {"files": str(folder), "mongo": uri, "server": mongo_server.uri}
