@@ -80,6 +80,13 @@ def test_table_panel_ranks_the_drivers_and_a_click_opens_the_scatter(page, app_u
     page.locator("#runs-imp-scatter-box").scroll_into_view_if_needed()
     shot(page, artifacts_dir, "table-importance-scatter.png")
 
+    # the panel follows the table's filter
+    page.fill("#tbl-query", "config.batch_size == 32")
+    page.press("#tbl-query", "Enter")
+    page.wait_for_function("() => document.querySelector('#runs-imp-status .imp-runs').innerText === '8 runs'")
+    assert "config.batch_size (the same in every run)" in page.inner_text("#runs-imp-flagged")
+    assert "config.batch_size" not in bars_state(page, "runs")["order"]
+
 
 def test_compare_tab_says_too_few_runs(page, app_url):
     page.set_default_timeout(90_000)
