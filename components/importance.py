@@ -86,6 +86,19 @@ def importance_figure(result: dict[str, Any], height: int | None = None) -> dict
     return {"data": traces, "layout": layout}
 
 
+def bars_chart(prefix: str, result: dict[str, Any]) -> Any:
+    """The bar chart, or the reason there is none (too few runs, nothing varies) as text."""
+    if not any(k.get("flag") is None and k.get("importance") is not None for k in result.get("keys", [])):
+        return html.Div(result.get("message") or "No setting to rank.", className="pp-empty")
+    # a pattern id: the click callback may run while no chart exists (Dash then passes an empty list)
+    return html.Div(dcc.Graph(id={"type": iid(prefix, "bars-graph"), "key": "bars"}, figure=importance_figure(result),
+                              config={"displaylogo": False, "displayModeBar": False}), id=iid(prefix, "bars"))
+
+
+def scatter_chart(prefix: str, figure: dict[str, Any]) -> Any:
+    return dcc.Graph(id=iid(prefix, "scatter"), figure=figure, config={"displaylogo": False})
+
+
 def summary_line(result: dict[str, Any]) -> list[Any]:
     """"N runs", the model's fit and the runs left out; the message (too few runs...) stands out."""
     runs = result.get("runs", 0)
@@ -116,7 +129,8 @@ def flagged_list(prefix: str, result: dict[str, Any]) -> Any:
 
 def importance_panel(prefix: str, metrics: Sequence[str], metric: str | None, query: str = "",
                      open_: bool = True) -> html.Details:
-    """The collapsible panel: a metric picker, the bars, the unranked keys, and the scatter of a clicked key."""
+    """The collapsible panel: a metric picker, the bars, the unranked keys, and the scatter of a clicked key.
+    The charts are made by the callbacks, so a closed panel loads no plotly."""
     return html.Details([
         html.Summary("Which settings matter", id=iid(prefix, "summary"), className="imp-summary", n_clicks=0),
         dcc.Store(id=iid(prefix, "q"), data=query),
@@ -128,13 +142,10 @@ def importance_panel(prefix: str, metrics: Sequence[str], metric: str | None, qu
                      className="pp-control"),
             html.Div(id=iid(prefix, "status"), className="imp-status", role="status"),
         ], className="pp-controls"),
-        dcc.Loading(dcc.Graph(id=iid(prefix, "bars"), config={"displaylogo": False, "displayModeBar": False},
-                              figure=empty_figure("Open the panel to rank the settings.", height=160)),
-                    type="dot", delay_show=300),
+        dcc.Loading(html.Div(id=iid(prefix, "chart"), className="imp-chart"), type="dot", delay_show=300),
         html.Div(id=iid(prefix, "flagged")),
         html.P("Click a bar to plot that setting against the metric. Importance: how much worse a random forest "
                "predicts the metric when the setting is shuffled; colour: the sign of Spearman's ρ.",
                className="cmp-note imp-hint"),
-        html.Div(dcc.Graph(id=iid(prefix, "scatter"), config={"displaylogo": False}), id=iid(prefix, "scatter-box"),
-                 hidden=True),
+        html.Div(id=iid(prefix, "scatter-box")),
     ], id=iid(prefix, "details"), open=open_, className="imp-panel")

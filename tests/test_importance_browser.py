@@ -86,6 +86,10 @@ def test_table_panel_ranks_the_drivers_and_a_click_opens_the_scatter(page, app_u
     page.wait_for_function("() => document.querySelector('#runs-imp-status .imp-runs').innerText === '8 runs'")
     assert "config.batch_size (the same in every run)" in page.inner_text("#runs-imp-flagged")
     assert "config.batch_size" not in bars_state(page, "runs")["order"]
+    # an unranked key still plots against the metric
+    page.locator("#runs-imp-flagged .imp-flag", has_text="config.seed").click()
+    page.wait_for_function("""() => document.querySelector('#runs-imp-scatter .js-plotly-plot')
+                                      .layout.title.text === 'last(val.acc) vs config.seed'""")
 
 
 def test_compare_tab_says_too_few_runs(page, app_url):

@@ -18,10 +18,11 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.context import get_store
+from app.pages import table_cache
 from app.store.base import MAX_PAGE, StoreError
 from app.store.importance import metric_choices, store_importance
-from components.figures import empty_figure, scatter_figure
-from components.importance import flagged_list, iid, importance_figure, importance_panel, summary_line
+from components.figures import scatter_figure
+from components.importance import bars_chart, flagged_list, iid, importance_panel, scatter_chart, summary_line
 
 
 def importance_section(prefix: str, query: str = "", open_: bool = True) -> Any:
@@ -29,8 +30,8 @@ def importance_section(prefix: str, query: str = "", open_: bool = True) -> Any:
     from app.pages.compare_hparams import default_choices  # the hyper-parameter tab's default metric
 
     try:
-        store = get_store()
-        metrics, default = metric_choices(store), default_choices(store.columns())[3]
+        cols = table_cache.column_infos(get_store())  # the table page has just read them: no second read
+        metrics, default = metric_choices(cols), default_choices(cols)[3]
     except StoreError as e:
         return html.Div(f"Which settings matter: cannot read the columns: {e}", className="cmp-warning")
     return importance_panel(prefix, metrics, default, query, open_)
@@ -45,8 +46,9 @@ def key_from_click(click: Any) -> str | None:
 
 def register_importance_panel(app: Dash, prefix: str, query: Input | None = None,
                               query_of: Callable[[Any], str] | None = None,
-                              active: tuple[Input, Any] | None = None) -> None:
-    """Register the panel's callbacks for `prefix` (idempotent per app)."""
+                              active: tuple[Input, Any] | None = None, starts_closed: bool = False) -> None:
+    """Register the panel's callbacks for `prefix` (idempotent per app). `starts_closed`: the layout builds the
+    panel closed, so nothing runs at page load (the first click on its title ranks)."""
     done: set[str] = app.__dict__.setdefault("_omnidash_importance_panels", set())
     if prefix in done:
         return
@@ -55,16 +57,17 @@ def register_importance_panel(app: Dash, prefix: str, query: Input | None = None
     gate = [active[0]] if active else []
 
     if query is not None:
-        @app.callback(Output(p("q"), "data"), query, State(p("q"), "data"))
+        @app.callback(Output(p("q"), "data"), query, State(p("q"), "data"), prevent_initial_call=True)
         def follow_query(value, current):
             q = (query_of(value) if query_of else value) or ""
             return no_update if q == (current or "") else q
 
     @app.callback(
-        Output(p("result"), "data"), Output(p("bars"), "figure"), Output(p("status"), "children"),
-        Output(p("flagged"), "children"), Output(p("scatter-box"), "hidden"),
+        Output(p("result"), "data"), Output(p("chart"), "children"), Output(p("status"), "children"),
+        Output(p("flagged"), "children"), Output(p("scatter-box"), "children"),
         Input(p("metric"), "value"), Input(p("q"), "data"), Input(p("summary"), "n_clicks"), *gate,
         State(p("details"), "open"), State(p("result"), "data"),
+        prevent_initial_call=starts_closed,
     )
     def rank(metric, q, toggles, *rest):
         opened_at_first, current = rest[-2], rest[-1]
@@ -75,33 +78,30 @@ def register_importance_panel(app: Dash, prefix: str, query: Input | None = None
                 and ctx.triggered_id != p("metric") and ctx.triggered_id != p("q"):
             raise PreventUpdate  # re-opened or tab revisited: the bars are still right
         if not metric:
-            return None, empty_figure("Choose a metric column.", height=160), "", None, True
+            return None, html.Div("Choose a metric column.", className="pp-empty"), "", None, None
         try:
             result = store_importance(get_store(), metric, q or "").to_dict()
         except StoreError as e:
-            return None, empty_figure(f"Cannot rank the settings: {e}", height=160), "", None, True
+            return None, html.Div(f"Cannot rank the settings: {e}", className="cmp-warning"), "", None, None
         result["q"] = q or ""
-        return result, importance_figure(result), summary_line(result), flagged_list(prefix, result), True
+        return result, bars_chart(prefix, result), summary_line(result), flagged_list(prefix, result), None
 
     @app.callback(
-        Output(p("scatter"), "figure"), Output(p("scatter-box"), "hidden", allow_duplicate=True),
-        Input(p("bars"), "clickData"), Input({"type": p("flagged"), "key": ALL}, "n_clicks"),
+        Output(p("scatter-box"), "children", allow_duplicate=True),
+        Input({"type": p("bars-graph"), "key": ALL}, "clickData"), Input({"type": p("flagged"), "key": ALL}, "n_clicks"),
         State(p("metric"), "value"), State(p("q"), "data"),
         prevent_initial_call=True,
     )
-    def scatter(click, _flag_clicks, metric, q):
+    def scatter(_clicks, _flag_clicks, metric, q):
         trigger = ctx.triggered_id
-        if isinstance(trigger, dict):
-            if not ctx.triggered or not ctx.triggered[0].get("value"):
-                raise PreventUpdate
-            key = trigger.get("key")
-        else:
-            key = key_from_click(click)
+        if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
+            raise PreventUpdate
+        key = trigger.get("key") if trigger.get("type") == p("flagged") else key_from_click(ctx.triggered[0]["value"])
         if not key or not metric:
             raise PreventUpdate
         try:
             rows = get_store().list_runs(q or "", sort="id", offset=0, limit=MAX_PAGE,
                                          columns=["id", key, metric]).rows
         except StoreError as e:
-            return empty_figure(f"Cannot load runs: {e}", height=420), False
-        return scatter_figure(rows, key, metric, None), False
+            return html.Div(f"Cannot load runs: {e}", className="cmp-warning")
+        return scatter_chart(prefix, scatter_figure(rows, key, metric, None))

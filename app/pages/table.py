@@ -154,7 +154,7 @@ def register(app: Dash) -> None:
     from app.pages.importance_panel import register_importance_panel
 
     register_importance_panel(app, IMPORTANCE_PREFIX, query=Input(ui.VIEW, "data"),
-                              query_of=lambda view: (view or {}).get("q", ""))
+                              query_of=lambda view: (view or {}).get("q", ""), starts_closed=True)
     try:
         from app.pages.plot_panel import register_plot_panel
     except ImportError:

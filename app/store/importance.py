@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.importance import MIN_RUNS, ImportanceResult, settings_importance
-from app.store.base import BadRequest, RunStore
+from app.store.base import BadRequest, ColumnInfo, RunStore
 from app.store.rows import parse_metric_column
 
 
-def metric_choices(store: RunStore) -> list[str]:
+def metric_choices(cols: list[ColumnInfo]) -> list[str]:
     """Columns a ranking can explain: metric summaries, the result, custom and numeric base columns."""
     out = []
-    for c in store.columns():
+    for c in cols:
         if c.kind == "metric" or c.name == "result" or (c.kind in ("custom", "path") and c.dtype != "string") or (
                 c.kind == "base" and c.dtype == "number"):
             out.append(c.name)
@@ -36,7 +36,7 @@ def check_metric(store: RunStore, metric: str) -> tuple[str, list[str]]:
     if metric in keys:
         raise BadRequest(f"{metric} is a config key: choose a metric column to explain, e.g. max(val.acc)")
     if metric not in known and not (parsed and parsed[1] in metric_names):
-        hint = ", ".join(metric_choices(store)[:6])
+        hint = ", ".join(metric_choices(cols)[:6])
         raise BadRequest(f"unknown metric column {metric!r}" + (f"; known: {hint}, …" if hint else ""))
     return metric, keys
 
