@@ -35,6 +35,11 @@ if [ -z "${OMNIDASH_TEST_MONGO_URI:-}" ]; then
   fi
 fi
 
+# Omniboard 2.16.1 (npm), the live client of tests/test_omniboard_interop.py, cached outside the repository
+# ($OMNIDASH_OMNIBOARD_DIR, default /var/tmp/omnidash-omniboard-2.16.1): about 3 minutes once, instant after.
+# Without node/npm the interop tests are skipped, saying why.
+bash tests/omniboard.sh >/dev/null || echo "== Omniboard not installed (see above): its interop tests will be skipped"
+
 if ! python -c "import sacred, playwright, hypothesis, waitress, flask_login, pytest_timeout" 2>/dev/null \
    || ! python -m pip show -q omnidash >/dev/null 2>&1; then
   echo "== installing omnidash with its test extra (pip)"
