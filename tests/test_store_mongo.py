@@ -460,6 +460,9 @@ def test_metric_series(store, mongo_db):
     assert set(full) == {(1, "loss"), (1, "acc"), ("lr-0.1-final", "loss")}
     assert full[("lr-0.1-final", "loss")].steps == list(range(5000))
     assert full[(1, "loss")].values == [1.0, 2.0, 3.0, None]
+    # timestamps are read naive (faster) and handed out aware, in UTC, as stored
+    assert s.timestamps == [NOW.replace(tzinfo=dt.UTC)] * 4
+    assert all(t.tzinfo is not None and t.utcoffset().total_seconds() == 0 for t in s.timestamps)
 
 
 def test_series_cache_reads_every_run_in_one_pass(store, mongo_db, monkeypatch):

@@ -11,6 +11,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.context import get_settings, get_store
+from app.pages.importance_panel import importance_section, register_importance_panel
 from app.store.base import MAX_PAGE, ColumnInfo, RunId, StoreError
 from app.store.compare import brush_query, lower_is_better, run_ids_query
 from components.figures import (
@@ -105,6 +106,7 @@ def hparams_section(q: str, run_ids: list[RunId] | None = None) -> html.Div:
         dcc.Graph(id="cmp-scatter", config={"displaylogo": False}, figure=empty_figure("Loading…", height=420),
                   className="cmp-scatter"),
         html.P("Click a point to open its run.", className="cmp-note"),
+        importance_section("cmp", q),
     ], className="cmp-hparams")
 
 
@@ -182,6 +184,8 @@ def _typed(text: str) -> Any:
 
 
 def register_hparams(app: Dash) -> None:
+    register_importance_panel(app, "cmp", active=(Input("cmp-tabs", "value"), "hparams"))
+
     @app.callback(
         Output("cmp-parcoords", "figure"), Output("cmp-scatter", "figure"), Output("cmp-hp-count", "children"),
         Output("cmp-hp-dims", "data"), Output("cmp-hp-brush", "data"),

@@ -29,6 +29,7 @@ from components import table as ui
 from components.columns import Col, as_cols, default_columns
 
 PLOT_PREFIX = "runs-plot"
+IMPORTANCE_PREFIX = "runs"
 log = logging.getLogger(__name__)
 
 
@@ -96,12 +97,15 @@ def metric_names(known: list[Col]) -> list[str]:
     return names
 
 
-def plot_panel(run_ids: list[Any]) -> Any:
-    """The metric plot panel of the selection (built by the plots page), or a note when it is missing."""
+def plot_panel(run_ids: list[Any], query: str = "") -> Any:
+    """The metric plot panel of the selection (built by the plots page), or a note when it is missing;
+    under it, "Which settings matter" over the runs of the filter (closed until opened)."""
     try:
+        from app.pages.importance_panel import importance_section
         from app.pages.plot_panel import plot_panel_layout
 
-        return plot_panel_layout(PLOT_PREFIX, run_ids)
+        return html.Div([plot_panel_layout(PLOT_PREFIX, run_ids), importance_section(IMPORTANCE_PREFIX, query,
+                                                                                   open_=False)])
     except Exception:  # noqa: BLE001 - the table must render even when the plot panel cannot
         log.exception("the metric plot panel failed to build")
         return html.Div([dcc.Store(id=f"{PLOT_PREFIX}-runs", data=list(run_ids)),
@@ -140,7 +144,7 @@ def layout(**params: Any) -> Any:
         read_only=bool(settings.read_only or getattr(store, "read_only", False)),
         permissions=write_permissions(store, settings),
         pinned=view.pinned(),
-        plots=plot_panel([]),
+        plots=plot_panel([], view.q),
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
     )
@@ -172,6 +176,12 @@ def register(app: Dash) -> None:
     table_columns.register(app)
     table_actions.register(app)
     table_groups.register(app)
+    from dash import Input
+
+    from app.pages.importance_panel import register_importance_panel
+
+    register_importance_panel(app, IMPORTANCE_PREFIX, query=Input(ui.VIEW, "data"),
+                              query_of=lambda view: (view or {}).get("q", ""), starts_closed=True)
     try:
         from app.pages.plot_panel import register_plot_panel
     except ImportError:

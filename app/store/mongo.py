@@ -611,8 +611,11 @@ class MongoStore(RunStore):
 
     def _read_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
                      x_range: tuple[float, float] | None = None, since_step: float | None = None) -> Iterator[Series]:
-        """One cursor over the metric documents, each reduced as it arrives."""
-        cursor = self.metrics.find(
+        """One cursor over the metric documents, each reduced as it arrives. Timestamps are decoded naive
+        (BSON dates are UTC; make_series makes the points it keeps aware): tz-aware decoding of a million
+        timestamps took 11-13 s against 3.6 s naive (benchmarks/omniboard.py's 10 x 100,000 points)."""
+        naive = self.metrics.with_options(codec_options=self.metrics.codec_options.with_options(tz_aware=False))
+        cursor = naive.find(
             {"run_id": {"$in": self._stored_ids(run_ids)}, "name": {"$in": names}},
             {"run_id": 1, "name": 1, "steps": 1, "values": 1, "timestamps": 1, "_id": 0},
         )
