@@ -102,6 +102,9 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
     from app.downloads import register_downloads
 
     register_downloads(server)
+    from app.transfer import install_transfer
+
+    install_transfer(server)  # compression and cache headers for every route, Dash's included
     return server
 
 
