@@ -35,6 +35,8 @@ GROUP_BOX = "tbl-group-box"
 LAST_UPDATE = "tbl-last-update"
 RUNNING_IDS = "tbl-running-ids"
 RUNNING_ROWS = "tbl-running-rows"
+PRELOAD = "tbl-preload"  # the first block of rows, sent with the layout (used once, by table.js firstRows)
+ROWS_REQUEST = "tbl-rows-request"  # the grid's block requests that the server answers
 # columns and grouping
 PICKER = "tbl-picker"
 PICKER_TOGGLE = "tbl-picker-toggle"
@@ -290,10 +292,10 @@ def view_links(views: Sequence[dict[str, Any]], base_path: str) -> list:
 
 def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], config_keys: Sequence[str],
             views: Sequence[dict], export_href: str, base_path: str, refresh_seconds: float,
-            read_only: bool) -> html.Div:
+            read_only: bool, count: str = "…") -> html.Div:
     return html.Div(
         [
-            html.Span("…", id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
+            html.Span(count, id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
             html.Button("", id=NEW_RUNS, className="btn new-runs", hidden=True),
             html.Button("Columns", id=PICKER_TOGGLE, className="btn"),
             html.Div([
@@ -317,15 +319,18 @@ def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str]
     )
 
 
-def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, default_page_size: int) -> list:
+def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, default_page_size: int,
+           preload: dict[str, Any] | None = None) -> list:
     return [
+        dcc.Store(id=PRELOAD, data=preload),
+        dcc.Store(id=ROWS_REQUEST),
         dcc.Store(id=VIEW, data=view),
         dcc.Store(id=DEFAULTS, data={"ps": default_page_size}),
         dcc.Store(id=VISIBLE, data=list(visible)),
         dcc.Store(id=REFRESH, data=0),
         dcc.Store(id=SOFT_REFRESH, data=0),
         dcc.Store(id=POPSTATE),
-        dcc.Store(id=BASELINE, data=None),
+        dcc.Store(id=BASELINE, data=preload["total"] if preload else None),
         dcc.Store(id=TAG_OPTIONS, data=[]),
         dcc.Store(id=GROUP_EXPANDED, data=[]),
         dcc.Store(id=DELETE_TARGET, data=None),
@@ -340,18 +345,19 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
 def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[Col], query_statuses: list[str],
                config_keys: Sequence[str], metric_names: Sequence[str], value_columns: Sequence[str],
                views: Sequence[dict], export_href: str, timezone: str, base_path: str, refresh_seconds: float,
-               read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int]) -> html.Div:
+               read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int],
+               preload: dict[str, Any] | None = None, count: str = "…") -> html.Div:
     """The whole runs page."""
     grouping = bool(view.get("group"))
     page_size = view.get("ps") or default_page_size
     widths = {str(name): int(px) for name, px in view.get("w") or []}
     return html.Div(
         [
-            *stores(view, visible, int(refresh_seconds * 1000), default_page_size),
+            *stores(view, visible, int(refresh_seconds * 1000), default_page_size, preload),
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
             toolbar(page_size, page_sizes, view.get("group") or [], config_keys, views, export_href, base_path,
-                    refresh_seconds, read_only),
+                    refresh_seconds, read_only, count),
             column_picker(config_keys, metric_names, view.get("pin") or [], visible, read_only),
             bulk_bar(read_only),
             html.Div(id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),

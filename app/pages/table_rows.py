@@ -63,7 +63,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output(ui.BANNER, "children"),
         Output(ui.BANNER, "hidden"),
         Output(ui.RETRY, "disabled"),
-        Input(ui.GRID, "getRowsRequest"),
+        Input(ui.ROWS_REQUEST, "data"),
         State(ui.VIEW, "data"),
         State(ui.VISIBLE, "data"),
         prevent_initial_call=True,
@@ -133,6 +133,17 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
             return no_update, text, query_error(e, text), no_update, chip_classes, reset_model, no_update
         new_view = {**view, "q": text}
         return new_view, text, [], (token or 0) + 1, chip_classes, reset_model, count_text(total, text)
+
+    # The grid's requests: the first one is answered from the block the layout carries, the others here.
+    app.clientside_callback(
+        "function(req, preload) { return window.dash_clientside.omnidash_table.firstRows(req, preload); }",
+        Output(ui.GRID, "getRowsResponse", allow_duplicate=True),
+        Output(ui.ROWS_REQUEST, "data"),
+        Output(ui.PRELOAD, "data"),
+        Input(ui.GRID, "getRowsRequest"),
+        State(ui.PRELOAD, "data"),
+        prevent_initial_call=True,
+    )
 
     # Enter and Apply read the input's text in the browser: its `value` prop lags behind (debounced).
     app.clientside_callback(
