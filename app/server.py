@@ -238,8 +238,8 @@ def create_app(
 def preload_chunks(app: Dash) -> None:
     """Fetch the lazily loaded scripts a page is sure to need with the other scripts, instead of after the
     layout has rendered the component that asks for them: AG Grid's chunk (250 KB compressed) on the runs
-    table, plotly.js (1.3 MB) on the compare and run pages. One round trip or more saved before the first
-    rows or the first chart.
+    table, plotly.js (1.3 MB) on the compare page (it opens on its metric charts). One round trip or more
+    saved before the first rows or the first chart.
 
     These URLs carry no version, so they are not cached for good: a repeat visit revalidates them (304),
     now while the scripts load. Pages that do not use them do not preload them."""
@@ -253,7 +253,7 @@ def preload_chunks(app: Dash) -> None:
         if not has_request_context():
             return html_text
         path = "/" + request.path.strip("/")
-        urls = grid if path in ("/", "/index") else charts if path == "/compare" or path.startswith("/runs/") else []
+        urls = grid if path in ("/", "/index") else charts if path == "/compare" else []
         links = "".join(f'<link rel="preload" as="script" href="{u}">\n' for u in urls)
         return html_text.replace("</head>", links + "</head>", 1) if links else html_text
 
