@@ -94,6 +94,24 @@ def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
         assert find(bare, "tbl-grid") is None and find(bare, "rendered-url")["props"]["data"] is None
 
 
+def test_a_new_filter_carries_its_first_rows(app, folder):
+    from app.pages.table_state import View
+    from tests.test_table_unit import call
+
+    store = FileStore(str(folder))
+    state = {"tbl-query.value": "", "tbl-view.data": View(sort=["status", "-id"]).to_dict(), "tbl-refresh.data": 1,
+             "tbl-visible.data": ["id", "config.lr"]}
+    out = call(app, "tbl-query-error.children", {"tbl-query-submit.data": {"text": "status == COMPLETED", "t": 1}},
+               state)
+    block = out["tbl-preload.data"]
+    expected = store.list_runs("status == COMPLETED", ["status", "-id"], 0, View().ps, ["id", "status", "config.lr"])
+    assert block["sort"] == ["status", "-id"] and block["total"] == expected.total == out["tbl-baseline.data"]
+    assert [r["id"] for r in block["rows"]] == [r["id"] for r in expected.rows]
+    assert out["tbl-refresh.data"] == 2 and out["tbl-view.data"]["q"] == "status == COMPLETED"
+    bad = call(app, "tbl-query-error.children", {"tbl-query-submit.data": {"text": "lr > (0.1", "t": 2}}, state)
+    assert "tbl-preload.data" not in bad and "tbl-refresh.data" not in bad
+
+
 def test_the_router_does_not_send_again_the_page_the_layout_holds(app):
     client = Client(app.server)
     held = route(client, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])

@@ -14,7 +14,7 @@ from dash import Dash, dcc, html
 
 from app.context import get_settings, get_store
 from app.pages import Page, table_cache
-from app.pages.table_rows import count_text, fetch_columns
+from app.pages.table_rows import count_text, first_block
 from app.pages.table_state import (
     View,
     page_size_default,
@@ -23,7 +23,7 @@ from app.pages.table_state import (
     view_from_params,
     view_to_params,
 )
-from app.store.base import StoreError, StoreUnavailable
+from app.store.base import StoreUnavailable
 from components import table as ui
 from components.columns import Col, as_cols, default_columns
 
@@ -121,18 +121,6 @@ def layout(**params: Any) -> Any:
         preload=preload,
         count=count_text(preload["total"], view.q) if preload else "…",
     )
-
-
-def first_block(view: View, visible: list[str]) -> dict[str, Any] | None:
-    """The grid's first block of rows, shipped in the layout: the grid's first request is answered in the
-    browser (assets/table.js `firstRows`) when its sort is this one, so the rows come with the page, not one
-    callback later. None when the store fails (the rows callback then shows why)."""
-    sort = [("-" if k.startswith("-") else "") + k.lstrip("+-") for k in view.sort] or ["-id"]
-    try:
-        page = get_store().list_runs(view.q, sort, 0, view.ps, fetch_columns(visible))
-    except StoreError:
-        return None
-    return {"rows": page.rows, "total": page.total, "sort": sort, "end": view.ps}
 
 
 def view_search(state: dict[str, Any]) -> str:
