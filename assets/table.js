@@ -73,6 +73,17 @@
   }
 
   window.dash_clientside.omnidash_table = {
+    /* The grid's columnState -> tbl-column-state, only when the order, the pins or a width changed since the
+       grid last reported (not for a sort, nor for the report a new grid makes as it mounts). */
+    columnMoves: function (state, last) {
+      var nu = window.dash_clientside.no_update;
+      if (!state) { return [nu, nu]; }
+      var key = JSON.stringify(state.filter(function (s) { return s && s.colId && !s.hide; })
+        .map(function (s) { return [s.colId, s.pinned || null, s.width || null]; }));
+      if (last === null || last === undefined) { return [nu, key]; }
+      return key === last ? [nu, nu] : [state, key];
+    },
+
     /* The grid asks for a block of rows. The first block of the page came with the layout (tbl-preload):
        answer with it when the request is for it; send every other request to the server (tbl-rows-request).
        The preload is used once. */

@@ -37,6 +37,8 @@ RUNNING_IDS = "tbl-running-ids"
 RUNNING_ROWS = "tbl-running-rows"
 PRELOAD = "tbl-preload"  # the first block of rows, sent with the layout (used once, by table.js firstRows)
 ROWS_REQUEST = "tbl-rows-request"  # the grid's block requests that the server answers
+COLUMN_STATE = "tbl-column-state"  # the grid's columnState when columns moved, were resized or pinned
+COLUMN_STATE_LAST = "tbl-column-state-last"  # order, pins and widths the grid last reported
 # columns and grouping
 PICKER = "tbl-picker"
 PICKER_TOGGLE = "tbl-picker-toggle"
@@ -324,6 +326,8 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
     return [
         dcc.Store(id=PRELOAD, data=preload),
         dcc.Store(id=ROWS_REQUEST),
+        dcc.Store(id=COLUMN_STATE),
+        dcc.Store(id=COLUMN_STATE_LAST),
         dcc.Store(id=VIEW, data=view),
         dcc.Store(id=DEFAULTS, data={"ps": default_page_size}),
         dcc.Store(id=VISIBLE, data=list(visible)),

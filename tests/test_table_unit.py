@@ -441,8 +441,8 @@ def test_columns_picker_adds_pins_and_moves_columns(dash_app):
     moved = [{"colId": "ag-Grid-SelectionColumn"}, {"colId": "status", "pinned": "left", "width": 90},
              {"colId": "id", "width": 80}, {"colId": "max(val.acc)", "hide": False}]
     state["tbl-visible.data"] = out["tbl-visible.data"]
-    out = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": moved}, state,
-               triggered="tbl-grid.columnState")
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-column-state.data": moved}, state,
+               triggered="tbl-column-state.data")
     assert out["tbl-view.data"]["cols"] == ["status", "id", "max(val.acc)"]
     assert out["tbl-view.data"]["pin"] == ["status"]
 
@@ -506,13 +506,13 @@ def test_column_resize_goes_to_the_view_and_survives_column_changes(dash_app):
              "tbl-refresh.data": 0}
     grid_state = [{"colId": "ag-Grid-SelectionColumn", "width": 50}, {"colId": "id", "width": 90},
                   {"colId": "status", "width": 150}]
-    same = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
-                triggered="tbl-grid.columnState")
+    same = call(dash_app, "tbl-picker-message.children", {"tbl-column-state.data": grid_state}, state,
+                triggered="tbl-column-state.data")
     assert same == {}  # the grid reporting the widths it was given changes nothing
 
     grid_state[2] = {"colId": "status", "width": 233}
-    out = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
-               triggered="tbl-grid.columnState")
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-column-state.data": grid_state}, state,
+               triggered="tbl-column-state.data")
     assert out["tbl-view.data"]["w"] == [["status", 233]] and out["tbl-view.data"]["cols"] == ["id", "status"]
     # the grid already shows the new width: no new colDefs, and no new visible list to re-run things with
     assert "tbl-grid.columnDefs" not in out and "tbl-visible.data" not in out and "tbl-refresh.data" not in out

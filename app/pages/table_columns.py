@@ -75,6 +75,17 @@ def register(app: Dash) -> None:
         prevent_initial_call=True,
     )
 
+    # The grid reports its columnState on mount and on every sort too: only a change of order, pins or
+    # widths goes to the server (a sort or the mount would hold the rows callback behind a no-op).
+    app.clientside_callback(
+        "function(state, last) { return window.dash_clientside.omnidash_table.columnMoves(state, last); }",
+        Output(ui.COLUMN_STATE, "data"),
+        Output(ui.COLUMN_STATE_LAST, "data"),
+        Input(ui.GRID, "columnState"),
+        State(ui.COLUMN_STATE_LAST, "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output(ui.PICKER_LIST, "options"),
         Output(ui.PICKER_PINNED, "options"),
@@ -82,6 +93,7 @@ def register(app: Dash) -> None:
         Input(ui.PICKER_VARYING, "value"),
         Input(ui.VISIBLE, "data"),
         Input(ui.PICKER, "hidden"),
+        prevent_initial_call=True,  # the picker starts hidden: nothing to list until it opens
     )
     def options(search: str | None, varying: list[str] | None, visible: list[str], hidden: bool):
         if hidden:
@@ -103,7 +115,7 @@ def register(app: Dash) -> None:
         Input(ui.PICKER_LIST, "value"),
         Input(ui.PICKER_PINNED, "value"),
         Input(ui.PICKER_RESET, "n_clicks"),
-        Input(ui.GRID, "columnState"),
+        Input(ui.COLUMN_STATE, "data"),
         Input(ui.CUSTOM_ADD, "n_clicks"),
         Input(ui.METRIC_ADD, "n_clicks"),
         State(ui.PICKER_LIST, "options"),
@@ -134,7 +146,7 @@ def register(app: Dash) -> None:
                 new_visible, pin = visible, [c for c in pinned_value or [] if c in visible]
             elif trigger == ui.PICKER_RESET:  # the default columns at their default widths
                 new_visible, widths = default_columns(as_cols(table_cache.column_infos(store))), {}
-            elif trigger == ui.GRID:  # a header dragged, resized or pinned: the grid shows it already
+            elif trigger == ui.COLUMN_STATE:  # a header dragged, resized or pinned: the grid shows it already
                 order, pin, widths = order_from_state(column_state)
                 if not order or (order == visible and pin == current.pin and View(w=widths).w == current.w):
                     raise PreventUpdate
@@ -176,7 +188,7 @@ def register(app: Dash) -> None:
                 d["sort"], d["sortIndex"] = sort[d["colId"]]
         added = set(new_visible) - set(visible)
         refresh = (token or 0) + 1 if added else no_update
-        if trigger == ui.GRID:
+        if trigger == ui.COLUMN_STATE:
             same = new_visible == visible  # only widths or pins changed: nothing downstream needs to re-run
             return (no_update if same else new_visible), new_view, no_update, refresh, \
                 (no_update if same else new_visible), pin, message

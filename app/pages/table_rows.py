@@ -345,6 +345,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output(ui.EXPORT, "href"),
         Input(ui.VIEW, "data"),
         Input(ui.VISIBLE, "data"),
+        prevent_initial_call=True,  # the layout carries the link of the view it was built for
     )
     def export_link(view: dict, visible: list[str]):
         from app.pages.table import export_href
