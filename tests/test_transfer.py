@@ -62,9 +62,11 @@ def page_urls(client: Client) -> tuple[list[str], list[str]]:
 def route_payload(client: Client, pathname: str = "/") -> dict[str, Any]:
     """The /_dash-update-component request of the page router (url.pathname -> page-content)."""
     deps = json.loads(decoded(client.get("/_dash-dependencies", headers={"Accept-Encoding": "gzip"})))
-    dep = next(d for d in deps if d["output"] == "page-content.children")
+    dep = next(d for d in deps if d["output"].startswith(("page-content.children", "..page-content.children")))
     values = {"pathname": pathname, "search": ""}
-    return {"output": dep["output"], "outputs": {"id": "page-content", "property": "children"},
+    parts = dep["output"].strip(".").split("...")
+    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True)) for p in parts]
+    return {"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": [{**i, "value": values.get(i["property"])} for i in dep["inputs"]],
             "state": [{**s, "value": None} for s in dep["state"]], "changedPropIds": ["url.pathname"]}
 
