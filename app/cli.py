@@ -2,7 +2,7 @@
 
     omnidash serve [SOURCE] [--host H] [--port P] [--runs-collection C] [--metrics-collection C]
                    [--probably-dead-after S] [--read-only] [--config FILE] [--users FILE] [--url-prefix P]
-    omnidash demo [--dir DIR] [--runs N] [--host H] [--port P]
+    omnidash demo [--dir DIR] [--runs N] [--no-live] [--host H] [--port P]
     omnidash users add|remove|passwd|role|token|list FILE [NAME] [--role R]
 """
 
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="write realistic demo runs into a folder and serve them")
     demo.add_argument("--dir", default=DEFAULT_DEMO_DIR, help=f"folder for the runs (default ./{DEFAULT_DEMO_DIR})")
     demo.add_argument("--runs", type=int, default=60, help="how many runs to write (default 60)")
+    demo.add_argument("--no-live", dest="live", action="store_false",
+                      help="do not keep two runs RUNNING (appending metrics and output) while serving")
     _add_server_options(demo)
 
     users = sub.add_parser("users", help="manage the users file (password from a prompt or stdin)")
@@ -315,8 +317,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = single_source_config(str(directory))
     wsgi, stores = build_application(config)
     url = url_for(args.host, args.port)
-    run_server(wsgi, args.host, args.port, args.threads,
-               f"omnidash: demo at {url} ({stores['main'].describe()}; Ctrl-C to stop)")
+    live = None
+    if args.live:
+        from app.demo import LiveRuns
+
+        live = LiveRuns(directory).start()  # two runs really RUNNING while the demo serves
+    try:
+        run_server(wsgi, args.host, args.port, args.threads,
+                   f"omnidash: demo at {url} ({stores['main'].describe()}; Ctrl-C to stop)")
+    finally:
+        if live is not None:
+            live.stop()
     return 0
 
 

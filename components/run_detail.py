@@ -310,8 +310,25 @@ def preview_frame(name: str, body: Any, note: str | None = None) -> html.Div:
                      *([html.P(note, className="muted")] if note else []), body], className="preview")
 
 
-def image_preview(data_uri: str, name: str) -> html.Img:
-    return html.Img(src=data_uri, alt=name, className="preview-img")
+SMALL_IMAGE_PX = 360  # images narrower than this are shown at least this wide (pixels kept sharp)
+
+
+def image_width(raw: bytes) -> int | None:
+    """The pixel width of a PNG or GIF from its header (None for other formats)."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        return int.from_bytes(raw[16:20], "big")
+    if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 8:
+        return int.from_bytes(raw[6:8], "little")
+    return None
+
+
+def image_preview(data_uri: str, name: str, width: int | None = None) -> html.Div:
+    """The image, small ones scaled up; a click shows it as large as the window (assets/image_zoom.js)."""
+    small = width is not None and width < SMALL_IMAGE_PX
+    return html.Div(
+        html.Img(src=data_uri, alt=name, className="preview-img preview-img-small" if small else "preview-img",
+                 title="Click to enlarge"),
+        className="img-zoom", role="button", tabIndex="0", **{"aria-label": f"enlarge {name}"})
 
 
 def text_preview(text: str) -> html.Pre:

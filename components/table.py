@@ -292,7 +292,7 @@ def view_links(views: Sequence[dict[str, Any]], base_path: str) -> list:
     return items
 
 
-def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], config_keys: Sequence[str],
+def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], group_options: Sequence[str],
             views: Sequence[dict], export_href: str, base_path: str, refresh_seconds: float,
             read_only: bool, count: str = "…") -> html.Div:
     return html.Div(
@@ -302,8 +302,9 @@ def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str]
             html.Button("Columns", id=PICKER_TOGGLE, className="btn"),
             html.Div([
                 html.Label("Group by", className="field-label", htmlFor=GROUP_KEYS),
-                dcc.Dropdown(id=GROUP_KEYS, options=list(config_keys), value=list(group_keys), multi=True,
-                             placeholder="config keys…", className="group-dropdown"),
+                dcc.Dropdown(id=GROUP_KEYS, options=list(dict.fromkeys([*group_options, *group_keys])),
+                             value=list(group_keys), multi=True, placeholder="experiment, config keys…",
+                             className="group-dropdown"),
                 html.Button("Group over seeds", id=GROUP_SEEDS, className="btn",
                             title="Group by every config key that varies, except seed"),
             ], className="group-controls"),
@@ -350,8 +351,9 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
                config_keys: Sequence[str], metric_names: Sequence[str], value_columns: Sequence[str],
                views: Sequence[dict], export_href: str, timezone: str, base_path: str, refresh_seconds: float,
                read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int],
-               preload: dict[str, Any] | None = None, count: str = "…") -> html.Div:
-    """The whole runs page."""
+               group_options: Sequence[str] | None = None, preload: dict[str, Any] | None = None,
+               count: str = "…") -> html.Div:
+    """The whole runs page (`group_options`: the columns grouping offers, default the config keys)."""
     grouping = bool(view.get("group"))
     page_size = view.get("ps") or default_page_size
     widths = {str(name): int(px) for name, px in view.get("w") or []}
@@ -360,7 +362,8 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
             *stores(view, visible, int(refresh_seconds * 1000), default_page_size, preload),
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
-            toolbar(page_size, page_sizes, view.get("group") or [], config_keys, views, export_href, base_path,
+            toolbar(page_size, page_sizes, view.get("group") or [],
+                    config_keys if group_options is None else group_options, views, export_href, base_path,
                     refresh_seconds, read_only, count),
             column_picker(config_keys, metric_names, view.get("pin") or [], visible, read_only),
             bulk_bar(read_only),

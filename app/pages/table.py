@@ -28,6 +28,7 @@ from components import table as ui
 from components.columns import Col, as_cols, default_columns
 
 PLOT_PREFIX = "runs-plot"
+IMPORTANCE_PREFIX = "runs"
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +63,13 @@ def config_keys(known: list[Col], varying_only: bool = False) -> list[str]:
     return [c.name for c in known if c.kind == "config" and (c.varies or not varying_only)]
 
 
+def group_options(known: list[Col]) -> list[str]:
+    """What the table can group by: the experiment, the config keys, then every other column but the id."""
+    config = config_keys(known)
+    rest = [c.name for c in known if c.kind != "config" and c.name not in ("id", "experiment")]
+    return ["experiment", *config, *rest]
+
+
 def metric_names(known: list[Col]) -> list[str]:
     from app.store.rows import parse_metric_column
 
@@ -73,12 +81,15 @@ def metric_names(known: list[Col]) -> list[str]:
     return names
 
 
-def plot_panel(run_ids: list[Any]) -> Any:
-    """The metric plot panel of the selection (built by the plots page), or a note when it is missing."""
+def plot_panel(run_ids: list[Any], query: str = "") -> Any:
+    """The metric plot panel of the selection (built by the plots page), or a note when it is missing;
+    under it, "Which settings matter" over the runs of the filter (closed until opened)."""
     try:
+        from app.pages.importance_panel import importance_section
         from app.pages.plot_panel import plot_panel_layout
 
-        return plot_panel_layout(PLOT_PREFIX, run_ids)
+        return html.Div([plot_panel_layout(PLOT_PREFIX, run_ids), importance_section(IMPORTANCE_PREFIX, query,
+                                                                                   open_=False)])
     except Exception:  # noqa: BLE001 - the table must render even when the plot panel cannot
         log.exception("the metric plot panel failed to build")
         return html.Div([dcc.Store(id=f"{PLOT_PREFIX}-runs", data=list(run_ids)),
@@ -107,6 +118,7 @@ def layout(**params: Any) -> Any:
         known=known,
         query_statuses=status_chips(view.q),
         config_keys=config_keys(known),
+        group_options=group_options(known),
         metric_names=metric_names(known),
         value_columns=value_columns(visible, known),
         views=links,
@@ -115,7 +127,7 @@ def layout(**params: Any) -> Any:
         base_path=base_path(),
         refresh_seconds=float(settings.refresh_interval or 0),
         read_only=bool(settings.read_only or getattr(store, "read_only", False)),
-        plots=plot_panel([]),
+        plots=plot_panel([], view.q),
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
         preload=preload,
@@ -149,6 +161,12 @@ def register(app: Dash) -> None:
     table_columns.register(app)
     table_actions.register(app)
     table_groups.register(app)
+    from dash import Input
+
+    from app.pages.importance_panel import register_importance_panel
+
+    register_importance_panel(app, IMPORTANCE_PREFIX, query=Input(ui.VIEW, "data"),
+                              query_of=lambda view: (view or {}).get("q", ""), starts_closed=True)
     try:
         from app.pages.plot_panel import register_plot_panel
     except ImportError:
