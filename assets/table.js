@@ -70,7 +70,42 @@
   }
 
   window.dash_clientside = window.dash_clientside || {};
+  /* A sortModel as the server's table_state.sort_from_model writes it: ["-config.lr", "id"]. */
+  function sortKeys(model) {
+    var keys = (model || []).filter(function (m) { return m && m.colId; })
+      .map(function (m) { return (m.sort === "desc" ? "-" : "") + m.colId; });
+    return keys.length ? keys : [DEFAULT_SORT];
+  }
+
   window.dash_clientside.omnidash_table = {
+    /* The grid's columnState -> tbl-column-state, only when the order, the pins or a width changed since the
+       grid last reported (not for a sort, nor for the report a new grid makes as it mounts). */
+    columnMoves: function (state, last) {
+      var nu = window.dash_clientside.no_update;
+      if (!state) { return [nu, nu]; }
+      var key = JSON.stringify(state.filter(function (s) { return s && s.colId && !s.hide; })
+        .map(function (s) { return [s.colId, s.pinned || null, s.width || null]; }));
+      if (last === null || last === undefined) { return [nu, key]; }
+      return key === last ? [nu, nu] : [state, key];
+    },
+
+    /* The grid asks for a block of rows. The first block of the page came with the layout (tbl-preload):
+       answer with it when the request is for it; send every other request to the server (tbl-rows-request).
+       The preload is used once. */
+    firstRows: function (req, preload) {
+      var nu = window.dash_clientside.no_update;
+      if (!req) { return [nu, nu, nu]; }
+      var clean = { startRow: req.startRow, endRow: req.endRow, sortModel: req.sortModel || [],
+                    filterModel: req.filterModel || {} };
+      if (preload && req.startRow === 0 && req.endRow <= preload.end &&
+          Object.keys(clean.filterModel).length === 0 &&
+          sortKeys(clean.sortModel).join(",") === (preload.sort || []).join(",")) {
+        var rows = req.endRow < preload.rows.length ? preload.rows.slice(0, req.endRow) : preload.rows;
+        return [{ rowData: rows, rowCount: preload.total }, nu, null];
+      }
+      return [nu, clean, preload ? null : nu];
+    },
+
     /* Commit a view to the URL: replaceState for the view a page was rendered with, pushState after. */
     pushUrl: function (view, defaults) {
       var search = viewToSearch(view, defaults && defaults.ps);

@@ -1,11 +1,15 @@
-"""Benchmark of the runs table: 20,000 runs in a FerretDB started here, measured in headless Chromium.
+"""Benchmark of the runs table: 20,000 runs on the MongoDB test server (the kit's FerretDB 2 + DocumentDB,
+tests/testdb.py) or in a Sacred FileStorage folder, measured in headless Chromium.
 
 Our page (infinite row model, rows paged by the store) against the naive approach (all rows sent to a
-client-side dash-ag-grid in the layout), on the same data, in the same run:
-time from navigation to the first rows, a sort, a filter, and bytes transferred.
+client-side dash-ag-grid in the layout), on the same data, in the same run: time from navigation to the
+first rows on a first visit (empty HTTP cache) and a repeat visit, a sort by a config key and by a metric
+summary, a filter, the bytes on the wire (compressed) and decoded, the server's memory after the first
+listing, and a 50-run compare page to its drawn chart.
 
-    python benchmarks/table.py [--runs 20000] [--repeat 3]
+    python benchmarks/table.py [--runs 20000] [--repeat 3] [--store files] [--throttle]
 
+--throttle: Chromium's network emulation at 20 Mbit/s and 40 ms latency (bytes count there).
 Times are milliseconds (medians over --repeat page loads); the server and Chromium share the machine's
 cores, so compare the two columns rather than reading the numbers as user-facing latencies.
 """
@@ -32,21 +36,38 @@ ROOT = Path(__file__).resolve().parent.parent
 # (benchmarks/logging.py would shadow the standard library's logging in the imports made by main()).
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from benchmarks.ferretdb import start_ferretdb  # noqa: E402
+from tests.testdb import TestServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 OPTIMIZERS = ["adam", "sgd", "adamw", "rmsprop"]
 FILTER_QUERY = "config.optimizer == sgd and config.lr > 0.001"
+METRIC_SORT = "last(val.acc)"
+THROTTLE = {"offline": False, "latency": 40, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8}
 
 
-# -- a FerretDB of our own ------------------------------------------------------------------------------
+# -- the MongoDB test server ------------------------------------------------------------------------------
 @contextmanager
-def ferretdb():
-    """Start FerretDB (SQLite backend) in a temp folder (benchmarks/ferretdb.py); yields its base URI."""
-    with start_ferretdb("omnidash-bench-table-", alternative="use --store files") as server:
+def mongodb():
+    """A private kit server (tests/testdb.py: FerretDB 2 + DocumentDB), removed afterwards; yields its URI."""
+    try:
+        server = TestServer.start("omnidash-bench-table-")
+    except RuntimeError as e:
+        raise SystemExit(f"cannot start the MongoDB test server: {e}\n(or use --store files)") from None
+    try:
         yield server.uri
+    finally:
+        server.remove()
+
+
+def rss_mb() -> float:
+    """This process's resident memory (the server runs in it), MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def write_folder(path: str, n: int, seed: int = 1) -> None:
@@ -171,26 +192,33 @@ FIRST_ROW = "() => document.querySelector('.ag-center-cols-container .ag-row [co
 
 
 class Meter:
-    """Counts bytes received per page load through the DevTools protocol."""
+    """Bytes received per page load through the DevTools protocol: on the wire (encodedDataLength: headers
+    and compressed bodies, 0 for what the HTTP cache served) and decoded (the bodies as the page reads them)."""
 
-    def __init__(self, page) -> None:
-        self.total = 0
-        self.data = 0  # layout and callback responses: what depends on the number of runs
+    def __init__(self, page, throttle: bool = False) -> None:
+        self.wire = self.decoded = self.data = self.responses = 0
         self._urls: dict[str, str] = {}
         cdp = page.context.new_cdp_session(page)
         cdp.send("Network.enable")
+        if throttle:
+            cdp.send("Network.emulateNetworkConditions", THROTTLE)
         cdp.on("Network.responseReceived", lambda e: self._urls.__setitem__(e["requestId"], e["response"]["url"]))
+        cdp.on("Network.dataReceived", self._data)
         cdp.on("Network.loadingFinished", self._finished)
+
+    def _data(self, e: dict[str, Any]) -> None:
+        self.decoded += int(e.get("dataLength") or 0)
 
     def _finished(self, e: dict[str, Any]) -> None:
         size = int(e.get("encodedDataLength") or 0)
-        self.total += size
+        self.wire += size
+        self.responses += 1
         url = self._urls.get(e["requestId"], "")
         if "_dash-layout" in url or "_dash-update-component" in url or url.rstrip("/").count("/") == 2:
             self.data += size
 
     def reset(self) -> None:
-        self.total = self.data = 0
+        self.wire = self.decoded = self.data = self.responses = 0
 
 
 def timed(page, action, condition: str, arg: Any = None) -> float:
@@ -201,47 +229,77 @@ def timed(page, action, condition: str, arg: Any = None) -> float:
     return page.evaluate("() => performance.now()") - t0
 
 
-def measure(browser, url: str, interact: Callable[[Any], tuple[float, float]]) -> dict[str, float]:
-    """First rows and bytes of a first visit, the (sort, filter) milliseconds `interact(page)` measures, and
-    first rows again on a repeat visit (scripts from the HTTP cache, as for a returning user)."""
+def visit(page, meter: Meter, url: str, condition: str) -> tuple[float, dict[str, int]]:
+    """Milliseconds from navigation to `condition`, and the bytes of the visit once the page settles."""
+    meter.reset()
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(condition, timeout=120_000, polling="raf")
+    ms = (time.perf_counter() - t0) * 1000
+    page.wait_for_timeout(1500)  # let the page settle (plot panel, tag list) before counting or interacting
+    return ms, {"wire": meter.wire, "decoded": meter.decoded, "data": meter.data, "responses": meter.responses}
+
+
+def measure(browser, url: str, interact: Callable[[Any], dict[str, float]], throttle: bool) -> dict[str, float]:
+    """First rows and bytes of a first visit (empty HTTP cache), what `interact(page)` measures, and first
+    rows and bytes again on a repeat visit (scripts from the HTTP cache, as for a returning user)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    meter = Meter(page)
-    page.goto(url + "/", wait_until="commit")
-    page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
-    first = page.evaluate("() => performance.now()")
-    page.wait_for_timeout(1500)  # let the page settle (plot panel, tag list) before interacting
-    bytes_first, data_first = meter.total, meter.data
-    sort_ms, filter_ms = interact(page)
+    meter = Meter(page, throttle)
+    first_ms, first = visit(page, meter, url + "/", FIRST_ROW)
+    out = interact(page)
     page.goto("about:blank")
-    t0 = time.perf_counter()
-    page.goto(url + "/", wait_until="commit")
-    page.wait_for_function(FIRST_ROW, timeout=120_000, polling="raf")
-    repeat_ms = (time.perf_counter() - t0) * 1000
+    repeat_ms, repeat = visit(page, meter, url + "/", FIRST_ROW)
     context.close()
-    return {"first_rows_ms": first, "repeat_visit_ms": repeat_ms, "sort_ms": sort_ms, "filter_ms": filter_ms,
-            "bytes_first_view": bytes_first, "data_bytes_first_view": data_first}
+    return {"first_rows_ms": first_ms, "repeat_visit_ms": repeat_ms, **out,
+            "wire_first": first["wire"], "decoded_first": first["decoded"], "data_first": first["data"],
+            "responses_first": first["responses"], "wire_repeat": repeat["wire"],
+            "decoded_repeat": repeat["decoded"], "responses_repeat": repeat["responses"]}
 
 
-def measure_ours(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
-    def interact(page) -> tuple[float, float]:
+CHART_DRAWN = ("() => document.querySelectorAll('#cmp-sec-metrics .js-plotly-plot .scatterlayer .trace').length"
+               " >= 2")
+
+
+def measure_compare(browser, url: str, run_ids: list[Any], throttle: bool) -> dict[str, float]:
+    """The compare page of `run_ids`: navigation to its first metric chart drawn, first and repeat visit."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    meter = Meter(page, throttle)
+    target = f"{url}/compare?runs={','.join(str(r) for r in run_ids)}"
+    first_ms, first = visit(page, meter, target, CHART_DRAWN)
+    page.goto("about:blank")
+    repeat_ms, repeat = visit(page, meter, target, CHART_DRAWN)
+    context.close()
+    return {"compare_first_ms": first_ms, "compare_repeat_ms": repeat_ms, "compare_wire_first": first["wire"],
+            "compare_wire_repeat": repeat["wire"]}
+
+
+def measure_ours(browser, url: str, expected_filtered: int, min_lr: float, throttle: bool) -> dict[str, float]:
+    def interact(page) -> dict[str, float]:
         header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         sort_ms = timed(page, header.click,
                         "v => { const c = document.querySelector('#tbl-grid .ag-center-cols-container"
                         " .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
                         " && location.search.includes('sort=config.lr'); }", min_lr)
+        metric = page.locator(f'#tbl-grid [role="columnheader"][col-id="{METRIC_SORT}"] .ag-header-cell-label')
+        metric.scroll_into_view_if_needed()
+        metric_ms = timed(page, metric.click,
+                          "k => new URLSearchParams(location.search).get('sort') === k && document.querySelector("
+                          "'#tbl-grid .ag-center-cols-container .ag-row[row-index=\"0\"] [col-id=\"' + k + '\"]')"
+                          " !== null && !document.querySelector('#tbl-grid .ag-loading')", METRIC_SORT)
         page.fill("#tbl-query", FILTER_QUERY)
         filter_ms = timed(page, lambda: page.press("#tbl-query", "Enter"),
                           "n => document.getElementById('tbl-count').innerText.startsWith(n.toLocaleString('en-US'))"
                           " && [...document.querySelectorAll('#tbl-grid .ag-center-cols-container"
                           " [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')", expected_filtered)
-        return sort_ms, filter_ms
+        return {"sort_ms": sort_ms, "metric_sort_ms": metric_ms, "filter_ms": filter_ms}
 
-    return measure(browser, url, interact)
+    return measure(browser, url, interact, throttle)
 
 
-def measure_naive(browser, url: str, expected_filtered: int, min_lr: float) -> dict[str, float]:
-    def interact(page) -> tuple[float, float]:
+def measure_naive(browser, url: str, expected_filtered: int, min_lr: float, throttle: bool) -> dict[str, float]:
+    def interact(page) -> dict[str, float]:
         header = page.locator('[role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         sort_ms = timed(page, header.click,
                         "v => { const c = document.querySelector('.ag-center-cols-container .ag-row[row-index=\"0\"]"
@@ -253,13 +311,14 @@ def measure_naive(browser, url: str, expected_filtered: int, min_lr: float) -> d
             "n => dash_ag_grid.getApi('naive').getDisplayedRowCount() === n && [...document.querySelectorAll("
             "'.ag-center-cols-container [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')",
             expected_filtered)
-        return sort_ms, filter_ms
+        return {"sort_ms": sort_ms, "metric_sort_ms": float("nan"), "filter_ms": filter_ms}
 
-    return measure(browser, url, interact)
+    return measure(browser, url, interact, throttle)
 
 
 def median_of(results: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
 
 
 def main() -> None:
@@ -267,7 +326,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store", choices=["mongodb", "files"], default="mongodb",
-                        help="FerretDB (default) or a Sacred FileStorage folder")
+                        help="the MongoDB test server (default; tests/testdb.py) or a Sacred FileStorage folder")
+    parser.add_argument("--throttle", action="store_true", help="Chromium at 20 Mbit/s and 40 ms latency")
+    parser.add_argument("--no-naive", action="store_true", help="skip the client-side baseline (large --runs)")
+    parser.add_argument("--compare-runs", type=int, default=50, help="runs on the compare page measured")
     args = parser.parse_args()
 
     import logging
@@ -280,26 +342,30 @@ def main() -> None:
     from app.server import create_app
     from app.store.files import FileStore
     from app.store.mongo import MongoStore
+    from app.transfer import install_transfer
     from components.columns import as_cols, default_columns
 
-    with (ferretdb() if args.store == "mongodb" else folder()) as base:
+    with (mongodb() if args.store == "mongodb" else folder()) as base:
         t = time.perf_counter()
         if args.store == "mongodb":
             client = pymongo.MongoClient(base)
             insert_runs(client["bench_table"], args.runs)
             client.close()
-            store = MongoStore(base + "bench_table")
         else:
             write_folder(base, args.runs)
-            store = FileStore(base)
         print(f"wrote {args.runs:,} runs (+{2 * args.runs:,} metric series) to {args.store} "
               f"in {time.perf_counter() - t:.1f} s")
+        import gc
+
+        gc.collect()
+        rss_before = rss_mb()
+        store = MongoStore(base + "bench_table") if args.store == "mongodb" else FileStore(base)
         columns = default_columns(as_cols(store.columns()))
         t = time.perf_counter()
         store.list_runs("", ["-id"], 0, 100, columns)
         print(f"first listing through the store: {time.perf_counter() - t:.2f} s")
         snapshot = getattr(store, "snapshot", None)
-        if snapshot is not None:  # FerretDB 1.x: a slow count moved listings to the per-process copy
+        if snapshot is not None:  # a slow count moves listings to the per-process copy
             deadline = time.time() + 900
             while not snapshot.ready and time.time() < deadline:
                 time.sleep(0.2)
@@ -308,43 +374,85 @@ def main() -> None:
             t = time.perf_counter()
             store.list_runs("", ["-id"], 0, 100, columns)
             print(f"a listing from the snapshot: {time.perf_counter() - t:.2f} s")
+        rss_listed = rss_mb()
+        print(f"server process RSS: {rss_before:,.0f} MB before opening the store, {rss_listed:,.0f} MB after the "
+              f"first listing (+{rss_listed - rss_before:,.0f} MB)")
         expected = store.count(FILTER_QUERY)
         min_lr = min(store.distinct("config.lr"))
+        compare_ids = list(range(1, min(args.compare_runs, args.runs) + 1))
 
-        t = time.perf_counter()
-        all_rows = list(store.iter_rows("", ["-id"], columns, batch=5000))
-        print(f"naive: read all {len(all_rows):,} rows for the client-side grid in {time.perf_counter() - t:.1f} s")
+        all_rows: list[dict[str, Any]] = []
+        if not args.no_naive:
+            t = time.perf_counter()
+            all_rows = list(store.iter_rows("", ["-id"], columns, batch=5000))
+            print(f"naive: read all {len(all_rows):,} rows for the client-side grid in "
+                  f"{time.perf_counter() - t:.1f} s")
         ours = Server(create_app(store, Settings(refresh_interval=0)).server)
-        naive = Server(naive_app(all_rows, columns).server)
+        naive = None
+        if all_rows:
+            naive_dash = naive_app(all_rows, columns)
+            install_transfer(naive_dash.server)  # the same compression: the comparison is of the approach
+            naive = Server(naive_dash.server)
+        ours_runs, naive_runs, compare_runs = [], [], []
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                measure_ours(browser, ours.url, expected, min_lr)  # warm-up: caches, JIT, the OS file cache
-                measure_naive(browser, naive.url, expected, min_lr)
-                ours_runs = [measure_ours(browser, ours.url, expected, min_lr) for _ in range(args.repeat)]
-                naive_runs = [measure_naive(browser, naive.url, expected, min_lr) for _ in range(args.repeat)]
+                # warm-up: caches, JIT, the OS file cache
+                measure_ours(browser, ours.url, expected, min_lr, args.throttle)
+                if naive:
+                    measure_naive(browser, naive.url, expected, min_lr, args.throttle)
+                for _ in range(args.repeat):
+                    ours_runs.append(measure_ours(browser, ours.url, expected, min_lr, args.throttle))
+                if naive:
+                    naive_runs = [measure_naive(browser, naive.url, expected, min_lr, args.throttle)
+                                  for _ in range(args.repeat)]
+                measure_compare(browser, ours.url, compare_ids, args.throttle)
+                compare_runs = [measure_compare(browser, ours.url, compare_ids, args.throttle)
+                                for _ in range(args.repeat)]
                 browser.close()
         finally:
             ours.stop()
-            naive.stop()
+            if naive:
+                naive.stop()
             store.close()
-    a, b = median_of(ours_runs), median_of(naive_runs)
-    print(f"\n{args.store}: {args.runs:,} runs, {len(columns)} columns; filter `{FILTER_QUERY}` -> {expected:,} runs; "
-          f"medians of {args.repeat}\n")
-    print(f"{'':34}{'omnidash (infinite)':>22}{'naive (client-side)':>22}{'naive / ours':>14}")
-    rows = [("navigation -> first rows (ms)", "first_rows_ms", "{:,.0f}"),
+    report(args, columns, expected, ours_runs, naive_runs, compare_runs, rss_before, rss_listed)
+
+
+def report(args: Any, columns: list[str], expected: int, ours_runs: list[dict[str, float]],
+           naive_runs: list[dict[str, float]], compare_runs: list[dict[str, float]], rss_before: float,
+           rss_listed: float) -> None:
+    a = median_of(ours_runs)
+    b = median_of(naive_runs) if naive_runs else {k: float("nan") for k in a}
+    c = median_of(compare_runs)
+    network = "Chromium throttled to 20 Mbit/s, 40 ms latency" if args.throttle else "loopback, no throttling"
+    print(f"\n{args.store}: {args.runs:,} runs, {len(columns)} columns; filter `{FILTER_QUERY}` -> {expected:,} "
+          f"runs; {network}; medians of {args.repeat}\n")
+    print(f"{'':40}{'omnidash (infinite)':>20}{'naive (client-side)':>21}{'naive / ours':>14}")
+    rows = [("navigation -> first rows, first visit (ms)", "first_rows_ms", "{:,.0f}"),
             ("  the same, repeat visit (ms)", "repeat_visit_ms", "{:,.0f}"),
             ("sort by config.lr (ms)", "sort_ms", "{:,.0f}"),
+            (f"sort by {METRIC_SORT} (ms)", "metric_sort_ms", "{:,.0f}"),
             ("filter (ms)", "filter_ms", "{:,.0f}"),
-            ("data bytes, first view (KB)", "data_bytes_first_view", "{:,.1f}"),
-            ("all bytes incl. JS, first view (KB)", "bytes_first_view", "{:,.1f}")]
+            ("first visit: bytes on the wire (KB)", "wire_first", "{:,.1f}"),
+            ("first visit: decoded bytes (KB)", "decoded_first", "{:,.1f}"),
+            ("first visit: data on the wire (KB)", "data_first", "{:,.1f}"),
+            ("first visit: responses", "responses_first", "{:,.0f}"),
+            ("repeat visit: bytes on the wire (KB)", "wire_repeat", "{:,.1f}"),
+            ("repeat visit: decoded bytes (KB)", "decoded_repeat", "{:,.1f}"),
+            ("repeat visit: responses", "responses_repeat", "{:,.0f}")]
     for label, key, fmt in rows:
         x, y = a[key], b[key]
-        if "bytes" in key:
+        if "wire" in key or "decoded" in key or "data" in key:
             x, y = x / 1024, y / 1024
         ratio = (y / x) if x else float("nan")
-        print(f"{label:34}{fmt.format(x):>22}{fmt.format(y):>22}{ratio:>13.1f}x")
-    print("\ntargets: first rows < 1500 ms; sort or filter < 500 ms; first view < 200 KB of data")
+        print(f"{label:40}{fmt.format(x):>20}{fmt.format(y):>21}{ratio:>13.1f}x")
+    print(f"\ncompare page, {min(args.compare_runs, args.runs)} runs, navigation -> metric chart drawn: "
+          f"{c['compare_first_ms']:,.0f} ms first visit ({c['compare_wire_first'] / 1024:,.0f} KB on the wire), "
+          f"{c['compare_repeat_ms']:,.0f} ms repeat visit ({c['compare_wire_repeat'] / 1024:,.0f} KB)")
+    print(f"server process RSS after the first listing: {rss_listed:,.0f} MB "
+          f"(+{rss_listed - rss_before:,.0f} MB for the store)")
+    print("\ntargets: first rows < 1500 ms first visit, < 1000 ms repeat; filter < 500 ms; compare drawn < 2500 ms;"
+          " first visit < 1.2 MB on the wire, repeat < 100 KB")
 
 
 if __name__ == "__main__":

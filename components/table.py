@@ -35,6 +35,10 @@ GROUP_BOX = "tbl-group-box"
 LAST_UPDATE = "tbl-last-update"
 RUNNING_IDS = "tbl-running-ids"
 RUNNING_ROWS = "tbl-running-rows"
+PRELOAD = "tbl-preload"  # the first block of rows, sent with the layout (used once, by table.js firstRows)
+ROWS_REQUEST = "tbl-rows-request"  # the grid's block requests that the server answers
+COLUMN_STATE = "tbl-column-state"  # the grid's columnState when columns moved, were resized or pinned
+COLUMN_STATE_LAST = "tbl-column-state-last"  # order, pins and widths the grid last reported
 # columns and grouping
 PICKER = "tbl-picker"
 PICKER_TOGGLE = "tbl-picker-toggle"
@@ -314,10 +318,10 @@ def view_links(views: Sequence[dict[str, Any]], base_path: str, deletable: bool 
 
 def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], group_options: Sequence[str],
             views: Sequence[dict], export_href: str, base_path: str, refresh_seconds: float,
-            read_only: bool | str) -> html.Div:
+            read_only: bool | str, count: str = "…") -> html.Div:
     return html.Div(
         [
-            html.Span("…", id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
+            html.Span(count, id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
             html.Button("", id=NEW_RUNS, className="btn new-runs", hidden=True),
             html.Button("Columns", id=PICKER_TOGGLE, className="btn"),
             html.Div([
@@ -342,15 +346,20 @@ def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str]
     )
 
 
-def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, default_page_size: int) -> list:
+def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, default_page_size: int,
+           preload: dict[str, Any] | None = None) -> list:
     return [
+        dcc.Store(id=PRELOAD, data=preload),
+        dcc.Store(id=ROWS_REQUEST),
+        dcc.Store(id=COLUMN_STATE),
+        dcc.Store(id=COLUMN_STATE_LAST),
         dcc.Store(id=VIEW, data=view),
         dcc.Store(id=DEFAULTS, data={"ps": default_page_size}),
         dcc.Store(id=VISIBLE, data=list(visible)),
         dcc.Store(id=REFRESH, data=0),
         dcc.Store(id=SOFT_REFRESH, data=0),
         dcc.Store(id=POPSTATE),
-        dcc.Store(id=BASELINE, data=None),
+        dcc.Store(id=BASELINE, data=preload["total"] if preload else None),
         dcc.Store(id=TAG_OPTIONS, data=[]),
         dcc.Store(id=GROUP_EXPANDED, data=[]),
         dcc.Store(id=GROUP_TOGGLE),
@@ -368,9 +377,10 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
                views: Sequence[dict], export_href: str, timezone: str, base_path: str, refresh_seconds: float,
                read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int],
                group_options: Sequence[str] | None = None, pinned: Sequence[str] = (),
-               permissions: dict[str, str] | None = None) -> html.Div:
+               permissions: dict[str, str] | None = None, preload: dict[str, Any] | None = None,
+               count: str = "…") -> html.Div:
     """The whole runs page (`group_options`: the columns grouping offers, default the config keys; `read_only`:
-    no inline edits; `permissions`: why each write is refused)."""
+    no inline edits; `permissions`: why each write is refused; `preload`: the first block of rows)."""
     permissions = permissions or {}
     read_only = read_only or bool(permissions.get("tags"))
     grouping = bool(view.get("group"))
@@ -378,12 +388,12 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
     widths = {str(name): int(px) for name, px in view.get("w") or []}
     return html.Div(
         [
-            *stores(view, visible, int(refresh_seconds * 1000), default_page_size),
+            *stores(view, visible, int(refresh_seconds * 1000), default_page_size, preload),
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
             toolbar(page_size, page_sizes, view.get("group") or [],
                     config_keys if group_options is None else group_options, views, export_href, base_path,
-                    refresh_seconds, permissions.get("views") or read_only),
+                    refresh_seconds, permissions.get("views") or read_only, count),
             column_picker(config_keys, metric_names, pinned, visible, bool(permissions.get("columns")) or read_only,
                           view.get("varying") is not False, permissions.get("columns", "")),
             bulk_bar(permissions),

@@ -325,11 +325,15 @@ def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], stat
     return {f"{c}.{p}": v for c, props in body.items() for p, v in props.items() if not c.startswith("{")}
 
 
+# the server's rows callback: the grid's requests reach it through tbl-rows-request (assets/table.js firstRows)
+ROWS = ("tbl-grid.getRowsResponse", "tbl-count.children")
+
+
 def test_rows_callback_pages_sorts_and_counts_through_the_store(dash_app, demo_store):
     view = View(q="status == COMPLETED").to_dict()
     request = {"startRow": 0, "endRow": 5, "sortModel": [{"colId": "config.lr", "sort": "desc", "type": "default"}],
                "filterModel": {}}
-    out = call(dash_app, "tbl-grid.getRowsResponse", {"tbl-grid.getRowsRequest": request},
+    out = call(dash_app, ROWS, {"tbl-rows-request.data": request},
                {"tbl-view.data": view, "tbl-visible.data": ["id", "config.lr"]})
     response = out["tbl-grid.getRowsResponse"]
     expected = demo_store.list_runs("status == COMPLETED", ["-config.lr"], 0, 5, ["id", "status", "config.lr"])
@@ -447,8 +451,8 @@ def test_columns_picker_adds_pins_and_moves_columns(dash_app):
     moved = [{"colId": "ag-Grid-SelectionColumn"}, {"colId": "status", "pinned": "left", "width": 90},
              {"colId": "id", "width": 80}, {"colId": "max(val.acc)", "hide": False}]
     state["tbl-visible.data"] = out["tbl-visible.data"]
-    out = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": moved}, state,
-               triggered="tbl-grid.columnState")
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-column-state.data": moved}, state,
+               triggered="tbl-column-state.data")
     assert out["tbl-view.data"]["cols"] == ["status", "id", "max(val.acc)"]
     assert out["tbl-view.data"]["pin"] == ["status"]
 
@@ -466,11 +470,11 @@ def test_database_going_away_shows_a_banner_and_recovers(private_mongo_server):
     store = MongoStore(private_mongo_server.uri + "outage", server_selection_timeout_ms=300)
     app = create_app(store, Settings())
     request = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
-    args = ({"tbl-grid.getRowsRequest": request}, {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"]})
-    assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
+    args = ({"tbl-rows-request.data": request}, {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id"]})
+    assert call(app, ROWS, *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
 
     private_mongo_server.stop()
-    out = call(app, "tbl-grid.getRowsResponse", *args)
+    out = call(app, ROWS, *args)
     assert out["tbl-grid.getRowsResponse"] == {"rowData": [], "rowCount": 0}
     assert out["tbl-banner.hidden"] is False and out["tbl-retry.disabled"] is False
     assert "cannot be reached" in json.dumps(out["tbl-banner.children"])
@@ -482,7 +486,7 @@ def test_database_going_away_shows_a_banner_and_recovers(private_mongo_server):
     private_mongo_server.start()
     back = call(app, ("tbl-retry.disabled@", "tbl-refresh.data@"), {"tbl-retry.n_intervals": 2}, {"tbl-refresh.data": 0})
     assert back == {"tbl-banner.hidden": True, "tbl-retry.disabled": True, "tbl-refresh.data": 1}
-    assert call(app, "tbl-grid.getRowsResponse", *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
+    assert call(app, ROWS, *args)["tbl-grid.getRowsResponse"]["rowCount"] == 1
     store.close()
 
 
@@ -513,13 +517,13 @@ def test_column_resize_goes_to_the_view_and_survives_column_changes(dash_app):
     grid_state = [{"colId": "ag-Grid-SelectionColumn", "width": 50},
                   {"colId": "id", "width": default_width("id"), "pinned": "left"},
                   {"colId": "status", "width": default_width("status")}]
-    same = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
-                triggered="tbl-grid.columnState")
+    same = call(dash_app, "tbl-picker-message.children", {"tbl-column-state.data": grid_state}, state,
+                triggered="tbl-column-state.data")
     assert same == {}  # the grid reporting the widths it was given changes nothing
 
     grid_state[2] = {"colId": "status", "width": 233}
-    out = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
-               triggered="tbl-grid.columnState")
+    out = call(dash_app, "tbl-picker-message.children", {"tbl-column-state.data": grid_state}, state,
+               triggered="tbl-column-state.data")
     assert out["tbl-view.data"]["w"] == [["status", 233]] and out["tbl-view.data"]["cols"] == ["id", "status"]
     # the grid already shows the new width: no new colDefs, and no new visible list to re-run things with
     assert "tbl-grid.columnDefs" not in out and "tbl-visible.data" not in out and "tbl-refresh.data" not in out
@@ -576,7 +580,7 @@ def test_page_size_defaults_to_the_source_setting(sized_app):
     assert call(sized_app, "url.search@", {"tbl-page-size.value": 75}, state)["url.search"] == (
         "?q=status+%3D%3D+FAILED")
     request = {"startRow": 0, "endRow": 75, "sortModel": [], "filterModel": {}}
-    rows = call(sized_app, "tbl-grid.getRowsResponse", {"tbl-grid.getRowsRequest": request},
+    rows = call(sized_app, ROWS, {"tbl-rows-request.data": request},
                 {"tbl-view.data": View(ps=75).to_dict(), "tbl-visible.data": ["id"]})
     assert "tbl-view.data" not in rows  # a configured size is no reason to rewrite the view
 
@@ -624,7 +628,7 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
         config = AppConfig(sources=[SourceConfig("main", str(tmp_path), settings={"probably_dead_after": after})])
         wsgi, stores = build_application(config)
         try:
-            out = call(dash_app, "tbl-grid.getRowsResponse", {"tbl-grid.getRowsRequest": request},
+            out = call(dash_app, ROWS, {"tbl-rows-request.data": request},
                        {"tbl-view.data": View().to_dict(), "tbl-visible.data": ["id", "status"]},
                        client=Client(wsgi))
         finally:

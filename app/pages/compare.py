@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from dash import Dash, Input, Output, State, clientside_callback, dcc, html
+from dash import Dash, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.context import get_settings, get_store
@@ -102,27 +102,38 @@ def layout(runs: str = "", q: str = "", tab: str = "metrics", **params: Any) -> 
         f"Unknown run id{'s' if len(missing) > 1 else ''}: {', '.join(map(str, missing))}. Showing the others.",
         className="cmp-warning", id="cmp-missing") if missing else None
     tab = tab if tab in dict(TABS) else "metrics"
-    only_diff = len(found) > 1
-    config_body = html.Div([
+    lazy = {name: True for name in LAZY if name != tab}  # hidden tabs built when first opened
+    return html.Div([
+        header(found, q), warn,
+        dcc.Store(id="cmp-ids", data=found),
+        dcc.Store(id="cmp-lazy", data={"tabs": lazy, "q": q or ""}),
+        dcc.Tabs(id="cmp-tabs", value=tab, children=[dcc.Tab(label=label, value=v) for v, label in TABS],
+                 className="cmp-tabs"),
+        section("metrics", plot_panel_layout(PREFIX, found, **panel_state(params)), tab),
+        dcc.Store(id="cmp-url-sink"),
+        section("config", None if "config" in lazy else config_body(docs), tab),
+        section("summary", html.Div(id="cmp-summary"), tab),
+        section("output", html.Div([pair_picker("cmp-out-a", "cmp-out-b", found), html.Div(id="cmp-out-diff")]), tab),
+        section("sources", html.Div([pair_picker("cmp-src-a", "cmp-src-b", found), html.Div(id="cmp-src-diff")]),
+                tab),
+        section("hparams", None if "hparams" in lazy else hparams_section(q, found), tab),
+    ], className="page cmp-page")
+
+
+def config_body(docs: dict[RunId, dict[str, Any]]) -> html.Div:
+    """The config diff tab: every leaf that differs (or all of them), a column per run."""
+    only_diff = len(docs) > 1
+    return html.Div([
         dcc.Checklist(id="cmp-only-diff", options=[{"label": " only differences", "value": "on"}],
                       value=["on"] if only_diff else [], inline=True),
         html.Div(config_diff_table(config_diff(docs), href), id="cmp-config",
                  className="cmp-config-wrap only-diff" if only_diff else "cmp-config-wrap"),
     ])
-    return html.Div([
-        header(found, q), warn,
-        dcc.Store(id="cmp-ids", data=found),
-        dcc.Tabs(id="cmp-tabs", value=tab, children=[dcc.Tab(label=label, value=v) for v, label in TABS],
-                 className="cmp-tabs"),
-        section("metrics", plot_panel_layout(PREFIX, found, **panel_state(params)), tab),
-        dcc.Store(id="cmp-url-sink"),
-        section("config", config_body, tab),
-        section("summary", html.Div(id="cmp-summary"), tab),
-        section("output", html.Div([pair_picker("cmp-out-a", "cmp-out-b", found), html.Div(id="cmp-out-diff")]), tab),
-        section("sources", html.Div([pair_picker("cmp-src-a", "cmp-src-b", found), html.Div(id="cmp-src-diff")]),
-                tab),
-        section("hparams", hparams_section(q, found), tab),
-    ], className="page cmp-page")
+
+
+# Tabs whose body is built only when first opened: the config diff of many runs is large, and the
+# hyper-parameter charts would load plotly.js and query every run of the filter for a tab nobody opened.
+LAZY = ("config", "hparams")
 
 
 def header(found: list[RunId], q: str) -> html.Div:
@@ -151,6 +162,7 @@ def empty_layout(q: str, missing: list[RunId]) -> html.Div:
     return html.Div([
         *intro,
         dcc.Store(id="cmp-ids", data=[]),
+        dcc.Store(id="cmp-lazy", data=None),
         dcc.Tabs(id="cmp-tabs", value="hparams", children=[dcc.Tab(label="Hyper-parameters", value="hparams")]),
         *[section(name, html.Div(), "hparams") for name, _ in TABS if name != "hparams"],
         section("hparams", hparams_section(q), "hparams"),
@@ -231,9 +243,34 @@ def register(app: Dash) -> None:
     @app.callback(
         *[Output(f"cmp-sec-{name}", "style") for name, _ in TABS],
         Input("cmp-tabs", "value"),
+        prevent_initial_call=True,  # the layout shows the tab it was built for
     )
     def switch_tab(tab):
         return [None if name == tab else {"display": "none"} for name, _ in TABS]
+
+    @app.callback(
+        *[Output(f"cmp-sec-{name}", "children") for name in LAZY],
+        Output("cmp-lazy", "data"),
+        Input("cmp-tabs", "value"),
+        State("cmp-lazy", "data"),
+        State("cmp-ids", "data"),
+        prevent_initial_call=True,
+    )
+    def open_lazy_tab(tab, lazy, run_ids):
+        """Build a hidden tab's body the first time it is opened."""
+        if not lazy or not (lazy.get("tabs") or {}).get(tab):
+            raise PreventUpdate
+        out: list[Any] = [no_update] * len(LAZY)
+        if tab == "config":
+            try:
+                docs, _ = load_docs(list(run_ids or []))
+            except StoreError as e:
+                docs, out[LAZY.index(tab)] = {}, html.Div(f"Cannot load the runs: {e}", className="cmp-warning")
+            if docs:
+                out[LAZY.index(tab)] = config_body(docs)
+        else:
+            out[LAZY.index(tab)] = hparams_section(lazy.get("q") or "", list(run_ids or []))
+        return *out, {**lazy, "tabs": {k: v for k, v in lazy["tabs"].items() if k != tab}}
 
     @app.callback(Output("cmp-config", "className"), Input("cmp-only-diff", "value"))
     def only_differences(value):

@@ -16,6 +16,7 @@ from dash import Dash, dcc, html
 from app.context import get_settings, get_store
 from app.pages import Page, table_cache
 from app.pages.permissions import write_permissions
+from app.pages.table_rows import count_text, first_block
 from app.pages.table_state import (
     View,
     page_size_default,
@@ -127,6 +128,7 @@ def layout(**params: Any) -> Any:
         visible = ["id", *visible]
     view.w = {name: px for name, px in view.w.items() if name in visible}
     links = [{"name": v.get("name"), "href": base_path() + view_search(v.get("state") or {})} for v in views]
+    preload = None if view.group else first_block(view, visible)
     return ui.table_page(
         view=view.to_dict(),
         visible=visible,
@@ -147,6 +149,8 @@ def layout(**params: Any) -> Any:
         plots=plot_panel([], view.q),
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
+        preload=preload,
+        count=count_text(preload["total"], view.q) if preload else "…",
     )
 
 

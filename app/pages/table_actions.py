@@ -136,6 +136,7 @@ def register(app: Dash) -> None:
         Input(ui.GRID, "selectedRows"),
         Input(ui.SELECT_ALL, "value"),
         Input(ui.VIEW, "data"),
+        prevent_initial_call=True,  # the layout says "No runs selected" already
     )
     def selection_info(selected: list[dict] | None, select_all: list[str] | None, view: dict):
         n = len(selected or [])

@@ -111,6 +111,17 @@ def register(app: Dash) -> None:
         prevent_initial_call=True,
     )
 
+    # The grid reports its columnState on mount and on every sort too: only a change of order, pins or
+    # widths goes to the server (a sort or the mount would hold the rows callback behind a no-op).
+    app.clientside_callback(
+        "function(state, last) { return window.dash_clientside.omnidash_table.columnMoves(state, last); }",
+        Output(ui.COLUMN_STATE, "data"),
+        Output(ui.COLUMN_STATE_LAST, "data"),
+        Input(ui.GRID, "columnState"),
+        State(ui.COLUMN_STATE_LAST, "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output(ui.PICKER_LIST, "options"),
         Output(ui.PICKER_PINNED, "options"),
@@ -118,6 +129,7 @@ def register(app: Dash) -> None:
         Input(ui.PICKER_VARYING, "value"),
         Input(ui.VISIBLE, "data"),
         Input(ui.PICKER, "hidden"),
+        prevent_initial_call=True,  # the picker starts hidden: nothing to list until it opens
     )
     def options(search: str | None, varying: list[str] | None, visible: list[str], hidden: bool):
         if hidden:
@@ -139,7 +151,7 @@ def register(app: Dash) -> None:
         Input(ui.PICKER_LIST, "value"),
         Input(ui.PICKER_PINNED, "value"),
         Input(ui.PICKER_RESET, "n_clicks"),
-        Input(ui.GRID, "columnState"),
+        Input(ui.COLUMN_STATE, "data"),
         Input(ui.CUSTOM_ADD, "n_clicks"),
         Input(ui.METRIC_ADD, "n_clicks"),
         Input(ui.PICKER_VARYING, "value"),
@@ -179,7 +191,7 @@ def register(app: Dash) -> None:
                 known = as_cols(table_cache.column_infos(store))
                 new_visible = (defaults_for(store, current.q, varying) if current.cols is None
                                else with_config_columns(visible, known, varying))
-            elif trigger == ui.GRID:  # a header dragged, resized or pinned: the grid shows it already
+            elif trigger == ui.COLUMN_STATE:  # a header dragged, resized or pinned: the grid shows it already
                 order, pin, widths = order_from_state(column_state)
                 shown_pins = [c for c in current.pinned() if c in order]
                 if not order or (order == visible and pin == shown_pins and View(w=widths).w == current.w):
@@ -216,7 +228,7 @@ def register(app: Dash) -> None:
         defs = grid_column_defs(store, new_visible, known, current.sort, pin, widths)
         added = set(new_visible) - set(visible)
         refresh = (token or 0) + 1 if added else no_update
-        if trigger == ui.GRID:
+        if trigger == ui.COLUMN_STATE:
             same = new_visible == visible  # only widths or pins changed: nothing downstream needs to re-run
             return (no_update if same else new_visible), new_view, no_update, refresh, \
                 (no_update if same else new_visible), pin, message

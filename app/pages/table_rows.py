@@ -39,6 +39,24 @@ def fetch_columns(visible: list[str] | None) -> list[str]:
     return [*[c for c in ALWAYS_FETCHED if c not in cols], *cols]
 
 
+def first_block(view: View, visible: list[str]) -> dict[str, Any] | None:
+    """The grid's first block of rows for `view`, shipped with the layout (or with a new filter): the grid's
+    next first-block request is answered in the browser (assets/table.js `firstRows`) when its sort is this
+    one, so the rows need no callback of their own. None when the store fails (the rows callback then
+    shows why)."""
+    try:
+        return list_first_block(view, visible)
+    except StoreError:
+        return None
+
+
+def list_first_block(view: View, visible: list[str]) -> dict[str, Any]:
+    """`first_block`, raising the store's errors (a bad query, the database down)."""
+    sort = [("-" if k.startswith("-") else "") + k.lstrip("+-") for k in view.sort] or ["-id"]
+    page = get_store().list_runs(view.q, sort, 0, view.ps, fetch_columns(visible))
+    return {"rows": page.rows, "total": page.total, "sort": sort, "end": view.ps}
+
+
 def count_text(total: int, query: str) -> str:
     runs = plural(total, "run")
     if query:
@@ -64,7 +82,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output(ui.BANNER, "children"),
         Output(ui.BANNER, "hidden"),
         Output(ui.RETRY, "disabled"),
-        Input(ui.GRID, "getRowsRequest"),
+        Input(ui.ROWS_REQUEST, "data"),
         State(ui.VIEW, "data"),
         State(ui.VISIBLE, "data"),
         prevent_initial_call=True,
@@ -96,6 +114,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output({"type": fb.CHIP, "status": ALL}, "className"),
         Output(ui.GRID, "filterModel"),
         Output(ui.COUNT, "children", allow_duplicate=True),
+        Output(ui.PRELOAD, "data", allow_duplicate=True),
+        Output(ui.BASELINE, "data", allow_duplicate=True),
         Input(fb.QUERY_SUBMIT, "data"),
         Input(fb.QUERY_CLEAR, "n_clicks"),
         Input({"type": fb.CHIP, "status": ALL}, "n_clicks"),
@@ -103,10 +123,12 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         State(fb.QUERY_INPUT, "value"),
         State(ui.VIEW, "data"),
         State(ui.REFRESH, "data"),
+        State(ui.VISIBLE, "data"),
         prevent_initial_call=True,
     )
-    def apply_query(submitted, _clear, _chips, filter_model, text, view, token):
-        """Filter bar, chips and the grid's column filters all end up as one query string."""
+    def apply_query(submitted, _clear, _chips, filter_model, text, view, token, visible):
+        """Filter bar, chips and the grid's column filters all end up as one query string. The reply
+        carries the new first block of rows: the grid's reload is answered from it, in the browser."""
         trigger = ctx.triggered_id
         text = (text or "").strip()
         reset_model: Any = no_update
@@ -125,15 +147,28 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
             text = merge_query(text, extra)
             reset_model = {}
         chip_classes = [("chip chip-active" if s in status_chips(text) else "chip") for s in STATUSES]
+        new_view = {**view, "q": text}
         try:
-            total = get_store().count(text)
+            block = list_first_block(View.from_dict(new_view), visible or [])
         except StoreUnavailable as e:
             return no_update, text, fb.error_view(f"The database cannot be reached: {e}"), no_update, \
-                chip_classes, reset_model, no_update
+                chip_classes, reset_model, no_update, no_update, no_update
         except StoreError as e:
-            return no_update, text, query_error(e, text), no_update, chip_classes, reset_model, no_update
-        new_view = {**view, "q": text}
-        return new_view, text, [], (token or 0) + 1, chip_classes, reset_model, count_text(total, text)
+            return no_update, text, query_error(e, text), no_update, chip_classes, reset_model, no_update, \
+                no_update, no_update
+        return new_view, text, [], (token or 0) + 1, chip_classes, reset_model, count_text(block["total"], text), \
+            block, block["total"]
+
+    # The grid's requests: the first one is answered from the block the layout carries, the others here.
+    app.clientside_callback(
+        "function(req, preload) { return window.dash_clientside.omnidash_table.firstRows(req, preload); }",
+        Output(ui.GRID, "getRowsResponse", allow_duplicate=True),
+        Output(ui.ROWS_REQUEST, "data"),
+        Output(ui.PRELOAD, "data"),
+        Input(ui.GRID, "getRowsRequest"),
+        State(ui.PRELOAD, "data"),
+        prevent_initial_call=True,
+    )
 
     # Enter and Apply read the input's text in the browser: its `value` prop lags behind (debounced).
     app.clientside_callback(
@@ -311,6 +346,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output(ui.EXPORT, "href"),
         Input(ui.VIEW, "data"),
         Input(ui.VISIBLE, "data"),
+        prevent_initial_call=True,  # the layout carries the link of the view it was built for
     )
     def export_link(view: dict, visible: list[str]):
         from app.pages.table import export_href

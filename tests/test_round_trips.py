@@ -1,0 +1,204 @@
+"""Round trips at load: the layout carries the page of its address, the table's layout its first rows (answered
+in the browser), the compare page builds hidden tabs only when opened, and pages preload their lazy scripts.
+
+Real parts: a FileStore folder written by app.demo, the Flask/Dash app through werkzeug's client, Chromium."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from app.context import Settings
+from app.server import create_app
+from app.store.files import FileStore
+from tests.test_transfer import decoded
+
+HOST = "http://localhost"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    from app.demo import write_demo_runs
+
+    path = tmp_path_factory.mktemp("round-trips") / "runs"
+    write_demo_runs(str(path), 6)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(folder):
+    return create_app(FileStore(str(folder)), Settings(refresh_interval=0))
+
+
+def find(tree: Any, component_id: str) -> dict[str, Any] | None:
+    """The component with this id in a layout as JSON, or None."""
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict) and props.get("id") == component_id:
+            return tree
+        for value in (props or {}).values() if "props" in tree else tree.values():
+            found = find(value, component_id)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            found = find(item, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def layout_for(client: Client, address: str | None) -> dict[str, Any]:
+    headers = {"Referer": HOST + address} if address is not None else {}
+    response = client.get("/_dash-layout", headers=headers)
+    assert response.status_code == 200
+    return json.loads(decoded(response))
+
+
+def route(client: Client, pathname: str, search: str, rendered: Any) -> dict[str, Any]:
+    payload = {"output": "..page-content.children...rendered-url.data..",
+               "outputs": [{"id": "page-content", "property": "children"}, {"id": "rendered-url", "property": "data"}],
+               "inputs": [{"id": "url", "property": "pathname", "value": pathname},
+                          {"id": "url", "property": "search", "value": search}],
+               "state": [{"id": "rendered-url", "property": "data", "value": rendered}],
+               "changedPropIds": ["url.pathname"]}
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.get_data()[:300]
+    return json.loads(response.get_data())["response"]
+
+
+def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
+    client = Client(app.server)
+    store = FileStore(str(folder))
+    layout = layout_for(client, "/?sort=config.lr&ps=100")
+    preload = find(layout, "tbl-preload")["props"]["data"]
+    expected = store.list_runs("", ["config.lr"], 0, 100, ["id", "status"])
+    assert preload["sort"] == ["config.lr"] and preload["end"] == 100 and preload["total"] == expected.total
+    assert [r["id"] for r in preload["rows"]] == [r["id"] for r in expected.rows]
+    assert find(layout, "tbl-count")["props"]["children"] == f"{expected.total:,} runs"
+    assert find(layout, "tbl-baseline")["props"]["data"] == expected.total
+    assert find(layout, "rendered-url")["props"]["data"] == ["/", [["ps", "100"], ["sort", "config.lr"]]]
+    # a filtered view ships the filtered rows; a grouped view ships none (its grid is hidden)
+    failed = find(layout_for(client, "/?q=status%20%3D%3D%20FAILED"), "tbl-preload")["props"]["data"]
+    assert failed["total"] == store.count("status == FAILED")
+    assert all(r["status"] == "FAILED" for r in failed["rows"])
+    assert find(layout_for(client, "/?group=config.optimizer"), "tbl-preload")["props"]["data"] is None
+    # no Referer (or another site's): the router renders the page, as before
+    for address in (None, "http://elsewhere.example/"):
+        headers = {"Referer": address} if address else {}
+        bare = json.loads(decoded(client.get("/_dash-layout", headers=headers)))
+        assert find(bare, "tbl-grid") is None and find(bare, "rendered-url")["props"]["data"] is None
+
+
+def test_a_new_filter_carries_its_first_rows(app, folder):
+    from app.pages.table_state import View
+    from tests.test_table_unit import call
+
+    store = FileStore(str(folder))
+    state = {"tbl-query.value": "", "tbl-view.data": View(sort=["status", "-id"]).to_dict(), "tbl-refresh.data": 1,
+             "tbl-visible.data": ["id", "config.lr"]}
+    out = call(app, "tbl-query-error.children", {"tbl-query-submit.data": {"text": "status == COMPLETED", "t": 1}},
+               state)
+    block = out["tbl-preload.data"]
+    expected = store.list_runs("status == COMPLETED", ["status", "-id"], 0, View().ps, ["id", "status", "config.lr"])
+    assert block["sort"] == ["status", "-id"] and block["total"] == expected.total == out["tbl-baseline.data"]
+    assert [r["id"] for r in block["rows"]] == [r["id"] for r in expected.rows]
+    assert out["tbl-refresh.data"] == 2 and out["tbl-view.data"]["q"] == "status == COMPLETED"
+    bad = call(app, "tbl-query-error.children", {"tbl-query-submit.data": {"text": "lr > (0.1", "t": 2}}, state)
+    assert "tbl-preload.data" not in bad and "tbl-refresh.data" not in bad
+
+
+def test_the_router_does_not_send_again_the_page_the_layout_holds(app):
+    client = Client(app.server)
+    held = route(client, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])
+    assert "page-content" not in held and held["rendered-url"]["data"] is None
+    fresh = route(client, "/", "?sort=config.lr", None)
+    assert "tbl-grid" in json.dumps(fresh["page-content"]["children"])
+    assert "rendered-url" not in fresh
+    moved = route(client, "/compare", "?runs=1,2", ["/", []])  # the address changed before the first call
+    assert "cmp-tabs" in json.dumps(moved["page-content"]["children"])
+
+
+def test_compare_builds_hidden_tabs_when_opened(app):
+    client = Client(app.server)
+    layout = layout_for(client, "/compare?runs=1,2,3")
+    assert find(layout, "cmp-sec-hparams")["props"]["children"] is None
+    assert find(layout, "cmp-sec-config")["props"]["children"] is None
+    assert find(layout, "cmp-parcoords") is None and find(layout, "cmp-charts") is not None
+    lazy = find(layout, "cmp-lazy")["props"]["data"]
+    assert lazy == {"tabs": {"config": True, "hparams": True}, "q": ""}
+    opened = layout_for(client, "/compare?runs=1,2,3&tab=hparams&q=status%20%3D%3D%20COMPLETED")
+    assert find(opened, "cmp-parcoords") is not None and find(opened, "cmp-sec-config")["props"]["children"] is None
+    assert find(opened, "cmp-lazy")["props"]["data"]["tabs"] == {"config": True}
+
+    def open_tab(tab: str, state: Any) -> Any:
+        payload = {"output": "..cmp-sec-config.children...cmp-sec-hparams.children...cmp-lazy.data..",
+                   "outputs": [{"id": "cmp-sec-config", "property": "children"},
+                               {"id": "cmp-sec-hparams", "property": "children"},
+                               {"id": "cmp-lazy", "property": "data"}],
+                   "inputs": [{"id": "cmp-tabs", "property": "value", "value": tab}],
+                   "state": [{"id": "cmp-lazy", "property": "data", "value": state},
+                             {"id": "cmp-ids", "property": "data", "value": [1, 2, 3]}],
+                   "changedPropIds": ["cmp-tabs.value"]}
+        return client.post("/_dash-update-component", json=payload)
+
+    hp = json.loads(open_tab("hparams", lazy).get_data())["response"]
+    assert "cmp-parcoords" in json.dumps(hp["cmp-sec-hparams"]["children"]) and "cmp-sec-config" not in hp
+    assert hp["cmp-lazy"]["data"] == {"tabs": {"config": True}, "q": ""}
+    config = json.loads(open_tab("config", hp["cmp-lazy"]["data"]).get_data())["response"]
+    assert "cmp-only-diff" in json.dumps(config["cmp-sec-config"]["children"])
+    assert config["cmp-lazy"]["data"]["tabs"] == {}
+    assert open_tab("config", config["cmp-lazy"]["data"]).status_code == 204  # built once
+    assert open_tab("summary", lazy).status_code == 204
+
+
+def test_pages_preload_the_lazy_scripts_they_use(app):
+    client = Client(app.server)
+    table = client.get("/").get_data(as_text=True)
+    compare = client.get("/compare?runs=1,2").get_data(as_text=True)
+    run = client.get("/runs/1").get_data(as_text=True)
+    grid = '<link rel="preload" as="script" href="/_dash-component-suites/dash_ag_grid/async-community.js">'
+    plotly = '<link rel="preload" as="script" href="/_dash-component-suites/plotly/package_data/plotly.min.js">'
+    assert grid in table and plotly not in table
+    assert plotly in compare and grid not in compare
+    assert "rel=\"preload\"" not in run
+    for url in ("/_dash-component-suites/dash_ag_grid/async-community.js",
+                "/_dash-component-suites/plotly/package_data/plotly.min.js"):
+        assert client.get(url).status_code == 200
+
+
+# -- in Chromium ---------------------------------------------------------------------------------------------
+@pytest.mark.browser
+def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, serve, app):
+    server = serve(app.server)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#tbl-grid .ag-center-cols-container .ag-row [col-id='id']", timeout=60_000)
+    page.wait_for_timeout(800)
+    rows_calls = [p for p in posts if "tbl-grid.getRowsResponse" in p and "tbl-count" in p]
+    assert rows_calls == []  # the first block came with the layout
+    assert not any('"page-content.children"' in p for p in posts)  # no page sent twice
+    assert page.inner_text("#tbl-count") == "6 runs"
+    ids = [int(t) for t in page.locator("#tbl-grid .ag-center-cols-container [col-id='id']").all_inner_texts()]
+    assert sorted(ids, reverse=True) == ids and len(ids) == 6
+    page.locator("#tbl-grid [role='columnheader'][col-id='status'] .ag-header-cell-label").click()  # a new sort
+    page.wait_for_function("() => new URLSearchParams(location.search).get('sort') === 'status'", timeout=30_000)
+    assert len([p for p in posts if "tbl-grid.getRowsResponse" in p and "tbl-count" in p]) == 1  # the server's
+
+    posts.clear()
+    page.goto(server.url + "/compare?runs=1,2,3")
+    page.wait_for_selector("#cmp-sec-metrics .js-plotly-plot .scatterlayer .trace", timeout=60_000)
+    assert page.locator("#cmp-parcoords").count() == 0 and page.locator("#cmp-config").count() == 0
+    assert not any("cmp-parcoords" in p for p in posts)  # the hidden tab's query never ran
+    page.get_by_text("Hyper-parameters", exact=True).click()
+    page.wait_for_selector("#cmp-parcoords .js-plotly-plot, #cmp-parcoords.js-plotly-plot", timeout=60_000)
+    page.wait_for_function("() => /\\d+ (compared )?runs?/.test(document.getElementById('cmp-hp-count').innerText)",
+                           timeout=60_000)  # the tab's callback ran once its body was built
+    page.get_by_text("Config diff", exact=True).click()
+    page.wait_for_selector("#cmp-config table", timeout=30_000)
+    assert page.locator("#cmp-sec-hparams").is_hidden()
