@@ -89,7 +89,7 @@ def start_gunicorn(uri: str, workdir: Path, workers: int, threads: int) -> tuple
     token = users.new_token("loadtest")
     port = free_port()
     env = dict(os.environ, OMNIDASH_SOURCE=uri, OMNIDASH_USERS=str(workdir / "users.toml"),
-               OMNIDASH_SECRET_KEY="load-test-secret-key-0123456789", PYTHONPATH=str(ROOT))
+               OMNIDASH_SECRET_KEY="load-test-secret-key-0123456789abcdef", PYTHONPATH=str(ROOT))
     if shutil.which("gunicorn") is None and importlib.util.find_spec("gunicorn") is None:
         sys.exit("gunicorn is missing: pip install '.[server]'")
     proc = subprocess.Popen(
