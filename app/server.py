@@ -159,6 +159,8 @@ def create_app(
                 dcc.Location(id="url", refresh="callback-nav"),
                 dcc.Store(id="theme", storage_type="local"),
                 html.Div(id="db-banner", className="db-banner", hidden=True),
+                # runs while the page shows "The database cannot be reached": the page comes back by itself
+                dcc.Interval(id="page-retry", interval=PAGE_RETRY_MS, disabled=True),
                 header(),
                 html.Main(id="page-content", className="page-content"),
             ],
@@ -167,21 +169,22 @@ def create_app(
 
     app.layout = layout
 
-    @app.callback(Output("page-content", "children"), Input("url", "pathname"), Input("url", "search"))
-    def route(pathname: str | None, search: str | None):
+    @app.callback(Output("page-content", "children"), Output("page-retry", "disabled"),
+                  Input("url", "pathname"), Input("url", "search"), Input("page-retry", "n_intervals"))
+    def route(pathname: str | None, search: str | None, _retries: int | None):
         path = app.strip_relative_path(pathname or "/") or ""
         path = "/" + path.strip("/")
-        query = dict(parse_qsl((search or "").lstrip("?")))
         for page in pages:
             params = page.match(path)
             if params is not None:
                 try:
-                    return page.layout(**params, **query)
+                    return page.layout(**page_kwargs(params, search)), True
                 except StoreUnavailable as e:
-                    return error_panel("The database cannot be reached", str(e))
+                    return error_panel("The database cannot be reached",
+                                       f"{e} This page retries by itself every {PAGE_RETRY_MS // 1000} s."), False
                 except StoreError as e:
-                    return error_panel("Cannot show this page", str(e))
-        return error_panel("Page not found", f"No page at {path}.")
+                    return error_panel("Cannot show this page", str(e)), True
+        return error_panel("Page not found", f"No page at {path}."), True
 
     app.clientside_callback(
         """
@@ -203,6 +206,16 @@ def create_app(
     return app
 
 
+PAGE_RETRY_MS = 5000
+
+
+def page_kwargs(params: dict[str, str], search: str | None) -> dict[str, str]:
+    """A page layout's keyword arguments: the query string's parameters, then the path's (which win, so
+    `/runs/1?run_id=5` is run 1). Layouts take **kwargs and ignore parameters they do not know."""
+    query = dict(parse_qsl((search or "").lstrip("?")))
+    return {**query, **params}
+
+
 def source_switcher(settings: Settings) -> html.Nav | None:
     """Links to the other sources of this deployment (several databases), the current one marked."""
     sources: list[dict[str, str]] = settings.extra.get("sources") or []
@@ -221,18 +234,24 @@ def source_switcher(settings: Settings) -> html.Nav | None:
 
 
 def account_menu(settings: Settings, accounts: bool) -> html.Span | None:
-    """The signed-in user's name and role, and a sign-out link."""
+    """The signed-in user's name and role, and a sign-out button (a POST form with the CSRF token)."""
     if not accounts or not has_request_context():
         return None
     from flask_login import current_user
 
-    if not current_user.is_authenticated:
-        return None
+    from app.auth.web import csrf_token
+
+    if not current_user.is_authenticated or getattr(current_user, "via_token", False):
+        return None  # (a token has no session to sign out of; Dash renders the layout on its first request)
     root = settings.extra.get("root_path", settings.url_prefix.rstrip("/"))
     return html.Span(
         [
             html.Span(f"{current_user.name} ({current_user.role})", className="account-name"),
-            html.A("Sign out", href=f"{root}/logout", className="sign-out"),
+            html.Form(
+                [dcc.Input(type="hidden", name="csrf", value=csrf_token()),
+                 html.Button("Sign out", type="submit", className="sign-out")],
+                action=f"{root}/logout", method="POST", className="sign-out-form",
+            ),
         ],
         className="account-menu",
     )
