@@ -180,8 +180,8 @@ def create_app(
                 try:
                     return page.layout(**page_kwargs(params, search)), True
                 except StoreUnavailable as e:
-                    return error_panel("The database cannot be reached",
-                                       f"{e} This page retries by itself every {PAGE_RETRY_MS // 1000} s."), False
+                    return error_panel("The database cannot be reached", str(e),
+                                       f"This page tries again every {PAGE_RETRY_MS // 1000} s."), False
                 except StoreError as e:
                     return error_panel("Cannot show this page", str(e)), True
         return error_panel("Page not found", f"No page at {path}."), True
@@ -257,9 +257,10 @@ def account_menu(settings: Settings, accounts: bool) -> html.Span | None:
     )
 
 
-def error_panel(title: str, detail: str) -> html.Div:
+def error_panel(title: str, detail: str, note: str = "") -> html.Div:
     """A readable error state for a whole page."""
-    return html.Div([html.H2(title), html.P(detail, className="error-detail")], className="error-panel")
+    return html.Div([html.H2(title), html.P(detail, className="error-detail"), *([html.P(note)] if note else [])],
+                    className="error-panel")
 
 
 # -- a whole deployment -----------------------------------------------------------------
