@@ -249,3 +249,23 @@ def test_the_secret_key_has_one_rule_for_every_way_in(deployment, tmp_path, monk
                  {"file_key": secrets.token_hex(32).encode() + b"\n"}, {"file_key": b"\xff" + os.urandom(15)}):
         wsgi, _ = build_application(config(**good))
         assert wsgi is not None
+
+
+def test_gunicorn_entry_applies_forwarded_headers_only_from_the_trusted_proxy():
+    """app.wsgi (gunicorn passes X-Forwarded-* through) wraps the app in `trust_proxy_headers`."""
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Request, Response
+
+    from app.cli import trust_proxy_headers
+
+    @Request.application
+    def echo(request: Request) -> Response:
+        return Response(f"{request.remote_addr} {request.scheme} {request.host}")
+
+    app = trust_proxy_headers(echo, "127.0.0.1")
+    forwarded = {"X-Forwarded-For": "10.1.1.1, 203.0.113.5", "X-Forwarded-Proto": "https",
+                 "X-Forwarded-Host": "board.example"}
+    via_proxy = Client(app).get("/", headers=forwarded, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert via_proxy.get_data(as_text=True) == "203.0.113.5 https board.example"
+    direct = Client(app).get("/", headers=forwarded, environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert direct.get_data(as_text=True) == "198.51.100.9 http localhost"
