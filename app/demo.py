@@ -382,21 +382,13 @@ def write_demo_runs_mongo(uri: str, n_runs: int = 60, seed: int = 0, now: float 
     import pymongo
     from bson import ObjectId
 
-    from sacredlog.mongo_ops import (
-        compatible,
-        compatible_values,
-        ensure_metrics_index,
-        metric_document,
-        next_run_id,
-        server_is_limited,
-    )
+    from sacredlog.mongo_ops import ensure_metrics_index, metric_document, next_run_id
 
     client: pymongo.MongoClient = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000)
     try:
         db = client.get_default_database(default="sacred")
         runs, metrics = db["runs"], db["metrics"]
         ensure_metrics_index(metrics)
-        limited = server_is_limited(client)
         first_id = next_run_id(runs)
         now = time.time() if now is None else now
         fs = gridfs.GridFS(db)
@@ -427,14 +419,10 @@ def write_demo_runs_mongo(uri: str, n_runs: int = 60, seed: int = 0, now: float 
             for i, (doc, series) in enumerate(_iter_documents(n_runs, seed, now, source_refs, steps)):
                 if errors:
                     break
-                if limited:
-                    doc = compatible(doc)
                 doc["_id"] = first_id + i
                 refs = []
                 for name, b in series.items():
                     mdoc = {"_id": ObjectId(), **metric_document(doc["_id"], name, b)}
-                    if limited:
-                        mdoc["values"] = compatible_values(mdoc["values"])
                     refs.append({"name": name, "id": str(mdoc["_id"])})
                     metric_docs.append(mdoc)
                 doc["info"]["metrics"] = refs

@@ -122,7 +122,7 @@ class Journal:
         return self._metric_records and self.path.exists()
 
     def apply_metrics(self, metrics: Any, run_id: Any, known: dict[str, tuple[int | None, str | None]],
-                      on_applied: Callable[[str, int, str], None], limited: bool = False) -> None:
+                      on_applied: Callable[[str, int, str], None]) -> None:
         """Push the spilled points (in order), then drop the journal file. `known`: name -> (length, ref)."""
         from sacredlog.mongo_ops import push_points
 
@@ -133,7 +133,7 @@ class Journal:
                 continue
             name = rec["name"]
             length, ref = push_points(metrics, run_id, name, rec["start"], rec["steps"], rec["values"],
-                                      utc_datetimes(rec["times"]), lengths.get(name), refs.get(name), limited)
+                                      utc_datetimes(rec["times"]), lengths.get(name), refs.get(name))
             lengths[name], refs[name] = length, ref
             on_applied(name, length, ref)
         self.path.unlink()

@@ -25,8 +25,6 @@ from pymongo.errors import DuplicateKeyError
 
 from sacredlog.mongo_ops import (  # noqa: F401 - re-exported for callers of sacredlog.mongo
     TRANSIENT_ERRORS,
-    compatible,
-    compatible_values,
     ensure_metrics_index,
     insert_run,
     metric_document,
@@ -34,7 +32,6 @@ from sacredlog.mongo_ops import (  # noqa: F401 - re-exported for callers of sac
     push_points,
     run_document,
     safe_set,
-    server_is_limited,
     upload_artifact,
     upload_sources,
 )
@@ -88,7 +85,6 @@ class MongoWriter:
         self._index_done = False
         self._down_reported = False
         self._bad_fields: set[str] = set()
-        self.limited: bool | None = None  # FerretDB 1.x: see `compatible`
         self._fresh_run = False
         self.journal = Journal.for_run(Path(journal_dir) if journal_dir else default_journal_dir(), label,
                                        target={"url": url, "db": self.db.name, "prefix": collection_prefix})
@@ -170,8 +166,6 @@ class MongoWriter:
         snap = self._snap
         assert snap is not None
         try:
-            if self.limited is None:
-                self.limited = server_is_limited(self.client)
             if self.run_id is None:
                 self._insert_run(snap)
             if not self._index_done:
@@ -185,7 +179,7 @@ class MongoWriter:
                 file_id = upload_artifact(self.fs, self.runs.name, self.run_id, art)
                 self._artifacts.append({"name": art.name, "file_id": file_id})
                 self._pending_artifacts.pop(0)
-            bad = safe_set(self.runs, self.run_id, self._document(snap), upsert=final, limited=bool(self.limited))
+            bad = safe_set(self.runs, self.run_id, self._document(snap), upsert=final)
             for key in set(bad) - self._bad_fields:
                 _warn(f"run {self.run_id}: field {key!r} could not be stored in MongoDB; the rest was")
             self._bad_fields.update(bad)
@@ -223,11 +217,11 @@ class MongoWriter:
             doc.pop(key, None)
         doc["heartbeat"], doc["captured_out"], doc["info"] = None, "", {}
         try:
-            self.run_id = insert_run(self.runs, doc, self._wanted_id, limited=bool(self.limited))
+            self.run_id = insert_run(self.runs, doc, self._wanted_id)
         except DuplicateKeyError:
             _warn(f"a run with _id {self._wanted_id!r} exists already; this run gets the next free id")
             self._wanted_id = None
-            self.run_id = insert_run(self.runs, doc, None, limited=bool(self.limited))
+            self.run_id = insert_run(self.runs, doc, None)
         self._fresh_run = self._wanted_id is None  # a new _id: no metric document can exist for it yet
         for m in self._metrics.values():
             m.stored = 0 if self._fresh_run and not m.first_pending else None
@@ -257,7 +251,7 @@ class MongoWriter:
             m.ref = str(ObjectId())  # known before the first write, so a retry can look it up by _id
         try:
             stored, ref = push_points(self.metrics, self.run_id, m.name, m.first_pending, p.steps, p.values,
-                                      utc_datetimes(p.times), m.stored, m.ref, limited=bool(self.limited))
+                                      utc_datetimes(p.times), m.stored, m.ref)
         except Exception:
             m.stored = None  # the write may or may not have happened: ask next time
             raise
@@ -274,7 +268,7 @@ class MongoWriter:
             m.stored, m.ref = length, ref
 
         try:
-            self.journal.apply_metrics(self.metrics, self.run_id, known, on_applied, limited=bool(self.limited))
+            self.journal.apply_metrics(self.metrics, self.run_id, known, on_applied)
         except Exception:
             for m in self._metrics.values():
                 m.stored = None

@@ -1,11 +1,10 @@
 """MongoDB operations shared by the writer, the replay and the demo: Sacred 0.8.7's documents (`runs`,
-`metrics`, GridFS) and idempotent writes (points pushed exactly once, per-field fallback, FerretDB 1.x compat)."""
+`metrics`, GridFS) and idempotent writes (points pushed exactly once, per-field fallback)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import mimetypes
 import os
 from typing import Any
@@ -27,30 +26,6 @@ from sacredlog.state import MONGO_FORMAT, Artifact, MetricBatch, RunSnapshot, ut
 TRANSIENT_ERRORS = (ConnectionFailure,)  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, ...
 MAX_DOC_BYTES = 16 * 1024 * 1024
 
-
-
-# -- FerretDB 1.x compatibility ------------------------------------------------------------------
-def server_is_limited(client: pymongo.MongoClient) -> bool:
-    """True for FerretDB 1.x, which rejects nested arrays and drops the connection on NaN."""
-    info = client.admin.command("buildInfo")
-    return "ferretdbVersion" in info and not str(info["ferretdbVersion"]).startswith(("v2", "2"))
-
-
-def compatible(value: Any) -> Any:
-    """A copy such a server accepts: NaN/inf -> null, arrays of arrays (sources, resources) -> []."""
-    if isinstance(value, dict):
-        return {k: compatible(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if any(isinstance(x, list | tuple) for x in value):
-            return []
-        return [compatible(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def compatible_values(values: list[Any]) -> list[Any]:
-    return [None if v.__class__ is float and not math.isfinite(v) else v for v in values]
 
 
 # -- documents ------------------------------------------------------------------------------
@@ -101,11 +76,8 @@ def next_run_id(runs: pymongo.collection.Collection) -> int:
     return int(top[0]["_id"]) + 1 if top else 1
 
 
-def insert_run(runs: pymongo.collection.Collection, doc: dict[str, Any], wanted_id: Any = None,
-               limited: bool = False) -> Any:
+def insert_run(runs: pymongo.collection.Collection, doc: dict[str, Any], wanted_id: Any = None) -> Any:
     """Insert with `_id` = wanted_id, or max + 1 retried on duplicate key (concurrent writers)."""
-    if limited:
-        doc = compatible(doc)
     if wanted_id is not None:
         runs.insert_one({"_id": wanted_id, **doc})
         return wanted_id
@@ -160,7 +132,7 @@ def stored_length(metrics: pymongo.collection.Collection, run_id: Any, name: str
 
 def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, start: int,
                 steps: list[Any], values: list[Any], timestamps: list[dt.datetime],
-                known_length: int | None, ref: str | None = None, limited: bool = False) -> tuple[int, str]:
+                known_length: int | None, ref: str | None = None) -> tuple[int, str]:
     """Make the stored series hold points [0, start + len(steps)) exactly once. Returns (length, document id).
 
     `known_length` is how many points we know are stored (None: ask the database); `ref` the metric
@@ -180,8 +152,6 @@ def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, 
         return known_length, ref or ""
     if skip:
         steps, values, timestamps = steps[skip:], values[skip:], timestamps[skip:]
-    if limited:
-        values = compatible_values(values)
     oid = ObjectId(ref) if ref else ObjectId()
     metrics.update_one(
         {"_id": oid},
@@ -193,14 +163,11 @@ def push_points(metrics: pymongo.collection.Collection, run_id: Any, name: str, 
     return start + skip + len(steps), str(oid)
 
 
-def safe_set(runs: pymongo.collection.Collection, run_id: Any, doc: dict[str, Any], upsert: bool,
-             limited: bool = False) -> list[str]:
+def safe_set(runs: pymongo.collection.Collection, run_id: Any, doc: dict[str, Any], upsert: bool) -> list[str]:
     """`$set` the whole document; if that is rejected, set field by field and skip the bad ones.
 
     Returns the names of fields that could not be written (so one bad field never blocks the others).
     """
-    if limited:
-        doc = compatible(doc)
     try:
         runs.update_one({"_id": run_id}, {"$set": doc}, upsert=upsert)
         return []

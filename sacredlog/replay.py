@@ -22,7 +22,6 @@ from sacredlog.mongo_ops import (
     insert_run,
     push_points,
     safe_set,
-    server_is_limited,
     stored_length,
     upload_artifact,
     upload_sources,
@@ -88,7 +87,6 @@ class _Target:
         db = client[target["db"]] if target.get("db") else client.get_default_database(default="sacred")
         prefix = f"{target['prefix']}_" if target.get("prefix") else ""
         self.runs, self.metrics, self.fs = db[f"{prefix}runs"], db[f"{prefix}metrics"], gridfs.GridFS(db)
-        self.limited = server_is_limited(client)
 
 
 def _ensure_run(journal: _Journal, target: _Target, report: ReplayReport) -> tuple[Any, list[Any]]:
@@ -106,7 +104,7 @@ def _ensure_run(journal: _Journal, target: _Target, report: ReplayReport) -> tup
         sources = rec["doc"]["experiment"].get("sources", [])
     doc = dict(rec["doc"])
     doc["experiment"] = {**doc["experiment"], "sources": sources}
-    run_id = insert_run(target.runs, doc, run_id if run_id is not None else rec.get("wanted_id"), target.limited)
+    run_id = insert_run(target.runs, doc, run_id if run_id is not None else rec.get("wanted_id"))
     report.inserted_run = True
     journal.append({"t": "id", "id": run_id})  # a second replay must not insert the run again
     return run_id, sources
@@ -124,7 +122,7 @@ def _replay_metrics(journal: _Journal, target: _Target, run_id: Any, report: Rep
                 refs[name] = found
         before = lengths[name]
         length, ref = push_points(target.metrics, run_id, name, rec["start"], rec["steps"], rec["values"],
-                                  utc_datetimes(rec["times"]), before, refs.get(name), target.limited)
+                                  utc_datetimes(rec["times"]), before, refs.get(name))
         sent = max(0, length - max(before, rec["start"]))
         report.points_sent += sent
         report.points_already_stored += len(rec["steps"]) - sent
@@ -190,7 +188,7 @@ def replay(path: str | os.PathLike, mongo_url: str | None = None, timeout: float
         refs = _replay_metrics(journal, target, run_id, report)
         if journal.run is not None:
             doc = _final_document(journal, target, run_id, sources, refs, report)
-            bad = safe_set(target.runs, run_id, doc, upsert=True, limited=target.limited)
+            bad = safe_set(target.runs, run_id, doc, upsert=True)
             report.messages.extend(f"field {k!r} could not be stored" for k in bad)
     finally:
         client.close()

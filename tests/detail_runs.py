@@ -15,7 +15,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sacred_helpers import experiment_env, mongo_accepts_sacred_documents
+from sacred_helpers import experiment_env
 
 # Payloads that set window.__pwned if they ever execute. Config keys may not contain "." (Sacred).
 PWN_IMG = "<img src=x onerror=__pwned=1>"
@@ -49,9 +49,10 @@ EXPERIMENT = textwrap.dedent(
 
 
     if os.environ.get("DETAIL_MONGO"):
-        from sacred_helpers import mongo_observer  # tests/ is on PYTHONPATH (experiment_env)
+        from sacred.observers import MongoObserver
 
-        ex.observers.append(mongo_observer(*json.loads(os.environ["DETAIL_MONGO"])))
+        url, db_name = json.loads(os.environ["DETAIL_MONGO"])
+        ex.observers.append(MongoObserver(url=url, db_name=db_name))
 
 
     @ex.config
@@ -209,16 +210,12 @@ def write_runs(workdir: Path) -> DetailRuns:
     return runs
 
 
-def write_mongo_runs(workdir: Path, url: str, db_name: str) -> tuple[dict[str, int], bool]:
-    """MongoObserver runs (int ids 1, 2, 3): completed, failed, queued; gone.txt removed from GridFS.
-    Returns the ids and whether sources were kept (False through the FerretDB compat adapter)."""
+def write_mongo_runs(workdir: Path, url: str, db_name: str) -> dict[str, int]:
+    """MongoObserver runs (int ids 1, 2, 3): completed, failed, queued; gone.txt removed from GridFS."""
     import pymongo
 
     write_experiment(workdir)
-    nested_ok = mongo_accepts_sacred_documents(url)
-    if not nested_ok:
-        print("test server rejects nested arrays (FerretDB 1.x): experiment.sources stored as [] by the adapter")
-    env = {"DETAIL_MONGO": json.dumps([url, db_name, not nested_ok])}
+    env = {"DETAIL_MONGO": json.dumps([url, db_name])}
     ids: dict[str, int] = {}
     plan = [p for p in PLAN if p[0] in ("completed", "failed", "queued")]
     for i, (kind, args, ok) in enumerate(plan, start=1):
@@ -233,7 +230,7 @@ def write_mongo_runs(workdir: Path, url: str, db_name: str) -> tuple[dict[str, i
         db["fs.chunks"].delete_many({"files_id": gone})
     finally:
         client.close()
-    return ids, nested_ok
+    return ids
 
 
 _CACHE: dict[str, DetailRuns] = {}
@@ -256,8 +253,8 @@ def copy_runs(runs: DetailRuns, dest: Path) -> DetailRuns:
     return DetailRuns(dest / "runs", dict(runs.ids))
 
 
-def shared_mongo_runs(server_uri: str) -> tuple[str, dict[str, int], bool]:
-    """(database URI, ids, sources kept) of the Mongo runs, written once per session (read-only for tests)."""
+def shared_mongo_runs(server_uri: str) -> tuple[str, dict[str, int]]:
+    """(database URI, ids) of the Mongo runs, written once per session (read-only for tests)."""
     key = f"mongo:{server_uri}"
     if key not in _CACHE:
         import atexit
@@ -268,7 +265,7 @@ def shared_mongo_runs(server_uri: str) -> tuple[str, dict[str, int], bool]:
 
         db_name = f"t_detail_{uuid.uuid4().hex[:8]}"
         base = server_uri.split("?", 1)[0].rstrip("/")
-        ids, kept = write_mongo_runs(Path(tempfile.mkdtemp(prefix="omnidash-detail-mongo-")), base + "/", db_name)
+        ids = write_mongo_runs(Path(tempfile.mkdtemp(prefix="omnidash-detail-mongo-")), base + "/", db_name)
 
         def drop() -> None:
             try:
@@ -279,5 +276,5 @@ def shared_mongo_runs(server_uri: str) -> tuple[str, dict[str, int], bool]:
                 pass
 
         atexit.register(drop)
-        _CACHE[key] = (f"{base}/{db_name}", ids, kept)  # type: ignore[assignment]
+        _CACHE[key] = (f"{base}/{db_name}", ids)  # type: ignore[assignment]
     return _CACHE[key]  # type: ignore[return-value]

@@ -1,20 +1,13 @@
 """Run the REAL sacred package in a subprocess: an experiment module written into a temp folder (so Sacred
-records it as a source), runs through MongoObserver and/or FileStorageObserver.
-
-FerretDB 1.x (our default test server) refuses two things real Sacred writes: nested arrays
-(`experiment.sources` = [[name, ObjectId]], `resources` = [[path, md5]]) make the started insert fail,
-and a NaN metric value closes the connection. Against such a server (`mongo_accepts_sacred_documents`
-says so) the Mongo side goes through `CompatCollection`, a thin adapter over the real pymongo collections
-that stores those two fields as [] and NaN/inf as null (a gap, which is how both stores show NaN anyway);
-everything else is Sacred's own code and documents. Experiment subprocesses import `mongo_observer` from
-here (`experiment_env` puts tests/ on their path), so every experiment uses this one adapter.
+records it as a source), runs through Sacred's own, unmodified MongoObserver and/or FileStorageObserver:
+nested `experiment.sources` and `resources` and NaN metric values reach the database exactly as Sacred
+writes them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -95,9 +88,9 @@ EXPERIMENT = textwrap.dedent(
         obs = []
         mongo = spec.get("mongo")
         if mongo:
-            from sacred_helpers import mongo_observer  # tests/ is on PYTHONPATH (experiment_env)
+            from sacred.observers import MongoObserver
 
-            obs.append(mongo_observer(mongo["url"], mongo["db_name"], bool(mongo.get("compat"))))
+            obs.append(MongoObserver(url=mongo["url"], db_name=mongo["db_name"]))
         if spec.get("file_dir"):
             obs.append(FileStorageObserver(spec["file_dir"]))
         return obs
@@ -116,78 +109,9 @@ EXPERIMENT = textwrap.dedent(
 ).replace("FIT_FUNCTION", FIT.strip())
 
 
-class CompatCollection:
-    """A real pymongo collection whose writes store nested arrays as [] and NaN/inf as null (FerretDB 1.x)."""
-
-    def __init__(self, collection: Any) -> None:
-        self._c = collection
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._c, name)
-
-    def insert_one(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._c.insert_one(compat_value(doc), *args, **kwargs)
-
-    def update_one(self, filter_: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._c.update_one(filter_, compat_value(update), *args, **kwargs)
-
-
-def compat_value(value: Any) -> Any:
-    """`value` with every list of lists (or tuples) inside a document replaced by [] and NaN/inf by None."""
-    if isinstance(value, dict):
-        return {
-            k: [] if isinstance(v, list) and any(isinstance(x, list | tuple) for x in v) else compat_value(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [compat_value(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def mongo_observer(url: str, db_name: str, compat: bool) -> Any:
-    """Sacred's MongoObserver for url/db_name; with compat, over CompatCollection (see the module doc)."""
-    from sacred.observers import MongoObserver
-
-    if not compat:
-        return MongoObserver(url=url, db_name=db_name)
-    import gridfs
-    import pymongo
-
-    db = pymongo.MongoClient(url)[db_name]
-    return MongoObserver.create_from(
-        CompatCollection(db["runs"]), gridfs.GridFS(db), metrics_collection=CompatCollection(db["metrics"])
-    )
-
-
-def mongo_accepts_sacred_documents(server_uri: str) -> bool:
-    """False for servers (FerretDB 1.x) that reject nested arrays, as in experiment.sources."""
-    import pymongo
-    import pymongo.errors
-
-    probe_db = f"omnidash_probe_{uuid.uuid4().hex[:8]}"  # its own database: probes may run side by side
-    client = pymongo.MongoClient(server_uri, serverSelectionTimeoutMS=5000)
-    try:
-        coll = client[probe_db]["nested"]
-        try:
-            coll.insert_one({"a": [[1, 2]]})
-            return True
-        except pymongo.errors.PyMongoError:
-            return False
-        finally:
-            client.drop_database(probe_db)
-    finally:
-        client.close()
-
-
 def sacred_mongo(server_uri: str, db_name: str) -> dict[str, Any]:
-    """run_sacred's `mongo` for db_name on the server; "compat" is set (and said) where the server needs it."""
-    compat = not mongo_accepts_sacred_documents(server_uri)
-    if compat:
-        print("the test server rejects nested arrays and NaN (FerretDB 1.x): Sacred's experiment.sources and "
-              "resources are stored as [] and NaN metric values as null on the Mongo side (tests/sacred_helpers.py)")
-    return {"url": server_uri, "db_name": db_name, "compat": compat}
+    """run_sacred's `mongo` for db_name on the server."""
+    return {"url": server_uri, "db_name": db_name}
 
 
 def database_uri(server_uri: str, db_name: str) -> str:
@@ -197,7 +121,7 @@ def database_uri(server_uri: str, db_name: str) -> str:
 
 
 def experiment_env(**extra: str) -> dict[str, str]:
-    """The environment of an experiment subprocess: tests/ (for mongo_observer) and the repo on its path."""
+    """The environment of an experiment subprocess: tests/ and the repo on its path."""
     path = os.pathsep.join(p for p in (str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path, **extra)
 
@@ -238,16 +162,16 @@ def run_sacred(
 @contextlib.contextmanager
 def sacred_in_both(
     server_uri: str, workdir: Path, runs: list[dict[str, Any]], db_prefix: str
-) -> Iterator[tuple[str, Path, bool]]:
+) -> Iterator[tuple[str, Path]]:
     """`runs` through the real Sacred into a fresh database (dropped afterwards) and a folder at once:
-    (database URI, FileStorage folder, whether the Mongo side went through the compat adapter)."""
+    (database URI, FileStorage folder)."""
     import pymongo
 
     db_name = f"{db_prefix}_{uuid.uuid4().hex[:8]}"
     mongo = sacred_mongo(server_uri, db_name)
     run_sacred(workdir / "exp", runs, file_dir=workdir / "runs", mongo=mongo)
     try:
-        yield database_uri(server_uri, db_name), workdir / "runs", mongo["compat"]
+        yield database_uri(server_uri, db_name), workdir / "runs"
     finally:
         client = pymongo.MongoClient(server_uri)
         client.drop_database(db_name)

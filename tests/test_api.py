@@ -1,5 +1,5 @@
 """The JSON API against both real backends: runs written by the real `sacred` package into a Sacred
-FileStorage folder and into the test MongoDB server (FerretDB), served by the real Flask app."""
+FileStorage folder and into the test MongoDB server, served by the real Flask app."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sacred_helpers import mongo_accepts_sacred_documents, run_sacred
+from sacred_helpers import run_sacred, sacred_mongo
 from werkzeug.test import Client
 
 from app.context import Settings
@@ -38,12 +38,11 @@ def sacred_data(tmp_path_factory, mongo_server) -> dict[str, Any]:
     """Sacred writes RUNS through FileStorageObserver and MongoObserver (one module database)."""
     base = tmp_path_factory.mktemp("sacred")
     db_name = f"api_{uuid.uuid4().hex[:8]}"
-    compat = not mongo_accepts_sacred_documents(mongo_server.uri)
     run_sacred(
         base / "work",
         [dict(r, config=dict(r["config"])) for r in RUNS],
         file_dir=base / "files",
-        mongo={"url": mongo_server.uri, "db_name": db_name, "compat": compat},
+        mongo=sacred_mongo(mongo_server.uri, db_name),
     )
     add_artifacts_files(base / "files", 1)
     add_artifacts_mongo(mongo_server.uri, db_name, 1)
@@ -298,25 +297,11 @@ def test_read_only_refuses_writes_with_409(request, sacred_data, tmp_path, mongo
 
 
 # -- database down ---------------------------------------------------------------------------------
-def test_database_down_is_503(tmp_path):
-    """A private FerretDB we stop under a running app: JSON 503s and /healthz 503, then recovery."""
-    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
-    from conftest import MongoServer, ferretdb_binary, free_port
-
+def test_database_down_is_503(private_mongo_server):
+    """A private test server we stop under a running app: JSON 503s and /healthz 503, then recovery."""
     from app.store import open_store
 
-    binary = ferretdb_binary()
-    if binary is None:
-        print("skipped: no ferretdb binary to start a private server")
-        pytest.skip("no ferretdb binary to start a private server")
-    port = free_port()
-    server = MongoServer(
-        f"mongodb://127.0.0.1:{port}/",
-        [binary, "--handler=sqlite", f"--sqlite-url=file:{tmp_path}/", f"--state-dir={tmp_path}",
-         f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable", "--log-level=error", "--debug-addr=-"],
-        str(tmp_path),
-    )
-    server.start()
+    server = private_mongo_server
     try:
         import pymongo
 
@@ -334,4 +319,4 @@ def test_database_down_is_503(tmp_path):
         assert get_json(client, "/api/runs")["total"] == 1
         store.close()
     finally:
-        server.stop()
+        server.start()

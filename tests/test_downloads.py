@@ -120,7 +120,7 @@ def test_route_level_paths_are_not_normalised_into_the_basedir(client, runs):
 def mongo_client(mongo_server):
     from app.store.mongo import MongoStore
 
-    uri, ids, _kept = shared_mongo_runs(mongo_server.uri)
+    uri, ids = shared_mongo_runs(mongo_server.uri)
     store = MongoStore(uri)
     yield create_server(store).test_client(), uri, ids
     store.close()

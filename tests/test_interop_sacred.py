@@ -32,10 +32,9 @@ STATUSES = {1: "COMPLETED", 2: "FAILED", 3: "INTERRUPTED", 4: "QUEUED", 5: "COMP
 class Pair:
     """The same Sacred runs opened through both backends."""
 
-    def __init__(self, mongo, files: FileStore, compat: bool) -> None:
+    def __init__(self, mongo, files: FileStore) -> None:
         self.mongo = mongo
         self.files = files
-        self.compat = compat  # the server is FerretDB-like: no nested arrays, no NaN (see sacred_helpers)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +46,9 @@ def pair(mongo_server, tmp_path_factory):
         print(reason)
         pytest.skip(reason)
     runs = [dict(r, config=dict(r["config"])) for r in RUNS]
-    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("interop"), runs, "t_interop") as (uri, folder, compat):
+    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("interop"), runs, "t_interop") as (uri, folder):
         mongo = open_store(uri)
-        yield Pair(mongo, FileStore(str(folder)), compat)
+        yield Pair(mongo, FileStore(str(folder)))
         mongo.close()
 
 
@@ -127,8 +126,7 @@ def test_same_run_details(pair: Pair) -> None:
         # info.json is only written when info is non-empty, Mongo's QUEUED documents have no info at all;
         # with info.metrics in both, as Sacred shares run.info between observers
         assert (m.get("info") or {}) == (f.get("info") or {})
-        if not pair.compat:
-            assert [r[0] for r in m.get("resources", [])] == [r[0] for r in f.get("resources", [])]
+        assert [r[0] for r in m.get("resources", [])] == [r[0] for r in f.get("resources", [])]
     assert pair.files.get_run(2)["fail_trace"][-1] == "RuntimeError: simulated crash\n"
     assert "step 0" in pair.files.get_run(1)["captured_out"]
 
@@ -136,9 +134,6 @@ def test_same_run_details(pair: Pair) -> None:
 def test_same_sources(pair: Pair) -> None:
     files_sources = pair.files.list_sources(1)
     assert [s.name for s in files_sources] == ["interop_exp.py"] and not files_sources[0].missing
-    if pair.compat:
-        print("sources not compared: the test server cannot store Sacred's [[name, ObjectId]] source list")
-        return
     for rid in (1, 4):
         m, f = both(pair, "list_sources", rid)
         assert [s.name for s in m] == [s.name for s in f]

@@ -215,7 +215,6 @@ RUNS = [
     _run(22, status="COMPLETED", config={"lr": NAN, "day": _t("2026-11-02T00:00:00")},
          omnidash={"duration": NAN, "metrics": {}}),
 ]
-NAN_IDS = {10, 22}  # FerretDB 1.x cannot store NaN (the insert closes the connection)
 ALL_IDS = [r["_id"] for r in RUNS]
 
 # (query, expected ids in RUNS order)
@@ -320,20 +319,18 @@ def test_table_matcher(query, expected):
 
 
 @pytest.mark.mongo
-def test_table_ferretdb_agrees_with_matcher(mongo_db):
-    """The same compiled filters through find() on the test server select the same runs."""
-    storable = [r for r in RUNS if r["_id"] not in NAN_IDS]
-    mongo_db.runs.insert_many([dict(r) for r in storable])
+def test_table_server_agrees_with_matcher(mongo_db):
+    """The same compiled filters through find() on the test server select the same runs (NaN included)."""
+    mongo_db.runs.insert_many([dict(r) for r in RUNS])
     order = {repr(r["_id"]): i for i, r in enumerate(RUNS)}
     ctx = table_context()
     disagreements = []
     for query, expected in TABLE:
         found = [d["_id"] for d in mongo_db.runs.find(compile_query(query, ctx), {"_id": 1})]
         found.sort(key=lambda i: order[repr(i)])
-        want = [i for i in expected if i not in NAN_IDS]
-        if found != want or matcher_ids(query, storable) != want:
-            disagreements.append((query, want, found))
-    assert not disagreements, "\n".join(f"{q!r}: expected {w}, FerretDB {f}" for q, w, f in disagreements)
+        if found != expected or matcher_ids(query) != expected:
+            disagreements.append((query, expected, found))
+    assert not disagreements, "\n".join(f"{q!r}: expected {w}, server {f}" for q, w, f in disagreements)
 
 
 SORT_PATHS = ["_id", "config.lr", "config.opt", "config.day", "config.tags", "omniboard.tags", "result", "status",
@@ -342,23 +339,31 @@ SORT_PATHS = ["_id", "config.lr", "config.opt", "config.day", "config.tags", "om
 
 @pytest.mark.mongo
 @pytest.mark.parametrize("path", SORT_PATHS)
-def test_sort_order_agrees_with_ferretdb(mongo_db, path):
-    """doc_sort_key orders runs as the server's sort does (mixed types, arrays, missing fields)."""
-    storable = [r for r in RUNS if r["_id"] not in NAN_IDS]
+def test_sort_order_agrees_with_the_server(mongo_db, path):
+    """doc_sort_key orders runs as MongoDB's sort does (mixed types, arrays, missing fields, NaN).
+
+    One known FerretDB 2 / DocumentDB difference: it sorts an empty array with null and missing fields,
+    where MongoDB sorts it before them (as the matcher does); on FerretDB those runs are left out of the
+    comparison, saying so."""
+    storable = RUNS
     mongo_db.runs.insert_many([dict(r) for r in storable])
+    ferretdb = "ferretdb" in mongo_db.client.admin.command("buildInfo")
+    empty = {repr(r["_id"]) for r in RUNS if [] in get_path_values(r, path)} if ferretdb else set()
+    if empty:
+        print(f"{path}: runs {sorted(empty)} hold [] there; FerretDB sorts [] as null, MongoDB before null")
     for descending in (False, True):
         direction = -1 if descending else 1
         spec = [(path, direction)] + ([("_id", 1)] if path != "_id" else [])
-        server = [d["_id"] for d in mongo_db.runs.find({}, {"_id": 1}).sort(spec)]
+        server = [d["_id"] for d in mongo_db.runs.find({}, {"_id": 1}).sort(spec) if repr(d["_id"]) not in empty]
         ordered = sorted(storable, key=lambda d: doc_sort_key(d, "_id"))
         ordered.sort(key=lambda d: doc_sort_key(d, path, descending), reverse=descending)
-        assert [d["_id"] for d in ordered] == server, (path, descending)
+        assert [d["_id"] for d in ordered if repr(d["_id"]) not in empty] == server, (path, descending)
 
 
 @pytest.mark.mongo
 def test_table_on_projected_documents(mongo_db):
     """Documents projected to projection_paths(filter) are enough for the matcher (read-only path)."""
-    storable = [r for r in RUNS if r["_id"] not in NAN_IDS]
+    storable = RUNS
     mongo_db.runs.insert_many([dict(r) for r in storable])
     ctx = table_context()
     for query, expected in TABLE:
@@ -367,7 +372,7 @@ def test_table_on_projected_documents(mongo_db):
         projected = list(mongo_db.runs.find({}, projection).sort("_id", 1))
         test = compile_matcher(f)
         found = {repr(d["_id"]) for d in projected if test(d)}
-        assert found == {repr(i) for i in expected if i not in NAN_IDS}, (query, projection)
+        assert found == {repr(i) for i in expected}, (query, projection)
 
 
 @pytest.mark.parametrize("status", ["COMPLETED", "RUNNING", "PROBABLY_DEAD", "FAILED", "QUEUED", "UNKNOWN", "TIMEOUT"])

@@ -39,6 +39,19 @@ def can_build_without_isolation() -> bool:
     return (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None
 
 
+def see_dependencies(python: Path) -> None:
+    """Let the new venv import this environment's packages (dash, numpy, pip...), whether the suite runs
+    from a venv or not: a venv made from inside a venv with --system-site-packages sees the base
+    interpreter's packages, not this one's. Directories named in a .pth come after the venv's own
+    site-packages and their own .pth files (this checkout's editable install) are not run."""
+    import site
+
+    ours = [*site.getsitepackages(), site.getusersitepackages()]
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    Path(purelib, "outer_environment.pth").write_text("\n".join(p for p in ours if Path(p).is_dir()) + "\n")
+
+
 def test_wheel_install_serves_assets(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     isolation = [] if not can_build_without_isolation() else ["--no-build-isolation"]
@@ -49,10 +62,10 @@ def test_wheel_install_serves_assets(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     wheel = next(wheels.glob("omnidash-*.whl"))
     venv = tmp_path / "venv"
-    # --without-pip: the system pip (visible through --system-site-packages) installs into the venv.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
-                   check=True, timeout=120)
+    # --without-pip: this environment's pip (visible through the .pth below) installs into the venv.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    see_dependencies(python)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True, timeout=300)
     work = tmp_path / "elsewhere"  # not the checkout, so `import app` must come from the wheel

@@ -182,3 +182,17 @@ def test_mongo_store_reads_sacredlog_runs_like_sacreds(both_mongo, mongo_server)
         pytest.skip(reason)
     base = mongo_server.uri.rstrip("/")
     _compare_stores(MongoStore(f"{base}/interop_sacred"), MongoStore(f"{base}/interop_sacredlog"))
+
+
+def test_mongo_nested_sources_resources_and_nan_as_sacred_stores_them(both_mongo):
+    """`experiment.sources` [[name, ObjectId]], `resources` [[path, md5]] and NaN metric values: sacredlog
+    stores them exactly as Sacred's MongoObserver does (no FerretDB 1.x flattening to [] or null)."""
+    for db in both_mongo:
+        run = db.runs.find_one({"status": "COMPLETED"})
+        sources = run["experiment"]["sources"]
+        assert sources and all(isinstance(s, list) and len(s) == 2 and isinstance(s[1], ObjectId) for s in sources)
+        assert db["fs.files"].find_one({"_id": sources[0][1]}) is not None
+        resources = run["resources"]
+        assert resources and all(isinstance(r, list) and re.fullmatch(r"[0-9a-f]{32}", r[1]) for r in resources)
+        acc = db.metrics.find_one({"run_id": run["_id"], "name": "val.acc"})
+        assert any(v != v for v in acc["values"]), f"{db.name}: NaN was not stored as NaN"

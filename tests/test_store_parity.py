@@ -96,7 +96,7 @@ def stores(mongo_server, tmp_path_factory):
         reason = f"parity skipped: the MongoDB backend is not importable yet ({e})"
         print(reason)
         pytest.skip(reason)
-    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("parity"), sweep(), "t_parity") as (uri, folder, _):
+    with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("parity"), sweep(), "t_parity") as (uri, folder):
         mongo = open_store(uri)
         files = FileStore(str(folder))
         for store in (mongo, files):
