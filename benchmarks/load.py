@@ -97,7 +97,7 @@ def start_gunicorn(uri: str, workdir: Path, workers: int, threads: int) -> tuple
          "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:application"],
         cwd=workdir, env=env, stdout=open(workdir / "gunicorn.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )
-    deadline = time.time() + 180
+    deadline = time.time() + 900  # a first scan of 20,000 run folders on a busy machine takes minutes
     while time.time() < deadline:
         if proc.poll() is not None:
             sys.exit(f"gunicorn exited; see {workdir / 'gunicorn.log'}")
@@ -115,7 +115,8 @@ def start_gunicorn(uri: str, workdir: Path, workers: int, threads: int) -> tuple
             pass
         time.sleep(0.5)
     proc.kill()
-    sys.exit("gunicorn did not become healthy")
+    log = (workdir / "gunicorn.log").read_text(errors="replace")[-2000:]
+    sys.exit(f"gunicorn did not become healthy in 15 minutes; its log ends with:\n{log}")
 
 
 # -- simulated users ----------------------------------------------------------------------------------
