@@ -1,7 +1,8 @@
 """The JSON API (issue 2): runs, CSV export, one run, artifacts, metrics, tag/notes writes, delete.
 
 Every route talks to the RunStore interface only. Errors are JSON `{"error": "..."}` with
-400 (bad query or parameter), 403 (role), 404 (no such run), 409 (read-only), 503 (database down).
+400 (bad query or parameter, over a limit), 403 (role), 404 (no such run), 409 (read-only; or notes changed
+since editing began, with the current `notes`), 503 (database down).
 """
 
 from __future__ import annotations
@@ -19,17 +20,21 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request, stream_with_context
 
 from app.context import get_store
+from app.csv_safe import csv_cell, csv_text
 from app.store.base import (
     MAX_PAGE,
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
     ReadOnly,
     RunId,
     StoreError,
     StoreUnavailable,
+    canonical_int,
     split_top_level,
 )
+from app.store.common import check_notes, check_tags
 
 api = Blueprint("omnidash_api", __name__, url_prefix="/api")
 
@@ -55,8 +60,9 @@ def register_api(server: Flask) -> None:
 
 # -- helpers ------------------------------------------------------------------------
 def parse_run_id(text: str) -> RunId:
-    """An int when all digits (Sacred's MongoObserver ids), else the string as is."""
-    return int(text) if text.isdigit() else text
+    """An int when a canonical whole number (Sacred's ids), else the string as is ("00012" stays a string)."""
+    number = canonical_int(text)
+    return text if number is None else number
 
 
 def _json_default(value: Any) -> Any:
@@ -142,16 +148,23 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _string_list(body: dict[str, Any], key: str) -> list[str]:
+def _tag_list(body: dict[str, Any], key: str) -> list[str]:
+    """A list of tags from the body, normalised (and limited) by the store's one rule."""
     value = body.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(f"{key!r} must be a list of strings")
-    return [v.strip() for v in value if v.strip()]
+    return check_tags(value)
 
 
 # -- errors ------------------------------------------------------------------------------
 def _error(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
+
+
+@api.errorhandler(Conflict)
+def _conflict(e: Conflict) -> Response:
+    """409 with the value stored now, so the client can show both versions."""
+    return json_response({"error": str(e), "notes": e.current}, 409)
 
 
 @api.errorhandler(StoreError)
@@ -220,22 +233,6 @@ def list_runs() -> Response:
     return json_response({"total": page.total, "offset": page.offset, "runs": page.rows})
 
 
-def csv_cell(value: Any) -> Any:
-    """Lists joined with ", ", numbers as numbers, booleans lower case, objects as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return ""
-    if isinstance(value, list | tuple):
-        return ", ".join("" if v is None else str(v) if not isinstance(v, dict | list) else json.dumps(v)
-                         for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=_json_default)
-    return value
-
-
 @api.get("/runs.csv")
 def runs_csv() -> Response:
     query, sort, columns = _listing_args()
@@ -248,7 +245,7 @@ def runs_csv() -> Response:
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(columns)
+        writer.writerow([csv_text(c) for c in columns])
         batch = [first] if first is not None else []
         for row in _chain(batch, rows):
             writer.writerow([csv_cell(row.get(c)) for c in columns])
@@ -338,28 +335,42 @@ def patch_run(run_id: str) -> Response:
     body = _json_body()
     if "tags" not in body and "notes" not in body:
         raise BadRequest('give "tags" (a list of strings) and/or "notes" (a string)')
-    unknown = set(body) - {"tags", "notes"}
+    unknown = set(body) - {"tags", "notes", "expected_notes"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
     rid = parse_run_id(run_id)
     store = get_store()
     result: dict[str, Any] = {"id": rid}
-    if "tags" in body:
-        tags = _string_list(body, "tags")
-        store.set_tags(rid, list(dict.fromkeys(tags)))
-        result["tags"] = list(dict.fromkeys(tags))
+    tags = _tag_list(body, "tags") if "tags" in body else None  # everything checked before any write
     if "notes" in body:
         if not isinstance(body["notes"], str):
             raise BadRequest('"notes" must be a string')
-        store.set_notes(rid, body["notes"])
+        check_notes(body["notes"])
+        store.set_notes(rid, body["notes"], body.get("expected_notes"))  # a Conflict leaves the tags alone
         result["notes"] = body["notes"]
+    if tags is not None:
+        store.set_tags(rid, tags)
+        result["tags"] = tags
     return json_response(result)
+
+
+@api.put("/runs/<run_id>/notes")
+def put_notes(run_id: str) -> Response:
+    """{"notes": text, "expected": the notes as they were when editing began (optional)}; 409 with the
+    current notes when they changed meanwhile."""
+    body = _json_body()
+    unknown = set(body) - {"notes", "expected"}
+    if unknown or "notes" not in body:
+        raise BadRequest('give "notes" (a string) and optionally "expected" (the notes you started from)')
+    rid = parse_run_id(run_id)
+    get_store().set_notes(rid, body["notes"], body.get("expected"))
+    return json_response({"id": rid, "notes": body["notes"]})
 
 
 @api.post("/tags")
 def bulk_tags() -> Response:
     body = _json_body()
-    add, remove = _string_list(body, "add"), _string_list(body, "remove")
+    add, remove = _tag_list(body, "add"), _tag_list(body, "remove")
     if not add and not remove:
         raise BadRequest('give "add" and/or "remove" (lists of tags)')
     store = get_store()

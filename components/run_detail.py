@@ -74,6 +74,24 @@ def notes_markdown(notes: str) -> dcc.Markdown:
                         link_target="_blank")
 
 
+def notes_conflict_panel() -> html.Div:
+    """Shown when the notes changed since editing began: their version beside the editor, and the choices."""
+    return html.Div(
+        [html.P("Someone else changed these notes while you were editing. Their version is below, yours is "
+                "in the editor.", className="notes-conflict-msg"),
+         html.Div([html.Span("Their version (saved now)", className="label"),
+                   html.Pre(id="rd-notes-theirs", className="notes-theirs")]),
+         html.Div([html.Button("Keep mine", id="rd-notes-keep", className="btn btn-primary", n_clicks=0,
+                               title="Save your version over theirs"),
+                   html.Button("Take theirs", id="rd-notes-take", className="btn", n_clicks=0,
+                               title="Drop your changes"),
+                   html.Button("Merge…", id="rd-notes-merge", className="btn", n_clicks=0,
+                               title="Put both versions in the editor, edit, then Save")],
+                  className="notes-buttons")],
+        id="rd-notes-conflict", hidden=True, className="notes-conflict", role="alert",
+    )
+
+
 def header(
     run_id: Any,
     experiment: str | None,
@@ -107,7 +125,9 @@ def header(
                  html.Div([html.Button("Save", id="rd-notes-save", className="btn btn-primary", n_clicks=0),
                            html.Button("Cancel", id="rd-notes-cancel", className="btn", n_clicks=0),
                            html.Span("Markdown; HTML is shown as text.", className="muted")],
-                          className="notes-buttons")],
+                          className="notes-buttons"),
+                 notes_conflict_panel(),
+                 dcc.Store(id="rd-notes-base", data=notes)],
                 id="rd-notes-editor", hidden=True, className="notes-editor",
             ) if editable else html.Div(),
         ],

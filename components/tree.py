@@ -13,6 +13,8 @@ from app.store.rows import decode_value
 
 MAX_CHILDREN = 300  # children shown per node; the rest are summarised
 INLINE_LIST = 8  # short lists of scalars are shown on one line
+# levels drawn; each costs ~6 levels of the layout's JSON, and Dash's serializer (orjson) stops at 255
+MAX_TREE_DEPTH = 24
 
 
 def is_scalar(value: Any) -> bool:
@@ -83,6 +85,10 @@ def _node(key: str, path: str, value: Any, depth: int, ctx: dict[str, Any]) -> A
     marked, query, open_depth = ctx["marked"], ctx["query"], ctx["open_depth"]
     leaf = is_scalar(value) or inline_list(value) or (isinstance(value, Mapping | list) and not value)
     cls = "tree-row tree-marked" if marked and _is_marked(path, marked) else "tree-row"
+    if not leaf and depth >= MAX_TREE_DEPTH:
+        note = f"… nested deeper than {MAX_TREE_DEPTH} levels: not shown here (the JSON API has the document)"
+        return html.Div([*_key(key, path, marked), html.Span(": ", className="tree-sep"),
+                         html.Span(note, className="tree-value muted")], className=cls, **{"data-path": path})
     if leaf:
         return html.Div([*_key(key, path, marked), html.Span(": ", className="tree-sep"), _leaf_value(value)],
                         className=cls, **{"data-path": path})

@@ -205,9 +205,9 @@ class GuardedStore(RunStore):
         self._check("set_tags")
         self.inner.set_tags(run_id, tags)
 
-    def set_notes(self, run_id: RunId, notes: str) -> None:
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
         self._check("set_notes")
-        self.inner.set_notes(run_id, notes)
+        self.inner.set_notes(run_id, notes, expected)
 
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
         self._check("update_tags")

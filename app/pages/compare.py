@@ -17,7 +17,7 @@ from app.context import get_settings, get_store
 from app.pages import Page
 from app.pages.compare_hparams import hparams_section, register_hparams
 from app.pages.plot_panel import plot_panel_layout, register_plot_panel
-from app.store.base import NotFound, RunId, StoreError
+from app.store.base import NotFound, RunId, StoreError, canonical_int
 from app.store.compare import config_diff, lower_is_better, metric_summary, text_diff
 from app.store.output import plain_text
 from components.compare import config_diff_table, diff_view, pair_picker, summary_table
@@ -44,7 +44,8 @@ def parse_run_ids(text: str | None) -> list[RunId]:
         part = part.strip()
         if not part:
             continue
-        rid: RunId = int(part) if part.isascii() and part.isdigit() else part
+        number = canonical_int(part)
+        rid: RunId = part if number is None else number
         if rid not in out:
             out.append(rid)
     return out

@@ -34,6 +34,7 @@ from dash import ALL, MATCH, Dash, Input, Output, State, ctx, dcc, html, no_upda
 from dash.exceptions import PreventUpdate
 
 from app.context import get_store
+from app.csv_safe import csv_cell, csv_text
 from app.pages.series_cache import CACHE
 from app.store.base import RunId, Series, StoreError
 from app.store.compare import ema_continue, ema_smooth, group_runs, legend_label, varying_config_keys
@@ -271,8 +272,8 @@ def series_csv(series: list[Series], info: dict[str, Any], labels: Sequence[str]
         smooth = ema_smooth(s.values, smoothing) if smoothing > 0 else None
         for i, (step, value) in enumerate(zip(s.steps, s.values, strict=False)):
             ts = s.timestamps[i] if i < len(s.timestamps) else None
-            row = [s.run_id, label, s.name, step, ts.isoformat() if isinstance(ts, datetime) else "",
-                   "" if value is None else value]
+            row = [csv_cell(s.run_id), csv_text(label), csv_text(s.name), step,
+                   ts.isoformat() if isinstance(ts, datetime) else "", "" if value is None else value]
             if smooth is not None:
                 row.append("" if math.isnan(smooth[i]) else float(smooth[i]))
             w.writerow(row)

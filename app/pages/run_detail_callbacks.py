@@ -17,9 +17,9 @@ from app.pages.run_detail_tabs import (
     render_tab,
     source_body,
 )
-from app.store.base import NotFound, StoreError
+from app.store.base import Conflict, NotFound, StoreError
 from app.store.output import DEFAULT_WINDOW, next_window_size, search_output
-from app.store.rows import status_of, tags_of
+from app.store.rows import notes_of, status_of, tags_of
 from components import run_detail as rd
 from components.terminal import search_hits
 from components.tree import json_tree
@@ -89,7 +89,13 @@ def store_problem(e: StoreError) -> html.Div:
 
 
 def parse_new_tags(text: str) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
+    """The tags typed in the input, comma separated (the store strips, de-duplicates and limits them)."""
+    return (text or "").split(",")
+
+
+def merged_notes(mine: str, theirs: str) -> str:
+    """Both versions in one text, marked as git marks a conflict, for the user to edit into one."""
+    return f"<<<<<<< yours\n{mine}\n=======\n{theirs}\n>>>>>>> theirs\n"
 
 
 def register_callbacks(app: Dash) -> None:
@@ -193,18 +199,18 @@ def register_callbacks(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def edit_tags(new_tag: str | None, _clicks: list[int], run_id: Any) -> Any:
+        """One atomic add or remove in the store ($addToSet/$pullAll), never a read-modify-write of the list."""
         store = get_store()
         if ctx.triggered_id == "rd-tag-input":
-            added = parse_new_tags(new_tag or "")
-            if not added:
+            if not (new_tag or "").strip():
                 raise PreventUpdate
-            removed: str | None = None
+            added, removed = parse_new_tags(new_tag or ""), []
         else:
-            removed, added = first_click()["index"], []
+            added, removed = [], [first_click()["index"]]
         try:
+            if not store.update_tags([run_id], add=added, remove=removed):
+                return no_update, no_update, "Tags not saved: this run's tags cannot be edited."
             tags = tags_of(store.get_run(run_id, fields=["omniboard", "config"]))
-            tags = [t for t in tags if t != removed] + [t for t in added if t not in tags]
-            store.set_tags(run_id, tags)
         except StoreError as e:
             return no_update, no_update, f"Tags not saved: {e}"
         return rd.tag_chips(tags, True), "", "Tags saved."
@@ -214,24 +220,48 @@ def register_callbacks(app: Dash) -> None:
         Output("rd-notes-view", "hidden"),
         Output("rd-notes-view", "children"),
         Output("rd-edit-msg", "children", allow_duplicate=True),
+        Output("rd-notes-base", "data"),
+        Output("rd-notes-text", "value"),
+        Output("rd-notes-conflict", "hidden"),
+        Output("rd-notes-theirs", "children"),
         Input("rd-notes-edit", "n_clicks"),
         Input("rd-notes-save", "n_clicks"),
         Input("rd-notes-cancel", "n_clicks"),
+        Input("rd-notes-keep", "n_clicks"),
+        Input("rd-notes-take", "n_clicks"),
+        Input("rd-notes-merge", "n_clicks"),
         State("rd-notes-text", "value"),
+        State("rd-notes-base", "data"),
         State("rd-run-id", "data"),
         prevent_initial_call=True,
     )
-    def edit_notes(_edit: int, _save: int, _cancel: int, text: str | None, run_id: Any) -> Any:
-        trigger = ctx.triggered_id
+    def edit_notes(_edit: int, _save: int, _cancel: int, _keep: int, _take: int, _merge: int,
+                   text: str | None, base: str | None, run_id: Any) -> Any:
+        """Edit from the notes stored now; a save sends them as `expected`, and a Conflict shows both versions."""
+        trigger, text, base = ctx.triggered_id, text or "", base or ""
+        keep = no_update
         if trigger == "rd-notes-edit":
-            return False, True, no_update, ""
+            try:
+                current = notes_of(get_store().get_run(run_id, fields=["omniboard", "meta"]))
+            except StoreError as e:
+                return keep, keep, keep, f"Cannot edit the notes: {e}", keep, keep, keep, keep
+            return False, True, keep, "", current, current, True, keep
         if trigger == "rd-notes-cancel":
-            return True, False, no_update, ""
-        try:
-            get_store().set_notes(run_id, text or "")
+            return True, False, keep, "", keep, keep, True, keep
+        if trigger == "rd-notes-take":
+            return True, False, rd.notes_markdown(base), "Kept their version.", keep, base, True, keep
+        if trigger == "rd-notes-merge":
+            return (keep, keep, keep, "Both versions are in the editor: edit them into one, then Save.", keep,
+                    merged_notes(text, base), True, keep)
+        try:  # Save, or Keep mine (a save over the version just shown)
+            get_store().set_notes(run_id, text, expected=base)
+        except Conflict as e:
+            theirs = e.current if isinstance(e.current, str) else ""
+            return (keep, keep, rd.notes_markdown(theirs), "Not saved: the notes changed meanwhile.", theirs,
+                    keep, False, theirs)
         except StoreError as e:
-            return no_update, no_update, no_update, f"Notes not saved: {e}"
-        return True, False, rd.notes_markdown(text or ""), "Notes saved."
+            return keep, keep, keep, f"Notes not saved: {e}", keep, keep, keep, keep
+        return True, False, rd.notes_markdown(text), "Notes saved.", text, keep, True, keep
 
     @app.callback(
         Output("rd-delete-dialog", "hidden"),

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.store.base import NotFound, RunId, RunStore
+from app.store.base import NotFound, RunId, RunStore, canonical_int
 from app.store.rows import decode_value, parse_time
 
 
@@ -22,8 +22,9 @@ from app.store.rows import decode_value, parse_time
 def candidate_ids(raw: str) -> list[RunId]:
     """The ids a URL segment may mean: `"7"` -> [7, "7"]; `"lr-0.1-final"` -> ["lr-0.1-final"]."""
     text = unquote(str(raw))
-    if re.fullmatch(r"-?\d{1,18}", text):
-        return [int(text), text]
+    number = canonical_int(text)
+    if number is not None:
+        return [number, text]
     return [text]
 
 

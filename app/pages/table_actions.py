@@ -12,6 +12,8 @@ from app.context import get_store
 from app.pages import table_cache
 from app.pages.table_state import View
 from app.store.base import DeleteReport, RunId, StoreError
+from app.store.common import check_tags
+from app.store.rows import tags_of
 from components import table as ui
 
 MAX_PREVIEWS = 50
@@ -27,14 +29,9 @@ def ok_message(text: str) -> html.Div:
 
 
 def parse_tags(value: Any) -> list[str]:
-    """A tags cell value (list or comma text) as a clean list without duplicates."""
+    """A tags cell value (list or comma text) as a list (the store strips, de-duplicates and limits it)."""
     items = value if isinstance(value, list) else str(value or "").split(",")
-    out: list[str] = []
-    for t in items:
-        t = str(t).strip()
-        if t and t not in out:
-            out.append(t)
-    return out
+    return [str(t) for t in items if t is not None]
 
 
 def target_ids(selected: list[dict] | None, select_all: list[str] | None, query: str) -> list[RunId]:
@@ -101,7 +98,7 @@ def register(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def save_cell(changes: list[dict] | dict | None, token):
-        """Inline edits of tags and notes, written with the store's Omniboard-compatible $set."""
+        """Inline edits: tags as an atomic add/remove of what changed, notes as a $set checked against the old value."""
         if not changes:
             raise PreventUpdate
         changes = changes if isinstance(changes, list) else [changes]
@@ -113,10 +110,15 @@ def register(app: Dash) -> None:
             if run_id is None or col not in {"tags", "notes"}:
                 continue
             try:
-                if col == "tags":
-                    store.set_tags(run_id, parse_tags(change.get("value")))
+                if col == "tags":  # the edit as an atomic add/remove: a concurrent edit of another tag stays
+                    shown = change["oldValue"] if "oldValue" in change else tags_of(store.get_run(run_id, ["omniboard", "config"]))
+                    new, old = check_tags(parse_tags(change.get("value"))), check_tags(parse_tags(shown))
+                    if not store.update_tags([run_id], add=[t for t in new if t not in old],
+                                             remove=[t for t in old if t not in new]):
+                        raise StoreError("the run is gone, or its tags cannot be edited")
                 else:
-                    store.set_notes(run_id, str(change.get("value") or ""))
+                    old = change.get("oldValue")  # a change made meanwhile by someone else is a Conflict
+                    store.set_notes(run_id, str(change.get("value") or ""), old if isinstance(old, str) else None)
             except (StoreError, ValueError) as e:
                 # restore the stored value by re-reading the loaded rows
                 return error_message(f"Could not save {col} of run {run_id}: {e}"), (token or 0) + 1

@@ -18,6 +18,19 @@ DEFAULT_PROBABLY_DEAD_AFTER = 120.0
 MAX_PAGE = 10_000
 
 
+def canonical_int(text: str) -> int | None:
+    """The int a text spells canonically ("12", "-3", "0"); None otherwise ("00012", "+1", " 1", "1_0", "x").
+
+    Only such texts are integer run ids: the folder `00012` is the string id "00012", not run 12.
+    """
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or (len(digits) > 1 and digits[0] == "0") or text == "-0" or len(digits) > 18:
+        return None
+    return int(text)
+
+
 class StoreError(Exception):
     """Base class of every error the store raises on purpose."""
 
@@ -40,6 +53,14 @@ class ReadOnly(StoreError):
 
 class Forbidden(StoreError):
     """The current user's role does not allow this write."""
+
+
+class Conflict(StoreError):
+    """A write based on a value that changed meanwhile; `current` is the value stored now."""
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class BadRequest(StoreError):
@@ -260,8 +281,10 @@ class RunStore(abc.ABC):
         """$set omniboard.tags."""
 
     @abc.abstractmethod
-    def set_notes(self, run_id: RunId, notes: str) -> None:
-        """$set omniboard.notes."""
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
+        """$set omniboard.notes. With `expected` (the notes as they were when editing began), only if the
+        notes shown now (omniboard.notes, else meta.comment) are still those, atomically; else Conflict
+        carrying the current notes."""
 
     @abc.abstractmethod
     def update_tags(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from app.store import rows
-from app.store.base import MAX_PAGE, BadRequest, RunId, Series
+from app.store.base import MAX_PAGE, BadRequest, Conflict, RunId, Series
 from app.store.downsample import downsample_indices
 
 BASE_DTYPES = {
@@ -75,11 +75,51 @@ def all_equal(values: list[Any]) -> bool:
     return all(v == first and type(v) is type(first) for v in values)
 
 
+MAX_TAG_LENGTH = 200  # characters of one tag
+MAX_TAGS = 100  # tags on one run
+MAX_NOTES_BYTES = 64 * 1024  # UTF-8 bytes of one run's notes
+
+
 def check_tags(tags: Any) -> list[str]:
-    """A list of tag strings, else BadRequest."""
+    """The one tag normalisation: a list of strings, each stripped, empty ones dropped, duplicates dropped
+    (first kept); BadRequest for anything else, a tag over MAX_TAG_LENGTH or more than MAX_TAGS tags."""
     if isinstance(tags, str) or not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
         raise BadRequest("tags must be a list of strings")
-    return [t for t in tags]
+    out = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    for t in out:
+        if len(t) > MAX_TAG_LENGTH:
+            raise BadRequest(f"a tag can have at most {MAX_TAG_LENGTH} characters (this one has {len(t):,})")
+    check_tag_count(out)
+    return out
+
+
+def check_tag_count(tags: list[Any], run_id: Any = None) -> None:
+    """BadRequest when a run would carry more than MAX_TAGS tags."""
+    if len(tags) > MAX_TAGS:
+        where = f"run {run_id!r} " if run_id is not None else "a run "
+        raise BadRequest(f"{where}can have at most {MAX_TAGS} tags ({len(tags)} asked)")
+
+
+def check_notes(notes: Any) -> str:
+    """Notes as given: a string of at most MAX_NOTES_BYTES (UTF-8); else BadRequest."""
+    if not isinstance(notes, str):
+        raise BadRequest("notes must be a string")
+    size = len(notes.encode("utf-8", "surrogatepass"))
+    if size > MAX_NOTES_BYTES:
+        raise BadRequest(f"notes can be at most {MAX_NOTES_BYTES // 1024} KB ({size:,} bytes given)")
+    return notes
+
+
+def check_expected_notes(expected: Any) -> str | None:
+    """The `expected` argument of set_notes: None (no check) or a string."""
+    if expected is not None and not isinstance(expected, str):
+        raise BadRequest("the expected notes must be a string")
+    return expected
+
+
+def notes_conflict(current: str) -> Conflict:
+    """The error of a notes save whose starting point changed meanwhile."""
+    return Conflict("someone else changed these notes while you were editing", current)
 
 
 def check_column_name(name: Any) -> None:

@@ -33,18 +33,23 @@ from app.store.base import (
     Series,
     SortKey,
     StoreUnavailable,
+    canonical_int,
 )
 from app.store.common import (
     BASE_DTYPES,
     all_equal,
+    check_expected_notes,
+    check_notes,
     check_page,
+    check_tag_count,
     check_tags,
     dtype_of,
     make_series,
+    notes_conflict,
     positive_int,
 )
 from app.store.files_cache import METRICS_FILE, RunCache, RunEntry
-from app.store.files_io import FileSig, file_sig, locked, read_json, read_text_tail, safe_join
+from app.store.files_io import FileSig, file_sig, locked, open_regular, read_json, read_text_tail, safe_join
 from app.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, update_annotations
 
 MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
@@ -361,8 +366,8 @@ class FileStore(RunStore):
         """The run with this id (an int id also found from its text form), refreshed; NotFound if none."""
         self.cache.refresh()
         candidates: list[RunId] = [run_id]
-        if isinstance(run_id, str) and run_id.isascii() and run_id.isdigit():
-            candidates.append(int(run_id))
+        if isinstance(run_id, str) and canonical_int(run_id) is not None:
+            candidates.append(canonical_int(run_id))
         elif isinstance(run_id, int) and not isinstance(run_id, bool):
             candidates.append(str(run_id))
         for rid in candidates:
@@ -406,19 +411,26 @@ class FileStore(RunStore):
         raise NotFound(f"run {entry.run_id} has no source file {name!r}")
 
     def _sources(self, entry: RunEntry) -> list[tuple[str, str, str | None]]:
-        """(name, stored reference, resolved path inside basedir or None) per experiment.sources entry."""
+        """(name, stored reference, resolved path or None) per experiment.sources entry.
+
+        Only where Sacred puts source files: `<basedir>/_sources/<file>` (the reference is
+        "_sources/<file>"), or, for QUEUED runs (an md5 as reference), the copy in the run's own folder.
+        A reference to any other file under the runs folder resolves to None (served as missing).
+        """
         exp = entry.doc.get("experiment")
         sources = exp.get("sources") if isinstance(exp, dict) else None
+        sources_root = os.path.join(self.basedir, SOURCES_DIR)
         out = []
         for item in sources if isinstance(sources, list) else []:
             item = rows.decode_value(item)
             if not isinstance(item, list) or len(item) < 2 or not isinstance(item[0], str):
                 continue
             name, ref = item[0], item[1] if isinstance(item[1], str) else ""
-            path = safe_join(self.basedir, ref) if ref else None
-            if path is None or not os.path.isfile(path):
+            head, _sep, rest = ref.replace("\\", "/").partition("/")
+            path = safe_join(sources_root, rest) if head == SOURCES_DIR and rest else None
+            if path is None and not _sep:
                 # QUEUED runs keep an md5 here and copy the file into the run folder by its name
-                path = safe_join(entry.path, name) or path
+                path = safe_join(entry.path, name)
             out.append((name, ref, path))
         return out
 
@@ -438,7 +450,7 @@ class FileStore(RunStore):
         if path is None or info.missing:
             raise NotFound(f"file {name!r} is missing")
         try:
-            return open(path, "rb"), info  # noqa: SIM115 - the caller streams and closes it
+            return open_regular(path), info  # the caller streams and closes it
         except OSError as e:
             raise NotFound(f"cannot open {name!r}: {e.strerror}") from None
 
@@ -496,22 +508,37 @@ class FileStore(RunStore):
         tags = check_tags(tags)
         self._annotate(run_id, lambda ob: ob.__setitem__("tags", tags))
 
-    def set_notes(self, run_id: RunId, notes: str) -> None:
-        if not isinstance(notes, str):
-            raise BadRequest("notes must be a string")
-        self._annotate(run_id, lambda ob: ob.__setitem__("notes", notes))
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
+        notes, expected = check_notes(notes), check_expected_notes(expected)
+        meta = self._entry(run_id).doc.get("meta")
+
+        def mutate(ob: dict[str, Any]) -> None:  # under the run's lock: compare and set
+            if expected is not None:
+                current = rows.notes_of({"omniboard": ob, "meta": meta})
+                if current != expected:
+                    raise notes_conflict(current)
+            ob["notes"] = notes
+
+        self._annotate(run_id, mutate)
 
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
         self.check_writable()
         add, remove = check_tags(list(add)), set(check_tags(list(remove)))
+        entries = list(self._entries(run_ids))
+        for entry in entries:  # refuse before writing anything (checked again under each run's lock)
+            shown = rows.tags_of(entry.doc)
+            check_tag_count(shown + [t for t in add if t not in shown], entry.run_id)
         matched = 0
-        for entry in self._entries(run_ids):
+        for entry in entries:
             config_tags = rows.tags_of({"config": entry.doc.get("config")})
 
-            def mutate(ob: dict[str, Any], fallback: list[str] = config_tags) -> None:
+            def mutate(ob: dict[str, Any], fallback: list[str] = config_tags, rid: RunId = entry.run_id) -> None:
                 current = ob.get("tags") if isinstance(ob.get("tags"), list) else list(fallback)
                 current = [str(t) for t in current if t is not None]
-                current += [t for t in dict.fromkeys(add) if t not in current]
+                added = [t for t in add if t not in current]
+                if added:
+                    check_tag_count(current + added, rid)
+                current += added
                 ob["tags"] = [t for t in current if t not in remove]
 
             try:

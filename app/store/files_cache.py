@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from app.store import files_doc
+from app.store import files_doc, rows
 from app.store.common import series_points
 from app.store.files_io import FileSig, file_sig, read_json
 
@@ -65,6 +65,8 @@ def read_tracked(path: str, fname: str) -> tuple[bool, Any]:
     ok, value = read_json(os.path.join(path, fname))
     if ok and fname == METRICS_FILE:
         value = files_doc.summaries_of(value)
+    elif ok:
+        value = rows.clip_depth(value)  # a 900-level run.json must not recurse without end downstream
     return ok, value
 
 

@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 
 from app.store import rows
+from app.store.base import canonical_int
 
 DATE_FIELDS = ("start_time", "stop_time", "heartbeat")
 
 
 def run_id_of(dirname: str) -> int | str:
-    """The id Sacred's MongoObserver would have given: int for all-digit names, else the name."""
-    if dirname.isascii() and dirname.isdigit():
-        return int(dirname)
-    return dirname
+    """The id Sacred's FileStorageObserver gave: int for canonical whole numbers ("12", not "00012"), else the name."""
+    number = canonical_int(dirname)
+    return number if number is not None and number >= 0 else dirname
 
 
 def build_doc(
@@ -87,8 +87,10 @@ def tail_average(tail: np.ndarray | None, n: int) -> float | None:
     return float(part.mean()) if part.size else None
 
 
-def json_safe(value: Any) -> Any:
-    """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text."""
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text; clipped at rows.MAX_DEPTH."""
+    if isinstance(value, Mapping | list | tuple) and depth >= rows.MAX_DEPTH:
+        return rows.TOO_DEEP
     if isinstance(value, datetime):
         return rows.iso(rows.parse_time(value))
     if isinstance(value, float):
@@ -96,9 +98,9 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, depth + 1) for v in value]
     if isinstance(value, np.generic):
         return json_safe(value.item())
     return str(value)

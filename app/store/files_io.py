@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # (mtime_ns, size) of a file, or None when it does not exist / cannot be stat'ed
 FileSig = tuple[int, int] | None
@@ -26,10 +28,27 @@ def file_sig(path: str) -> FileSig:
     return (st.st_mtime_ns, st.st_size)
 
 
-def read_json(path: str) -> tuple[bool, Any]:
-    """(True, value) when the file parses as JSON (bare NaN/Infinity accepted), else (False, None)."""
+def open_regular(path: str) -> IO[bytes]:
+    """`path` opened for reading in binary; OSError unless it is a regular file (after symlinks).
+
+    Opened non-blocking and checked with fstat on the open descriptor, so a FIFO or device in a run
+    folder never blocks a request, and a file swapped for one between a check and the open is caught.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_json(path: str) -> tuple[bool, Any]:
+    """(True, value) when the regular file parses as JSON (bare NaN/Infinity accepted), else (False, None)."""
+    try:
+        with open_regular(path) as f:
             raw = f.read()
         return True, json.loads(raw)
     except (OSError, ValueError, RecursionError):
@@ -84,7 +103,7 @@ def safe_join(root: str, name: str) -> str | None:
 def read_text_tail(path: str, max_bytes: int) -> str:
     """A text file decoded as UTF-8 (bad bytes replaced); only its last `max_bytes` when larger."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
             if size > max_bytes:
                 f.seek(size - max_bytes)

@@ -17,7 +17,8 @@ Semantics reproduced (MongoDB manual, "Query and Projection Operators", "Compari
   strings (by code point, which is UTF-8 byte order), datetimes with datetimes, bools with bools.
   NaN equals NaN, and `$lt/$gt` never match NaN while `$lte/$gte` match it only against NaN
   (MongoDB's ComparisonMatchExpression special case).
-* `$regex` matches strings only (never numbers), or string elements of arrays.
+* `$regex` matches strings only (never numbers), or string elements of arrays. Patterns run on RE2
+  (linear time); what it cannot run is refused with a BadRequest (app.store.patterns).
 
 Known FerretDB 1.24 differences (MongoDB is followed here):
 * `{"a.b": null}` on `{a: [{b: 1}, {c: 2}]}`: MongoDB matches (the second element lacks `b`),
@@ -29,11 +30,12 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+
+from app.store.patterns import compile_regex
 
 LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor"})
 FIELD_OPERATORS = frozenset(
@@ -164,14 +166,6 @@ def _isnan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
-@lru_cache(maxsize=512)
-def _regex(pattern: str, options: str) -> re.Pattern[str]:
-    flags = 0
-    for ch in options:
-        flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}.get(ch, 0)
-    return re.compile(pattern, flags)
-
-
 # -- matching -----------------------------------------------------------------------
 # A filter is compiled once into nested closures; `compile_matcher` is the fast entry point for
 # matching many documents (the FileStorage backend), `matches` the convenient one.
@@ -234,7 +228,7 @@ def _positive(op: str, operand: Any, options: str) -> Callable[[list[Any]], bool
     if op == "$regex":
         if not isinstance(operand, str):
             raise UnsupportedFilter("$regex needs a string")
-        search = _regex(operand, options).search
+        search = compile_regex(operand, options).search  # RE2: linear time, see app.store.patterns
         return _any_leaf(lambda v: isinstance(v, str) and search(v) is not None)
     if op == "$exists":
         if operand:

@@ -38,14 +38,19 @@ from app.store.base import (
 )
 from app.store.common import (
     BASE_DTYPES,
+    MAX_TAGS,
     OMNIBOARD_EXTREMA,
     all_equal,
     check_custom_column,
+    check_expected_notes,
     check_metric_column,
+    check_notes,
     check_page,
+    check_tag_count,
     check_tags,
     dtype_of,
     make_series,
+    notes_conflict,
     positive_int,
 )
 from app.store.matcher import get_path_values, sort_key
@@ -69,6 +74,7 @@ from app.store.mongo_util import (
     translate,
     updates_scan_collection,
 )
+from app.store.patterns import filter_backtracks
 from app.store.query import (
     QueryContext,
     column_path,
@@ -380,7 +386,7 @@ class MongoStore(RunStore):
         if snap is not None:
             chosen = snap.select(flt, sort_spec)
             total, docs = len(chosen), chosen[offset : offset + limit]
-        elif needs_summaries and not self.summaries.writable:
+        elif (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             self.summaries.refresh()
             total, docs = self._python_page(flt, sort_spec, offset, limit, projection)
         else:
@@ -447,7 +453,7 @@ class MongoStore(RunStore):
         if snap is not None:
             return len(snap.select(flt, []))
         self.summaries.refresh()
-        if needs_summaries and not self.summaries.writable:
+        if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             return len(self._python_select(flt, sort_spec))
         return self._timed_count(flt)
 
@@ -459,7 +465,7 @@ class MongoStore(RunStore):
         if snap is not None:
             return [d["_id"] for d in snap.select(flt, sort_spec)]
         self.summaries.refresh()
-        if needs_summaries and not self.summaries.writable:
+        if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
             return self._python_select(flt, sort_spec)
         return [d["_id"] for d in self.runs.find(flt, {"_id": 1}).sort(sort_spec)]
 
@@ -479,7 +485,7 @@ class MongoStore(RunStore):
                 for start in range(0, len(chosen), batch):
                     yield from self._rows_of(chosen[start : start + batch], now, ctx, wanted, metric_cols)
                 return
-            if needs_summaries and not self.summaries.writable:
+            if (needs_summaries and not self.summaries.writable) or filter_backtracks(flt):
                 ids = self._python_select(flt, sort_spec)  # one pass, then the rows in that order
                 for start in range(0, len(ids), batch):
                     chunk = ids[start : start + batch]
@@ -806,13 +812,32 @@ class MongoStore(RunStore):
         self._wrote(rid, {"omniboard.tags": tags})
 
     @mongo_errors
-    def set_notes(self, run_id: RunId, notes: str) -> None:
+    def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
         self.check_writable()
-        if not isinstance(notes, str):
-            raise BadRequest("notes must be a string")
-        rid = self._find(run_id, {"_id": 1})["_id"]
-        self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
+        notes, expected = check_notes(notes), check_expected_notes(expected)
+        if expected is None:
+            rid = self._find(run_id, {"_id": 1})["_id"]
+            self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
+        else:
+            rid = self._set_notes_if(run_id, notes, expected)
         self._wrote(rid, {"omniboard.notes": notes})
+
+    def _set_notes_if(self, run_id: RunId, notes: str, expected: str) -> RunId:
+        """Compare-and-set: one conditional update on the very fields the shown notes come from."""
+        fields = {"omniboard.notes": 1, "meta.comment": 1}
+        for _attempt in range(5):
+            doc = self._find(run_id, fields)
+            current = rows.notes_of(doc)
+            if current != expected:
+                raise notes_conflict(current)
+            ob, meta = doc.get("omniboard"), doc.get("meta")
+            stored = ob.get("notes") if isinstance(ob, dict) else None
+            flt: dict[str, Any] = {"_id": doc["_id"], "omniboard.notes": stored}
+            if not isinstance(stored, str):  # shown from meta.comment: that must not change either
+                flt["meta.comment"] = meta.get("comment") if isinstance(meta, dict) else None
+            if self.runs.update_one(flt, {"$set": {"omniboard.notes": notes}}).matched_count:
+                return doc["_id"]
+        raise notes_conflict(rows.notes_of(self._find(run_id, fields)))
 
     @mongo_errors
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
@@ -827,6 +852,8 @@ class MongoStore(RunStore):
         for rid in requested:
             d = match_id(by_key, rid)
             if d is not None and _tags_editable(d) and all(d is not t for t in targets):
+                shown = rows.tags_of(d)
+                check_tag_count(shown + [t for t in add if t not in shown], d["_id"])
                 targets.append(d)
         if not targets or not (add or remove):
             return len(targets)
@@ -840,8 +867,9 @@ class MongoStore(RunStore):
                     self.runs.update_one({"_id": d["_id"], "omniboard.tags": None},
                                          {"$set": {"omniboard.tags": shown}})
             for _attempt in range(5):
-                if add:
-                    self.runs.update_many({"_id": {"$in": ids}}, {"$addToSet": {"omniboard.tags": {"$each": add}}})
+                for tag in add:  # only onto runs with room for one more: MAX_TAGS holds under races too
+                    self.runs.update_many({"_id": {"$in": ids}, f"omniboard.tags.{MAX_TAGS - 1}": {"$exists": False}},
+                                          {"$addToSet": {"omniboard.tags": tag}})
                 if remove:
                     self.runs.update_many({"_id": {"$in": ids}}, {"$pullAll": {"omniboard.tags": remove}})
                 stored = self._stored_tags(ids)
@@ -850,6 +878,9 @@ class MongoStore(RunStore):
                     break
         for rid, tags in stored.items():
             self._wrote(rid, {"omniboard.tags": tags})
+        for rid, tags in stored.items():
+            if not all(t in tags for t in add):  # filled up by someone else meanwhile
+                check_tag_count([*tags, *add], rid)
         return len(targets)
 
     def _stored_tags(self, ids: list[RunId]) -> dict[RunId, list[Any]]:

@@ -20,7 +20,15 @@ from pymongo.errors import (
 )
 
 from app.store import rows
-from app.store.base import AuthenticationFailed, BadRequest, ReadOnly, RunId, StoreError, StoreUnavailable
+from app.store.base import (
+    AuthenticationFailed,
+    BadRequest,
+    ReadOnly,
+    RunId,
+    StoreError,
+    StoreUnavailable,
+    canonical_int,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 AUTH_FAILED_CODES = {18}  # AuthenticationFailed
@@ -106,8 +114,8 @@ def mongo_errors(method: F) -> F:
 def id_candidates(run_id: RunId) -> list[RunId]:
     """The id as given plus its int/str twin (`5` and `"5"`), exact form first."""
     out: list[RunId] = [run_id]
-    if isinstance(run_id, str) and run_id.strip().lstrip("-").isdigit():
-        out.append(int(run_id.strip()))
+    if isinstance(run_id, str) and canonical_int(run_id) is not None:  # "00012" is only a string id
+        out.append(int(run_id))
     elif isinstance(run_id, int) and not isinstance(run_id, bool):
         out.append(str(run_id))
     return out
@@ -137,12 +145,16 @@ def as_object_id(value: Any) -> Any:
     return value
 
 
-def json_safe(value: Any) -> Any:
-    """ObjectId -> str, dates -> ISO with Z, NaN/inf -> None, bytes -> placeholder, Decimal128 -> float."""
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """ObjectId -> str, dates -> ISO with Z, NaN/inf -> None, bytes -> placeholder, Decimal128 -> float.
+
+    Parts nested deeper than rows.MAX_DEPTH become the rows.TOO_DEEP note."""
+    if isinstance(value, Mapping | list | tuple) and depth >= rows.MAX_DEPTH:
+        return rows.TOO_DEEP
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, depth + 1) for v in value]
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float):

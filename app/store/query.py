@@ -52,6 +52,7 @@ from typing import Any
 from app.store import rows
 from app.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest
 from app.store.matcher import matches
+from app.store.patterns import RegexError, compile_regex
 
 MAX_QUERY_LENGTH = 20_000
 MAX_DEPTH = 25  # parser nesting; keeps the filter well under BSON's 100 levels
@@ -651,9 +652,9 @@ def _positive_condition(node: Compare | InList | Exists, kind: str, ctx: QueryCo
     op, v = node.op, node.value
     if op == "~":
         try:
-            re.compile(v.raw)
-        except re.error as e:
-            raise QueryError(f"invalid regular expression '{v.raw}': {e}", v.pos) from None
+            compile_regex(v.raw, "i")  # the language both backends accept (MongoDB gets the same pattern)
+        except RegexError as e:
+            raise QueryError(str(e), v.pos, fatal=True) from None
         return _Condition.of({"$regex": v.raw, "$options": "i"}), False
     values = typed_values(v, kind, ctx)
     if op in ("==", "has", "!="):

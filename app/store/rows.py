@@ -145,6 +145,21 @@ def iso(d: datetime | None) -> str | None:
     return d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+MAX_DEPTH = 64  # documents are shown to this depth; deeper parts become TOO_DEEP (no RecursionError)
+TOO_DEEP = f"… nested deeper than {MAX_DEPTH} levels: not shown"
+
+
+def clip_depth(value: Any, depth: int = 0) -> Any:
+    """`value` with every dict/list nested more than MAX_DEPTH levels down replaced by the TOO_DEEP note."""
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        return TOO_DEEP
+    if isinstance(value, Mapping):
+        return {k: clip_depth(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clip_depth(v, depth + 1) for v in value]
+    return value
+
+
 def flatten_dict(d: Any, prefix: str) -> dict[str, Any]:
     """{"a": {"b": 1}} with prefix "config" -> {"config.a.b": 1}. Lists are leaves; __doc__ skipped."""
     out: dict[str, Any] = {}
