@@ -329,6 +329,16 @@ def metrics() -> Response:
     return json_response({"series": out})
 
 
+# -- which settings matter ------------------------------------------------------------------
+@api.get("/importance")
+def importance() -> Response:
+    """Config keys of the runs matching q ranked by how much they drive `metric` (app/core/importance.py)."""
+    from app.store.importance import store_importance
+
+    result = store_importance(get_store(), request.args.get("metric", ""), request.args.get("q", ""))
+    return json_response(result.to_dict())
+
+
 # -- writes ------------------------------------------------------------------------------
 @api.patch("/runs/<run_id>")
 def patch_run(run_id: str) -> Response:

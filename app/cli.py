@@ -2,7 +2,7 @@
 
     omnidash serve [SOURCE] [--host H] [--port P] [--runs-collection C] [--metrics-collection C]
                    [--probably-dead-after S] [--read-only] [--config FILE] [--users FILE] [--url-prefix P]
-    omnidash demo [--dir DIR] [--runs N] [--host H] [--port P]
+    omnidash demo [--dir DIR] [--runs N] [--no-live] [--host H] [--port P]
     omnidash users add|remove|passwd|role|token|list FILE [NAME] [--role R]
 """
 
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="write realistic demo runs into a folder and serve them")
     demo.add_argument("--dir", default=DEFAULT_DEMO_DIR, help=f"folder for the runs (default ./{DEFAULT_DEMO_DIR})")
     demo.add_argument("--runs", type=int, default=60, help="how many runs to write (default 60)")
+    demo.add_argument("--no-live", dest="live", action="store_false",
+                      help="do not keep two runs RUNNING (appending metrics and output) while serving")
     _add_server_options(demo)
 
     users = sub.add_parser("users", help="manage the users file (password from a prompt or stdin)")
@@ -334,13 +336,15 @@ def existing_runs(directory: Path) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from components.text import plural
+
     if args.runs < 1:
         raise CliError("--runs must be at least 1")
     directory = Path(args.dir).expanduser().resolve()
     check_port(args.host, args.port)
     found = existing_runs(directory)
     if found:
-        print(f"omnidash: {directory} already holds {found} runs; reusing them "
+        print(f"omnidash: {directory} already holds {plural(found, 'run')}; reusing them "
               f"(delete the folder or pass --dir to write new ones)", flush=True)
     else:
         try:
@@ -353,14 +357,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise CliError(f"cannot create {directory}: {e.strerror}") from None
         print(f"omnidash: writing {args.runs} demo runs into {directory} ...", flush=True)
         written = write_demo_runs(str(directory), args.runs)
-        print(f"omnidash: wrote {written} runs", flush=True)
+        print(f"omnidash: wrote {plural(written, 'run')}", flush=True)
     from app.config import single_source_config
 
     config = single_source_config(str(directory))
     wsgi, stores = build_application(config)
     url = url_for(args.host, args.port)
-    run_server(wsgi, args.host, args.port, args.threads,
-               f"omnidash: demo at {url} ({stores['main'].describe()}; Ctrl-C to stop)")
+    live = None
+    if args.live:
+        from app.demo import LiveRuns
+
+        live = LiveRuns(directory).start()  # two runs really RUNNING while the demo serves
+    try:
+        run_server(wsgi, args.host, args.port, args.threads,
+                   f"omnidash: demo at {url} ({stores['main'].describe()}; Ctrl-C to stop)")
+    finally:
+        if live is not None:
+            live.stop()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Downloads of the run detail page: raw captured output, one source file, all artifacts as a zip.
+"""Downloads of the run detail page: raw captured output (`?ansi=0`: without escape codes), one source file, all artifacts as a zip.
 
 Single artifacts are served by the JSON API (`GET /api/runs/<id>/artifacts/<name>`). Every route goes
 through the RunStore, which refuses names escaping the run (NotFound), so `../` never reaches a file.
@@ -14,11 +14,12 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify, request
 
 from app.context import get_store
 from app.pages.run_detail_data import resolve_run
 from app.store.base import NotFound, RunId, StoreError, StoreUnavailable
+from app.store.output import strip_ansi
 
 downloads = Blueprint("downloads", __name__, url_prefix="/download")
 CHUNK = 64 * 1024
@@ -78,8 +79,12 @@ def store_error(e: StoreError) -> tuple[Response, int]:
 def output_text(run_id: str) -> Response:
     rid, doc = resolve_run(get_store(), run_id)
     text = doc.get("captured_out") if isinstance(doc.get("captured_out"), str) else ""
+    plain = request.args.get("ansi") == "0"  # ?ansi=0: without escape codes (colours), as a text editor wants it
+    if plain:
+        text = strip_ansi(text)
     data = text.encode("utf-8", "replace")
-    return attachment(data, f"run-{safe_filename(str(rid), 'run')}-output.txt", "text/plain", len(data))
+    name = f"run-{safe_filename(str(rid), 'run')}-output{'-plain' if plain else ''}.txt"
+    return attachment(data, name, "text/plain", len(data))
 
 
 @downloads.get("/runs/<run_id>/sources/<path:name>")

@@ -31,11 +31,44 @@ var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGrid
       String(s).replace("_", " ").toLowerCase());
   };
 
+  /* Tags as chips; those that do not fit the column give way to a "+N" chip (all tags in its tooltip).
+     The fit is measured: every chip is laid out once, then the cell keeps the ones that fit, and measures
+     again when the column is resized. */
   dagcomponentfuncs.TagsCell = function (props) {
-    var tags = Array.isArray(props.value) ? props.value : [];
-    return h("span", { className: "tags-cell" }, tags.map(function (t, i) {
-      return h("span", { className: "tag-chip", key: i }, String(t));
-    }));
+    var React = window.React;
+    var tags = Array.isArray(props.value) ? props.value.map(String) : [];
+    var ref = React.useRef(null);
+    var st = React.useState(null), limit = st[0], setLimit = st[1];
+    var key = tags.join("\n");
+    React.useLayoutEffect(function () { setLimit(null); }, [key]);
+    React.useLayoutEffect(function () {
+      var el = ref.current;
+      if (!el || limit !== null) { return; }
+      var chips = el.children, room = el.clientWidth, n = chips.length;
+      var end = function (i) { return chips[i].offsetLeft + chips[i].offsetWidth; };
+      for (var i = 0; i < chips.length; i++) { if (end(i) > room) { n = i; break; } }
+      if (n < chips.length) { while (n > 0 && end(n - 1) > room - 40) { n--; } }
+      setLimit(n);
+    });
+    React.useEffect(function () {
+      var el = ref.current;
+      if (!el || !window.ResizeObserver) { return undefined; }
+      var width = el.clientWidth;
+      var ro = new window.ResizeObserver(function () {
+        if (el.clientWidth !== width) { width = el.clientWidth; setLimit(null); }
+      });
+      ro.observe(el);
+      return function () { ro.disconnect(); };
+    }, []);
+    var shown = limit === null ? tags : tags.slice(0, limit);
+    var rest = tags.length - shown.length;
+    var chips = shown.map(function (t, i) { return h("span", { className: "tag-chip", key: i }, t); });
+    if (rest > 0) {
+      chips.push(h("span", { className: "tag-chip tag-more", key: "more", title: tags.join(", "),
+        "aria-label": rest + " more tag" + (rest === 1 ? "" : "s") + ": " + tags.slice(shown.length).join(", ") },
+        "+" + rest));
+    }
+    return h("span", { className: "tags-cell", ref: ref }, chips);
   };
 
   /* Tags editor: comma-separated text with suggestions of existing tags for the word being typed. */
@@ -85,7 +118,8 @@ var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGrid
     return h("button", { className: "group-toggle", title: open ? "Hide runs" : "Show runs",
       onClick: function (e) {
         e.stopPropagation();
-        props.setData ? props.setData({ toggle: d.group_key, t: Date.now() }) : null;
+        /* a Store, not the grid's setData: its cellRendererData prop makes AG Grid warn of an invalid option */
+        window.dash_clientside.set_props("tbl-group-toggle", { data: { toggle: d.group_key, t: Date.now() } });
       } }, (open ? "▾ " : "▸ ") + d.n + (d.n === 1 ? " run" : " runs"));
   };
 })();

@@ -21,6 +21,27 @@ dagfuncs.omniFormatValue = function (v) {
   return String(v);
 };
 
+/* Notes as one line of plain text: Markdown marks, links, images, code fences and HTML tags dropped. */
+dagfuncs.omniNotesExcerpt = function (v, max) {
+  if (v === null || v === undefined) { return ""; }
+  var t = String(v)
+    .replace(/```[\s\S]*?(```|$)/g, " ")
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/^\s{0,3}(#{1,6}\s+|>\s?|[-*+]\s+\[[ xX]\]\s+|[-*+]\s+|\d+[.)]\s+)/gm, "")
+    .replace(/^\s*([-*_]\s*){3,}$/gm, " ")
+    .replace(/(\*\*|__|~~|`)/g, "")
+    .replace(/(^|[\s(])[*_]([^*_\s][^*_]*?)[*_](?=[\s).,;:!?]|$)/g, "$1$2")
+    .replace(/\s+/g, " ").trim();
+  var n = max || 200;
+  return t.length > n ? t.slice(0, n - 1).trimEnd() + "…" : t;
+};
+
+dagfuncs.omniTagsTooltip = function (v) {
+  return Array.isArray(v) && v.length ? v.map(String).join(", ") : undefined;
+};
+
 /* ISO UTC time -> "2026-11-28 14:03:05" in the configured IANA timezone. */
 var _timeFormats = {};
 dagfuncs.omniFormatTime = function (v, tz) {

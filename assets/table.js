@@ -2,7 +2,8 @@
 (function () {
   /* The parameters whose change makes a new history entry; a change of column widths (`w`) alone replaces
      the current entry, so Back does not step through every resize. */
-  var ORDER = ["q", "sort", "cols", "pin", "group", "ps"];
+  var ORDER = ["q", "sort", "cols", "pin", "group", "ps", "varying"];
+  var DEFAULT_PIN = "id,experiment";  /* components.columns.DEFAULT_PINNED */
   var DEFAULT_SORT = "-id";
   var DEFAULT_PS = 100;
 
@@ -22,11 +23,15 @@
     var sort = (view.sort || []).join(",");
     if (sort && sort !== DEFAULT_SORT) { p.set("sort", sort); }
     if (view.cols && view.cols.length) { p.set("cols", view.cols.join(",")); }
-    if (view.pin && view.pin.length) { p.set("pin", view.pin.join(",")); }
+    if (view.pin) {  /* null: the default pins; []: none (`pin=-`) */
+      var pins = view.pin.join(",");
+      if (pins !== DEFAULT_PIN) { p.set("pin", pins || "-"); }
+    }
     if (view.group && view.group.length) { p.set("group", view.group.join(",")); }
     if (view.ps && view.ps !== (defaultPs || DEFAULT_PS)) { p.set("ps", String(view.ps)); }
     var widths = widthsParam(view.w);
     if (widths) { p.set("w", widths); }
+    if (view.varying === false) { p.set("varying", "0"); }
     var s = p.toString();
     return s ? "?" + s : "";
   }

@@ -1,4 +1,5 @@
-"""Metric plots at scale (issue 5): 50 runs x 100,000 points of one metric, in a FerretDB it starts.
+"""Metric plots at scale (issue 5): 50 runs x 100,000 points of one metric, in a test server it starts
+(FerretDB 2 + DocumentDB from the testdb kit, tests/testdb.py) or the MongoDB given by --uri.
 
 Prints, for the compare page's chart (server-side MinMax downsampling, 2,000 points per series) and for
 the baseline of sending every point (what Omniboard does):
@@ -7,7 +8,7 @@ the baseline of sending every point (what Omniboard does):
   render        Chromium: from navigation to the chart drawn, and from the callback response to the draw
   zoom refetch  Chromium: Plotly.relayout to a 2,000-step window -> the finer series drawn
 
-    python benchmarks/plots.py                 # its own FerretDB, 50 x 100,000 points
+    python benchmarks/plots.py                 # its own test server, 50 x 100,000 points
     python benchmarks/plots.py --runs 10 --points 20000 --uri mongodb://host:27017/
 
 Targets: < 1.5 MB, < 1 s to render, zoom refetch < 300 ms. Figures are wall-clock on this machine,
@@ -36,7 +37,7 @@ import pymongo  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ferretdb import uri_or_ferretdb  # noqa: E402
+from benchmarks.server import uri_or_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -165,7 +166,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    uri, ferret = uri_or_ferretdb(args.uri, "bench-plots-ferretdb-", announce=False)
+    uri, mongo = uri_or_server(args.uri, "bench-plots-", announce=False)
     db_name = "bench_plots"
     client = pymongo.MongoClient(uri)
     try:
@@ -219,8 +220,8 @@ def main() -> None:
     finally:
         client.drop_database(db_name)
         client.close()
-        if ferret is not None:
-            ferret.stop()
+        if mongo is not None:
+            mongo.stop()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dash import dcc, html
 from app.store.base import RunId
 from app.store.compare import MISSING, ConfigDiff, SummaryRow, diff_line_kind, format_value
 from components.figures import run_colors
+from components.text import plural
 
 MAX_DIFF_LINES = 4000
 MAX_CELL_CHARS = 300
@@ -58,7 +59,7 @@ def config_diff_table(diff: ConfigDiff, href: Any) -> html.Div:
                             **{"data-key": row.key}))
     n_diff = len(diff.differing_keys)
     return html.Div([
-        html.P(f"{n_diff} of {len(diff.rows)} values differ.", className="cmp-note"),
+        html.P(f"{n_diff} of {plural(len(diff.rows), 'value')} differ{'s' if n_diff == 1 else ''}.", className="cmp-note"),
         html.Div(html.Table([html.Thead(html.Tr([html.Th("key"), *run_header(diff.run_ids, href)])),
                              html.Tbody(body)], className="cmp-table cmp-config"), className="cmp-scroll"),
     ])

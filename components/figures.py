@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from _plotly_utils.utils import to_typed_array_spec
 
 from app.store.base import RunId, Series
 from app.store.compare import aggregate, ema_smooth, format_value
+from components.text import plural
 
 # Seaborn "colorblind" (what Omniboard uses), then a few more distinct hues.
 PALETTE = [
@@ -393,14 +394,19 @@ def _tick(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def category_text(v: Any) -> str:
+    """A category as text: booleans `true`/`false` (as in the table and the query language), else str."""
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
 def axis_values(values: Sequence[Any], escape: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Numbers as they are; anything else mapped to 0..k-1 with tick text (strings, bools, None).
     `escape=False` for parcoords, whose tick text plotly writes as plain SVG text (no markup)."""
     if _is_numeric(values):
         return np.array([np.nan if v is None else float(v) for v in values]), {}
-    cats = sorted({str(v) for v in values}, key=lambda t: (t == "None", t))
+    cats = sorted({category_text(v) for v in values}, key=lambda t: (t == "None", t))
     index = {c: i for i, c in enumerate(cats)}
-    return (np.array([index[str(v)] for v in values], dtype=float),
+    return (np.array([index[category_text(v)] for v in values], dtype=float),
             {"tickvals": list(range(len(cats))), "ticktext": [esc(t) if escape else t for t in map(_tick, cats)]})
 
 
@@ -410,10 +416,37 @@ def log_axis(values: np.ndarray, ticks: Mapping[str, Any]) -> bool:
     return not ticks and _spans_decades(values)
 
 
+VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
+CONTEXT_COLOR = "#c9cdd4"  # runs shown only as context (hyper-parameter views of compared runs)
+
+
+def highlight_line(color: np.ndarray, ids: Sequence[str], highlight: Collection[str], metric_col: str,
+                   lower_better: bool) -> dict[str, Any]:
+    """A parcoords `line` where the highlighted runs are coloured by the metric (their own range) and the
+    others are a light grey: one colour scale whose bottom tenth is grey, ticks labelled in metric units."""
+    mine = np.array([i in highlight for i in ids], dtype=bool)
+    own = color[mine & np.isfinite(color)]
+    lo, hi = (float(own.min()), float(own.max())) if own.size else (0.0, 1.0)
+    span = (hi - lo) or 1.0
+    base = 0.12
+    shade = np.where(mine, base + (1 - base) * (color - lo) / span, 0.0)
+    shade = np.where(np.isfinite(shade), shade, 0.0)
+    stops = VIRIDIS[::-1] if lower_better else VIRIDIS
+    scale = [[0.0, CONTEXT_COLOR], [0.1, CONTEXT_COLOR]]
+    scale += [[base + (1 - base) * k / (len(stops) - 1), c] for k, c in enumerate(stops)]
+    ticks = [base + (1 - base) * k / 4 for k in range(5)] if hi > lo else [base]
+    return {"color": typed(shade), "colorscale": scale, "cmin": 0.0, "cmax": 1.0, "showscale": True,
+            "colorbar": {"title": {"text": esc(metric_col)}, "tickvals": ticks,
+                         "ticktext": [f"{lo + span * (t - base) / (1 - base):.4g}" for t in ticks]}}
+
+
 def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metric_col: str,
-                    theme: str = "light", lower_better: bool = False) -> Figure:
+                    theme: str = "light", lower_better: bool = False,
+                    highlight: Collection[str] | None = None) -> Figure:
     """Parallel coordinates: one axis per key plus the metric, lines coloured by the metric; an axis whose
-    values span two decades or more is drawn in log10 (labelled "(log)"; `axis_defs` maps brushes back)."""
+    values span two decades or more is drawn in log10 (labelled "(log)"; `axis_defs` maps brushes back).
+    `highlight` (run ids as text): only those runs are coloured, the others are grey context (put them
+    last in `rows` so they are drawn on top)."""
     dims = []
     for key in [*keys, metric_col]:
         vals, ticks = axis_values([r.get(key) for r in rows], escape=False)
@@ -430,6 +463,9 @@ def parallel_figure(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], metr
                  "colorbar": {"title": {"text": esc(metric_col)}}},
         "unselected": {"line": {"opacity": 0.08}},
     }
+    ids = [str(r.get("id")) for r in rows]
+    if highlight is not None and any(i not in highlight for i in ids):
+        trace["line"] = highlight_line(color, ids, highlight, metric_col, lower_better)
     # the first axis writes its tick text to its left, and parcoords has no automargin: make room for it
     first_ticks = dims[0].get("ticktext", []) if dims else []
     left = int(min(220, max(70, 16 + 6.5 * max((len(t) for t in first_ticks), default=0))))
@@ -474,7 +510,7 @@ def color_categories(values: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
     grey = []  # listed last, in grey
     if len(named) > MAX_COLOR_CATEGORIES:
         kept = sorted(sorted(named, key=lambda c: (-counts[c], c))[: MAX_COLOR_CATEGORIES - 1])
-        other = f"other ({len(named) - len(kept)} values)"
+        other = f"other ({plural(len(named) - len(kept), 'value')})"
         labels = [c if c in kept or c == "None" else other for c in labels]
         named, grey = kept, [other]
     colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(named)}
@@ -489,13 +525,14 @@ def _decade_ticks(lo: float, hi: float) -> dict[str, Any]:
 
 
 def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, color_key: str | None,
-                   theme: str = "light") -> Figure:
+                   theme: str = "light", highlight: Collection[str] | None = None) -> Figure:
     """Scatter of runs: x a config key or summary, y a summary, colour another key; customdata = run id.
 
     A numeric colour key is a continuous scale with a colour bar (log10 when it spans two decades), runs
     without a value grey and listed in the legend; any other colour key (strings, bools) gets one trace and
     one discrete colour per value, with a legend. An axis whose positive values span two decades or more
-    (learning rates) is drawn on a log scale."""
+    (learning rates) is drawn on a log scale. With `highlight` (run ids as text) the other runs are small
+    grey context points ("other runs") under the highlighted ones."""
     xs, xticks = axis_values([r.get(x_key) for r in rows])
     ys, yticks = axis_values([r.get(y_key) for r in rows])
     ids = [str(r.get("id")) for r in rows]
@@ -511,7 +548,13 @@ def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, co
 
     plotted = np.isfinite(xs) & np.isfinite(ys)
     everyone = [int(i) for i in np.flatnonzero(plotted)]  # runs without x or y: only counted in a note
+    unplotted = len(rows) - len(everyone)
     traces: list[dict[str, Any]] = []
+    if highlight is not None and any(ids[i] not in highlight for i in everyone):
+        context = [i for i in everyone if ids[i] not in highlight]
+        everyone = [i for i in everyone if ids[i] in highlight]
+        traces.append(points(context, "other runs", {"color": CONTEXT_COLOR, "size": 6, "opacity": 0.7,
+                                                     "line": {"width": 0}}, True))
     if not color_key:
         traces.append(points(everyone, "runs", {"color": PALETTE[0]}, False))
     elif _is_numeric(raw := [rows[i].get(color_key) for i in everyone]):
@@ -546,7 +589,6 @@ def scatter_figure(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, co
             layout[axis].update(tickmode="array", **ticks)
         elif _spans_decades(vals):
             layout[axis]["type"] = "log"
-    unplotted = len(rows) - len(everyone)
     layout["annotations"] = [note(f"{unplotted} run{'s' if unplotted != 1 else ''} without a value for x or y "
                                   "not shown", corner=True)] if unplotted else []
     return {"data": traces, "layout": layout}

@@ -33,14 +33,18 @@ def _control(label: str, child: Any, cls: str = "") -> html.Div:
     return html.Div([html.Label(label, className="pp-label"), child], className=f"pp-control {cls}".strip())
 
 
-def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, smoothing: float) -> html.Div:
-    """The control bar: metrics, layout, x, y, smoothing, labels, grouping, live, export."""
+def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, smoothing: float,
+             labels: list[str] | None = None, grouped: bool = False, group_keys: list[str] | None = None,
+             layout: str = "multiples", band: str = "std") -> html.Div:
+    """The control bar: metrics, layout, x, y, smoothing, labels, grouping, live, export.
+
+    Pressing Enter in the smoothing slider's number box applies the value (assets/slider_enter.js)."""
     return html.Div(
         [
             _control("Metrics", dcc.Dropdown(id=pid(prefix, "metrics"), multi=True, value=metrics or [],
                                               placeholder="Choose metrics…", className="pp-metrics"), "pp-wide"),
             _control("Charts", dcc.RadioItems(
-                id=pid(prefix, "layout"), value="multiples", inline=True,
+                id=pid(prefix, "layout"), value=layout if layout in ("multiples", "single") else "multiples", inline=True,
                 options=[{"label": " one per metric", "value": "multiples"},
                          {"label": " all in one", "value": "single"}])),
             _control("X axis", dcc.RadioItems(
@@ -53,14 +57,15 @@ def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, s
                 id=pid(prefix, "smooth"), min=0, max=0.99, step=0.01, value=smoothing,
                 marks={0: "0", 0.6: "0.6", 0.9: "0.9", 0.99: ".99"}, updatemode="mouseup",
                 tooltip={"placement": "bottom"}), "pp-slider"),
-            _control("Legend label", dcc.Dropdown(id=pid(prefix, "labels"), multi=True, value=[],
+            _control("Legend label", dcc.Dropdown(id=pid(prefix, "labels"), multi=True, value=list(labels or []),
                                                    placeholder="config keys…"), "pp-wide"),
             _control("Group runs", html.Div([
-                dcc.Checklist(id=pid(prefix, "group"), options=[{"label": " by", "value": "on"}], value=[],
-                              inline=True),
-                dcc.Dropdown(id=pid(prefix, "group-keys"), multi=True, value=[], placeholder="config keys…",
+                dcc.Checklist(id=pid(prefix, "group"), options=[{"label": " by", "value": "on"}],
+                              value=["on"] if grouped else [], inline=True),
+                dcc.Dropdown(id=pid(prefix, "group-keys"), multi=True, value=list(group_keys or []),
+                             placeholder="config keys…",
                              className="pp-group-keys"),
-                dcc.RadioItems(id=pid(prefix, "band"), value="std", inline=True,
+                dcc.RadioItems(id=pid(prefix, "band"), value=band if band in ("std", "minmax") else "std", inline=True,
                                options=[{"label": " ±std", "value": "std"}, {"label": " min–max", "value": "minmax"}]),
             ], className="pp-group-row"), "pp-wide"),
             _control("", html.Div([
@@ -75,8 +80,10 @@ def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, s
 
 
 def panel(prefix: str, run_ids: list | None, metrics: list[str] | None, x_mode: str = "step",
-          log_y: bool = False, smoothing: float = 0.0, live_interval_ms: int = 5000) -> html.Div:
-    """The whole panel: state stores, controls, status line and the chart grid."""
+          log_y: bool = False, smoothing: float = 0.0, live_interval_ms: int = 5000,
+          **control_values: Any) -> html.Div:
+    """The whole panel: state stores, controls, status line and the chart grid (`control_values`: the
+    initial labels, grouped, group_keys, layout and band of `controls`)."""
     return html.Div(
         [
             dcc.Store(id=pid(prefix, "runs"), data=list(run_ids or [])),
@@ -85,7 +92,7 @@ def panel(prefix: str, run_ids: list | None, metrics: list[str] | None, x_mode: 
             dcc.Store(id=pid(prefix, "refresh"), data=0),
             dcc.Interval(id=pid(prefix, "tick"), interval=live_interval_ms, disabled=True),
             dcc.Download(id=pid(prefix, "csv")),
-            controls(prefix, metrics, x_mode, log_y, smoothing),
+            controls(prefix, metrics, x_mode, log_y, smoothing, **control_values),
             html.Div(id=pid(prefix, "status"), className="pp-status"),
             dcc.Loading(html.Div(id=pid(prefix, "charts"), className="pp-charts"), type="dot",
                         delay_show=300, overlay_style={"visibility": "visible", "opacity": 0.6}),

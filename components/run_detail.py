@@ -20,6 +20,7 @@ from app.pages.run_detail_data import (
     trace_text,
 )
 from app.store.base import FileInfo
+from components.text import plural
 
 TABS = [
     ("metrics", "Metrics"),
@@ -100,24 +101,31 @@ def header(
     tags: Sequence[str],
     notes: str,
     editable: bool,
+    permissions: dict[str, str] | None = None,
 ) -> html.Div:
+    """The run's title, facts, tags and notes. What `permissions` refuses (app.pages.permissions: action ->
+    reason) shows disabled with the reason as its tooltip, or not at all when it would only be clutter."""
+    permissions = permissions or {}
     title = html.H2([html.Span(f"#{run_id}", className="run-id"), html.Span(experiment or "(unnamed)",
                     className="run-experiment"), html.Span(status_badge(status), id="rd-status")],
                     className="run-title")
     actions = []
-    if editable:
-        actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0))
+    delete_refused = permissions.get("delete", "" if editable else "This dashboard is read-only.")
+    actions.append(html.Button("Delete run…", id="rd-delete", className="btn btn-danger", n_clicks=0,
+                               disabled=bool(delete_refused), title=delete_refused or "Delete this run for good"))
+    refused = "" if editable else (permissions.get("tags") or "This dashboard is read-only.")
     tag_row = html.Div(
         [html.Span("Tags", className="label"), html.Span(tag_chips(tags, editable), id="rd-tags", className="tags")]
         + ([dcc.Input(id="rd-tag-input", placeholder="add tag ⏎", debounce=True, className="tag-input",
-                      value="", maxLength=200)] if editable else []),
+                      value="", maxLength=200)] if editable else
+           [html.Span("(read-only)", className="muted perm-hint", title=refused)]),
         className="tag-row",
     )
     notes_block = html.Div(
         [
             html.Div([html.Span("Notes", className="label")]
-                     + ([html.Button("Edit", id="rd-notes-edit", className="btn btn-small", n_clicks=0)]
-                        if editable else []),
+                     + [html.Button("Edit", id="rd-notes-edit", className="btn btn-small", n_clicks=0,
+                                    disabled=not editable, title=refused or "Edit the notes (Markdown)")],
                      className="notes-head"),
             html.Div(notes_markdown(notes), id="rd-notes-view"),
             html.Div(
@@ -310,8 +318,25 @@ def preview_frame(name: str, body: Any, note: str | None = None) -> html.Div:
                      *([html.P(note, className="muted")] if note else []), body], className="preview")
 
 
-def image_preview(data_uri: str, name: str) -> html.Img:
-    return html.Img(src=data_uri, alt=name, className="preview-img")
+SMALL_IMAGE_PX = 360  # images narrower than this are shown at least this wide (pixels kept sharp)
+
+
+def image_width(raw: bytes) -> int | None:
+    """The pixel width of a PNG or GIF from its header (None for other formats)."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        return int.from_bytes(raw[16:20], "big")
+    if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 8:
+        return int.from_bytes(raw[6:8], "little")
+    return None
+
+
+def image_preview(data_uri: str, name: str, width: int | None = None) -> html.Div:
+    """The image, small ones scaled up; a click shows it as large as the window (assets/image_zoom.js)."""
+    small = width is not None and width < SMALL_IMAGE_PX
+    return html.Div(
+        html.Img(src=data_uri, alt=name, className="preview-img preview-img-small" if small else "preview-img",
+                 title="Click to enlarge"),
+        className="img-zoom", role="button", tabIndex="0", **{"aria-label": f"enlarge {name}"})
 
 
 def text_preview(text: str) -> html.Pre:
@@ -331,6 +356,6 @@ def html_preview(document: str) -> html.Iframe:
 
 def csv_preview(columns: Sequence[str], rows: Sequence[Sequence[Any]], total_rows: int) -> html.Div:
     body = [html.Tr([html.Td("" if v is None else str(v)) for v in row]) for row in rows]
-    note = f"First {len(rows)} of {total_rows} rows." if total_rows > len(rows) else f"{total_rows} rows."
+    note = f"First {len(rows)} of {plural(total_rows, 'row')}." if total_rows > len(rows) else f"{plural(total_rows, 'row')}."
     return html.Div([html.P(note, className="muted"),
                      html.Div(table([str(c) for c in columns], body, "Empty table."), className="csv-wrap")])

@@ -11,7 +11,7 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from components.columns import DEFAULT_WIDTH, MIN_WIDTH, Col, column_defs, header_name
+from components.columns import DEFAULT_WIDTH, MIN_WIDTH, Col, column_defs, grouped_column_defs, header_name
 from components.filter_bar import filter_bar
 
 GRID = "tbl-grid"
@@ -50,6 +50,7 @@ PICKER_MESSAGE = "tbl-picker-message"
 GROUP_KEYS = "tbl-group-keys"
 GROUP_SEEDS = "tbl-group-seeds"
 GROUP_EXPANDED = "tbl-group-expanded"
+GROUP_TOGGLE = "tbl-group-toggle"  # {"toggle": group key}: a group row's toggle was clicked
 PAGE_SIZE = "tbl-page-size"
 # views and export
 VIEWS_MENU = "tbl-views"
@@ -94,7 +95,7 @@ def runs_grid(visible: Sequence[str], known: Sequence[Col], sort: Sequence[str],
     return dag.AgGrid(
         id=GRID,
         rowModelType="infinite",
-        columnDefs=defs,
+        columnDefs=grouped_column_defs(defs, known),
         defaultColDef={"minWidth": MIN_WIDTH, "width": DEFAULT_WIDTH, "cellDataType": False},
         getRowId="omniRowId(params)",
         filterModel={},
@@ -112,6 +113,10 @@ def runs_grid(visible: Sequence[str], known: Sequence[Col], sort: Sequence[str],
             "stopEditingWhenCellsLoseFocus": True,
             "multiSortKey": "ctrl",
             "localeText": {"noRowsToShow": "No runs match this filter."},
+            "groupHeaderHeight": 26,
+            "selectionColumnDef": {"pinned": "left", "width": 44, "minWidth": 44, "maxWidth": 44,
+                                   "resizable": False, "suppressHeaderMenuButton": True},
+            "suppressDragLeaveHidesColumns": True,
         },
         className="runs-grid",
         style={"height": "100%", "width": "100%"},
@@ -162,9 +167,10 @@ def group_grid(keys: Sequence[str], value_columns: Sequence[str], known: Sequenc
 
 
 def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinned: Sequence[str],
-                  visible: Sequence[str], read_only: bool) -> html.Div:
-    """The column picker panel (hidden until the Columns button opens it)."""
-    add_forms = [] if read_only else [
+                  visible: Sequence[str], read_only: bool, varying: bool = True, refused: str = "") -> html.Div:
+    """The column picker panel (hidden until the Columns button opens it). Without the right to add shared
+    columns the add forms stay in the page (the column callback listens to them) but hidden, with a hint."""
+    add_forms = [
         html.Details([
             html.Summary("Add a custom column (a document path, shared with Omniboard)"),
             html.Div([
@@ -187,13 +193,17 @@ def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinne
             ], className="form-row"),
         ]),
     ]
+    if read_only:
+        add_forms = [html.P(f"Adding shared columns: {refused or 'not allowed here.'}", className="hint"),
+                     html.Div(add_forms, hidden=True)]
     return html.Div(
         [
             html.Div([
                 dcc.Input(id=PICKER_SEARCH, placeholder="Search columns (config keys, metrics, paths)…",
                           className="small-input picker-search", debounce=0.2),
                 dcc.Checklist(id=PICKER_VARYING, options=[{"label": " only columns that vary", "value": "vary"}],
-                              value=["vary"], className="inline-check"),
+                              value=["vary"] if varying else [], className="inline-check",
+                              inputStyle={"marginRight": "4px"}),
                 html.Button("Default columns", id=PICKER_RESET, className="btn"),
             ], className="form-row"),
             dcc.Checklist(id=PICKER_LIST, options=[], value=list(visible), className="picker-list",
@@ -212,13 +222,23 @@ def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinne
     )
 
 
-def bulk_bar(read_only: bool) -> html.Div:
-    """Actions on the selected runs (or on every run matching the filter)."""
-    write = [] if read_only else [
-        dcc.Input(id=BULK_TAG, placeholder="tag", className="small-input tag-input", list="tbl-tag-datalist"),
-        html.Button("Add tag", id=BULK_ADD, className="btn"),
-        html.Button("Remove tag", id=BULK_REMOVE, className="btn"),
-        html.Button("Delete…", id=BULK_DELETE, className="btn btn-danger"),
+def action_button(label: str, id: str, refused: str, title: str = "", className: str = "btn") -> html.Button:
+    """A write button: disabled, with the reason as its tooltip, when the user cannot do it."""
+    return html.Button(label, id=id, className=className, disabled=bool(refused), title=refused or title,
+                       **({"aria-disabled": "true"} if refused else {}))
+
+
+def bulk_bar(permissions: dict[str, str] | None = None) -> html.Div:
+    """Actions on the selected runs (or on every run matching the filter); what the user's role (or a
+    read-only board) cannot do stays visible but disabled, the reason in its tooltip."""
+    permissions = permissions or {}
+    tag_refused, delete_refused = permissions.get("bulk_tags", ""), permissions.get("delete", "")
+    write = [
+        html.Span(dcc.Input(id=BULK_TAG, placeholder="tag", className="small-input tag-input",
+                            list="tbl-tag-datalist", disabled=bool(tag_refused)), title=tag_refused),
+        action_button("Add tag", BULK_ADD, tag_refused, "Add this tag to the selected runs"),
+        action_button("Remove tag", BULK_REMOVE, tag_refused, "Remove this tag from the selected runs"),
+        action_button("Delete…", BULK_DELETE, delete_refused, "Delete the selected runs", "btn btn-danger"),
     ]
     return html.Div(
         [
@@ -254,18 +274,21 @@ def delete_dialog() -> html.Div:
     )
 
 
-def views_menu(views: Sequence[dict[str, Any]], base_path: str, read_only: bool) -> html.Details:
-    """Saved views: links that open them, and a form to save the current one."""
+def views_menu(views: Sequence[dict[str, Any]], base_path: str, read_only: bool | str) -> html.Details:
+    """Saved views: links that open them, and a form to save the current one (`read_only`: why not)."""
+    form = html.Div([
+        dcc.Input(id=VIEW_NAME, placeholder="name this view", className="small-input"),
+        html.Button("Save", id=VIEW_SAVE, className="btn"),
+    ], className="form-row", hidden=bool(read_only))
+    why = read_only if isinstance(read_only, str) and read_only else "Not allowed here."
     return html.Details(
         [
             html.Summary("Views", className="btn"),
             html.Div(
                 [
-                    html.Div(view_links(views, base_path), id=VIEW_LIST, className="view-list"),
-                    *([] if read_only else [html.Div([
-                        dcc.Input(id=VIEW_NAME, placeholder="name this view", className="small-input"),
-                        html.Button("Save", id=VIEW_SAVE, className="btn"),
-                    ], className="form-row")]),
+                    html.Div(view_links(views, base_path, not read_only), id=VIEW_LIST, className="view-list"),
+                    form,
+                    *([html.P(f"Saving views: {why}", className="hint")] if read_only else []),
                 ],
                 className="menu-panel",
             ),
@@ -274,7 +297,7 @@ def views_menu(views: Sequence[dict[str, Any]], base_path: str, read_only: bool)
     )
 
 
-def view_links(views: Sequence[dict[str, Any]], base_path: str) -> list:
+def view_links(views: Sequence[dict[str, Any]], base_path: str, deletable: bool = True) -> list:
     if not views:
         return [html.P("No saved views yet.", className="hint")]
     items = []
@@ -283,14 +306,15 @@ def view_links(views: Sequence[dict[str, Any]], base_path: str) -> list:
         items.append(html.Div([
             dcc.Link(name, href=v.get("href") or base_path, className="view-link",
                      id={"type": VIEW_LINK, "name": name}),
-            html.Button("×", id={"type": VIEW_DELETE, "name": name}, className="icon-btn", title=f"Delete {name}"),
+            *([html.Button("×", id={"type": VIEW_DELETE, "name": name}, className="icon-btn",
+                           title=f"Delete {name}")] if deletable else []),
         ], className="view-item"))
     return items
 
 
-def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], config_keys: Sequence[str],
+def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str], group_options: Sequence[str],
             views: Sequence[dict], export_href: str, base_path: str, refresh_seconds: float,
-            read_only: bool) -> html.Div:
+            read_only: bool | str) -> html.Div:
     return html.Div(
         [
             html.Span("…", id=COUNT, className="run-count", role="status", **{"aria-live": "polite"}),
@@ -298,8 +322,9 @@ def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str]
             html.Button("Columns", id=PICKER_TOGGLE, className="btn"),
             html.Div([
                 html.Label("Group by", className="field-label", htmlFor=GROUP_KEYS),
-                dcc.Dropdown(id=GROUP_KEYS, options=list(config_keys), value=list(group_keys), multi=True,
-                             placeholder="config keys…", className="group-dropdown"),
+                dcc.Dropdown(id=GROUP_KEYS, options=list(dict.fromkeys([*group_options, *group_keys])),
+                             value=list(group_keys), multi=True, placeholder="experiment, config keys…",
+                             className="group-dropdown"),
                 html.Button("Group over seeds", id=GROUP_SEEDS, className="btn",
                             title="Group by every config key that varies, except seed"),
             ], className="group-controls"),
@@ -328,6 +353,7 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
         dcc.Store(id=BASELINE, data=None),
         dcc.Store(id=TAG_OPTIONS, data=[]),
         dcc.Store(id=GROUP_EXPANDED, data=[]),
+        dcc.Store(id=GROUP_TOGGLE),
         dcc.Store(id=DELETE_TARGET, data=None),
         dcc.Store(id=RUNNING_IDS, data=None),
         dcc.Store(id=RUNNING_ROWS, data=None),
@@ -340,8 +366,13 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
 def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[Col], query_statuses: list[str],
                config_keys: Sequence[str], metric_names: Sequence[str], value_columns: Sequence[str],
                views: Sequence[dict], export_href: str, timezone: str, base_path: str, refresh_seconds: float,
-               read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int]) -> html.Div:
-    """The whole runs page."""
+               read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int],
+               group_options: Sequence[str] | None = None, pinned: Sequence[str] = (),
+               permissions: dict[str, str] | None = None) -> html.Div:
+    """The whole runs page (`group_options`: the columns grouping offers, default the config keys; `read_only`:
+    no inline edits; `permissions`: why each write is refused)."""
+    permissions = permissions or {}
+    read_only = read_only or bool(permissions.get("tags"))
     grouping = bool(view.get("group"))
     page_size = view.get("ps") or default_page_size
     widths = {str(name): int(px) for name, px in view.get("w") or []}
@@ -350,13 +381,15 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
             *stores(view, visible, int(refresh_seconds * 1000), default_page_size),
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
-            toolbar(page_size, page_sizes, view.get("group") or [], config_keys, views, export_href, base_path,
-                    refresh_seconds, read_only),
-            column_picker(config_keys, metric_names, view.get("pin") or [], visible, read_only),
-            bulk_bar(read_only),
+            toolbar(page_size, page_sizes, view.get("group") or [],
+                    config_keys if group_options is None else group_options, views, export_href, base_path,
+                    refresh_seconds, permissions.get("views") or read_only),
+            column_picker(config_keys, metric_names, pinned, visible, bool(permissions.get("columns")) or read_only,
+                          view.get("varying") is not False, permissions.get("columns", "")),
+            bulk_bar(permissions),
             html.Div(id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
             html.Div(
-                runs_grid(visible, known, view.get("sort") or ["-id"], view.get("pin") or [],
+                runs_grid(visible, known, view.get("sort") or ["-id"], pinned,
                           page_size, timezone, base_path, read_only, widths),
                 id=GRID_BOX, className="grid-box", hidden=grouping,
             ),

@@ -196,18 +196,46 @@ def test_serve_read_only(served, tmp_path):
 
 def test_demo_writes_runs_then_reuses_them(served, tmp_path):
     target = tmp_path / "demo"
-    s = served("demo", "--dir", str(target), "--runs", "6", "--port", str(free_port()))
+    s = served("demo", "--dir", str(target), "--runs", "6", "--no-live", "--port", str(free_port()))
     assert any("writing 6 demo runs" in line for line in s.lines)
     status, body = s.get_json("/healthz")
     assert status == 200 and body["runs"] == 6 and body["source"] == "files"
     s.stop()
-    again = served("demo", "--dir", str(target), "--port", str(free_port()))
+    again = served("demo", "--dir", str(target), "--no-live", "--port", str(free_port()))
     assert any("reusing" in line for line in again.lines)
     assert again.get_json("/healthz")[1]["runs"] == 6
 
 
+def test_demo_keeps_two_runs_really_running_until_it_stops(served, tmp_path):
+    """Two live runs get new metric points and output while the demo serves; Ctrl-C ends them INTERRUPTED."""
+    target = tmp_path / "demo"
+    s = served("demo", "--dir", str(target), "--runs", "3", "--port", str(free_port()))
+
+    def live_runs() -> list[dict]:
+        status, body = s.get_json("/api/runs?q=status%20%3D%3D%20RUNNING&columns=id,status")
+        assert status == 200
+        return body["runs"]
+
+    deadline = time.time() + 60
+    while len(live_runs()) < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    ids = sorted(int(r["id"]) for r in live_runs())
+    assert ids == [4, 5], "two new runs, RUNNING"
+    sizes = {i: len(json.loads((target / str(i) / "metrics.json").read_text())["train.loss"]["steps"]) for i in ids}
+    out = {i: (target / str(i) / "cout.txt").stat().st_size for i in ids}
+    time.sleep(6)  # a few heartbeats
+    for i in ids:
+        steps = json.loads((target / str(i) / "metrics.json").read_text())["train.loss"]["steps"]
+        assert len(steps) > sizes[i] + 4 and steps == sorted(steps), "points keep arriving, in order"
+        assert (target / str(i) / "cout.txt").stat().st_size > out[i], "and output"
+    s.stop()
+    for i in ids:
+        run = json.loads((target / str(i) / "run.json").read_text())
+        assert run["status"] == "INTERRUPTED" and "stop_time" in run, "stopped with the server"
+
+
 def test_demo_default_folder_is_in_the_current_directory(served, tmp_path):
-    s = served("demo", "--runs", "3", "--port", str(free_port()), cwd=tmp_path)
+    s = served("demo", "--runs", "3", "--no-live", "--port", str(free_port()), cwd=tmp_path)
     assert (tmp_path / "omnidash-demo").is_dir()
     assert s.get_json("/healthz")[1]["runs"] == 3
 

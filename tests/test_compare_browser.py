@@ -158,12 +158,21 @@ def test_three_runs_axes_log_smoothing_zoom(page, app_url, artifacts_dir):
     state = graph_state(page, loss)
     assert [t["type"] for t in state["traces"]] == ["scatter"] * 3, "SVG, not WebGL, for a few thousand points"
     names = [t["name"] for t in state["traces"]]
-    assert names == ["#1 lr=0.01 note=plain opt=adam", "#2 lr=0.1 note=plain opt=adam",
-                     "#sgd-run lr=0.01 note=&lt;img src=x onerror=alert(1)&gt; opt=sgd"], "escaped for plotly"
+    assert names == ["#1 lr=0.01 opt=adam note=plain", "#2 lr=0.1 opt=adam note=plain",
+                     "#sgd-run lr=0.01 opt=sgd note=&lt;img src=x onerror=alert(1)&gt;"], "escaped for plotly"
     assert all(t["n"] <= 1000 for t in state["traces"]), "downsampled on the server"
     assert [t["gaps"] for t in state["traces"]] == [[100]] * 3, "the NaN at step 100 stays a gap"
     acc = graph_state(page, chart_titled(page, "acc"))
     assert len(acc["traces"]) == 2, "acc exists only in runs 1 and 2"
+    # small multiples: one legend above the charts (every run once, in its line colour), none in the charts
+    assert page.eval_on_selector_all(f"{GRAPHS}", "gs => gs.map(g => g._fullLayout.showlegend)") == [False, False]
+    legend = page.eval_on_selector_all(".pp-legend .pp-legend-item", """items => items.map(i =>
+        [i.innerText.trim(), getComputedStyle(i.querySelector('.cmp-dot')).backgroundColor])""")
+    lines = page.evaluate(f"(i) => document.querySelectorAll('{GRAPHS}')[i]._fullData.map(t => t.line.color)", loss)
+    hex_to_rgb = lambda h: "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (1, 3, 5)))  # noqa: E731
+    assert [name for name, _ in legend] == ["#1 lr=0.01 opt=adam note=plain", "#2 lr=0.1 opt=adam note=plain",
+                                            "#sgd-run lr=0.01 opt=sgd note=<img src=x onerror=alert(1)>"]
+    assert [color for _, color in legend] == [hex_to_rgb(c) for c in lines]
     page.screenshot(path=str(artifacts_dir / "compare_metrics_light.png"), full_page=True)
 
     # x axis: wall time -> a date axis
@@ -235,6 +244,50 @@ def test_group_mode_and_csv(page, app_url, artifacts_dir):
     header, *lines = text.strip().splitlines()
     assert header.startswith("run_id,label,metric,step,timestamp,value")
     assert {line.split(",")[0] for line in lines} == {"1", "2", "sgd-run"}
+
+
+def test_smoothing_applies_on_enter_and_the_view_lives_in_the_url(page, app_url, artifacts_dir):
+    """Enter in the smoothing box applies it (no blur); metrics, smoothing, axes, labels, grouping, chart
+    layout and tab are in the URL (replaceState), so a reload or Back restores the view."""
+    open_compare(page, app_url)
+    box = page.locator("#cmp-smooth input")
+    box.fill("0.8")
+    box.press("Enter")
+    wait_for(page, lambda: len(graph_state(page, chart_titled(page, "loss"))["traces"]) == 6,
+             what="smoothed on Enter")
+    assert page.evaluate("document.activeElement === document.querySelector('#cmp-smooth input')"), "still typing"
+    wait_for(page, lambda: "smooth=0.8" in page.url, what="smoothing in the URL")
+
+    page.locator("#cmp-y").get_by_text("log", exact=True).click()
+    page.get_by_text("wall time", exact=True).click()
+    wait_for(page, lambda: "y=log" in page.url and "x=wall" in page.url, what="axes in the URL")
+    page.get_by_text("Config diff", exact=True).click()
+    wait_for(page, lambda: "tab=config" in page.url, what="tab in the URL")
+    history = page.evaluate("history.length")
+    page.reload()
+    page.wait_for_selector("#cmp-sec-config table")
+    assert page.is_hidden("#cmp-sec-metrics") and page.evaluate("history.length") == history
+    for part in ("smooth=0.8", "y=log", "x=wall", "tab=config", "labels=lr,opt,note", "metrics=acc,loss"):
+        assert part in page.url, (part, page.url)
+
+    # a shared link: grouped by opt, one chart, min-max band, labels by opt
+    page.goto(f"{app_url}/compare?runs=1,2,sgd-run&metrics=loss&group=opt&band=minmax&labels=opt&charts=single"
+              "&smooth=0.5")
+    wait_for(page, lambda: page.evaluate(f"document.querySelectorAll('{GRAPHS}').length") == 1, what="one chart")
+
+    def legend():
+        return [t["name"] for t in graph_state(page, 0)["traces"] if t["showlegend"] is not False]
+
+    names = wait_for(page, lambda: legend() if "opt=adam (n=2)" in legend() else None, what="grouped by opt")
+    assert names == ["opt=adam (n=2)", "opt=sgd (n=1)"]
+    assert page.locator("#cmp-group input[type=checkbox]").is_checked()
+    assert page.locator("#cmp-band input[value=minmax]").is_checked()
+    assert page.input_value("#cmp-smooth input") == "0.5"
+    assert "group=opt" in page.url and "band=minmax" in page.url
+    page.screenshot(path=str(artifacts_dir / "compare_url_state.png"), full_page=True)
+    page.goto(f"{app_url}/compare?runs=1,2&smooth=banana&x=<b>&group=no.such.key&tab=nope")
+    page.wait_for_selector("#cmp-sec-metrics .js-plotly-plot")
+    assert page.input_value("#cmp-smooth input") == "0"
 
 
 def run_colours(page) -> dict[str, str]:
@@ -331,6 +384,33 @@ def test_hparams_scatter_click_and_brush(page, app_url, artifacts_dir):
     assert "#2" in page.text_content("#cmp-scatter .hoverlayer")
     page.mouse.click(*box)
     wait_for(page, lambda: "/runs/2" in page.url, what="navigation to the run")
+
+
+def test_hparams_highlight_the_compared_runs_over_the_filter(page, app_url, artifacts_dir):
+    """The compared runs are coloured over the filter's other runs in grey (a toggle hides those); the
+    default axes are every varying config key, the scatter's x the key with most distinct values."""
+    page.goto(f"{app_url}/compare?runs=1,sgd-run&tab=hparams")
+    wait_for(page, lambda: "compared runs" in page.inner_text("#cmp-hp-count"), what="scope line")
+    assert page.inner_text("#cmp-hp-count") == "The 2 compared runs, coloured, over 2 other runs in grey."
+    page.wait_for_selector("#cmp-parcoords .parcoords .tick text")
+    labels = page.evaluate("document.querySelector('#cmp-parcoords .js-plotly-plot').data[0].dimensions"
+                           ".map(d => d.label)")
+    assert labels[:-1] == ["lr", "note", "opt", "points", "with_acc"], "every varying key but the seed"
+    scale = page.evaluate("document.querySelector('#cmp-parcoords .js-plotly-plot').data[0].line.colorscale")
+    assert scale[0][1] == scale[1][1] != scale[-1][1], "grey bottom of the scale: the context runs"
+    x_label = wait_for(page, lambda: page.evaluate(
+        "document.querySelector('#cmp-scatter .js-plotly-plot').layout.xaxis.title.text"), what="scatter")
+    assert x_label == "config.points", "three values: the most of any varying key"
+    traces = page.evaluate("document.querySelector('#cmp-scatter .js-plotly-plot').data"
+                           ".map(t => [t.name, Array.from(t.customdata)])")
+    assert ["other runs", ["2"]] in traces and sorted(i for _, ids in traces for i in ids) == ["1", "2"]
+    page.screenshot(path=str(artifacts_dir / "compare_hparams_highlight.png"), full_page=True)
+
+    page.locator("#cmp-hp-context").get_by_text("as grey context").click()
+    wait_for(page, lambda: page.inner_text("#cmp-hp-count") == "The 2 compared runs.", what="toggle off")
+    traces = wait_for(page, lambda: page.evaluate("document.querySelector('#cmp-scatter .js-plotly-plot').data"
+                                                  ".map(t => t.name)"), what="scatter")
+    assert "other runs" not in traces
 
 
 def test_odd_cases(page, app_url, artifacts_dir):

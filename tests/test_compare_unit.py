@@ -62,6 +62,18 @@ def test_config_diff_marks_exactly_the_differing_keys() -> None:
     assert diff.rows[0].key.startswith("config."), "config rows come first"
 
 
+def test_legend_keys_most_informative_first_and_booleans_as_in_the_table() -> None:
+    from app.store.compare import format_value, informative_keys
+
+    configs = [{"dataset": {"name": n}, "optimizer": o, "lr": lr, "batch_size": b, "depth": d, "augment": a}
+               for n, o, lr, b, d, a in [("mnist", "adam", 1e-3, 32, 4, False), ("cifar10", "sgd", 1e-2, 64, 18, True),
+                                         ("mnist", "adam", 3e-3, 128, 4, False)]]
+    keys = ["augment", "batch_size", "dataset.name", "depth", "lr", "optimizer"]
+    assert informative_keys(configs, keys) == ["lr", "optimizer", "batch_size", "augment", "depth", "dataset.name"]
+    assert format_value(True) == "true" and format_value(False) == "false" and format_value(1) == "1"
+    assert legend_label(doc(1, {"augment": True}), ["augment"]) == "augment=true"
+
+
 def test_varying_keys_exclude_seed_and_labels() -> None:
     configs = [{"lr": 0.1, "opt": "sgd", "seed": 1, "n": 3}, {"lr": 0.01, "opt": "sgd", "seed": 2, "n": 3}]
     assert varying_config_keys(configs) == ["lr"]

@@ -145,6 +145,7 @@ def test_completed_run_output(page, live, runs, artifacts_dir):
     assert page.locator("#rd-out-more").is_hidden()
     href = page.locator("#rd-out-download").get_attribute("href")
     assert href.endswith("/download/runs/1/output.txt")
+    assert page.locator("#rd-out-download-plain").get_attribute("href").endswith("/download/runs/1/output.txt?ansi=0")
     shot(page, artifacts_dir, "output")
 
     page.fill("#rd-out-search", "STARTING")
@@ -155,6 +156,8 @@ def test_completed_run_output(page, live, runs, artifacts_dir):
     assert page.locator(".out-hit-no").first.inner_text() == str(plain_text(raw).split("\n").index(
         "starting training with lr=0.5") + 1)
     shot(page, artifacts_dir, "output-search")
+    page.fill("#rd-out-search", "starting training")  # on screen; in the raw text an escape code splits it
+    page.locator(".out-hit mark", has_text="starting training").wait_for(timeout=TIMEOUT)
     assert_not_pwned(page)
 
 

@@ -112,8 +112,10 @@ def test_header_has_tags_notes_and_delete_only_when_editable():
     assert {"rd-delete", "rd-tag-input", "rd-notes-edit", "rd-notes-text"} <= ids
     assert PWN in [c.children for c in by_class(header, "tag-text")]
     read_only = rd.header(7, "exp", "COMPLETED", [], ["a"], "", editable=False)
-    ro_ids = {c.id for c in walk(read_only) if isinstance(getattr(c, "id", None), str)}
-    assert not {"rd-delete", "rd-tag-input", "rd-notes-edit"} & ro_ids
+    assert not {"rd-delete", "rd-tag-input", "rd-notes-edit"} & usable_ids(read_only)
+    # what cannot be used stays in view, disabled, with the reason as its tooltip
+    disabled = {c.id: c.title for c in walk(read_only) if getattr(c, "disabled", False)}
+    assert set(disabled) == {"rd-delete", "rd-notes-edit"} and all(disabled.values())
 
 
 def test_notes_markdown_has_raw_html_off():
@@ -291,6 +293,11 @@ def ids_in(component) -> set[str]:
     return {c.id for c in walk(component) if isinstance(getattr(c, "id", None), str)}
 
 
+def usable_ids(component) -> set[str]:
+    """Ids of the controls a user can use (shown and not disabled)."""
+    return {c.id for c in walk(component) if isinstance(getattr(c, "id", None), str) and not getattr(c, "disabled", 0)}
+
+
 def test_layout_opens_on_the_most_useful_tab(detail_app):
     app, _ = detail_app
     tabs = {rid: next(c for c in walk(layout_of(app, run_id=rid)) if getattr(c, "id", None) == "rd-tabs")
@@ -315,7 +322,7 @@ def test_layout_of_odd_ids(detail_app):
 def test_read_only_layout_has_no_edit_controls(detail_app):
     app, read_only = detail_app
     assert {"rd-delete", "rd-tag-input", "rd-notes-edit"} <= ids_in(layout_of(app, run_id="1"))
-    assert not {"rd-delete", "rd-tag-input", "rd-notes-edit"} & ids_in(layout_of(read_only, run_id="1"))
+    assert not {"rd-delete", "rd-tag-input", "rd-notes-edit"} & usable_ids(layout_of(read_only, run_id="1"))
 
 
 def test_download_links_carry_the_url_prefix():

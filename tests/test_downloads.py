@@ -40,6 +40,18 @@ def test_raw_output_download(client, runs):
     assert b"\r" in r.data  # raw: progress bars not collapsed
 
 
+def test_output_download_without_escape_codes(client, runs):
+    raw = (runs.basedir / "1" / "cout.txt").read_bytes()
+    assert b"\x1b[1;32mstarting\x1b[0m training" in raw
+    r = client.get("/download/runs/1/output.txt?ansi=0")
+    assert r.status_code == 200 and r.headers["Content-Disposition"].startswith("attachment")
+    assert "-plain.txt" in r.headers["Content-Disposition"]
+    assert b"\x1b" not in r.data and b"starting training" in r.data
+    assert b"\r" in r.data  # only the escape codes go; the text is otherwise as captured
+    assert r.data == raw.replace(b"\x1b[1;32m", b"").replace(b"\x1b[0m", b"").replace(b"\x1b[33m", b"").replace(
+        b"\x1b[4m", b"")
+
+
 def test_raw_output_of_a_string_id_and_a_huge_run(client, runs):
     r = client.get("/download/runs/lr-0.1-final/output.txt")
     assert r.status_code == 200 and b"Started run with ID" in r.data

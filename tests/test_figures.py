@@ -169,7 +169,7 @@ def test_scatter_string_colour_key_is_categorical() -> None:
     again = scatter_figure(rows[::-1], "config.lr", "last(acc)", "config.opt")["data"]
     assert {t["name"]: t["marker"]["color"] for t in again} == dict(zip(by_name, colors, strict=True))
     bools = scatter_figure(rows, "config.lr", "last(acc)", "config.bn")["data"]
-    assert [t["name"] for t in bools] == ["False", "True"]
+    assert [t["name"] for t in bools] == ["false", "true"], "booleans written as in the table"
 
 
 def test_scatter_many_string_values_share_an_other_colour() -> None:
@@ -271,3 +271,23 @@ def test_parallel_axis_spanning_decades_is_log10_and_brushes_map_back() -> None:
     assert [d["log"] for d in dims] == [True, False, False]
     q = query_from("", dims, {"0": [-3.5, -1.0], "1": [3, 9]})
     assert q.startswith("config.lr >= 0.000316") and "config.lr <= 0.1" in q and "config.depth >= 3" in q
+
+
+def test_highlighted_runs_over_grey_context() -> None:
+    from components.figures import CONTEXT_COLOR, parallel_figure, scatter_figure
+
+    rows = [{"id": i, "config.lr": 10.0 ** -(i % 3 + 1), "last(acc)": 0.5 + i / 20, "config.opt": "adam"}
+            for i in range(1, 9)]
+    rows[0]["last(acc)"] = None  # a context run without y
+    sc = scatter_figure(rows, "config.lr", "last(acc)", "config.opt", highlight={"7", "8"})
+    context, *mine = sc["data"]
+    assert context["name"] == "other runs" and context["marker"]["color"] == CONTEXT_COLOR
+    assert context["customdata"] == ["2", "3", "4", "5", "6"] and [t["customdata"] for t in mine] == [["7", "8"]]
+    assert "1 run without a value" in sc["layout"]["annotations"][0]["text"], "counted over every run"
+    par = parallel_figure(rows, ["config.lr"], "last(acc)", highlight={"7", "8"})
+    line = par["data"][0]["line"]
+    shades = array_of(line["color"])
+    assert (shades[:6] == 0).all() and (shades[6:] > 0.1).all(), "context at the grey bottom of the scale"
+    assert line["colorscale"][0][1] == CONTEXT_COLOR and line["colorbar"]["ticktext"][0] == "0.85"
+    plain = parallel_figure(rows, ["config.lr"], "last(acc)", highlight={str(i) for i in range(1, 9)})
+    assert plain["data"][0]["line"]["colorscale"] == "Viridis", "nothing to grey out: the usual scale"

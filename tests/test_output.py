@@ -155,6 +155,14 @@ def test_search_sees_what_the_terminal_shows():
     assert search_output(text, "4/4").hits == [(1, "progress 4/4")]
 
 
+def test_search_matches_across_escape_codes():
+    text = "  epoch  3 val_acc=\x1b[1m0.8707\x1b[0m val_loss=0.41\n\x1b]0;title\x07done\n"
+    assert search_output(text, "val_acc=0.87").hits == [(1, "  epoch  3 val_acc=0.8707 val_loss=0.41")]
+    assert search_output(text, "0.8707 val_loss").hits == [(1, "  epoch  3 val_acc=0.8707 val_loss=0.41")]
+    assert search_output(text, "done").hits == [(2, "done")]
+    assert search_output(text, "[1m").hits == []  # the codes themselves are not on screen
+
+
 def test_search_limits_hits():
     result = search_output("hit\n" * 500, "hit", max_hits=10)
     assert len(result.hits) == 10 and result.truncated

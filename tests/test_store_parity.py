@@ -158,40 +158,6 @@ def test_get_run_fields_limits_the_document(stores) -> None:
         assert "captured_out" in whole and "captured_out" not in part
 
 
-# -- the listing snapshot (FerretDB 1.x at scale) answers like the server ---------------------------------
-@pytest.fixture(scope="module")
-def snapshot_store(stores):
-    from app.store.mongo import MongoStore
-
-    mongo, _files = stores
-    snap = MongoStore(mongo.uri, listing_snapshot=True)
-    yield snap
-    snap.close()
-
-
-@pytest.mark.parametrize(("query", "sort"), QUERIES, ids=[f"{q or '(all)'} | {s}" for q, s in QUERIES])
-def test_snapshot_gives_the_servers_ids_and_rows(stores, snapshot_store, query: str, sort: str) -> None:
-    mongo, _files = stores
-    columns = ["status", "duration", "tags", "notes", "config.lr", "max(val.acc)", "last(train.loss)"]
-    server = mongo.list_runs(query, sort=sort, limit=100, columns=columns)
-    local = snapshot_store.list_runs(query, sort=sort, limit=100, columns=columns)
-    assert snapshot_store.snapshot is not None and snapshot_store.snapshot.ready
-    assert mongo.snapshot is None or not mongo.snapshot.ready  # the other side really asks the server
-    assert local.rows == server.rows and local.total == server.total
-    assert snapshot_store.count(query) == server.total
-    assert snapshot_store.run_ids(query) == mongo.run_ids(query)
-    assert [r["id"] for r in snapshot_store.iter_rows(query, sort=sort, batch=5)] == [r["id"] for r in server.rows]
-
-
-def test_snapshot_gives_the_servers_columns_and_values(stores, snapshot_store) -> None:
-    mongo, _files = stores
-    assert [c.name for c in snapshot_store.columns()] == [c.name for c in mongo.columns()]
-    for column in ("status", "tags", "notes", "optimizer", "config.lr", "hostname"):
-        assert snapshot_store.distinct(column) == mongo.distinct(column), column
-    ids = mongo.run_ids()
-    assert snapshot_store.metric_names(ids) == mongo.metric_names(ids)
-
-
 def test_get_runs_reads_many_runs_like_get_run(stores) -> None:
     for store in stores:
         got = store.get_runs(["2", 5, 999, 3], fields=["config", "status"])

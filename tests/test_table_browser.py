@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from app.context import Settings
+from components.columns import default_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.mongo]
 N_RUNS = 40
@@ -81,7 +82,7 @@ def live(store, serve):
 
 def open_table(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector(".ag-center-cols-container .ag-row .run-link", timeout=30_000)
+    page.wait_for_selector("#tbl-grid .ag-row .run-link", timeout=30_000)  # id is pinned
 
 
 def column_texts(page, col: str) -> list[str]:
@@ -229,7 +230,7 @@ def test_url_restores_the_view_on_reload_and_back(page, live, store):
     wait_count(page, rf"^{total} runs? match")
 
     page.reload()
-    page.wait_for_selector(".ag-center-cols-container .ag-row .run-link", timeout=30_000)
+    page.wait_for_selector("#tbl-grid .ag-row .run-link", timeout=30_000)  # id is pinned
     assert page.input_value("#tbl-query") == query
     wait_count(page, rf"^{total} runs? match")
     assert page.get_attribute('[role="columnheader"][col-id="config.lr"]', "aria-sort") == "descending"
@@ -281,7 +282,7 @@ def test_default_columns_also_resets_widths(page, live):
     page.click("#tbl-picker-reset")
     page.wait_for_function("() => !new URLSearchParams(location.search).has('cols')", timeout=20_000)
     page.wait_for_function("() => !new URLSearchParams(location.search).has('w')", timeout=20_000)
-    assert header_width(page, "config.lr") == pytest.approx(140, abs=1)
+    assert header_width(page, "config.lr") == pytest.approx(default_width("config.lr"), abs=1)
 
 
 def test_resized_and_moved_columns_live_in_the_url(page, live, artifacts_dir):
@@ -289,7 +290,7 @@ def test_resized_and_moved_columns_live_in_the_url(page, live, artifacts_dir):
     # let the page's first callbacks finish, as a user would: a drag begun while the grid is still being
     # set up can be cut short by them (seen as 152 px instead of 260)
     page.wait_for_load_state("networkidle")
-    assert header_width(page, "config.lr") == pytest.approx(140, abs=1)
+    assert header_width(page, "config.lr") == pytest.approx(default_width("config.lr"), abs=1)
     entries = page.evaluate("() => history.length")
 
     # drag the right edge of the lr header 120 px to the right, as a user does
@@ -303,13 +304,14 @@ def test_resized_and_moved_columns_live_in_the_url(page, live, artifacts_dir):
     page.wait_for_function("() => (new URLSearchParams(location.search).get('w') || '').includes('config.lr:')",
                            timeout=20_000)
     width = url_widths(page)["config.lr"]
-    assert width == pytest.approx(260, abs=4) and width == pytest.approx(header_width(page, "config.lr"), abs=1)
+    assert width == pytest.approx(default_width("config.lr") + 120, abs=4)
+    assert width == pytest.approx(header_width(page, "config.lr"), abs=1)
     assert set(url_widths(page)) == {"config.lr"}  # only widths that differ from the default
     assert page.evaluate("() => history.length") == entries  # a resize replaces the entry, Back skips it
     page.screenshot(path=str(artifacts_dir / "table-resized.png"))
 
     page.reload()
-    page.wait_for_selector(".ag-center-cols-container .ag-row .run-link", timeout=30_000)
+    page.wait_for_selector("#tbl-grid .ag-row .run-link", timeout=30_000)  # id is pinned
     assert header_width(page, "config.lr") == pytest.approx(width, abs=1)
     assert url_widths(page) == {"config.lr": width}
 

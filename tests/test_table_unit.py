@@ -24,7 +24,15 @@ from app.pages.table_state import (
     widths_from_param,
 )
 from app.pages.table_suggest import suggestions
-from components.columns import Col, column_def, column_defs, default_columns, split_columns
+from components.columns import (
+    Col,
+    column_def,
+    column_defs,
+    default_columns,
+    default_width,
+    leaf_defs,
+    split_columns,
+)
 from components.filter_bar import error_view
 
 
@@ -38,10 +46,12 @@ def test_default_columns_follow_omniboard_then_varying_config_then_metrics():
             Col("max(val.acc)", "metric", "number"), Col("last(val.acc)", "metric", "number"),
             Col("best", "custom", "number", label="best"), Col("top_acc", "metric", "number", label="top_acc")]
     out = default_columns(cols)
-    assert out[:9] == ["id", "experiment", "status", "tags", "notes", "start_time", "duration", "hostname", "result"]
-    assert "config.lr" in out and "config.epochs" not in out and "config.seed" not in out
-    assert out.index("config.lr") < out.index("best") < out.index("top_acc") < out.index("last(val.acc)")
-    assert out[-2:] == ["last(val.acc)", "last(train.loss)"]  # validation first; only last() by default
+    # id, experiment, status; the varying config (seed last); Omniboard's shared columns; per metric its last
+    # value and its best (max for accuracies, min for losses), validation first; tags, notes; the run facts
+    assert out == ["id", "experiment", "status", "config.lr", "config.seed", "best", "top_acc", "last(val.acc)",
+                   "max(val.acc)", "last(train.loss)", "tags", "notes", "start_time",
+                   "duration", "hostname", "result"]
+    assert default_columns(cols, varying_only=False)[3:6] == ["config.lr", "config.epochs", "config.seed"]
 
 
 def test_column_defs_render_status_links_tags_and_times():
@@ -78,14 +88,14 @@ def test_view_round_trips_through_url_parameters():
     assert View.from_dict(view.to_dict()) == view
     assert view.to_dict()["w"] == [["config.lr", 260], ["last_avg(loss, 5)", 95]]  # no dotted keys for MongoDB
     assert view_to_params(View()) == {}
-    assert view_to_params(View(w={"id": 90, "config.lr": 140})) == {}  # default widths stay out of the URL
+    assert view_to_params(View(w={"id": default_width("id"), "config.lr": default_width("config.lr")})) == {}
     bad = view_from_params({"ps": "7", "sort": "", "cols": ""})
     assert bad.ps == 100 and bad.sort == ["-id"] and bad.cols is None and bad.w == {}
 
 
 def test_malformed_widths_in_the_url_are_ignored():
     text = ("config.lr:abc,:90,status,id:-5,config.x:1e3,config.y:,config.z:12.5,result:99999,notes:10,"
-            "experiment:150,a:b:120,last_avg(loss, 5):88,config.lr:200")
+            f"experiment:{default_width('experiment')},a:b:120,last_avg(loss, 5):88,config.lr:200")
     assert widths_from_param(text) == {
         "a:b": 120,  # the last colon separates the width
         "config.lr": 200,  # the last one wins
@@ -230,12 +240,12 @@ def test_layout_restores_the_whole_view_from_the_url(dash_app):
     view = find(page, "tbl-view").data
     assert view == {"q": "lr > 0.001 and status in [COMPLETED]", "sort": ["-config.lr"],
                     "cols": ["id", "status", "config.lr"], "pin": ["id"], "group": ["config.lr"], "ps": 200,
-                    "w": [["config.lr", 260], ["status", 80]]}  # widths of hidden columns are dropped
+                    "w": [["config.lr", 260], ["status", 80]], "varying": True}  # hidden columns' widths go
     grid = find(page, "tbl-grid")
-    defs = {d["colId"]: d for d in grid.columnDefs}
+    defs = {d["colId"]: d for d in leaf_defs(grid.columnDefs)}
     assert list(defs) == ["id", "status", "config.lr"]
     assert defs["config.lr"]["sort"] == "desc" and defs["id"]["pinned"] == "left"
-    assert [defs[c]["width"] for c in defs] == [90, 80, 260]
+    assert [defs[c]["width"] for c in defs] == [default_width("id"), 80, 260]
     assert grid.dashGridOptions["cacheBlockSize"] == 200 and grid.rowModelType == "infinite"
     assert find(page, "tbl-group-keys").value == ["config.lr"]
     assert find(page, "tbl-grid-box").hidden is True and find(page, "tbl-group-box").hidden is False
@@ -248,7 +258,7 @@ def test_layout_restores_the_whole_view_from_the_url(dash_app):
 
 def test_default_view_shows_varying_config_and_metric_columns(dash_app):
     page = build(dash_app)
-    cols = [d["colId"] for d in find(page, "tbl-grid").columnDefs]
+    cols = [d["colId"] for d in leaf_defs(find(page, "tbl-grid").columnDefs)]
     assert cols[:3] == ["id", "experiment", "status"]
     assert any(c.startswith("config.") for c in cols) and any(c.startswith("last(") for c in cols)
     assert find(page, "tbl-view").data["cols"] is None
@@ -433,7 +443,7 @@ def test_columns_picker_adds_pins_and_moves_columns(dash_app):
     assert out["tbl-visible.data"] == ["id", "status", "max(val.acc)"]
     assert out["tbl-view.data"]["cols"] == ["id", "status", "max(val.acc)"]
     assert out["tbl-refresh.data"] == 1  # a new column: the rows are fetched again with it
-    assert [d["colId"] for d in out["tbl-grid.columnDefs"]] == ["id", "status", "max(val.acc)"]
+    assert [d["colId"] for d in leaf_defs(out["tbl-grid.columnDefs"])] == ["id", "status", "max(val.acc)"]
     moved = [{"colId": "ag-Grid-SelectionColumn"}, {"colId": "status", "pinned": "left", "width": 90},
              {"colId": "id", "width": 80}, {"colId": "max(val.acc)", "hide": False}]
     state["tbl-visible.data"] = out["tbl-visible.data"]
@@ -500,8 +510,9 @@ def test_column_resize_goes_to_the_view_and_survives_column_changes(dash_app):
     state = {"tbl-picker-list.options": [{"label": "x", "value": v} for v in ("id", "status", "config.lr")],
              "tbl-view.data": View(cols=["id", "status"]).to_dict(), "tbl-visible.data": ["id", "status"],
              "tbl-refresh.data": 0}
-    grid_state = [{"colId": "ag-Grid-SelectionColumn", "width": 50}, {"colId": "id", "width": 90},
-                  {"colId": "status", "width": 150}]
+    grid_state = [{"colId": "ag-Grid-SelectionColumn", "width": 50},
+                  {"colId": "id", "width": default_width("id"), "pinned": "left"},
+                  {"colId": "status", "width": default_width("status")}]
     same = call(dash_app, "tbl-picker-message.children", {"tbl-grid.columnState": grid_state}, state,
                 triggered="tbl-grid.columnState")
     assert same == {}  # the grid reporting the widths it was given changes nothing
@@ -516,8 +527,9 @@ def test_column_resize_goes_to_the_view_and_survives_column_changes(dash_app):
     state["tbl-view.data"] = out["tbl-view.data"]
     added = call(dash_app, "tbl-picker-message.children", {"tbl-picker-list.value": ["id", "status", "config.lr"]},
                  state, triggered="tbl-picker-list.value")
-    widths = {d["colId"]: d["width"] for d in added["tbl-grid.columnDefs"]}
-    assert widths == {"id": 90, "status": 233, "config.lr": 140}  # a picker change keeps the resized width
+    widths = {d["colId"]: d["width"] for d in leaf_defs(added["tbl-grid.columnDefs"])}
+    # a picker change keeps the resized width
+    assert widths == {"id": default_width("id"), "status": 233, "config.lr": default_width("config.lr")}
     assert added["tbl-view.data"]["w"] == [["status", 233]]
 
     state["tbl-visible.data"] = added["tbl-visible.data"]
@@ -576,7 +588,7 @@ def test_refresh_interval_and_timezone_settings_reach_the_table(dash_app, sized_
     page = build(dash_app)  # Settings(timezone="Europe/Berlin", refresh_interval=30)
     interval = find(page, "tbl-interval")
     assert interval.interval == 30_000 and not interval.disabled
-    defs = {d["colId"]: d for d in find(page, "tbl-grid").columnDefs}
+    defs = {d["colId"]: d for d in leaf_defs(find(page, "tbl-grid").columnDefs)}
     assert defs["start_time"]["valueFormatter"]["function"] == "omniFormatTime(params.value, 'Europe/Berlin')"
     assert find(build(sized_app), "tbl-interval").disabled is True  # refresh_interval = 0: no auto-refresh
 
@@ -619,3 +631,38 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
             for store in stores.values():
                 store.close()
         assert [r["status"] for r in out["tbl-grid.getRowsResponse"]["rowData"]] == [status], after
+
+
+def test_default_config_columns_are_the_keys_that_vary_among_the_listed_runs(dash_app, demo_store):
+    from app.pages import table_cache
+
+    table_cache.forget(demo_store)
+    everything = [d["colId"] for d in leaf_defs(find(build(dash_app), "tbl-grid").columnDefs)]
+    key = next(c for c in everything if c.startswith("config."))
+    value = max(demo_store.distinct(key), key=lambda v: demo_store.count(f"{key} == {quote(v)}"))
+    query = f"{key} == {quote(value)}"
+    assert demo_store.count(query) >= 2
+    listed = [d["colId"] for d in leaf_defs(find(build(dash_app, q=query), "tbl-grid").columnDefs)]
+    assert key not in listed  # every listed run has the same value
+    assert [c for c in listed if c.startswith("config.")], listed  # the keys that still differ are shown
+    one = demo_store.run_ids("")[0]
+    single = find(build(dash_app, q=f"id == {one}"), "tbl-grid").columnDefs
+    assert [d["colId"] for d in leaf_defs(single)] == everything  # one run: the whole database decides
+
+    # typing a query on a view with the default columns changes them the same way, without a reload
+    state = {"tbl-visible.data": everything, "tbl-refresh.data": 0}
+    out = call(dash_app, ("tbl-visible.data@", "tbl-picker-list.value@"),
+               {"tbl-view.data": View(q=query).to_dict()}, state)
+    assert out["tbl-visible.data"] == listed and out["tbl-refresh.data"] == 1
+    assert [d["colId"] for d in leaf_defs(out["tbl-grid.columnDefs"])] == listed
+    # a view with its own columns keeps them
+    assert call(dash_app, ("tbl-visible.data@", "tbl-picker-list.value@"),
+                {"tbl-view.data": View(q=query, cols=["id", "config.lr"]).to_dict()},
+                state) == {}
+
+
+def test_plural_counts():
+    from components.text import plural
+
+    assert [plural(n, "run") for n in (0, 1, 2, 1200)] == ["0 runs", "1 run", "2 runs", "1,200 runs"]
+    assert plural(1, "metric series") == "1 metric series" and plural(3, "metric series") == "3 metric series"

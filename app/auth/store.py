@@ -91,24 +91,26 @@ class GuardedStore(RunStore):
 
     def allowed(self, method: str) -> bool:
         """Whether the current user may call `method` now (for showing or hiding buttons)."""
-        try:
-            self._check(method)
-        except (Forbidden, ReadOnly):
-            return False
-        return True
+        return self.refusal(method) is None
 
-    def _check(self, method: str) -> None:
+    def refusal(self, method: str) -> ReadOnly | Forbidden | None:
+        """Why `method` would be refused now, or None; unlike a write, asking marks no request as denied."""
         needed = required_role(method)
         if needed is None:
-            return
+            return None
         if self.read_only:
-            raise ReadOnly("this dashboard is read-only")
+            return ReadOnly("this dashboard is read-only")
         role = self.role()
-        denied = None
         if role is None:
-            denied = Forbidden("sign in to change runs")
-        elif ROLE_ORDER.index(role) < ROLE_ORDER.index(needed):
-            denied = Forbidden(f"your role ({role}) cannot do this; it needs {needed}")
+            return Forbidden("sign in to change runs")
+        if ROLE_ORDER.index(role) < ROLE_ORDER.index(needed):
+            return Forbidden(f"your role ({role}) cannot do this; it needs {needed}")
+        return None
+
+    def _check(self, method: str) -> None:
+        denied = self.refusal(method)
+        if isinstance(denied, ReadOnly):
+            raise denied
         if denied is not None:
             if self.on_forbidden is not None:
                 self.on_forbidden(denied)

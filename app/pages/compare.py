@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Dash, Input, Output, State, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from app.context import get_settings, get_store
@@ -21,7 +21,7 @@ from app.store.base import NotFound, RunId, StoreError, canonical_int
 from app.store.compare import config_diff, lower_is_better, metric_summary, text_diff
 from app.store.output import plain_text
 from components.compare import config_diff_table, diff_view, pair_picker, summary_table
-from components.figures import run_colors
+from components.figures import X_MODES, run_colors
 
 PREFIX = "cmp"
 TABS = [("metrics", "Metrics"), ("config", "Config diff"), ("summary", "Metric summary"),
@@ -69,7 +69,30 @@ def section(name: str, children: Any, tab: str) -> html.Div:
                     style=None if name == tab else {"display": "none"})
 
 
-def layout(runs: str = "", q: str = "", tab: str = "metrics", **_: Any) -> html.Div:
+def split_list(text: str | None) -> list[str]:
+    """"a,b" -> ["a", "b"] (empty parts dropped)."""
+    return [part for part in (text or "").split(",") if part]
+
+
+def panel_state(params: dict[str, Any]) -> dict[str, Any]:
+    """The metric panel's view from the URL (`metrics smooth x y labels group gk charts band`); bad values
+    fall back to the defaults. The inverse is URL_STATE_JS."""
+    try:
+        smooth = min(0.99, max(0.0, float(params.get("smooth") or 0)))
+    except ValueError:
+        smooth = 0.0
+    smooth = smooth if smooth == smooth else 0.0  # NaN
+    group_keys = split_list(params.get("group"))
+    return {
+        "metrics": split_list(params.get("metrics")) or None, "smoothing": smooth,
+        "x_mode": params.get("x") if params.get("x") in X_MODES else "step", "log_y": params.get("y") == "log",
+        "labels": split_list(params.get("labels")), "grouped": bool(group_keys), "group_keys": group_keys,
+        "layout": "single" if params.get("charts") == "single" else "multiples",
+        "band": "minmax" if params.get("band") == "minmax" else "std",
+    }
+
+
+def layout(runs: str = "", q: str = "", tab: str = "metrics", **params: Any) -> html.Div:
     run_ids = parse_run_ids(runs)
     docs, missing = load_docs(run_ids) if run_ids else ({}, [])
     found = list(docs)
@@ -91,13 +114,14 @@ def layout(runs: str = "", q: str = "", tab: str = "metrics", **_: Any) -> html.
         dcc.Store(id="cmp-ids", data=found),
         dcc.Tabs(id="cmp-tabs", value=tab, children=[dcc.Tab(label=label, value=v) for v, label in TABS],
                  className="cmp-tabs"),
-        section("metrics", plot_panel_layout(PREFIX, found), tab),
+        section("metrics", plot_panel_layout(PREFIX, found, **panel_state(params)), tab),
+        dcc.Store(id="cmp-url-sink"),
         section("config", config_body, tab),
         section("summary", html.Div(id="cmp-summary"), tab),
         section("output", html.Div([pair_picker("cmp-out-a", "cmp-out-b", found), html.Div(id="cmp-out-diff")]), tab),
         section("sources", html.Div([pair_picker("cmp-src-a", "cmp-src-b", found), html.Div(id="cmp-src-diff")]),
                 tab),
-        section("hparams", hparams_section(q), tab),
+        section("hparams", hparams_section(q, found), tab),
     ], className="page cmp-page")
 
 
@@ -166,9 +190,43 @@ def source_diffs(a: RunId, b: RunId) -> list[Any]:
     return out or [html.Div("These runs have no source files.", className="pp-empty")]
 
 
+# The page's state in its URL (replaceState: no history entry per change; reload and Back restore it).
+URL_STATE_JS = """
+function (tab, metrics, smooth, x, y, labels, group, groupKeys, charts, band) {
+    var url = new URL(window.location.href);
+    if (!url.pathname.endsWith("/compare")) { return window.dash_clientside.no_update; }
+    var p = url.searchParams;
+    function put(name, value, fallback) {
+        if (value === undefined || value === null || value === "" || value === fallback) { p.delete(name); }
+        else { p.set(name, String(value)); }
+    }
+    put("tab", tab, "metrics");
+    put("metrics", (metrics || []).join(","), "");
+    put("smooth", smooth ? Number(smooth) : "", "");
+    put("x", x, "step");
+    put("y", y, "linear");
+    put("labels", (labels || []).join(","), "");
+    put("group", (group && group.length) ? (groupKeys || []).join(",") : "", "");
+    put("charts", charts, "multiples");
+    put("band", (group && group.length) ? band : "", "std");
+    var search = p.toString().replace(/%2C/g, ",");
+    var target = url.pathname + (search ? "?" + search : "") + url.hash;
+    if (target !== window.location.pathname + window.location.search + window.location.hash) {
+        window.history.replaceState(window.history.state, "", target);
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+
+
 def register(app: Dash) -> None:
     register_plot_panel(app, PREFIX)
     register_hparams(app)
+    clientside_callback(
+        URL_STATE_JS, Output("cmp-url-sink", "data"), Input("cmp-tabs", "value"),
+        *[Input(f"{PREFIX}-{name}", "value") for name in ("metrics", "smooth", "x", "y", "labels", "group",
+                                                           "group-keys", "layout", "band")],
+    )
 
     @app.callback(
         *[Output(f"cmp-sec-{name}", "style") for name, _ in TABS],

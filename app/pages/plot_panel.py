@@ -23,6 +23,7 @@ live: only points after the last step of running runs (since_step) -> extendData
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import math
 from collections.abc import Sequence
@@ -37,9 +38,17 @@ from app.context import get_store
 from app.csv_safe import csv_cell, csv_text
 from app.pages.series_cache import CACHE
 from app.store.base import RunId, Series, StoreError
-from app.store.compare import ema_continue, ema_smooth, group_runs, legend_label, varying_config_keys
+from app.store.compare import (
+    ema_continue,
+    ema_smooth,
+    group_runs,
+    informative_keys,
+    legend_label,
+    varying_config_keys,
+)
 from app.store.rows import flatten_dict, parse_time
 from components.figures import (
+    MAX_LEGEND_ENTRIES,
     RunInfo,
     array_of,
     metric_figure,
@@ -50,6 +59,7 @@ from components.figures import (
     y_values,
 )
 from components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
+from components.text import plural
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
 POINTS_SMALL_MULTIPLE = 1000
@@ -61,19 +71,24 @@ CONTROL_NAMES = ("metrics", "layout", "x", "y", "smooth", "labels", "group", "gr
 
 
 def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[str] | None = None,
-                      x_mode: str = "step", log_y: bool = False, smoothing: float = 0.0) -> html.Div:
-    """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`)."""
-    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing)
+                      x_mode: str = "step", log_y: bool = False, smoothing: float = 0.0,
+                      **control_values: Any) -> html.Div:
+    """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`).
+
+    `control_values` (labels, grouped, group_keys, layout, band) restore a view, e.g. from the URL: labels
+    and group keys that none of the runs has are replaced by the defaults when the runs load."""
+    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing, **control_values)
 
 
 # -- pure helpers (tested through the browser tests) --------------------------------------------------
 def load_run_info(run_ids: Sequence[RunId]) -> dict[str, Any]:
     """Config, start time and status of each run, plus metric names; unknown ids listed apart."""
     store = get_store()
-    found = store.get_runs(run_ids, fields=["config", "start_time", "status"])  # one read for all
+    found = store.get_runs(run_ids, fields=["config", "start_time", "status", "experiment", "host"])  # one read
     missing = [rid for rid in run_ids if rid not in found]
     runs = [{"id": doc.get("_id", rid), "config": doc.get("config") or {}, "start": doc.get("start_time"),
-             "status": doc.get("status")} for rid, doc in found.items()]
+             "status": doc.get("status"), "experiment": _name(doc.get("experiment"), "name"),
+             "host": _name(doc.get("host"), "hostname")} for rid, doc in found.items()]
     names = store.metric_names([r["id"] for r in runs]) if runs else {}
     counts: dict[str, int] = {}
     for rid in names:
@@ -82,18 +97,33 @@ def load_run_info(run_ids: Sequence[RunId]) -> dict[str, Any]:
     return {"runs": runs, "missing": missing, "metrics": dict(sorted(counts.items()))}
 
 
+RUN_KEYS = ("experiment.name", "host.hostname")  # besides config keys, what labels and grouping can use
+
+
+def _name(value: Any, field: str) -> str | None:
+    """`experiment.name` / `host.hostname` of a run document (None when absent or odd)."""
+    name = value.get(field) if isinstance(value, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def label_doc(r: dict[str, Any]) -> dict[str, Any]:
+    """The document legend labels and groups read keys from (`lr`, `experiment.name`, `host.hostname`)."""
+    return {"config": r.get("config") or {}, "experiment": {"name": r.get("experiment")},
+            "host": {"hostname": r.get("host")}}
+
+
 def run_infos(info: dict[str, Any], label_keys: Sequence[str]) -> dict[RunId, RunInfo]:
     out = {}
     for r in info.get("runs", []):
         start = parse_time(r.get("start"))
-        out[r["id"]] = RunInfo(r["id"], legend_label({"config": r["config"]}, label_keys), start)
+        out[r["id"]] = RunInfo(r["id"], legend_label(label_doc(r), label_keys), start)
     return out
 
 
 def groups_of(info: dict[str, Any], group_on: bool, keys: Sequence[str]) -> dict[str, list[RunId]] | None:
     if not group_on:
         return None
-    return group_runs({r["id"]: {"config": r["config"]} for r in info.get("runs", [])}, keys)
+    return group_runs({r["id"]: label_doc(r) for r in info.get("runs", [])}, keys)
 
 
 def chosen_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[str]:
@@ -157,8 +187,26 @@ def live_extension(new: list[Series], keys: list[str], runs: dict[RunId, RunInfo
     return xs, ys, idx
 
 
+def shared_legend(figures: list[dict[str, Any]]) -> html.Div:
+    """The legend of small multiples, once above the charts: a colour swatch and the name of every run (or
+    group) any chart shows, in trace order (the charts themselves draw no legend)."""
+    entries: dict[str, str] = {}
+    for fig in figures:
+        for trace in fig.get("data", []):
+            name, line = trace.get("name"), trace.get("line") or {}
+            if trace.get("showlegend") is False or not name or not line.get("color"):
+                continue
+            entries.setdefault(html_lib.unescape(str(name)), line["color"])  # plotly text is escaped; Dash's is not
+    if len(entries) > MAX_LEGEND_ENTRIES:
+        return html.Div(f"{len(entries)} lines: hover one for its run.", className="pp-legend")
+    items = [html.Span([html.Span(className="cmp-dot", style={"background": color}), name], className="pp-legend-item")
+             for name, color in entries.items()]
+    return html.Div(items, className="pp-legend")
+
+
 def build_figure(series: list[Series], info: dict[str, Any], title: str, opts: dict[str, Any],
-                 height: int, x_range: Sequence[Any] | None = None, y_range: Sequence[Any] | None = None):
+                 height: int, x_range: Sequence[Any] | None = None, y_range: Sequence[Any] | None = None,
+                 shared_legend: bool = False):
     runs = run_infos(info, opts["labels"])
     colors = run_colors([r["id"] for r in info.get("runs", [])])
     fig = metric_figure(
@@ -169,6 +217,8 @@ def build_figure(series: list[Series], info: dict[str, Any], title: str, opts: d
     )
     if y_range is not None:
         fig["layout"]["yaxis"].update(range=list(y_range), autorange=False)
+    if shared_legend:
+        fig["layout"]["showlegend"] = False
     live_lists(fig, running_ids(info))
     return fig
 
@@ -283,8 +333,8 @@ def series_csv(series: list[Series], info: dict[str, Any], labels: Sequence[str]
 def status_text(info: dict[str, Any], series: list[Series], metrics: list[str]) -> list[Any]:
     shown = sum(len(s.steps) for s in series)
     total = sum(s.total_points or len(s.steps) for s in series)
-    parts: list[Any] = [f"{len(info.get('runs', []))} runs · {len(metrics)} metrics · "
-                        f"{shown:,} of {total:,} points shown"]
+    parts: list[Any] = [f"{plural(len(info.get('runs', [])), 'run')} · {plural(len(metrics), 'metric')} · "
+                        f"{shown:,} of {plural(total, 'point')} shown"]
     have = {(s.run_id) for s in series}
     without = [r["id"] for r in info.get("runs", []) if r["id"] not in have]
     if without and metrics:
@@ -311,8 +361,9 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Output(p("group-keys"), "options"), Output(p("group-keys"), "value"),
         Input(p("runs"), "data"),
         State(p("metrics"), "value"), State(p("labels"), "value"),
+        State(p("group"), "value"), State(p("group-keys"), "value"),
     )
-    def load(run_ids, metrics, labels):
+    def load(run_ids, metrics, labels, grouped, group_keys):
         try:
             info = load_run_info(list(run_ids or []))
         except StoreError as e:
@@ -324,10 +375,14 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
         flat_keys = sorted({k[len("config."):] for f in flat for k in f})
         listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
-        varying = [k for k in varying_config_keys([r["config"] for r in info["runs"]]) if k not in listy]
+        configs = [r["config"] for r in info["runs"]]
+        varying = [k for k in varying_config_keys(configs) if k not in listy]
+        flat_keys = [*RUN_KEYS, *flat_keys]
         key_opts = [{"label": k, "value": k} for k in flat_keys]
-        label_value = [k for k in labels or [] if k in flat_keys] or varying[:3]
-        return info, metric_opts, chosen, key_opts, label_value, key_opts, varying
+        label_value = [k for k in labels or [] if k in flat_keys] or informative_keys(configs, varying)[:3]
+        # chosen grouping (e.g. from the URL) is kept while it is on and every key exists
+        keep = grouped and group_keys and all(k in flat_keys for k in group_keys)
+        return info, metric_opts, chosen, key_opts, label_value, key_opts, list(group_keys) if keep else varying
 
     @app.callback(
         Output(p("charts"), "children"), Output(p("status"), "children"), Output(p("state"), "data"),
@@ -352,13 +407,16 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             series = fetch(ids, metrics, points, info=info)
         except StoreError as e:
             return empty_state(f"Cannot load metrics: {e}"), "", None
-        charts, keys = [], {}
+        charts, keys, figures = [], {}, []
         for key, names in plan:
             subset = [s for s in series if s.name in names]
             title = ", ".join(names) if key == ALL_METRICS else key
-            fig = build_figure(subset, info, title, opts, height)
+            fig = build_figure(subset, info, title, opts, height, shared_legend=len(plan) > 1)
             keys[key] = fig["layout"]["meta"]["keys"]
+            figures.append(fig)
             charts.append(chart(prefix, key, fig, wide=len(plan) == 1))
+        if len(plan) > 1:  # small multiples: one legend for the whole figure, not one per chart
+            charts.insert(0, shared_legend(figures))
         last = {f"{s.run_id}|{s.name}": s.steps[-1] for s in series if s.steps}
         state = {"last": last, "keys": keys, "points": points,
                  "ema": smoothing_state(series, running_ids(info), opts["smooth"])}
@@ -384,8 +442,9 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         title = ", ".join(names) if metric_key == ALL_METRICS else metric_key
         yr = relayout_range(relayout, "yaxis")
         y_range = yr if isinstance(yr, tuple) else None
+        shared = len(chart_plan(opts, metrics)[0]) > 1
         if xr == "auto":
-            return build_figure(fetch(ids, names, points, info=info), info, title, opts, height)
+            return build_figure(fetch(ids, names, points, info=info), info, title, opts, height, shared_legend=shared)
         lo, hi = sorted(parse_x(v, opts["x"]) for v in xr)
         pad = (hi - lo) * ZOOM_PAD
         if opts["x"] == "step":
@@ -396,7 +455,8 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             series = []
             for rid, step_range in step_ranges(coarse, info, opts, lo - pad, hi + pad, scale).items():
                 series += fetch([rid], names, points, step_range, info=info)
-        return build_figure(series, info, title, opts, height, x_range=list(xr), y_range=y_range)
+        return build_figure(series, info, title, opts, height, x_range=list(xr), y_range=y_range,
+                            shared_legend=shared)
 
     @app.callback(
         Output(p("tick"), "disabled"),

@@ -10,6 +10,7 @@ from dash import Dash, dcc, html
 
 from app.context import get_settings, get_store
 from app.pages import Page
+from app.pages.permissions import can, write_permissions
 from app.pages.run_detail_data import duration_seconds, format_duration, format_time, resolve_run
 from app.pages.run_detail_tabs import render_tab
 from app.store.base import NotFound, RunId, RunStore
@@ -39,10 +40,6 @@ def default_tab(doc: dict[str, Any], status: str, store: RunStore, run_id: RunId
     except Exception:  # noqa: BLE001 - the tab itself reports store errors
         has_metrics = False
     return "metrics" if has_metrics else "config"
-
-
-def is_editable(store: RunStore) -> bool:
-    return not (store.read_only or get_settings().read_only)
 
 
 def header_facts(doc: dict[str, Any], tz: str) -> list[tuple[str, Any]]:
@@ -81,13 +78,14 @@ def layout(run_id: str = "", tab: str = "", **_: Any) -> Any:
     tabs = visible_tabs(doc)
     values = [v for v, _ in tabs]
     current = tab if tab in values else default_tab(doc, status, store, rid)
-    editable = is_editable(store)
+    permissions = write_permissions(store, settings)
+    editable = can(permissions, "tags") and can(permissions, "notes")
     return html.Div(
         [
             dcc.Store(id="rd-run-id", data=rid),
             rd.header(rid, experiment_of(doc), status, header_facts(doc, settings.timezone), tags_of(doc),
-                      notes_of(doc), editable),
-            rd.delete_dialog() if editable else html.Div(),
+                      notes_of(doc), editable, permissions),
+            rd.delete_dialog() if can(permissions, "delete") else html.Div(),
             dcc.Tabs(id="rd-tabs", value=current, children=[dcc.Tab(label=lbl, value=v) for v, lbl in tabs],
                      className="rd-tabs", parent_className="rd-tabs-parent"),
             html.Div(render_tab(current, rid, doc, status, store), id="rd-tab-body", className="tab-body"),

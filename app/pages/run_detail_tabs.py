@@ -139,7 +139,9 @@ def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
                  html.Span(info, id="rd-out-info", className="muted"),
                  html.Span("● live", className="live-badge", title="refreshing every 3 s") if running else None,
                  html.A("Download raw text", href=output_href(run_id), className="btn", download="",
-                        id="rd-out-download")],
+                        id="rd-out-download", title="exactly as captured, with colour escape codes"),
+                 html.A("Download plain text", href=output_href(run_id) + "?ansi=0", className="btn", download="",
+                        id="rd-out-download-plain", title="without colour escape codes")],
                 className="toolbar",
             ),
             html.Div(id="rd-out-hits"),
@@ -238,7 +240,7 @@ def artifact_preview(store: RunStore, run_id: RunId, name: str) -> Any:
             return rd.preview_frame(name, html.P("Image larger than 5 MB: download it.", className="muted"))
         mime = IMAGE_TYPES.get(ext) or ctype
         uri = f"data:{mime};base64,{base64.b64encode(raw).decode()}"
-        return rd.preview_frame(name, rd.image_preview(uri, name))
+        return rd.preview_frame(name, rd.image_preview(uri, name, rd.image_width(raw)))
     note = "Showing the first 5 MB." if truncated else None
     if b"\x00" in raw[:8192]:
         return rd.preview_frame(name, html.P("Binary file: no preview. Download it instead.", className="muted"))

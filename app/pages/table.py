@@ -7,6 +7,7 @@ the callbacks live in table_rows (rows, query, URL, refresh), table_columns, tab
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from dash import Dash, dcc, html
 
 from app.context import get_settings, get_store
 from app.pages import Page, table_cache
+from app.pages.permissions import write_permissions
 from app.pages.table_state import (
     View,
     page_size_default,
@@ -22,11 +24,12 @@ from app.pages.table_state import (
     view_from_params,
     view_to_params,
 )
-from app.store.base import StoreUnavailable
+from app.store.base import StoreError, StoreUnavailable
 from components import table as ui
 from components.columns import Col, as_cols, default_columns
 
 PLOT_PREFIX = "runs-plot"
+IMPORTANCE_PREFIX = "runs"
 log = logging.getLogger(__name__)
 
 
@@ -57,8 +60,30 @@ def value_columns(visible: list[str], known: list[Col]) -> list[str]:
     return out
 
 
+def listed_columns(store: Any, known: list[Col], query: str) -> list[Col]:
+    """The columns with `varies` taken among the runs the query lists (the default columns show the config keys
+    that differ among them); without a query, or with fewer than two runs listed, the store's own."""
+    config = [c.name for c in known if c.kind == "config"]
+    if not query or not config:
+        return known
+    try:
+        varies = table_cache.listed_varies(store, query, config)
+    except StoreError:  # a bad query: the filter bar reports it
+        return known
+    if varies is None:
+        return known
+    return [replace(c, varies=varies.get(c.name, c.varies)) if c.kind == "config" else c for c in known]
+
+
 def config_keys(known: list[Col], varying_only: bool = False) -> list[str]:
     return [c.name for c in known if c.kind == "config" and (c.varies or not varying_only)]
+
+
+def group_options(known: list[Col]) -> list[str]:
+    """What the table can group by: the experiment, the config keys, then every other column but the id."""
+    config = config_keys(known)
+    rest = [c.name for c in known if c.kind != "config" and c.name not in ("id", "experiment")]
+    return ["experiment", *config, *rest]
 
 
 def metric_names(known: list[Col]) -> list[str]:
@@ -72,12 +97,15 @@ def metric_names(known: list[Col]) -> list[str]:
     return names
 
 
-def plot_panel(run_ids: list[Any]) -> Any:
-    """The metric plot panel of the selection (built by the plots page), or a note when it is missing."""
+def plot_panel(run_ids: list[Any], query: str = "") -> Any:
+    """The metric plot panel of the selection (built by the plots page), or a note when it is missing;
+    under it, "Which settings matter" over the runs of the filter (closed until opened)."""
     try:
+        from app.pages.importance_panel import importance_section
         from app.pages.plot_panel import plot_panel_layout
 
-        return plot_panel_layout(PLOT_PREFIX, run_ids)
+        return html.Div([plot_panel_layout(PLOT_PREFIX, run_ids), importance_section(IMPORTANCE_PREFIX, query,
+                                                                                   open_=False)])
     except Exception:  # noqa: BLE001 - the table must render even when the plot panel cannot
         log.exception("the metric plot panel failed to build")
         return html.Div([dcc.Store(id=f"{PLOT_PREFIX}-runs", data=list(run_ids)),
@@ -94,7 +122,7 @@ def layout(**params: Any) -> Any:
         views = store.list_views()
     except StoreUnavailable as e:
         return offline_layout(str(e))
-    visible = view.cols or default_columns(known)
+    visible = view.cols or default_columns(listed_columns(store, known, view.q), view.varying)
     if "id" not in visible:
         visible = ["id", *visible]
     view.w = {name: px for name, px in view.w.items() if name in visible}
@@ -105,6 +133,7 @@ def layout(**params: Any) -> Any:
         known=known,
         query_statuses=status_chips(view.q),
         config_keys=config_keys(known),
+        group_options=group_options(known),
         metric_names=metric_names(known),
         value_columns=value_columns(visible, known),
         views=links,
@@ -113,7 +142,9 @@ def layout(**params: Any) -> Any:
         base_path=base_path(),
         refresh_seconds=float(settings.refresh_interval or 0),
         read_only=bool(settings.read_only or getattr(store, "read_only", False)),
-        plots=plot_panel([]),
+        permissions=write_permissions(store, settings),
+        pinned=view.pinned(),
+        plots=plot_panel([], view.q),
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
     )
@@ -145,6 +176,12 @@ def register(app: Dash) -> None:
     table_columns.register(app)
     table_actions.register(app)
     table_groups.register(app)
+    from dash import Input
+
+    from app.pages.importance_panel import register_importance_panel
+
+    register_importance_panel(app, IMPORTANCE_PREFIX, query=Input(ui.VIEW, "data"),
+                              query_of=lambda view: (view or {}).get("q", ""), starts_closed=True)
     try:
         from app.pages.plot_panel import register_plot_panel
     except ImportError:

@@ -15,6 +15,7 @@ from app.store.base import DeleteReport, RunId, StoreError
 from app.store.common import check_tags
 from app.store.rows import tags_of
 from components import table as ui
+from components.text import plural
 
 MAX_PREVIEWS = 50
 MAX_COMPARE = 20
@@ -42,8 +43,8 @@ def target_ids(selected: list[dict] | None, select_all: list[str] | None, query:
 
 
 def describe_report(r: DeleteReport) -> str:
-    parts = [f"{r.metrics} metric series", f"{r.artifacts} artifact{'s' if r.artifacts != 1 else ''}",
-             f"{r.sources} unshared source file{'s' if r.sources != 1 else ''}"]
+    parts = [plural(r.metrics, "metric series"), plural(r.artifacts, "artifact"),
+             plural(r.sources, "unshared source file")]
     return f"Run {r.run_id}: the run, " + ", ".join(parts)
 
 
@@ -64,9 +65,9 @@ def delete_listing(ids: list[RunId]) -> list:
             lines.append(html.Li(f"Run {run_id}: {e}", className="msg-error"))
     more = len(ids) - MAX_PREVIEWS
     return [
-        html.P(html.Strong(f"{len(ids):,} run{'s' if len(ids) != 1 else ''} will be deleted for good:")),
+        html.P(html.Strong(f"{plural(len(ids), 'run')} will be deleted for good:")),
         html.Ul(lines),
-        html.P(f"… and {more:,} more runs like these." if more > 0 else "", className="hint"),
+        html.P(f"… and {more:,} more like these." if more > 0 else "", className="hint"),
         html.P("This cannot be undone.", className="warn-text"),
     ]
 
@@ -143,11 +144,11 @@ def register(app: Dash) -> None:
                 total = get_store().count(View.from_dict(view).q)
             except StoreError:
                 total = None
-            text = f"All {total:,} runs matching the filter" if total is not None else "All matching runs"
+            text = f"All {plural(total, 'run')} matching the filter" if total is not None else "All matching runs"
             return text, not (total and 2 <= total <= MAX_COMPARE)
         if not n:
             return "No runs selected", True
-        return f"{n} run{'s' if n != 1 else ''} selected", n < 2
+        return f"{plural(n, 'run')} selected", n < 2
 
     @app.callback(
         Output("runs-plot-runs", "data"),
@@ -201,7 +202,7 @@ def register(app: Dash) -> None:
             return error_message(f"Could not change tags: {e}"), no_update
         table_cache.forget(store)
         verb = f"Added tag “{tag}” to" if adding else f"Removed tag “{tag}” from"
-        return ok_message(f"{verb} {n:,} run{'s' if n != 1 else ''}."), (token or 0) + 1
+        return ok_message(f"{verb} {plural(n, 'run')}."), (token or 0) + 1
 
     @app.callback(
         Output(ui.DELETE_DIALOG, "hidden"),
@@ -248,9 +249,9 @@ def register(app: Dash) -> None:
                 failed.append(f"{run_id} ({e})")
         table_cache.forget(store)
         if failed:
-            msg = error_message(f"Deleted {deleted} runs; could not delete: " + "; ".join(failed[:5]))
+            msg = error_message(f"Deleted {plural(deleted, 'run')}; could not delete: " + "; ".join(failed[:5]))
         else:
-            msg = ok_message(f"Deleted {deleted:,} run{'s' if deleted != 1 else ''}.")
+            msg = ok_message(f"Deleted {plural(deleted, 'run')}.")
         return True, msg, (token or 0) + 1
 
     @app.callback(

@@ -46,3 +46,21 @@ def forget(store: RunStore) -> None:
 def column_infos(store: RunStore) -> list[Any]:
     """store.columns(), cached briefly."""
     return _cached(store, "column_infos", store.columns)
+
+
+LISTED_SAMPLE = 500  # runs read to tell which config keys vary among the runs a query lists
+
+
+def listed_varies(store: RunStore, query: str, config: list[str]) -> dict[str, bool] | None:
+    """Which config keys vary among (the newest LISTED_SAMPLE of) the runs matching `query`; None when fewer
+    than two runs match (then the whole database decides), cached briefly per query."""
+    import json
+
+    def compute() -> dict[str, bool] | None:
+        rows = store.list_runs(query, ["-id"], 0, LISTED_SAMPLE, ["id", *config]).rows
+        if len(rows) < 2:
+            return None
+        return {name: len({json.dumps(r.get(name), sort_keys=True, default=str) for r in rows}) > 1
+                for name in config}
+
+    return _cached(store, "varies:" + query, compute)

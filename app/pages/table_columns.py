@@ -9,10 +9,11 @@ from dash.exceptions import PreventUpdate
 
 from app.context import get_settings, get_store
 from app.pages import table_cache
-from app.pages.table_state import View
+from app.pages.permissions import can, write_permissions
+from app.pages.table_state import View, sort_to_columns
 from app.store.base import StoreError
 from components import table as ui
-from components.columns import Col, as_cols, column_defs, default_columns, header_name
+from components.columns import Col, as_cols, column_defs, default_columns, grouped_column_defs, header_name
 
 MAX_PICKER_OPTIONS = 300
 
@@ -47,6 +48,41 @@ def merge_checked(visible: list[str], checked: list[str], shown: list[str]) -> l
     shown_set, checked_set = set(shown), set(checked)
     kept = [c for c in visible if c in checked_set or c not in shown_set]
     return kept + [c for c in checked if c not in kept]
+
+
+def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: list[str], pinned: list[str],
+                     widths: dict[str, int]) -> list[dict]:
+    """The grid's columnDefs (under their group headers) for a new set of visible columns, with the view's sort;
+    tags and notes are editable only for users allowed to change them."""
+    from app.pages.table import base_path
+
+    settings = get_settings()
+    read_only = not can(write_permissions(store, settings), "tags")
+    defs = column_defs(visible, known, settings.timezone, base_path(), pinned, widths, read_only)
+    order = sort_to_columns(sort)
+    for d in defs:
+        if d["colId"] in order:
+            d["sort"], d["sortIndex"] = order[d["colId"]]
+    return grouped_column_defs(defs, known)
+
+
+def defaults_for(store: Any, query: str, varying_only: bool) -> list[str]:
+    """The default columns of a view: the config keys that vary among the runs its query lists."""
+    from app.pages.table import listed_columns
+
+    return default_columns(listed_columns(store, as_cols(table_cache.column_infos(store)), query), varying_only)
+
+
+def with_config_columns(visible: list[str], known: list[Col], varying_only: bool) -> list[str]:
+    """The visible columns after "only columns that vary" is switched: on, config keys equal in every run go;
+    off, they come in after the last config column shown."""
+    config = [c for c in known if c.kind == "config" and c.name != "config.tags"]
+    if varying_only:
+        constant = {c.name for c in config if not c.varies}
+        return [n for n in visible if n not in constant]
+    added = [c.name for c in config if c.name not in visible]
+    where = max((i + 1 for i, n in enumerate(visible) if n.startswith("config.")), default=min(3, len(visible)))
+    return [*visible[:where], *added, *visible[where:]]
 
 
 def order_from_state(column_state: list[dict] | None) -> tuple[list[str], list[str], dict[str, int]]:
@@ -106,6 +142,7 @@ def register(app: Dash) -> None:
         Input(ui.GRID, "columnState"),
         Input(ui.CUSTOM_ADD, "n_clicks"),
         Input(ui.METRIC_ADD, "n_clicks"),
+        Input(ui.PICKER_VARYING, "value"),
         State(ui.PICKER_LIST, "options"),
         State(ui.VIEW, "data"),
         State(ui.VISIBLE, "data"),
@@ -118,25 +155,34 @@ def register(app: Dash) -> None:
         State(ui.METRIC_LASTN, "value"),
         prevent_initial_call=True,
     )
-    def columns(checked, pinned_value, _reset, column_state, _add_custom, _add_metric, shown, view, visible,
-                token, custom_name, custom_path, metric_name, metric, extrema, lastn):
+    def columns(checked, pinned_value, _reset, column_state, _add_custom, _add_metric, varying_value, shown, view,
+                visible, token, custom_name, custom_path, metric_name, metric, extrema, lastn):
         """Every column change ends as a new visible list, pinned list and colDefs (and the URL)."""
         store = get_store()
         trigger = ctx.triggered_id
         visible = list(visible or [])
         current = View.from_dict(view)
-        pin, widths = list(current.pin), dict(current.w)
+        pin, widths, varying = current.pinned(), dict(current.w), current.varying
         message: Any = no_update
         try:
             if trigger == ui.PICKER_LIST:
                 new_visible = merge_checked(visible, checked or [], [o["value"] for o in shown or []])
             elif trigger == ui.PICKER_PINNED:
                 new_visible, pin = visible, [c for c in pinned_value or [] if c in visible]
-            elif trigger == ui.PICKER_RESET:  # the default columns at their default widths
-                new_visible, widths = default_columns(as_cols(table_cache.column_infos(store))), {}
+            elif trigger == ui.PICKER_RESET:  # the default columns at their default widths and pins
+                new_visible, widths = defaults_for(store, current.q, varying), {}
+                pin = View().pinned()
+            elif trigger == ui.PICKER_VARYING:
+                varying = "vary" in (varying_value or [])
+                if varying == current.varying:
+                    raise PreventUpdate
+                known = as_cols(table_cache.column_infos(store))
+                new_visible = (defaults_for(store, current.q, varying) if current.cols is None
+                               else with_config_columns(visible, known, varying))
             elif trigger == ui.GRID:  # a header dragged, resized or pinned: the grid shows it already
                 order, pin, widths = order_from_state(column_state)
-                if not order or (order == visible and pin == current.pin and View(w=widths).w == current.w):
+                shown_pins = [c for c in current.pinned() if c in order]
+                if not order or (order == visible and pin == shown_pins and View(w=widths).w == current.w):
                     raise PreventUpdate
                 new_visible = order
             elif trigger == ui.CUSTOM_ADD:
@@ -161,19 +207,13 @@ def register(app: Dash) -> None:
             return (no_update,) * 6 + (f"Could not change columns: {e}",)
         if "id" not in new_visible:
             new_visible = ["id", *new_visible]
-        default = default_columns(known)
+        default = defaults_for(store, current.q, varying)
         widths = {name: px for name, px in widths.items() if name in new_visible}
-        new_view = {**view, "cols": None if new_visible == default else new_visible, "pin": pin,
-                    "w": View(w=widths).to_dict()["w"]}
-        settings = get_settings()
-        from app.pages.table import base_path
-
-        defs = column_defs(new_visible, known, settings.timezone, base_path(), pin, widths,
-                           bool(settings.read_only or store.read_only))
-        sort = {k.lstrip("+-"): ("desc" if k.startswith("-") else "asc", i) for i, k in enumerate(view.get("sort") or [])}
-        for d in defs:
-            if d["colId"] in sort:
-                d["sort"], d["sortIndex"] = sort[d["colId"]]
+        new_view = {**view, "cols": None if new_visible == default else new_visible,
+                    "pin": None if pin == [c for c in View().pinned() if c in new_visible] else pin,
+                    "w": View(w=widths).to_dict()["w"],
+                    "varying": varying}
+        defs = grid_column_defs(store, new_visible, known, current.sort, pin, widths)
         added = set(new_visible) - set(visible)
         refresh = (token or 0) + 1 if added else no_update
         if trigger == ui.GRID:
@@ -181,3 +221,29 @@ def register(app: Dash) -> None:
             return (no_update if same else new_visible), new_view, no_update, refresh, \
                 (no_update if same else new_visible), pin, message
         return new_visible, new_view, defs, refresh, new_visible, pin, message
+
+    @app.callback(
+        Output(ui.VISIBLE, "data", allow_duplicate=True),
+        Output(ui.GRID, "columnDefs", allow_duplicate=True),
+        Output(ui.REFRESH, "data", allow_duplicate=True),
+        Output(ui.PICKER_LIST, "value", allow_duplicate=True),
+        Input(ui.VIEW, "data"),
+        State(ui.VISIBLE, "data"),
+        State(ui.REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+    def follow_query(view: dict, visible: list[str], token):
+        """A view on the default columns follows its query: the config keys that vary among the runs listed."""
+        current = View.from_dict(view)
+        if current.cols is not None:
+            raise PreventUpdate
+        store = get_store()
+        try:
+            default = defaults_for(store, current.q, current.varying)
+            known = as_cols(table_cache.column_infos(store))
+        except StoreError:
+            raise PreventUpdate from None
+        if default == list(visible or []):
+            raise PreventUpdate
+        defs = grid_column_defs(store, default, known, current.sort, current.pinned(), current.w)
+        return default, defs, (token or 0) + 1, default

@@ -67,7 +67,7 @@ def register(app: Dash) -> None:
         Input(ui.GROUP_KEYS, "value"),
         Input(ui.REFRESH, "data"),
         Input(ui.VISIBLE, "data"),
-        Input(ui.GROUP_GRID, "cellRendererData"),
+        Input(ui.GROUP_TOGGLE, "data"),
         State(ui.VIEW, "data"),
         State(ui.GROUP_EXPANDED, "data"),
         prevent_initial_call="initial_duplicate",
@@ -82,8 +82,8 @@ def register(app: Dash) -> None:
         new_view = {**view, "group": keys} if keys != list(view.get("group") or []) else no_update
         if not keys:
             return new_view, False, True, no_update, [], [], no_update
-        if trigger == ui.GROUP_GRID:
-            key = ((toggle or {}).get("value") or {}).get("toggle")
+        if trigger == ui.GROUP_TOGGLE:
+            key = (toggle or {}).get("toggle")
             if not key:
                 raise PreventUpdate
             expanded = [k for k in expanded if k != key] if key in expanded else [*expanded, key]

@@ -27,6 +27,7 @@ from app.store.base import StoreError, StoreUnavailable
 from components import filter_bar as fb
 from components import table as ui
 from components.columns import STATUSES
+from components.text import plural
 
 EMPTY = {"rowData": [], "rowCount": 0}
 ALWAYS_FETCHED = ("id", "status")
@@ -39,10 +40,10 @@ def fetch_columns(visible: list[str] | None) -> list[str]:
 
 
 def count_text(total: int, query: str) -> str:
-    noun = "run" if total == 1 else "runs"
+    runs = plural(total, "run")
     if query:
-        return f"{total:,} {noun} match" if total != 1 else f"1 {noun} matches"
-    return f"{total:,} {noun}"
+        return f"{runs} match" if total != 1 else f"{runs} matches"
+    return runs
 
 
 def banner(error: Exception) -> list:
@@ -258,7 +259,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         except StoreError:
             raise PreventUpdate from None
         new = total - baseline if isinstance(baseline, int) else 0
-        label = f"{new:,} new run{'s' if new != 1 else ''} — show" if new > 0 else ""
+        label = f"{plural(new, 'new run')} — show" if new > 0 else ""
         stamp = "updated " + datetime.now(UTC).astimezone(_tz()).strftime("%H:%M:%S")
         return fresh, label, new <= 0, stamp, no_update, no_update, no_update
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from components.columns import MAX_WIDTH, MIN_WIDTH, STATUSES, default_width, split_columns
+from components.columns import DEFAULT_PINNED, MAX_WIDTH, MIN_WIDTH, STATUSES, default_width, split_columns
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)
@@ -20,6 +20,7 @@ DEFAULT_SORT = ["-id"]
 _KEYWORDS = {"and", "or", "not", "in", "has", "exists", "missing", "true", "false", "null"}
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _WIDTH = re.compile(r"^\d{1,6}$")
+NO_PINS = "-"  # `pin=-`: nothing pinned (no `pin`: the default pins)
 
 
 @dataclass
@@ -29,10 +30,11 @@ class View:
     q: str = ""
     sort: list[str] = field(default_factory=lambda: list(DEFAULT_SORT))
     cols: list[str] | None = None  # None: the default columns
-    pin: list[str] = field(default_factory=list)
+    pin: list[str] | None = None  # None: the default pins (id and experiment)
     group: list[str] = field(default_factory=list)
     ps: int = DEFAULT_PAGE_SIZE
     w: dict[str, int] = field(default_factory=dict)  # column widths that differ from the default
+    varying: bool = True  # "only columns that vary": config keys equal in every run stay out of the defaults
 
     def __post_init__(self) -> None:
         self.w = clean_widths(self.w)
@@ -51,11 +53,16 @@ class View:
             q=str(d.get("q") or ""),
             sort=[str(s) for s in (d.get("sort") or DEFAULT_SORT)],
             cols=[str(c) for c in d["cols"]] if d.get("cols") else None,
-            pin=[str(c) for c in d.get("pin") or []],
+            pin=[str(c) for c in d["pin"]] if isinstance(d.get("pin"), list) else None,
             group=[str(c) for c in d.get("group") or []],
             ps=page_size_default(d.get("ps")),  # the page stored it: checked against the menu then
             w=clean_widths(d.get("w")),
+            varying=d.get("varying") is not False,
         )
+
+    def pinned(self) -> list[str]:
+        """The columns pinned on the left (the default pins unless the view names its own)."""
+        return list(DEFAULT_PINNED) if self.pin is None else list(self.pin)
 
 
 def page_size_default(configured: Any) -> int:
@@ -124,11 +131,18 @@ def view_from_params(params: dict[str, Any], default_ps: int = DEFAULT_PAGE_SIZE
         q=str(params.get("q") or "").strip(),
         sort=sort,
         cols=split_columns(params.get("cols")) or None,
-        pin=split_columns(params.get("pin")),
+        pin=_pins_from_param(params.get("pin")),
         group=split_columns(params.get("group")),
         ps=_page_size(params.get("ps"), default_ps),
         w=widths_from_param(params.get("w")),
+        varying=str(params.get("varying") or "").strip() != "0",
     )
+
+
+def _pins_from_param(text: Any) -> list[str] | None:
+    if text is None or not str(text).strip():
+        return None
+    return [] if str(text).strip() == NO_PINS else split_columns(str(text))
 
 
 def view_to_params(view: View, default_ps: int = DEFAULT_PAGE_SIZE) -> dict[str, str]:
@@ -140,8 +154,8 @@ def view_to_params(view: View, default_ps: int = DEFAULT_PAGE_SIZE) -> dict[str,
         out["sort"] = ",".join(view.sort)
     if view.cols:
         out["cols"] = ",".join(view.cols)
-    if view.pin:
-        out["pin"] = ",".join(view.pin)
+    if view.pin is not None and view.pin != DEFAULT_PINNED:
+        out["pin"] = ",".join(view.pin) or NO_PINS
     if view.group:
         out["group"] = ",".join(view.group)
     if view.ps != default_ps:
@@ -149,6 +163,8 @@ def view_to_params(view: View, default_ps: int = DEFAULT_PAGE_SIZE) -> dict[str,
     widths = widths_to_param(view.w)
     if widths:
         out["w"] = widths
+    if not view.varying:
+        out["varying"] = "0"
     return out
 
 

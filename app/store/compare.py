@@ -116,6 +116,23 @@ def varying_config_keys(configs: Iterable[Mapping[str, Any]], exclude: Sequence[
     return out
 
 
+_FIRST_KEYS = re.compile(r"(^|[._])(lr|learning_?rate|optim|optimi[sz]er|opt)$", re.I)
+_LAST_KEYS = re.compile(r"(data|dataset|path|dir|file|name|root|url)", re.I)
+
+
+def informative_keys(configs: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
+    """`keys` ordered for legend labels: learning rate and optimizer first, dataset names, paths and the
+    like last, and within each kind the keys with more distinct values among `configs` first."""
+    flat = [{k[len("config."):]: _text(v) for k, v in flatten_dict(c or {}, "config").items()} for c in configs]
+
+    def rank(key: str) -> tuple[int, int, str]:
+        kind = 0 if _FIRST_KEYS.search(key) else 2 if _LAST_KEYS.search(key) else 1
+        distinct = len({json.dumps(f.get(key, MISSING), sort_keys=True, default=str) for f in flat})
+        return kind, -distinct, key
+
+    return sorted(keys, key=rank)
+
+
 def config_value(doc: Mapping[str, Any], key: str) -> Any:
     """The value at `key` ("lr", "config.lr", "host.hostname") in a run document."""
     path = key if key.split(".")[0] in ("config", "host", "meta", "experiment", "info") else f"config.{key}"
@@ -132,9 +149,12 @@ def legend_label(doc: Mapping[str, Any], keys: Sequence[str]) -> str:
 
 
 def format_value(v: Any) -> str:
-    """Compact display of a scalar (4 significant digits for floats)."""
+    """Compact display of a scalar (4 significant digits for floats; booleans `true`/`false` as in the
+    table and the query language)."""
     if v is None:
         return "None"
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, float):
         if math.isnan(v):
             return "NaN"

@@ -19,18 +19,13 @@ Semantics reproduced (MongoDB manual, "Query and Projection Operators", "Compari
   (MongoDB's ComparisonMatchExpression special case).
 * `$regex` matches strings only (never numbers), or string elements of arrays. Patterns run on RE2
   (linear time); what it cannot run is refused with a BadRequest (app.store.patterns).
-
-Known FerretDB 1.24 differences (MongoDB is followed here):
-* `{"a.b": null}` on `{a: [{b: 1}, {c: 2}]}`: MongoDB matches (the second element lacks `b`),
-  FerretDB does not.
-* FerretDB refuses to store NaN (the insert closes the connection) and nested arrays.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -420,3 +415,19 @@ def doc_sort_key(doc: Mapping[str, Any], path: str, descending: bool = False) ->
     for v in values:
         flat.extend(v if isinstance(v, list) else [v])
     return sort_key(flat, descending)
+
+
+def select_docs(docs: Iterable[dict[str, Any]], flt: Mapping[str, Any], sort_spec: list[tuple[str, int]]) -> list[dict]:
+    """The documents matching a filter, in the order of a MongoDB sort spec [(path, 1 or -1), ...]."""
+    test = compile_matcher(dict(flt)) if flt else None
+    selected = []
+    for d in docs:
+        try:
+            if test is None or test(d):
+                selected.append(d)
+        except Exception:  # noqa: BLE001 - a malformed run never breaks a listing
+            continue
+    for path, direction in reversed(sort_spec):  # stable sorts, last key first
+        desc = direction < 0
+        selected.sort(key=lambda d, p=path, ds=desc: doc_sort_key(d, p, ds), reverse=desc)
+    return selected

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pymongo import UpdateOne
@@ -26,10 +27,19 @@ log = logging.getLogger(__name__)
 
 SUMMARY_VERSION = 1
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
-BATCH = 20_000  # runs whose metric documents are read in one query (FerretDB scans per query)
-IN_LIMIT = 1000  # more stale runs than this: read their metrics by id range
+BATCH = 1000  # runs whose metric documents are read in one query (and whose summaries are written in one bulk)
+WORKERS = 3  # batches read, summarised and written at once: the server's work overlaps this process's
 LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
+# runs whose summary may be stale: never summarised or another format version, or live when summarised or now
+# (each clause answered by an index of MongoStore.INDEXES)
+STALE_CLAUSES = (
+    {"omnidash.v": None},
+    {"omnidash.v": {"$lt": SUMMARY_VERSION}},
+    {"omnidash.v": {"$gt": SUMMARY_VERSION}},
+    {"omnidash.status": {"$in": LIVE_STATUSES}},
+    {"status": {"$in": LIVE_STATUSES}},
+)
 TAIL_STORED = 20  # last values kept in a stored summary (longer when a larger last_avg window is asked)
 
 
@@ -46,20 +56,18 @@ def is_current(doc: Mapping[str, Any]) -> bool:
 
 
 def metrics_filter(run_ids: list[RunId]) -> dict[str, Any]:
-    """The metric documents of these runs: $in for a few, an id range (filtered in Python) for many.
+    """The metric documents of these runs: the integer ids as one range when they are dense (at most half
+    the range is other ids; compute() drops what the range adds), the rest by $in.
 
-    A long $in costs FerretDB one comparison per id and document; a range is one comparison.
+    Measured on FerretDB 2.5 (20,000 runs): a long $in costs more than linear time (1,000 ids: 3.5 s
+    against 2.5 s for their range; 5,000: 75 s against 15 s), so the first summary build reads by range.
     """
-    if len(run_ids) <= IN_LIMIT:
+    ints = sorted(i for i in run_ids if isinstance(i, int) and not isinstance(i, bool))
+    if len(ints) < 2 or ints[-1] - ints[0] + 1 > 2 * len(ints):
         return {"run_id": {"$in": run_ids}}
-    ints = [i for i in run_ids if isinstance(i, int) and not isinstance(i, bool)]
     others = [i for i in run_ids if not (isinstance(i, int) and not isinstance(i, bool))]
-    parts = []
-    if ints:
-        parts.append({"run_id": {"$gte": min(ints), "$lte": max(ints)}})
-    if others:
-        parts.append({"run_id": {"$in": others}})
-    return parts[0] if len(parts) == 1 else {"$or": parts}
+    dense = {"run_id": {"$gte": ints[0], "$lte": ints[-1]}}
+    return {"$or": [dense, {"run_id": {"$in": others}}]} if others else dense
 
 
 def status_key(doc: Mapping[str, Any]) -> str | None:
@@ -197,36 +205,48 @@ class Summaries:
                 return 0
             probe = {"status": 1, "heartbeat": 1, "start_time": 1, "omnidash.v": 1, "omnidash.status": 1,
                      "omnidash.hb": 1}
-            candidates = self.runs.find(
-                {"$or": [
-                    {"omnidash.v": {"$ne": SUMMARY_VERSION}},
-                    {"omnidash.status": {"$in": LIVE_STATUSES}},
-                    {"status": {"$in": LIVE_STATUSES}},
-                ]},
-                probe,
-            )
+            found: dict[tuple[str, Any], dict[str, Any]] = {}
+            try:
+                for clause in STALE_CLAUSES:  # one indexed query each
+                    for doc in self.runs.find(clause, probe):
+                        found.setdefault((type(doc["_id"]).__name__, doc["_id"]), doc)
+            except OperationFailure as e:  # e.g. FerretDB 2.5's transient "tuple offset out of range: 0"
+                log.warning("summary refresh skipped (stored summaries served, retried later): %s", e)
+                self._last_refresh = time.monotonic()
+                return 0
+            candidates = found.values()
             stale = [doc for doc in candidates if not is_current(doc)]
             done = self._store(stale)
             self._last_refresh = time.monotonic()
             return done
 
     def _store(self, docs: list[dict[str, Any]]) -> int:
-        done = 0
+        """Compute and write the summaries of these runs, BATCH runs at a time in WORKERS threads."""
+        docs = sorted(docs, key=_int_id_first)  # consecutive ids: each batch reads one id range
+        chunks = [docs[start : start + BATCH] for start in range(0, len(docs), BATCH)]
+        if len(chunks) > 1 and WORKERS > 1:
+            with ThreadPoolExecutor(WORKERS, thread_name_prefix="omnidash-summaries") as pool:
+                results = list(pool.map(self._store_batch, chunks))
+        else:
+            results = [self._store_batch(chunk) for chunk in chunks]
         names: set[str] = set()
-        for start in range(0, len(docs), BATCH):
-            chunk = docs[start : start + BATCH]
-            computed = self.compute([d["_id"] for d in chunk])
-            ops = [
-                UpdateOne({"_id": d["_id"]}, {"$set": {"omnidash": omnidash_field(d, computed[d["_id"]])}})
-                for d in chunk
-            ]
-            if not self._bulk(ops):
-                return done
-            done += len(chunk)
-            for summaries in computed.values():
-                names |= {rows.unescape_key(k) for k in summaries}
+        for stored in results:
+            names |= stored
         self._remember_names(names)
-        return done
+        return sum(len(chunk) for chunk, stored in zip(chunks, results, strict=True) if stored is not None)
+
+    def _store_batch(self, chunk: list[dict[str, Any]]) -> set[str] | None:
+        """The metric names summarised for these runs, or None when the write was refused."""
+        if not self.writable:
+            return None
+        computed = self.compute([d["_id"] for d in chunk])
+        ops = [
+            UpdateOne({"_id": d["_id"]}, {"$set": {"omnidash": omnidash_field(d, computed[d["_id"]])}})
+            for d in chunk
+        ]
+        if not self._bulk(ops):
+            return None
+        return {rows.unescape_key(k) for summaries in computed.values() for k in summaries}
 
     def _remember_names(self, names: set[str]) -> None:
         """Add metric names to omnidash.state (columns() reads them without scanning metrics)."""
@@ -291,6 +311,12 @@ class Summaries:
                          "start_time": d.get("start_time")}
                 self.cache[d["_id"]] = (probe, od)
                 d["omnidash"] = od
+
+
+def _int_id_first(doc: Mapping[str, Any]) -> tuple[int, int]:
+    """Sort key: integer ids in order, then every other id (in its original order: sorted() is stable)."""
+    rid = doc.get("_id")
+    return (0, rid) if isinstance(rid, int) and not isinstance(rid, bool) else (1, 0)
 
 
 def _same_probe(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -63,19 +63,6 @@ def hosts_of(uri: str) -> str:
     return ",".join(f"{h}:{p}" for h, p in parsed.get("nodelist") or []) or "the configured host"
 
 
-def updates_scan_collection(client: Any) -> bool:
-    """True for FerretDB 1.x: every update by an integer _id reads the whole collection there.
-
-    Writing one summary per run would then cost runs x runs, so such servers keep summaries per process.
-    """
-    try:
-        info = client.admin.command("buildInfo")
-    except PyMongoError:
-        return False
-    version = str(info.get("ferretdbVersion", ""))
-    return bool(version) and not version.lstrip("v").startswith("2")
-
-
 def first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     line = text[0] if text else type(e).__name__

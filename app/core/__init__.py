@@ -1,0 +1,1 @@
+"""Pure analysis code over plain rows: no dash, no pymongo, no store (see app/core/importance.py)."""
