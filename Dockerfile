@@ -18,6 +18,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OMNIDASH_WORKERS=2 \
     OMNIDASH_THREADS=8
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/omnidash omnidash
+# the sign-in state every worker shares (sign-outs, failed sign-ins): a volume in docker-compose.yml
+RUN mkdir -p /var/lib/omnidash && chown omnidash:omnidash /var/lib/omnidash
+ENV OMNIDASH_AUTH_STATE=/var/lib/omnidash/auth-state.db
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER omnidash

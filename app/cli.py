@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--secret-key-file", metavar="FILE",
                        help="file holding the session secret (or $OMNIDASH_SECRET_KEY / $OMNIDASH_SECRET_KEY_FILE)")
     serve.add_argument("--https", action="store_true",
-                       help="behind an HTTPS reverse proxy: Secure cookies, trust X-Forwarded-Proto/For/Host")
+                       help="behind an HTTPS reverse proxy: Secure cookies, and X-Forwarded-For/Proto/Host/Port "
+                            "from the proxy (--trusted-proxy) are trusted")
+    serve.add_argument("--trusted-proxy", metavar="ADDR", default=None,
+                       help="the reverse proxy's address whose X-Forwarded-* headers are trusted (default "
+                            "127.0.0.1 with --https; '*' trusts any peer: only when nothing else can connect)")
 
     demo = sub.add_parser("demo", help="write realistic demo runs into a folder and serve them")
     demo.add_argument("--dir", default=DEFAULT_DEMO_DIR, help=f"folder for the runs (default ./{DEFAULT_DEMO_DIR})")
@@ -223,7 +227,12 @@ def build_application(config: Any) -> tuple[Callable, dict[str, Any]]:
             raise CliError("accounts need a session secret: set OMNIDASH_SECRET_KEY or OMNIDASH_SECRET_KEY_FILE, "
                            "or pass --secret-key-file (e.g. `python -c 'import secrets; "
                            "print(secrets.token_hex(32))' > secret.key`)")
-        auth = AuthConfig(users=users, secret_key=secret, https=config.https)
+        from app.auth.state import AuthStateError
+
+        try:
+            auth = AuthConfig(users=users, secret_key=secret, https=config.https)
+        except AuthStateError as e:
+            raise CliError(str(e)) from None
     stores: dict[str, Any] = {}
     for source in config.sources:
         try:
@@ -236,20 +245,55 @@ def build_application(config: Any) -> tuple[Callable, dict[str, Any]]:
         wsgi = build_wsgi(config, stores, auth)
     except ConfigError as e:
         raise CliError(str(e)) from None
-    if config.https:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        wsgi = ProxyFix(wsgi, x_for=1, x_proto=1, x_host=1)
     return wsgi, stores
 
 
-def run_server(wsgi: Callable, host: str, port: int, threads: int, banner: str) -> None:
-    """Serve with waitress (a production WSGI server) until Ctrl-C."""
+# The headers a trusted reverse proxy sets (the README's nginx: X-Forwarded-For and -Proto, Host).
+PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port")
+
+
+def trusted_proxy_for(https: bool, trusted_proxy: str | None) -> str | None:
+    """The proxy address to trust: --trusted-proxy, else 127.0.0.1 with --https, else none."""
+    if trusted_proxy:
+        return trusted_proxy.strip()
+    return "127.0.0.1" if https else None
+
+
+def trust_proxy_headers(wsgi: Callable, trusted_proxy: str) -> Callable:
+    """For WSGI servers that pass X-Forwarded-* through (gunicorn): apply them (werkzeug's ProxyFix, one
+    hop) only on requests whose peer is `trusted_proxy` ('*': any); drop them from anyone else.
+    waitress does the same itself (see `run_server`)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    fixed = ProxyFix(wsgi, x_for=1, x_proto=1, x_host=1, x_port=1)
+    names = ["HTTP_" + h.upper().replace("-", "_") for h in PROXY_HEADERS]
+
+    def app(environ: dict, start_response: Callable):
+        if trusted_proxy == "*" or environ.get("REMOTE_ADDR") == trusted_proxy:
+            return fixed(environ, start_response)
+        for name in names:
+            environ.pop(name, None)
+        return wsgi(environ, start_response)
+
+    return app
+
+
+def run_server(wsgi: Callable, host: str, port: int, threads: int, banner: str,
+               trusted_proxy: str | None = None) -> None:
+    """Serve with waitress (a production WSGI server) until Ctrl-C.
+
+    With `trusted_proxy`, waitress takes the client address, scheme, host and port from the X-Forwarded-*
+    headers of requests coming from that address (the last hop of X-Forwarded-For); without it, or from
+    any other peer, it drops those headers."""
     from waitress import create_server
 
+    proxy: dict[str, Any] = {}
+    if trusted_proxy:
+        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+                 "trusted_proxy_headers": " ".join(PROXY_HEADERS), "clear_untrusted_proxy_headers": True}
     try:
         server = create_server(wsgi, host=host, port=port, threads=max(1, threads), ident="omnidash",
-                               channel_timeout=300)
+                               channel_timeout=300, **proxy)
     except OSError as e:
         raise CliError(f"port {port} on {host} is already in use ({e.strerror}); pick another with --port") from None
     print(banner, flush=True)
@@ -279,7 +323,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     wsgi, stores = build_application(config)
     described = ", ".join(f"{s.describe()}" for s in stores.values())
     banner = f"omnidash: serving {described} at {url_for(args.host, args.port, config.url_prefix)} (Ctrl-C to stop)"
-    run_server(wsgi, args.host, args.port, args.threads, banner)
+    run_server(wsgi, args.host, args.port, args.threads, banner, trusted_proxy_for(config.https, args.trusted_proxy))
     return 0
 
 

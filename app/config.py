@@ -117,21 +117,51 @@ def normalize_prefix(prefix: str | None, what: str = "--url-prefix") -> str:
     return prefix
 
 
-def read_secret_key(config: AppConfig) -> str | None:
-    """The session secret from OMNIDASH_SECRET_KEY, the config, or a file; None when there is none."""
+SECRET_KEY_MIN_CHARS = 32  # a text key (e.g. secrets.token_hex(16) or longer)
+SECRET_KEY_MIN_BYTES = 16  # a key file of raw random bytes (e.g. `head -c 32 /dev/urandom`)
+
+
+def secret_key_too_short(where: str) -> ConfigError:
+    """The one message every too-short session secret gets, wherever it came from."""
+    return ConfigError(
+        f"the secret key {where} is too short: use at least {SECRET_KEY_MIN_CHARS} characters (e.g. `python -c "
+        f"'import secrets; print(secrets.token_hex(32))'`) or a key file of at least {SECRET_KEY_MIN_BYTES} "
+        f"random bytes")
+
+
+def check_secret_key(key: str | bytes, where: str) -> str | bytes:
+    """One rule for every way in: 32+ characters of text, or 16+ raw bytes that are not text (a key file)."""
+    if isinstance(key, bytes):
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            if len(key) < SECRET_KEY_MIN_BYTES:
+                raise secret_key_too_short(where) from None
+            return key
+        if not text.strip().isprintable() and len(key) >= SECRET_KEY_MIN_BYTES:
+            return key  # random bytes that happen to decode as UTF-8
+        key = text.strip()
+    if len(key) < SECRET_KEY_MIN_CHARS:
+        raise secret_key_too_short(where)
+    return key
+
+
+def read_secret_key(config: AppConfig) -> str | bytes | None:
+    """The session secret from OMNIDASH_SECRET_KEY, the config, or a file; None when there is none.
+
+    Every source obeys `check_secret_key` (a ConfigError names the source).
+    """
     if os.environ.get("OMNIDASH_SECRET_KEY"):
-        return os.environ["OMNIDASH_SECRET_KEY"]
+        return check_secret_key(os.environ["OMNIDASH_SECRET_KEY"], "in OMNIDASH_SECRET_KEY")
     if config.secret_key:
-        return config.secret_key
+        return check_secret_key(config.secret_key, "of the config")
     path = config.secret_key_file or os.environ.get("OMNIDASH_SECRET_KEY_FILE")
     if path:
         try:
-            key = Path(path).read_text().strip()
+            key = Path(path).read_bytes()
         except OSError as e:
             raise ConfigError(f"cannot read the secret key file {path}: {e.strerror}") from None
-        if len(key) < 16:
-            raise ConfigError(f"the secret key in {path} is too short (at least 16 characters)")
-        return key
+        return check_secret_key(key, f"in {path}")
     return None
 
 

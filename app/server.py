@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import dash
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Flask, g, has_request_context, jsonify, redirect, request
 
 from app.auth.store import GuardedStore
@@ -162,26 +162,29 @@ def create_app(
         path = "/" + (app.strip_relative_path(pathname or "/") or "").strip("/")
         return [path, sorted(parse_qsl((search or "").lstrip("?")))]
 
-    def first_page() -> tuple[Any, list | None]:
+    def first_page() -> tuple[Any, list | None, bool]:
         """The page of the address the browser is at (the Referer of its /_dash-layout request), rendered
-        into the layout itself: the page arrives with the layout instead of one router round trip later."""
+        into the layout itself: the page arrives with the layout instead of one router round trip later.
+        (content, the URL key it is for, whether it needs no retry)."""
         referrer = request.referrer if has_request_context() else None
         if not referrer:
-            return None, None
+            return None, None, True
         url = urlsplit(referrer)
         if url.netloc != request.host:
-            return None, None
+            return None, None, True
         key = url_key(url.path, url.query)
-        return render(*key), key
+        return *render(*key), key
 
     def layout() -> html.Div:
-        content, rendered = first_page()
+        content, retry_off, rendered = first_page()
         return html.Div(
             [
                 dcc.Location(id="url", refresh="callback-nav"),
                 dcc.Store(id="theme", storage_type="local"),
                 dcc.Store(id="rendered-url", data=rendered),
                 html.Div(id="db-banner", className="db-banner", hidden=True),
+                # runs while the page shows "The database cannot be reached": the page comes back by itself
+                dcc.Interval(id="page-retry", interval=PAGE_RETRY_MS, disabled=retry_off),
                 header(),
                 html.Main(content, id="page-content", className="page-content"),
             ],
@@ -191,28 +194,33 @@ def create_app(
     app.layout = layout
 
     @app.callback(Output("page-content", "children"), Output("rendered-url", "data"),
-                  Input("url", "pathname"), Input("url", "search"), State("rendered-url", "data"))
-    def route(pathname: str | None, search: str | None, rendered: list | None):
+                  Output("page-retry", "disabled"),
+                  Input("url", "pathname"), Input("url", "search"), Input("page-retry", "n_intervals"),
+                  State("rendered-url", "data"))
+    def route(pathname: str | None, search: str | None, _retries: int | None, rendered: list | None):
         key = url_key(pathname, search)
-        if rendered is None:
-            return render(*key), no_update
+        if ctx.triggered_id == "page-retry" or rendered is None:
+            content, retry_off = render(*key)
+            return content, no_update, retry_off
         if json_equal(rendered, key):  # the first call, for the page the layout already holds
-            return no_update, None
-        return render(*key), None
+            return no_update, None, no_update
+        content, retry_off = render(*key)
+        return content, None, retry_off
 
-    def render(path: str, pairs: list) -> Any:
-        """The page at `path` (inside the app) for the query `pairs`, or a readable error panel."""
-        query = dict(pairs)
+    def render(path: str, pairs: list) -> tuple[Any, bool]:
+        """(the page at `path` (inside the app) for the query `pairs`, or a readable error panel; whether
+        the page needs no retry: False while it says the database cannot be reached)."""
         for page in pages:
             params = page.match(path)
             if params is not None:
                 try:
-                    return page.layout(**params, **query)
+                    return page.layout(**page_kwargs(params, pairs)), True
                 except StoreUnavailable as e:
-                    return error_panel("The database cannot be reached", str(e))
+                    return error_panel("The database cannot be reached", str(e),
+                                       f"This page tries again every {PAGE_RETRY_MS // 1000} s."), False
                 except StoreError as e:
-                    return error_panel("Cannot show this page", str(e))
-        return error_panel("Page not found", f"No page at {path}.")
+                    return error_panel("Cannot show this page", str(e)), True
+        return error_panel("Page not found", f"No page at {path}."), True
 
     app.clientside_callback(
         """
@@ -265,6 +273,15 @@ def json_equal(a: Any, b: Any) -> bool:
     return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
 
 
+PAGE_RETRY_MS = 5000
+
+
+def page_kwargs(params: dict[str, str], pairs: list) -> dict[str, str]:
+    """A page layout's keyword arguments: the query string's (key, value) pairs, then the path's parameters
+    (which win, so `/runs/1?run_id=5` is run 1). Layouts take **kwargs and ignore those they do not know."""
+    return {**dict(pairs), **params}
+
+
 def source_switcher(settings: Settings) -> html.Nav | None:
     """Links to the other sources of this deployment (several databases), the current one marked."""
     sources: list[dict[str, str]] = settings.extra.get("sources") or []
@@ -283,26 +300,33 @@ def source_switcher(settings: Settings) -> html.Nav | None:
 
 
 def account_menu(settings: Settings, accounts: bool) -> html.Span | None:
-    """The signed-in user's name and role, and a sign-out link."""
+    """The signed-in user's name and role, and a sign-out button (a POST form with the CSRF token)."""
     if not accounts or not has_request_context():
         return None
     from flask_login import current_user
 
-    if not current_user.is_authenticated:
-        return None
+    from app.auth.web import csrf_token
+
+    if not current_user.is_authenticated or getattr(current_user, "via_token", False):
+        return None  # (a token has no session to sign out of; Dash renders the layout on its first request)
     root = settings.extra.get("root_path", settings.url_prefix.rstrip("/"))
     return html.Span(
         [
             html.Span(f"{current_user.name} ({current_user.role})", className="account-name"),
-            html.A("Sign out", href=f"{root}/logout", className="sign-out"),
+            html.Form(
+                [dcc.Input(type="hidden", name="csrf", value=csrf_token()),
+                 html.Button("Sign out", type="submit", className="sign-out")],
+                action=f"{root}/logout", method="POST", className="sign-out-form",
+            ),
         ],
         className="account-menu",
     )
 
 
-def error_panel(title: str, detail: str) -> html.Div:
+def error_panel(title: str, detail: str, note: str = "") -> html.Div:
     """A readable error state for a whole page."""
-    return html.Div([html.H2(title), html.P(detail, className="error-detail")], className="error-panel")
+    return html.Div([html.H2(title), html.P(detail, className="error-detail"), *([html.P(note)] if note else [])],
+                    className="error-panel")
 
 
 # -- a whole deployment -----------------------------------------------------------------

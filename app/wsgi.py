@@ -5,7 +5,12 @@ Configured by environment variables (the same meaning as `omnidash serve` option
   OMNIDASH_SOURCE  else MONGO_URI: one mongodb:// URI or folder;
   OMNIDASH_RUNS_COLLECTION, OMNIDASH_METRICS_COLLECTION, OMNIDASH_PROBABLY_DEAD_AFTER,
   OMNIDASH_USERS (users file), OMNIDASH_SECRET_KEY / OMNIDASH_SECRET_KEY_FILE, OMNIDASH_READ_ONLY=1,
-  OMNIDASH_URL_PREFIX, OMNIDASH_HTTPS=1 (Secure cookies, trust X-Forwarded-*).
+  OMNIDASH_URL_PREFIX, OMNIDASH_HTTPS=1 (Secure cookies, X-Forwarded-* trusted from the proxy),
+  OMNIDASH_TRUSTED_PROXY (the proxy's address; default 127.0.0.1 with OMNIDASH_HTTPS=1),
+  OMNIDASH_AUTH_STATE (the shared sign-in state file; default beside the users file).
+Behind a proxy, X-Forwarded-For/Proto/Host/Port are applied here, only for requests from
+OMNIDASH_TRUSTED_PROXY (and dropped from anyone else), so gunicorn's own forwarded_allow_ips (which only
+covers the scheme) needs no change when the proxy is on 127.0.0.1; set both when it is elsewhere.
 Do not use gunicorn --preload: each worker opens its own MongoDB client after the fork.
 """
 
@@ -16,7 +21,7 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable
 
-from app.cli import CliError, build_application, load_app_config
+from app.cli import CliError, build_application, load_app_config, trust_proxy_headers, trusted_proxy_for
 from app.config import ConfigError
 
 
@@ -42,6 +47,9 @@ def application_from_env() -> Callable:
     try:
         config = load_app_config(args)
         wsgi, _stores = build_application(config)
+        trusted = trusted_proxy_for(config.https, os.environ.get("OMNIDASH_TRUSTED_PROXY"))
+        if trusted:
+            wsgi = trust_proxy_headers(wsgi, trusted)
     except (CliError, ConfigError) as e:
         print(f"omnidash: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -16,25 +16,34 @@ from urllib.parse import quote, urlparse
 from flask import Flask, Response, redirect, request, session
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 
+from app.auth.state import AuthState, default_state_path
 from app.auth.throttle import LoginThrottle
 from app.auth.users import User, UsersFile
 
 PUBLIC_PATHS = ("/login", "/healthz", "/_favicon.ico", "/favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
+REMEMBER_DAYS = 30
+# How long a signed-out session id stays refused: longer than any cookie carrying it lives (Flask's session
+# signature is honoured for 31 days, the remember-me cookie for 30).
+REVOKED_FOR = 32 * 24 * 3600
 
 
 @dataclass
 class AuthConfig:
-    """What every Flask app of one deployment shares: the users file, the throttle, cookie policy."""
+    """What every Flask app of one deployment shares: the users file, the throttle, cookie policy, and the
+    sign-in state every process shares (revoked sessions, failed sign-ins; `app.auth.state`)."""
 
     users: UsersFile
-    secret_key: str
+    secret_key: str | bytes
     https: bool = False
     throttle: LoginThrottle | None = None
+    state: AuthState | None = None
 
     def __post_init__(self) -> None:
+        if self.state is None:
+            self.state = AuthState(default_state_path(self.users.path))  # AuthStateError when not writable
         if self.throttle is None:
-            self.throttle = LoginThrottle()
+            self.throttle = LoginThrottle(state=self.state)
 
 
 class SessionUser:
@@ -44,15 +53,17 @@ class SessionUser:
     is_active = True
     is_anonymous = False
 
-    def __init__(self, user: User, via_token: bool = False) -> None:
+    def __init__(self, user: User, via_token: bool = False, sid: str = "") -> None:
         self.user = user
         self.name = user.name
         self.role = user.role
         self.via_token = via_token
+        self.sid = sid  # one per sign-in; sign-out revokes it in the shared state
 
     def get_id(self) -> str:
-        # The epoch changes with the password, which invalidates old sessions and remember-me cookies.
-        return f"{self.user.epoch}:{self.user.name}"
+        # What the session and the remember-me cookie carry. The epoch changes with the password (signing
+        # the user out everywhere); the sid is this sign-in's own, revoked by its sign-out.
+        return f"{self.user.epoch}:{self.sid}:{self.user.name}"
 
 
 class Anonymous(AnonymousUserMixin):
@@ -77,7 +88,7 @@ def install_auth(server: Flask, auth: AuthConfig) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=auth.https,
-        REMEMBER_COOKIE_DURATION=60 * 60 * 24 * 30,
+        REMEMBER_COOKIE_DURATION=60 * 60 * 24 * REMEMBER_DAYS,
     )
     manager = LoginManager(server)
     manager.anonymous_user = Anonymous
@@ -86,11 +97,11 @@ def install_auth(server: Flask, auth: AuthConfig) -> None:
 
     @manager.user_loader
     def load_user(user_id: str) -> SessionUser | None:
-        epoch, _, name = user_id.partition(":")
+        epoch, sid, name = (user_id.split(":", 2) + ["", ""])[:3]
         user = auth.users.get(name)
-        if user is None or not hmac.compare_digest(user.epoch, epoch):
+        if user is None or not sid or not hmac.compare_digest(user.epoch, epoch) or auth.state.is_revoked(sid):
             return None
-        return SessionUser(user)
+        return SessionUser(user, sid=sid)
 
     @manager.request_loader
     def load_from_token(req: Any) -> SessionUser | None:
@@ -125,25 +136,43 @@ def install_auth(server: Flask, auth: AuthConfig) -> None:
             return login_page(next_url, "Your login form expired; please try again.", 400)
         name = request.form.get("username", "").strip()
         password = request.form.get("password", "")
+        # The client's address as the WSGI server computed it: behind a trusted proxy (--https,
+        # --trusted-proxy) that is the X-Forwarded-For address, so users behind one proxy are kept apart.
         keys = [("user", name.lower()), ("addr", request.remote_addr or "?")]
-        wait = auth.throttle.retry_after(keys)
+        wait = auth.throttle.attempt(keys)  # check and record in one step: no race past the limit
         if wait > 0:
             return login_page(next_url, f"Too many failed sign-ins. Try again in {int(wait) + 1} s.", 429,
                               {"Retry-After": str(int(wait) + 1)}, name)
         user = auth.users.authenticate(name, password)
         if user is None:
-            auth.throttle.failed(keys)
             return login_page(next_url, "Wrong user name or password.", 401, name=name)
         auth.throttle.succeeded(keys)
-        session.pop("login_csrf", None)
-        login_user(SessionUser(user), remember=request.form.get("remember") == "on")
+        session.clear()  # a fresh session for the signed-in user (no fixation)
+        login_user(SessionUser(user, sid=secrets.token_urlsafe(18)), remember=request.form.get("remember") == "on")
+        csrf_token()
         return redirect(next_url)
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout() -> Response:
+        """GET asks (a link or a prefetch never signs anyone out); POST with the CSRF token signs out."""
+        if request.method == "GET":
+            return logout_page("")
+        if not hmac.compare_digest(str(session.get("csrf", "")), request.form.get("csrf", "")):
+            return logout_page("Your sign-out form expired; please try again.", 400)
+        sid = getattr(current_user, "sid", "")
+        if sid:
+            auth.state.revoke(sid, REVOKED_FOR)  # every process refuses this session and its remember cookie
         session.clear()
         logout_user()  # after clear(): it marks the remember-me cookie for deletion in the session
         return redirect(f"{request.script_root}/login")
+
+
+def csrf_token() -> str:
+    """This session's token for state-changing forms (the sign-out form)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
 
 
 def wants_json(path: str) -> bool:
@@ -193,6 +222,28 @@ def login_page(next_url: str, message: str, status: int = 200, headers: dict[str
 <button type="submit">Sign in</button>
 </form></main></body></html>"""
     response = Response(html, status=status, mimetype="text/html", headers=headers or {})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def logout_page(message: str, status: int = 200) -> Response:
+    """Asks before signing out: a POST form with the session's CSRF token."""
+    root = escape(request.script_root)
+    error = f'<p class="login-error" role="alert">{escape(message)}</p>' if message else ""
+    html = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign out · omnidash</title><link rel="stylesheet" href="{root}/assets/base.css"></head>
+<body><main class="login-page" style="max-width:22rem;margin:12vh auto;padding:2rem">
+<h1 class="brand">omnidash</h1>
+<form method="post" action="{root}/logout" class="logout-form" style="display:flex;flex-direction:column;gap:.75rem">
+{error}
+<p>Sign out of omnidash{escape(f" as {current_user.name}") if current_user.is_authenticated else ""}?</p>
+<input type="hidden" name="csrf" value="{escape(csrf_token())}">
+<button type="submit">Sign out</button>
+<a href="{root}/">Cancel</a>
+</form></main></body></html>"""
+    response = Response(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     return response

@@ -1,0 +1,90 @@
+"""Issue 12, odd URLs and outages: query parameters that clash with a page's path variables or that no page
+knows are ignored (through the real routing callback over HTTP); the run page recovers by itself when the
+database comes back (Chromium, a private test server stopped and started)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from app.server import create_app
+from app.store import open_store
+
+
+@pytest.fixture(scope="module")
+def dash_app(tmp_path_factory):
+    from app.demo import write_demo_runs
+
+    folder = tmp_path_factory.mktemp("pages") / "runs"
+    write_demo_runs(str(folder), 6)
+    return create_app(open_store(str(folder)))
+
+
+def route(dash_app, pathname: str, search: str = "") -> Any:
+    """POST the page-routing callback as the browser does on navigation; returns the page's components."""
+    key = next(k for k in dash_app.callback_map if "page-content.children" in k)
+    spec = dash_app.callback_map[key]
+    parts = key.strip(".").split("...") if key.startswith("..") else [key]
+    outputs = [{"id": p.rpartition(".")[0], "property": p.rpartition(".")[2]} for p in parts]
+    values = {"url.pathname": pathname, "url.search": search}
+    payload = {
+        "output": key,
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in spec["inputs"]],
+        "state": [],
+        "changedPropIds": ["url.pathname"],
+    }
+    response = dash_app.server.test_client().post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.data[:300]
+    return json.loads(response.data)["response"]["page-content"]["children"]
+
+
+def texts(node: Any) -> str:
+    return json.dumps(node)
+
+
+def stored_run_id(page: Any) -> Any:
+    match = re.search(r'"data": (\d+), "id": "rd-run-id"|"id": "rd-run-id", [^}]*"data": (\d+)', texts(page))
+    assert match, texts(page)[:300]
+    return int(match.group(1) or match.group(2))
+
+
+def test_clashing_and_unknown_query_parameters_are_ignored(dash_app):
+    assert stored_run_id(route(dash_app, "/runs/1")) == 1
+    # the path variable wins over a query parameter of the same name; unknown ones are ignored
+    assert stored_run_id(route(dash_app, "/runs/1", "?run_id=5")) == 1
+    assert stored_run_id(route(dash_app, "/runs/2", "?run_id=5&tab=config&bogus=1&x-y=%00")) == 2
+    for path, search in (("/", "?run_id=5&bogus=1&pathname=x"), ("/compare", "?runs=1,2&run_id=3&bogus=1")):
+        page = route(dash_app, path, search)
+        assert "error-panel" not in texts(page) and "Traceback" not in texts(page), (path, texts(page)[:300])
+
+
+@pytest.mark.browser
+@pytest.mark.mongo
+def test_run_page_comes_back_by_itself_when_the_database_does(page, private_mongo_server, serve, artifacts_dir):
+    """Opened while the database is down, the run page says so, then shows the run once it is back, without
+    a reload (the table already did this)."""
+    import pymongo
+
+    from app.demo import write_demo_runs_mongo
+    from app.store.mongo import MongoStore
+
+    private = private_mongo_server
+    write_demo_runs_mongo(private.uri + "outage", 2, steps=20)
+    with pymongo.MongoClient(private.uri, serverSelectionTimeoutMS=5000) as client:
+        assert client["outage"].runs.count_documents({"_id": 1}) == 1
+    store = MongoStore(private.uri + "outage", server_selection_timeout_ms=1000)
+    live = serve(create_app(store).server)
+    private.stop()
+    page.goto(f"{live.url}/runs/1?tab=config")
+    page.get_by_text("The database cannot be reached").wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts_dir / "pages-run-outage.png"), full_page=True)
+    private.start()
+    page.locator(".run-header").wait_for(timeout=60_000)  # no reload: the page retried by itself
+    assert page.get_by_text("The database cannot be reached").count() == 0
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    page.screenshot(path=str(artifacts_dir / "pages-run-recovered.png"), full_page=True)
+    store.close()
