@@ -114,7 +114,7 @@ def test_a_run_has_the_same_colour_in_the_table_plots_and_on_compare(page, live,
     page.wait_for_function("() => document.querySelectorAll('#tbl-grid .ag-center-cols-container .ag-row').length"
                            " === 3", timeout=TIMEOUT)
     for run_id in ("12", "30", "7"):  # picked out of order
-        page.locator(f'#tbl-grid .ag-center-cols-container .ag-row[row-id="{run_id}"] input[type=checkbox]').check()
+        page.locator(f'#tbl-grid .ag-row[row-id="{run_id}"] input[type=checkbox]').first.check()
     table_chart = "#tbl-plots .pp-chart .js-plotly-plot"
     page.wait_for_function(f"() => {{ const g = document.querySelector('{table_chart}');"
                            " return g && g._fullData && g._fullData.length >= 3; }", timeout=TIMEOUT)

@@ -178,13 +178,13 @@ def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, s
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.post_data or "") if "_dash-update-component" in r.url else None)
     page.goto(server.url + "/")
-    page.wait_for_selector("#tbl-grid .ag-center-cols-container .ag-row [col-id='id']", timeout=60_000)
+    page.wait_for_selector("#tbl-grid .ag-row [col-id='id']", timeout=60_000)
     page.wait_for_timeout(800)
     rows_calls = [p for p in posts if "tbl-grid.getRowsResponse" in p and "tbl-count" in p]
     assert rows_calls == []  # the first block came with the layout
     assert not any('"page-content.children"' in p for p in posts)  # no page sent twice
     assert page.inner_text("#tbl-count") == "6 runs"
-    ids = [int(t) for t in page.locator("#tbl-grid .ag-center-cols-container [col-id='id']").all_inner_texts()]
+    ids = [int(t) for t in page.locator("#tbl-grid .ag-pinned-left-cols-container [col-id='id']").all_inner_texts()]
     assert sorted(ids, reverse=True) == ids and len(ids) == 6
     page.locator("#tbl-grid [role='columnheader'][col-id='status'] .ag-header-cell-label").click()  # a new sort
     page.wait_for_function("() => new URLSearchParams(location.search).get('sort') === 'status'", timeout=30_000)
