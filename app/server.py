@@ -168,10 +168,10 @@ def create_app(
         (content, the URL key it is for, whether it needs no retry)."""
         referrer = request.referrer if has_request_context() else None
         if not referrer:
-            return None, None, True
+            return None, True, None
         url = urlsplit(referrer)
         if url.netloc != request.host:
-            return None, None, True
+            return None, True, None
         key = url_key(url.path, url.query)
         return *render(*key), key
 

@@ -112,7 +112,7 @@ def test_refused_pattern_is_a_message_in_the_query_bar(regex_folder: Path) -> No
     app = create_app(FileStore(str(regex_folder)))
     view = {"q": 'dataset.name ~ "(a)\\1"'}
     out = dash_call(app, "tbl-grid.getRowsResponse",
-                    inputs={"tbl-grid.getRowsRequest": {"startRow": 0, "endRow": 5, "sortModel": [], "filterModel": {}}},
+                    inputs={"tbl-rows-request.data": {"startRow": 0, "endRow": 5, "sortModel": [], "filterModel": {}}},
                     state={"tbl-view.data": view, "tbl-visible.data": ["id"]})
     assert "backreferences are not supported" in out["tbl-count.children"]
 

@@ -12,6 +12,7 @@ import pytest
 
 from app.server import create_app
 from app.store import open_store
+from tests.dash_http import page
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +26,7 @@ def dash_app(tmp_path_factory):
 
 def route(dash_app, pathname: str, search: str = "") -> Any:
     """POST the page-routing callback as the browser does on navigation; returns the page's components."""
-    key = next(k for k in dash_app.callback_map if "page-content.children" in k)
-    spec = dash_app.callback_map[key]
-    parts = key.strip(".").split("...") if key.startswith("..") else [key]
-    outputs = [{"id": p.rpartition(".")[0], "property": p.rpartition(".")[2]} for p in parts]
-    values = {"url.pathname": pathname, "url.search": search}
-    payload = {
-        "output": key,
-        "outputs": outputs if len(outputs) > 1 else outputs[0],
-        "inputs": [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in spec["inputs"]],
-        "state": [],
-        "changedPropIds": ["url.pathname"],
-    }
-    response = dash_app.server.test_client().post("/_dash-update-component", json=payload)
-    assert response.status_code == 200, response.data[:300]
-    return json.loads(response.data)["response"]["page-content"]["children"]
+    return page(dash_app, pathname, search)
 
 
 def texts(node: Any) -> str:

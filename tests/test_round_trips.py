@@ -15,6 +15,7 @@ from werkzeug.test import Client
 from app.context import Settings
 from app.server import create_app
 from app.store.files import FileStore
+from tests.dash_http import dash_call
 from tests.test_transfer import decoded
 
 HOST = "http://localhost"
@@ -59,16 +60,10 @@ def layout_for(client: Client, address: str | None) -> dict[str, Any]:
     return json.loads(decoded(response))
 
 
-def route(client: Client, pathname: str, search: str, rendered: Any) -> dict[str, Any]:
-    payload = {"output": "..page-content.children...rendered-url.data..",
-               "outputs": [{"id": "page-content", "property": "children"}, {"id": "rendered-url", "property": "data"}],
-               "inputs": [{"id": "url", "property": "pathname", "value": pathname},
-                          {"id": "url", "property": "search", "value": search}],
-               "state": [{"id": "rendered-url", "property": "data", "value": rendered}],
-               "changedPropIds": ["url.pathname"]}
-    response = client.post("/_dash-update-component", json=payload)
-    assert response.status_code == 200, response.get_data()[:300]
-    return json.loads(response.get_data())["response"]
+def route(app: Any, pathname: str, search: str, rendered: Any) -> dict[str, Any]:
+    """The router's reply ({"id.prop": value}) to a navigation, the layout having rendered `rendered`."""
+    return dash_call(app, "page-content.children", {"url.pathname": pathname, "url.search": search},
+                     {"rendered-url.data": rendered})
 
 
 def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
@@ -113,14 +108,13 @@ def test_a_new_filter_carries_its_first_rows(app, folder):
 
 
 def test_the_router_does_not_send_again_the_page_the_layout_holds(app):
-    client = Client(app.server)
-    held = route(client, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])
-    assert "page-content" not in held and held["rendered-url"]["data"] is None
-    fresh = route(client, "/", "?sort=config.lr", None)
-    assert "tbl-grid" in json.dumps(fresh["page-content"]["children"])
-    assert "rendered-url" not in fresh
-    moved = route(client, "/compare", "?runs=1,2", ["/", []])  # the address changed before the first call
-    assert "cmp-tabs" in json.dumps(moved["page-content"]["children"])
+    held = route(app, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])
+    assert "page-content.children" not in held and held["rendered-url.data"] is None
+    fresh = route(app, "/", "?sort=config.lr", None)
+    assert "tbl-grid" in json.dumps(fresh["page-content.children"])
+    assert "rendered-url.data" not in fresh
+    moved = route(app, "/compare", "?runs=1,2", ["/", []])  # the address changed before the first call
+    assert "cmp-tabs" in json.dumps(moved["page-content.children"])
 
 
 def test_compare_builds_hidden_tabs_when_opened(app):

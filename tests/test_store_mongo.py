@@ -660,3 +660,32 @@ def test_metric_names_come_from_info_metrics_when_every_run_lists_them(store, mo
     mongo_db.metrics.insert_one(metric_doc(1, "unlisted", [0.0]))  # not in info.metrics: not asked for
     assert store.metric_names([1]) == {1: ["acc", "loss"]}
     assert store.metric_names([1, 2]) == {1: ["acc", "loss", "unlisted"], 2: ["f1"]}  # run 2 lists none
+
+
+def test_write_conflicts_are_retried_and_other_errors_are_not():
+    """DocumentDB aborts one of two update_many statements that lock the same runs in another order
+    ("deadlock detected", code 16908292); MongoDB reports WriteConflict (112). Idempotent writes retry."""
+    from pymongo.errors import OperationFailure
+
+    from app.store.mongo_util import retry_conflicts
+
+    calls: list[int] = []
+
+    def deadlocking() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationFailure("deadlock detected", code=16908292)
+        return "written"
+
+    assert retry_conflicts(deadlocking) == "written" and len(calls) == 3
+    with pytest.raises(OperationFailure):
+        retry_conflicts(lambda: (_ for _ in ()).throw(OperationFailure("bad $set", code=9)))
+    always: list[int] = []
+
+    def conflicting() -> None:
+        always.append(1)
+        raise OperationFailure("WriteConflict", code=112)
+
+    with pytest.raises(OperationFailure):
+        retry_conflicts(conflicting, attempts=4)
+    assert len(always) == 4

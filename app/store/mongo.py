@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import gridfs
 import pymongo
+from pymongo import UpdateOne
 from pymongo.errors import OperationFailure, PyMongoError
 
 from app.store import rows
@@ -69,6 +70,7 @@ from app.store.mongo_util import (
     json_safe,
     match_id,
     mongo_errors,
+    retry_conflicts,
     source_pairs,
     translate,
 )
@@ -688,18 +690,21 @@ class MongoStore(RunStore):
                 targets.append(d)
         if not targets or not (add or remove):
             return len(targets)
-        ids = [d["_id"] for d in targets]
+        ids = sorted((d["_id"] for d in targets), key=id_key)
         for d in targets:
             ob = d.get("omniboard")
             if not (isinstance(ob, dict) and isinstance(ob.get("tags"), list)):
                 # initialise from the displayed (config) tags, only if still unset: no lost update
                 shown = rows.tags_of({"config": d.get("config")})
-                self.runs.update_one({"_id": d["_id"], "omniboard.tags": None}, {"$set": {"omniboard.tags": shown}})
-        for tag in add:  # only onto runs with room for one more: MAX_TAGS holds under races too
-            self.runs.update_many({"_id": {"$in": ids}, f"omniboard.tags.{MAX_TAGS - 1}": {"$exists": False}},
-                                  {"$addToSet": {"omniboard.tags": tag}})
-        if remove:
-            self.runs.update_many({"_id": {"$in": ids}}, {"$pull": {"omniboard.tags": {"$in": remove}}})
+                retry_conflicts(lambda d=d, shown=shown: self.runs.update_one(
+                    {"_id": d["_id"], "omniboard.tags": None}, {"$set": {"omniboard.tags": shown}}))
+        # One single-run update each, in id order (a multi-run update_many is one PostgreSQL statement on
+        # FerretDB 2, and two of them locking the same runs in another order deadlock): $addToSet only onto
+        # runs with room for one more, so MAX_TAGS holds under races too; then one $pull $in per run.
+        ops = [UpdateOne({"_id": rid, f"omniboard.tags.{MAX_TAGS - 1}": {"$exists": False}},
+                         {"$addToSet": {"omniboard.tags": tag}}) for tag in add for rid in ids]
+        ops += [UpdateOne({"_id": rid}, {"$pull": {"omniboard.tags": {"$in": remove}}}) for rid in ids if remove]
+        retry_conflicts(lambda: self.runs.bulk_write(ops, ordered=True))
         if add:
             for rid, tags in self._stored_tags(ids).items():
                 if not all(t in tags for t in add):  # filled up by someone else meanwhile

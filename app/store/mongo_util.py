@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import math
 import mimetypes
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -96,6 +98,25 @@ def mongo_errors(method: F) -> F:
             raise translate(e, self.where) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+WRITE_CONFLICT_CODES = {112, 16908292}  # MongoDB's WriteConflict; DocumentDB's PostgreSQL deadlock
+T = TypeVar("T")
+
+
+def retry_conflicts(write: Callable[[], T], attempts: int = 8) -> T:
+    """Run an idempotent write ($addToSet, $pull, a conditional $set) again when the server aborted it as
+    a write conflict: FerretDB 2 / DocumentDB runs an update_many as one PostgreSQL statement, and two such
+    statements locking the same runs in another order end in "deadlock detected" for one of them."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except OperationFailure as e:
+            conflict = e.code in WRITE_CONFLICT_CODES or "deadlock detected" in str(e)
+            if not conflict or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def id_candidates(run_id: RunId) -> list[RunId]:
