@@ -198,28 +198,18 @@ def safe_next(target: str | None, script_root: str) -> str:
     return target
 
 
-def login_page(next_url: str, message: str, status: int = 200, headers: dict[str, str] | None = None,
-               name: str = "") -> Response:
-    """A plain HTML sign-in form styled by /assets/base.css."""
-    token = session.get("login_csrf") or secrets.token_urlsafe(24)
-    session["login_csrf"] = token
+def account_page(title: str, action: str, body: str, status: int = 200,
+                 headers: dict[str, str] | None = None) -> Response:
+    """A plain HTML page with one POST form to `action` (sign in, sign out), styled by /assets/base.css,
+    never cached or framed."""
     root = escape(request.script_root)
-    error = f'<p class="login-error" role="alert">{escape(message)}</p>' if message else ""
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · omnidash</title><link rel="stylesheet" href="{root}/assets/base.css"></head>
+<title>{escape(title)} · omnidash</title><link rel="stylesheet" href="{root}/assets/base.css"></head>
 <body><main class="login-page" style="max-width:22rem;margin:12vh auto;padding:2rem">
 <h1 class="brand">omnidash</h1>
-<form method="post" action="{root}/login" class="login-form" style="display:flex;flex-direction:column;gap:.75rem">
-{error}
-<input type="hidden" name="csrf" value="{escape(token)}">
-<input type="hidden" name="next" value="{escape(next_url)}">
-<label>User name <input name="username" autocomplete="username" required autofocus value="{escape(name)}"
- style="width:100%"></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required
- style="width:100%"></label>
-<label><input name="remember" type="checkbox"> Remember me on this computer</label>
-<button type="submit">Sign in</button>
+<form method="post" action="{root}/{action}" class="{action}-form" style="display:flex;flex-direction:column;gap:.75rem">
+{body}
 </form></main></body></html>"""
     response = Response(html, status=status, mimetype="text/html", headers=headers or {})
     response.headers["Cache-Control"] = "no-store"
@@ -227,23 +217,33 @@ def login_page(next_url: str, message: str, status: int = 200, headers: dict[str
     return response
 
 
+def error_text(message: str) -> str:
+    return f'<p class="login-error" role="alert">{escape(message)}</p>' if message else ""
+
+
+def login_page(next_url: str, message: str, status: int = 200, headers: dict[str, str] | None = None,
+               name: str = "") -> Response:
+    """The sign-in form."""
+    token = session.get("login_csrf") or secrets.token_urlsafe(24)
+    session["login_csrf"] = token
+    body = f"""{error_text(message)}
+<input type="hidden" name="csrf" value="{escape(token)}">
+<input type="hidden" name="next" value="{escape(next_url)}">
+<label>User name <input name="username" autocomplete="username" required autofocus value="{escape(name)}"
+ style="width:100%"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required
+ style="width:100%"></label>
+<label><input name="remember" type="checkbox"> Remember me on this computer</label>
+<button type="submit">Sign in</button>"""
+    return account_page("Sign in", "login", body, status, headers)
+
+
 def logout_page(message: str, status: int = 200) -> Response:
     """Asks before signing out: a POST form with the session's CSRF token."""
-    root = escape(request.script_root)
-    error = f'<p class="login-error" role="alert">{escape(message)}</p>' if message else ""
-    html = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign out · omnidash</title><link rel="stylesheet" href="{root}/assets/base.css"></head>
-<body><main class="login-page" style="max-width:22rem;margin:12vh auto;padding:2rem">
-<h1 class="brand">omnidash</h1>
-<form method="post" action="{root}/logout" class="logout-form" style="display:flex;flex-direction:column;gap:.75rem">
-{error}
-<p>Sign out of omnidash{escape(f" as {current_user.name}") if current_user.is_authenticated else ""}?</p>
+    who = escape(f" as {current_user.name}") if current_user.is_authenticated else ""
+    body = f"""{error_text(message)}
+<p>Sign out of omnidash{who}?</p>
 <input type="hidden" name="csrf" value="{escape(csrf_token())}">
 <button type="submit">Sign out</button>
-<a href="{root}/">Cancel</a>
-</form></main></body></html>"""
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+<a href="{escape(request.script_root)}/">Cancel</a>"""
+    return account_page("Sign out", "logout", body, status)
