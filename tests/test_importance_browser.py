@@ -55,7 +55,7 @@ def test_table_panel_ranks_the_drivers_and_a_click_opens_the_scatter(page, app_u
     page.wait_for_selector("#runs-imp-bars .bars path")
     # the default metric: last(val.acc), which is 1 - loss in this sweep, so driven by the same two keys
     page.wait_for_function("""() => { const gd = document.querySelector('#runs-imp-bars .js-plotly-plot');
-                                      return gd && gd.layout.title.text === 'What drives last(val.acc)'; }""")
+                                      return gd && gd.layout && gd.layout.title.text === 'What drives last(val.acc)'; }""")
     state = bars_state(page, "runs")
     assert set(state["order"][:2]) == set(DRIVERS), state
     assert "config.seed" not in state["order"] and "config.steps" not in state["order"]
@@ -88,8 +88,8 @@ def test_table_panel_ranks_the_drivers_and_a_click_opens_the_scatter(page, app_u
     assert "config.batch_size" not in bars_state(page, "runs")["order"]
     # an unranked key still plots against the metric
     page.locator("#runs-imp-flagged .imp-flag", has_text="config.seed").click()
-    page.wait_for_function("""() => document.querySelector('#runs-imp-scatter .js-plotly-plot')
-                                      .layout.title.text === 'last(val.acc) vs config.seed'""")
+    page.wait_for_function("""() => { const gd = document.querySelector('#runs-imp-scatter .js-plotly-plot');
+                                      return gd && gd.layout && gd.layout.title.text === 'last(val.acc) vs config.seed'; }""")
 
 
 def test_compare_tab_says_too_few_runs(page, app_url):
