@@ -4,7 +4,9 @@ OMNIDASH_TEST_MONGO_URI), a database per test, and a headless Chromium driven by
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,20 @@ from tests.testdb import HOW_TO_POINT, TestServer, kit_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait: float = 10) -> None:
+    """Send `sig` to a server we started (if it still runs), kill it after `wait` s, close its pipes."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def free_port() -> int:
@@ -196,3 +212,13 @@ def serve():
     yield _serve
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory) -> Path:
+    """Six demo runs in a FileStorage folder of the module's own (treat as read-only)."""
+    from app.demo import write_demo_runs
+
+    path = tmp_path_factory.mktemp("demo") / "runs"
+    write_demo_runs(str(path), 6)
+    return path

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, stop_process
 
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -68,15 +68,7 @@ class Served:
             return e.code, json.load(e)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        stop_process(self.proc, signal.SIGINT)
 
 
 @pytest.fixture

@@ -26,12 +26,8 @@ SECRET = "test-secret-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    from app.demo import write_demo_runs
-
-    path = tmp_path_factory.mktemp("transfer") / "runs"
-    write_demo_runs(str(path), 6)
-    return path
+def folder(demo_folder: Path) -> Path:
+    return demo_folder
 
 
 @pytest.fixture(scope="module")
