@@ -29,4 +29,4 @@ EXPOSE 8050
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD python -c "import os, sys, urllib.request; url = 'http://127.0.0.1:8050' + os.environ.get('OMNIDASH_URL_PREFIX', '').rstrip('/') + '/healthz'; sys.exit(0 if urllib.request.urlopen(url, timeout=4).status == 200 else 1)"
 # No --preload: every worker opens its own MongoDB client after the fork.
-CMD ["sh", "-c", "exec gunicorn --workers \"$OMNIDASH_WORKERS\" --worker-class gthread --threads \"$OMNIDASH_THREADS\" --bind 0.0.0.0:8050 --timeout 120 --access-logfile - app.wsgi:application"]
+CMD ["sh", "-c", "exec gunicorn --workers \"$OMNIDASH_WORKERS\" --worker-class gthread --threads \"$OMNIDASH_THREADS\" --bind 0.0.0.0:8050 --timeout 120 --access-logfile - omnidash.wsgi:application"]

@@ -1,6 +1,7 @@
-"""omnidash: the dashboard (app.server, app.cli) and, for notebooks, `connect` (app/notebook.py).
+"""omnidash: the dashboard (omnidash.server, omnidash.cli) and, for notebooks, `connect` (omnidash.notebook).
 
-`connect` is imported on first use, so `import app` loads neither dash nor pandas.
+The repository's app/ folder; it installs as `omnidash`. `connect` is imported on first use, so `import omnidash`
+loads neither dash nor pandas.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ __all__ = ["connect"]
 
 def __getattr__(name: str) -> Any:
     if name == "connect":
-        from app.notebook import connect
+        from omnidash.notebook import connect
 
         return connect
-    raise AttributeError(f"module 'app' has no attribute {name!r}")
+    raise AttributeError(f"module 'omnidash' has no attribute {name!r}")

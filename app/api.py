@@ -18,10 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request, stream_with_context
-
-from app.context import get_store
-from app.csv_safe import csv_cell, csv_text
-from app.store.base import (
+from omnidash.context import get_store
+from omnidash.csv_safe import csv_cell, csv_text
+from omnidash.store.base import (
     MAX_PAGE,
     BadRequest,
     Conflict,
@@ -34,7 +33,7 @@ from app.store.base import (
     canonical_int,
     split_top_level,
 )
-from app.store.common import check_notes, check_tags
+from omnidash.store.common import check_notes, check_tags
 
 api = Blueprint("omnidash_api", __name__, url_prefix="/api")
 
@@ -200,7 +199,7 @@ def _unexpected(e: Exception) -> Response:
 
 def _is_query_error(e: Exception) -> bool:
     try:
-        from app.store.query import QueryError
+        from omnidash.store.query import QueryError
     except ImportError:
         return False
     return isinstance(e, QueryError)
@@ -333,7 +332,7 @@ def metrics() -> Response:
 @api.get("/importance")
 def importance() -> Response:
     """Config keys of the runs matching q ranked by how much they drive `metric` (app/core/importance.py)."""
-    from app.store.importance import store_importance
+    from omnidash.store.importance import store_importance
 
     result = store_importance(get_store(), request.args.get("metric", ""), request.args.get("q", ""))
     return json_response(result.to_dict())

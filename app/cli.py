@@ -110,8 +110,8 @@ def resolve_source(source: str | None) -> str:
 def open_source(location: str, runs_collection: str = "runs", metrics_collection: str = "metrics",
                 probably_dead_after: float | None = None, read_only: bool = False) -> Any:
     """Open and check one store; every failure becomes a CliError with one line."""
-    from app.store import open_store
-    from app.store.base import AuthenticationFailed, StoreError
+    from omnidash.store import open_store
+    from omnidash.store.base import AuthenticationFailed, StoreError
 
     options: dict[str, Any] = {"read_only": read_only}
     if probably_dead_after is not None:
@@ -171,7 +171,7 @@ def check_port(host: str, port: int) -> None:
 
 def load_app_config(args: argparse.Namespace) -> Any:
     """The AppConfig from --config / $OMNIBOARD_CONFIG, or from SOURCE and its options."""
-    from app.config import (
+    from omnidash.config import (
         AppConfig,
         load_omniboard_config,
         load_toml_config,
@@ -204,13 +204,13 @@ def load_app_config(args: argparse.Namespace) -> Any:
 
 def build_application(config: Any) -> tuple[Callable, dict[str, Any]]:
     """Open every source and build the WSGI app (accounts included). Raises CliError."""
-    from app.config import ConfigError, read_secret_key
-    from app.server import build_wsgi
+    from omnidash.config import ConfigError, read_secret_key
+    from omnidash.server import build_wsgi
 
     auth = None
     if config.users_file:
-        from app.auth.users import UsersFile, UsersFileError
-        from app.auth.web import AuthConfig
+        from omnidash.auth.users import UsersFile, UsersFileError
+        from omnidash.auth.web import AuthConfig
 
         try:
             users = UsersFile(config.users_file)
@@ -227,7 +227,7 @@ def build_application(config: Any) -> tuple[Callable, dict[str, Any]]:
             raise CliError("accounts need a session secret: set OMNIDASH_SECRET_KEY or OMNIDASH_SECRET_KEY_FILE, "
                            "or pass --secret-key-file (e.g. `python -c 'import secrets; "
                            "print(secrets.token_hex(32))' > secret.key`)")
-        from app.auth.state import AuthStateError
+        from omnidash.auth.state import AuthStateError
 
         try:
             auth = AuthConfig(users=users, secret_key=secret, https=config.https)
@@ -313,7 +313,7 @@ def url_for(host: str, port: int, prefix: str = "") -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.config import ConfigError
+    from omnidash.config import ConfigError
 
     try:
         config = load_app_config(args)
@@ -336,7 +336,7 @@ def existing_runs(directory: Path) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from components.text import plural
+    from omnidash.components.text import plural
 
     if args.runs < 1:
         raise CliError("--runs must be at least 1")
@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"(delete the folder or pass --dir to write new ones)", flush=True)
     else:
         try:
-            from app.demo import write_demo_runs
+            from omnidash.demo import write_demo_runs
         except ImportError as e:
             raise CliError(f"the demo writer is not available: {e}") from None
         try:
@@ -358,14 +358,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"omnidash: writing {args.runs} demo runs into {directory} ...", flush=True)
         written = write_demo_runs(str(directory), args.runs)
         print(f"omnidash: wrote {plural(written, 'run')}", flush=True)
-    from app.config import single_source_config
+    from omnidash.config import single_source_config
 
     config = single_source_config(str(directory))
     wsgi, stores = build_application(config)
     url = url_for(args.host, args.port)
     live = None
     if args.live:
-        from app.demo import LiveRuns
+        from omnidash.demo import LiveRuns
 
         live = LiveRuns(directory).start()  # two runs really RUNNING while the demo serves
     try:
@@ -393,7 +393,7 @@ def read_password(confirm: bool = True) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from app.auth.users import UsersFile, UsersFileError
+    from omnidash.auth.users import UsersFile, UsersFileError
 
     if args.action != "list" and not args.name:
         raise CliError(f"users {args.action} needs a user NAME")

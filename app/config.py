@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app.context import Settings
+from omnidash.context import Settings
 
 
 class ConfigError(Exception):
@@ -53,7 +53,7 @@ class SourceConfig:
 
 @dataclass
 class AppConfig:
-    """Everything `omnidash serve` and `app.wsgi` need to build the WSGI application."""
+    """Everything `omnidash serve` and `omnidash.wsgi` need to build the WSGI application."""
 
     sources: list[SourceConfig]
     url_prefix: str = ""  # "" or "/omnidash"

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-
-from app.store.base import RunStore
+from omnidash.store.base import RunStore
 
 
 @dataclass

@@ -495,7 +495,7 @@ def _experiment_infos(workdir: Path) -> dict[str, ExperimentInfo]:
 def write_demo_runs(directory: str | Path, n_runs: int = 60, seed: int = 0, now: float | None = None,
                     steps: int = 300) -> int:
     """Write `n_runs` realistic runs into a Sacred FileStorage folder (created); returns how many."""
-    from app.store.files_shared import update_annotations
+    from omnidash.store.files_shared import update_annotations
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from typing import IO
 
 from flask import Blueprint, Flask, Response, jsonify, request
-
-from app.context import get_store
-from app.pages.run_detail_data import resolve_run
-from app.store.base import NotFound, RunId, StoreError, StoreUnavailable
-from app.store.output import strip_ansi
+from omnidash.context import get_store
+from omnidash.pages.run_detail_data import resolve_run
+from omnidash.store.base import NotFound, RunId, StoreError, StoreUnavailable
+from omnidash.store.output import strip_ansi
 
 downloads = Blueprint("downloads", __name__, url_prefix="/download")
 CHUNK = 64 * 1024

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from app.store.base import ColumnInfo, FileInfo, RunId, RunStore, StoreUnavailable
-from app.store.rows import notes_of, parse_metric_column, parse_time, tags_of
+from omnidash.store.base import ColumnInfo, FileInfo, RunId, RunStore, StoreUnavailable
+from omnidash.store.rows import notes_of, parse_metric_column, parse_time, tags_of
 
 __all__ = ["File", "Run", "Runs", "connect"]
 
@@ -32,7 +31,7 @@ def connect(source: str | None = None, *, read_only: bool = False, runs_collecti
 
     Raises ValueError without a source, StoreUnavailable (with the CLI's one-line message) when it cannot
     be opened."""
-    from app.cli import CliError, UsageError, open_source, resolve_source
+    from omnidash.cli import CliError, UsageError, open_source, resolve_source
 
     try:
         location = resolve_source(source)
@@ -168,7 +167,7 @@ class Runs:
 
     def importance(self, metric: str, query: str = "") -> pd.DataFrame:
         """Which settings matter for `metric` over the runs of `query` (as GET /api/importance), one row per key."""
-        from app.store.importance import store_importance
+        from omnidash.store.importance import store_importance
 
         result = store_importance(self.store, metric, query)
         frame = pd.DataFrame([{k: v for k, v in vars(key).items() if k != "levels"} for key in result.keys])

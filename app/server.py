@@ -16,32 +16,31 @@ from urllib.parse import parse_qsl, urlsplit
 import dash
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Flask, g, has_request_context, jsonify, redirect, request
-
-from app.auth.store import GuardedStore
-from app.context import Settings
-from app.pages import all_pages
-from app.store.base import Forbidden, ReadOnly, RunStore, StoreError, StoreUnavailable
+from omnidash.auth.store import GuardedStore
+from omnidash.context import Settings
+from omnidash.pages import all_pages
+from omnidash.store.base import Forbidden, ReadOnly, RunStore, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def assets_folder() -> str:
-    """The installed `assets` package folder (works from a wheel and from a checkout)."""
-    import assets
+    """The installed `omnidash.assets` folder (the repository's assets/; works from a wheel and a checkout)."""
+    import omnidash.assets
 
-    return str(Path(assets.__file__).resolve().parent)
+    return str(Path(omnidash.assets.__file__).resolve().parent)
 
 
 def create_server(store: RunStore, settings: Settings | None = None, auth: Any = None) -> Flask:
     """A Flask app with the store, /healthz and the JSON API (no Dash).
 
     The store is wrapped in a GuardedStore: writes check read-only mode and, with `auth` (an
-    `app.auth.web.AuthConfig`), the signed-in user's role, whatever route or callback calls them.
+    `omnidash.auth.web.AuthConfig`), the signed-in user's role, whatever route or callback calls them.
     """
     settings = settings or Settings()
     current_role: Callable[[], str | None] | None = None
     if auth is not None:
-        from app.auth.web import current_role
+        from omnidash.auth.web import current_role
     guarded = store if isinstance(store, GuardedStore) else GuardedStore(
         store, current_role, settings.read_only, on_forbidden=remember_denial)
     server = Flask("omnidash")
@@ -49,7 +48,7 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
     server.config["JSON_SORT_KEYS"] = False
     server.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     if auth is not None:
-        from app.auth.web import install_auth
+        from omnidash.auth.web import install_auth
 
         install_auth(server, auth)
 
@@ -97,13 +96,13 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
 
-    from app.api import register_api
+    from omnidash.api import register_api
 
     register_api(server)
-    from app.downloads import register_downloads
+    from omnidash.downloads import register_downloads
 
     register_downloads(server)
-    from app.transfer import install_transfer
+    from omnidash.transfer import install_transfer
 
     install_transfer(server)  # compression and cache headers for every route, Dash's included
     return server
@@ -304,8 +303,7 @@ def account_menu(settings: Settings, accounts: bool) -> html.Span | None:
     if not accounts or not has_request_context():
         return None
     from flask_login import current_user
-
-    from app.auth.web import csrf_token
+    from omnidash.auth.web import csrf_token
 
     if not current_user.is_authenticated or getattr(current_user, "via_token", False):
         return None  # (a token has no session to sign out of; Dash renders the layout on its first request)
@@ -361,7 +359,7 @@ def root_server(config: Any, stores: dict[str, RunStore], auth: Any = None) -> F
     """The app at the deployment root when there are several sources: redirect, health, login."""
     server = Flask("omnidash-root")
     if auth is not None:
-        from app.auth.web import install_auth
+        from omnidash.auth.web import install_auth
 
         install_auth(server, auth)
     first = config.mount_path(config.sources[0]) + "/"

@@ -1,4 +1,4 @@
-"""WSGI entry for gunicorn and other servers: `gunicorn -w 2 -k gthread --threads 8 app.wsgi:application`.
+"""WSGI entry for gunicorn and other servers: `gunicorn -w 2 -k gthread --threads 8 omnidash.wsgi:application`.
 
 Configured by environment variables (the same meaning as `omnidash serve` options):
   OMNIDASH_CONFIG  a TOML config file (several sources); else OMNIBOARD_CONFIG (Omniboard's JSON);
@@ -21,8 +21,8 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable
 
-from app.cli import CliError, build_application, load_app_config, trust_proxy_headers, trusted_proxy_for
-from app.config import ConfigError
+from omnidash.cli import CliError, build_application, load_app_config, trust_proxy_headers, trusted_proxy_for
+from omnidash.config import ConfigError
 
 
 def _truthy(name: str) -> bool:

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.core import importance as imp  # noqa: E402
+from omnidash.core import importance as imp  # noqa: E402
 
 DRIVERS = {"config.lr", "config.optimizer"}
 

@@ -81,8 +81,8 @@ def free_port() -> int:
 
 # -- the server under test --------------------------------------------------------------------------
 def start_gunicorn(uri: str, workdir: Path, workers: int, threads: int) -> tuple[subprocess.Popen, int, str]:
-    """gunicorn running app.wsgi with accounts on; returns the process, its port and an editor token."""
-    from app.auth.users import UsersFile
+    """gunicorn running omnidash.wsgi with accounts on; returns the process, its port and an editor token."""
+    from omnidash.auth.users import UsersFile
 
     users = UsersFile(workdir / "users.toml", must_exist=False)
     users.add("loadtest", "load-test-password", "editor")
@@ -94,7 +94,7 @@ def start_gunicorn(uri: str, workdir: Path, workers: int, threads: int) -> tuple
         sys.exit("gunicorn is missing: pip install '.[server]'")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
-         "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:application"],
+         "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "120", "omnidash.wsgi:application"],
         cwd=workdir, env=env, stdout=open(workdir / "gunicorn.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )
     deadline = time.time() + 900  # a first scan of 20,000 run folders on a busy machine takes minutes
@@ -268,7 +268,7 @@ def main() -> None:
             print(f"1. loading {args.runs:,} synthetic runs into {uri}")
             load(db, args.runs)
         db.runs.update_many({"_id": {"$lte": TAGGED_RUNS}}, {"$unset": {"omniboard": ""}})
-        from app.store.mongo import MongoStore
+        from omnidash.store.mongo import MongoStore
 
         started = time.perf_counter()
         store = MongoStore(uri)
@@ -298,7 +298,7 @@ def stop(gunicorn: subprocess.Popen) -> None:
 def run_folder(args: argparse.Namespace) -> None:
     """The same load on a FileStorage folder holding the same synthetic runs (FerretDB 1.x reads a whole
     collection per query, so 20,000 runs there take minutes per metric read: see the README)."""
-    from app.store import open_store
+    from omnidash.store import open_store
 
     folder = Path(args.folder).resolve()
     existing = sum(1 for p in folder.glob("*/run.json")) if folder.is_dir() else 0

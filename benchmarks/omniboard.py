@@ -2,7 +2,7 @@
 
 One test server (FerretDB 2 + DocumentDB from the testdb kit, or --uri), one database holding --runs
 Sacred runs (4 metrics x 200 steps each) plus 10 runs with a 100,000-point metric, served at once by
-omnidash (app.server.create_app over a MongoStore, in this process) and by Omniboard (its own Node process,
+omnidash (omnidash.server.create_app over a MongoStore, in this process) and by Omniboard (its own Node process,
 tests/omniboard.py). For each, medians of --repeat fresh browser contexts (after one warm-up):
 
 - navigation -> first table rows;
@@ -48,10 +48,9 @@ class Omnidash:
     """create_app over a MongoStore, served by werkzeug in a thread of this process."""
 
     def __init__(self, store) -> None:
+        from omnidash.context import Settings
+        from omnidash.server import create_app
         from werkzeug.serving import make_server
-
-        from app.context import Settings
-        from app.server import create_app
 
         self._srv = make_server("127.0.0.1", 0, create_app(store, Settings(refresh_interval=0)).server, threaded=True)
         self.url = f"http://127.0.0.1:{self._srv.server_port}"
@@ -277,9 +276,9 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     import pymongo
+    from omnidash.store.mongo import MongoStore
     from playwright.sync_api import sync_playwright
 
-    from app.store.mongo import MongoStore
     from tests.omniboard import Omniboard, omniboard_missing
     from tests.sacred_helpers import database_uri
     from tests.testdb import TestServer

@@ -72,10 +72,9 @@ def load(db: pymongo.database.Database, n_runs: int, n_points: int) -> None:
 def server_side(app, run_ids: list[int], max_points: int | None, repeat: int = 3) -> dict[str, float]:
     """Seconds for series + figure + JSON: the first call (the database read) and later calls (median,
     served from the panel's series cache), the store read alone, and the JSON bytes."""
+    from omnidash.pages import plot_panel as pp
+    from omnidash.pages.series_cache import CACHE
     from plotly.io.json import to_json_plotly
-
-    from app.pages import plot_panel as pp
-    from app.pages.series_cache import CACHE
 
     with app.server.app_context():
         info = pp.load_run_info(run_ids)
@@ -176,10 +175,9 @@ def main() -> None:
 
         sys.path.insert(0, str(ROOT / "tests"))
         from conftest import LiveServer
-
-        from app.pages import plot_panel as pp
-        from app.server import create_app
-        from app.store.mongo import MongoStore
+        from omnidash.pages import plot_panel as pp
+        from omnidash.server import create_app
+        from omnidash.store.mongo import MongoStore
 
         store = MongoStore(uri.rstrip("/") + f"/{db_name}")
         app = create_app(store)

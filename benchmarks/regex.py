@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from app.server import create_server
-from app.store.files import FileStore
-from app.store.patterns import compile_regex
+from omnidash.server import create_server
+from omnidash.store.files import FileStore
+from omnidash.store.patterns import compile_regex
 
 PATTERNS = [
     'dataset.cache_dir ~ "^([a-z/-]|[a-z/-])+X@"',

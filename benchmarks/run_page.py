@@ -83,9 +83,9 @@ def main() -> None:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from app.context import Settings
-    from app.server import create_app
-    from app.store.files import FileStore
+    from omnidash.context import Settings
+    from omnidash.server import create_app
+    from omnidash.store.files import FileStore
 
     folder = tempfile.mkdtemp(prefix="omnidash-bench-run-page-")
     try:

@@ -43,10 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import pymongo  # noqa: E402
+from omnidash.store.base import SortKey  # noqa: E402
+from omnidash.store.mongo import INDEXES, MongoStore  # noqa: E402
+from omnidash.store.mongo_summaries import REFRESH_EVERY, STATE_ID  # noqa: E402
 
-from app.store.base import SortKey  # noqa: E402
-from app.store.mongo import INDEXES, MongoStore  # noqa: E402
-from app.store.mongo_summaries import REFRESH_EVERY, STATE_ID  # noqa: E402
 from benchmarks.server import uri_or_server  # noqa: E402
 from benchmarks.synthetic_runs import METRICS, load  # noqa: E402
 

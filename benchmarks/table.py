@@ -115,8 +115,8 @@ def insert_runs(db, n: int, seed: int = 1) -> None:
     dashboard reaches after its first pass), so the benchmark measures the table, not that one-off build.
     No run is RUNNING: those are re-summarised on every listing.
     """
-    from app.store import rows as rowlib
-    from app.store.mongo_summaries import omnidash_field
+    from omnidash.store import rows as rowlib
+    from omnidash.store.mongo_summaries import omnidash_field
 
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -338,12 +338,12 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from app.context import Settings
-    from app.server import create_app
-    from app.store.files import FileStore
-    from app.store.mongo import MongoStore
-    from app.transfer import install_transfer
-    from components.columns import as_cols, default_columns
+    from omnidash.components.columns import as_cols, default_columns
+    from omnidash.context import Settings
+    from omnidash.server import create_app
+    from omnidash.store.files import FileStore
+    from omnidash.store.mongo import MongoStore
+    from omnidash.transfer import install_transfer
 
     with (mongodb() if args.store == "mongodb" else folder()) as base:
         t = time.perf_counter()

@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from dash import dcc, html
-
-from app.store.base import RunId
-from app.store.compare import MISSING, ConfigDiff, SummaryRow, diff_line_kind, format_value
-from components.figures import run_colors
-from components.text import plural
+from omnidash.components.figures import run_colors
+from omnidash.components.text import plural
+from omnidash.store.base import RunId
+from omnidash.store.compare import MISSING, ConfigDiff, SummaryRow, diff_line_kind, format_value
 
 MAX_DIFF_LINES = 4000
 MAX_CELL_CHARS = 300

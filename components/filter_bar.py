@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dash import dcc, html
-
-from components.columns import STATUSES
+from omnidash.components.columns import STATUSES
 
 QUERY_INPUT = "tbl-query"
 SUGGESTIONS = "tbl-suggest"

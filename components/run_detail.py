@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dash import dcc, html
-
-from app.pages.run_detail_data import (
+from omnidash.components.text import plural
+from omnidash.pages.run_detail_data import (
     code_fence,
     dedupe_repositories,
     exception_summary,
@@ -19,8 +19,7 @@ from app.pages.run_detail_data import (
     split_dependency,
     trace_text,
 )
-from app.store.base import FileInfo
-from components.text import plural
+from omnidash.store.base import FileInfo
 
 TABS = [
     ("metrics", "Metrics"),
@@ -103,7 +102,7 @@ def header(
     editable: bool,
     permissions: dict[str, str] | None = None,
 ) -> html.Div:
-    """The run's title, facts, tags and notes. What `permissions` refuses (app.pages.permissions: action ->
+    """The run's title, facts, tags and notes. What `permissions` refuses (omnidash.pages.permissions: action ->
     reason) shows disabled with the reason as its tooltip, or not at all when it would only be clutter."""
     permissions = permissions or {}
     title = html.H2([html.Span(f"#{run_id}", className="run-id"), html.Span(experiment or "(unnamed)",

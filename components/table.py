@@ -10,9 +10,15 @@ from typing import Any
 
 import dash_ag_grid as dag
 from dash import dcc, html
-
-from components.columns import DEFAULT_WIDTH, MIN_WIDTH, Col, column_defs, grouped_column_defs, header_name
-from components.filter_bar import filter_bar
+from omnidash.components.columns import (
+    DEFAULT_WIDTH,
+    MIN_WIDTH,
+    Col,
+    column_defs,
+    grouped_column_defs,
+    header_name,
+)
+from omnidash.components.filter_bar import filter_bar
 
 GRID = "tbl-grid"
 GROUP_GRID = "tbl-groups"

@@ -217,7 +217,7 @@ def serve():
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory) -> Path:
     """Six demo runs in a FileStorage folder of the module's own (treat as read-only)."""
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     path = tmp_path_factory.mktemp("demo") / "runs"
     write_demo_runs(str(path), 6)

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from omnidash.context import Settings
+from omnidash.server import create_server
 from sacred_helpers import run_sacred, sacred_mongo
 from werkzeug.test import Client
-
-from app.context import Settings
-from app.server import create_server
 
 RUNS = [
     {"config": {"lr": 0.01, "seed": 1, "steps": 300}},
@@ -88,13 +87,12 @@ def copy_mongo_db(uri: str, source: str, target: str) -> None:
 def open_backend(kind: str, sacred_data: dict[str, Any], tmp_path: Path, mongo_server, mongo_db_name: str,
                  read_only: bool = False):
     """A fresh, writable copy of the module's runs, opened with the real backend of `kind`."""
-    from app.store import open_store
+    from omnidash.store import open_store
 
     if kind == "files":
         folder = tmp_path / "runs"
         shutil.copytree(sacred_data["files"], folder)
         return open_store(str(folder), read_only=read_only)
-    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
     copy_mongo_db(mongo_server.uri, sacred_data["db_name"], mongo_db_name)
     return open_store(f"{mongo_server.uri.rstrip('/')}/{mongo_db_name}", read_only=read_only)
 
@@ -299,7 +297,7 @@ def test_read_only_refuses_writes_with_409(request, sacred_data, tmp_path, mongo
 # -- database down ---------------------------------------------------------------------------------
 def test_database_down_is_503(private_mongo_server):
     """A private test server we stop under a running app: JSON 503s and /healthz 503, then recovery."""
-    from app.store import open_store
+    from omnidash.store import open_store
 
     server = private_mongo_server
     try:

@@ -1,6 +1,6 @@
 """Accounts, roles, tokens, read-only, login slow-down, several sources, and two servers on one database.
 
-Real parts only: FileStore folders written by app.demo, MongoStore on the test FerretDB, the real Flask/Dash
+Real parts only: FileStore folders written by omnidash.demo, MongoStore on the test FerretDB, the real Flask/Dash
 app through werkzeug's test client, and Chromium for the login form."""
 
 from __future__ import annotations
@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from omnidash.auth.throttle import LoginThrottle
+from omnidash.auth.users import UsersFile
+from omnidash.auth.web import AuthConfig, safe_next
+from omnidash.config import (
+    AppConfig,
+    SourceConfig,
+    load_omniboard_config,
+    load_toml_config,
+    single_source_config,
+)
+from omnidash.server import build_wsgi, create_app
+from omnidash.store import open_store
 from werkzeug.test import Client
-
-from app.auth.throttle import LoginThrottle
-from app.auth.users import UsersFile
-from app.auth.web import AuthConfig, safe_next
-from app.config import AppConfig, SourceConfig, load_omniboard_config, load_toml_config, single_source_config
-from app.server import build_wsgi, create_app
-from app.store import open_store
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORDS = {"vera": "viewer-pass-1", "eddie": "editor-pass-1", "ada": "admin-pass-1"}
@@ -28,7 +33,7 @@ ROLES = {"vera": "viewer", "eddie": "editor", "ada": "admin"}
 # -- fixtures -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory) -> Path:
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     folder = tmp_path_factory.mktemp("demo") / "runs"
     write_demo_runs(str(folder), 8)
@@ -308,7 +313,7 @@ def test_failed_logins_are_slowed_per_user_and_per_address(folder, users):
 
 
 def test_accounts_need_a_secret_key(folder, tmp_path, monkeypatch):
-    from app.cli import CliError, build_application
+    from omnidash.cli import CliError, build_application
 
     users = UsersFile(tmp_path / "u.toml", must_exist=False)
     users.add("ada", PASSWORDS["ada"], "admin")
@@ -327,7 +332,7 @@ def test_accounts_need_a_secret_key(folder, tmp_path, monkeypatch):
 
 # -- several sources, url prefix, Omniboard config -----------------------------------------------------------
 def test_several_sources_under_prefixes_with_a_switcher(folder, tmp_path, users):
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     other = tmp_path / "other"
     write_demo_runs(str(other), 3)
@@ -388,7 +393,7 @@ def test_omniboard_config_json_is_accepted(tmp_path):
 
 
 def test_bad_config_files_give_one_line_errors(tmp_path):
-    from app.config import ConfigError
+    from omnidash.config import ConfigError
 
     cases = {
         "no_sources.toml": "url_prefix = '/x'\n",
@@ -419,10 +424,9 @@ def test_url_prefix_single_source(folder):
 
 # -- scale-out: two servers on one database -----------------------------------------------------------------------
 def test_two_servers_on_one_database_see_each_others_writes(mongo_uri, mongo_db, users):
-    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
     from datetime import UTC, datetime
 
-    from app.demo import write_demo_runs  # noqa: F401 - the Mongo writer may differ; write plain Sacred docs
+    from omnidash.demo import write_demo_runs  # noqa: F401 - the Mongo writer may differ; write plain Sacred docs
 
     now = datetime.now(UTC).replace(tzinfo=None)
     mongo_db.runs.insert_many([
@@ -466,8 +470,8 @@ def test_login_form_in_chromium(page, serve, wsgi, artifacts_dir):
 
 
 def test_guarded_store_checks_every_write_by_role(folder):
-    from app.auth.store import GuardedStore, required_role
-    from app.store.base import Forbidden, ReadOnly
+    from omnidash.auth.store import GuardedStore, required_role
+    from omnidash.store.base import Forbidden, ReadOnly
 
     role = ["viewer"]
     store = GuardedStore(open_store(str(folder)), lambda: role[0])

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import stop_process
-
-from app.auth.users import UsersFile
+from omnidash.auth.users import UsersFile
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hardening-secret-key-0123456789abcdef"
@@ -32,7 +31,7 @@ class Serve:
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", OMNIDASH_SECRET_KEY=SECRET, **(env or {}))
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
         full_env.pop("OMNIDASH_AUTH_STATE", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", *args], cwd=ROOT, env=full_env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "omnidash.cli", "serve", *args], cwd=ROOT, env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -81,7 +80,7 @@ class Browser:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
     """A runs folder and a users file (users u0..u9 and ada, all with PASSWORD)."""
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     base = tmp_path_factory.mktemp("hardening")
     write_demo_runs(str(base / "runs"), 3)
@@ -227,8 +226,8 @@ def test_forty_concurrent_wrong_passwords_get_exactly_five_checks(two_processes)
 
 # -- 10. one rule for the session secret ------------------------------------------------------------------------
 def test_the_secret_key_has_one_rule_for_every_way_in(deployment, tmp_path, monkeypatch):
-    from app.cli import CliError, build_application
-    from app.config import single_source_config
+    from omnidash.cli import CliError, build_application
+    from omnidash.config import single_source_config
 
     runs, users = deployment
     monkeypatch.delenv("OMNIDASH_SECRET_KEY", raising=False)
@@ -262,11 +261,10 @@ def test_the_secret_key_has_one_rule_for_every_way_in(deployment, tmp_path, monk
 
 
 def test_gunicorn_entry_applies_forwarded_headers_only_from_the_trusted_proxy():
-    """app.wsgi (gunicorn passes X-Forwarded-* through) wraps the app in `trust_proxy_headers`."""
+    """omnidash.wsgi (gunicorn passes X-Forwarded-* through) wraps the app in `trust_proxy_headers`."""
+    from omnidash.cli import trust_proxy_headers
     from werkzeug.test import Client
     from werkzeug.wrappers import Request, Response
-
-    from app.cli import trust_proxy_headers
 
     @Request.application
     def echo(request: Request) -> Response:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port, stop_process
 
-CLI = [sys.executable, "-m", "app.cli"]
+CLI = [sys.executable, "-m", "omnidash.cli"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
@@ -87,7 +87,7 @@ def served() -> Iterator:
 
 def sacred_folder(path: Path, n: int = 3) -> Path:
     """A FileStorage folder with `n` runs written by the demo writer."""
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     write_demo_runs(str(path), n)
     return path
@@ -128,7 +128,6 @@ def test_port_in_use(tmp_path):
 
 
 def test_mongodb_unreachable_fails_fast_with_one_line():
-    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
     port = free_port()  # nothing listens there
     started = time.time()
     line = assert_one_line_error(run_cli("serve", f"mongodb://127.0.0.1:{port}/sacred", "--port", str(free_port())))
@@ -137,7 +136,6 @@ def test_mongodb_unreachable_fails_fast_with_one_line():
 
 
 def test_mongo_uri_from_environment_is_used():
-    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
     port = free_port()
     proc = run_cli("serve", "--port", str(free_port()), env={"MONGO_URI": f"mongodb://127.0.0.1:{port}/x"})
     assert_one_line_error(proc)
@@ -145,7 +143,6 @@ def test_mongo_uri_from_environment_is_used():
 
 def test_authentication_failure_is_one_line(mongo_server):
     """Unknown credentials give one line, not a traceback (a server that checks them refuses the sign-in)."""
-    pytest.importorskip("app.store.mongo", reason="the MongoDB backend (app/store/mongo.py) is not there yet")
     host = mongo_server.uri.split("://", 1)[1].split("/", 1)[0]
     if "@" in host:
         host = host.split("@", 1)[1]
@@ -247,7 +244,7 @@ def test_users_add_passwd_role_token_remove(tmp_path):
     token = proc.stdout.strip()
     assert proc.returncode == 0 and token.startswith("odt_") and token not in users.read_text()
 
-    from app.auth.users import UsersFile
+    from omnidash.auth.users import UsersFile
 
     store = UsersFile(users)
     assert store.authenticate("ana", "correct horse 1") is not None

@@ -81,9 +81,8 @@ def runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_url(runs_dir):
     from conftest import LiveServer
-
-    from app.server import create_app
-    from app.store.files import FileStore
+    from omnidash.server import create_app
+    from omnidash.store.files import FileStore
 
     server = LiveServer(create_app(FileStore(str(runs_dir))).server)
     yield server.url
@@ -462,10 +461,10 @@ def test_running_run_is_extended_live_with_smoothing(page, serve, tmp_path):
     import datetime as dt
     import threading
 
-    from app.context import Settings
-    from app.server import create_app
-    from app.store.compare import ema_smooth
-    from app.store.files import FileStore
+    from omnidash.context import Settings
+    from omnidash.server import create_app
+    from omnidash.store.compare import ema_smooth
+    from omnidash.store.files import FileStore
 
     run_dir = tmp_path / "runs" / "1"
     run_dir.mkdir(parents=True)

@@ -7,9 +7,8 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from app.store.base import Series
-from app.store.compare import (
+from omnidash.store.base import Series
+from omnidash.store.compare import (
     MISSING,
     aggregate,
     brush_query,
@@ -63,7 +62,7 @@ def test_config_diff_marks_exactly_the_differing_keys() -> None:
 
 
 def test_legend_keys_most_informative_first_and_booleans_as_in_the_table() -> None:
-    from app.store.compare import format_value, informative_keys
+    from omnidash.store.compare import format_value, informative_keys
 
     configs = [{"dataset": {"name": n}, "optimizer": o, "lr": lr, "batch_size": b, "depth": d, "augment": a}
                for n, o, lr, b, d, a in [("mnist", "adam", 1e-3, 32, 4, False), ("cifar10", "sgd", 1e-2, 64, 18, True),
@@ -168,9 +167,9 @@ def test_queries_quote_untrusted_strings() -> None:
 
 def test_series_cache_matches_the_store(tmp_path) -> None:
     """Full-resolution cache of finished runs: same points as the store's own downsampling and x_range."""
-    from app.demo import write_demo_runs
-    from app.pages.series_cache import SeriesCache
-    from app.store.files import FileStore
+    from omnidash.demo import write_demo_runs
+    from omnidash.pages.series_cache import SeriesCache
+    from omnidash.store.files import FileStore
 
     write_demo_runs(tmp_path / "runs", 3)
     store = FileStore(str(tmp_path / "runs"))
@@ -188,7 +187,7 @@ def test_series_cache_matches_the_store(tmp_path) -> None:
 
 
 def test_points_per_series_shrink_when_a_chart_holds_many_runs() -> None:
-    from app.pages import plot_panel as pp
+    from omnidash.pages import plot_panel as pp
 
     one = {"layout": "multiples"}
     assert pp.chart_plan(one, ["loss"], 3)[1] == pp.POINTS_ONE_CHART
@@ -201,8 +200,8 @@ def test_points_per_series_shrink_when_a_chart_holds_many_runs() -> None:
 def test_live_smoothing_extends_raw_and_smoothed_traces_without_the_old_points() -> None:
     """A running run's new points go onto its faint raw trace and, smoothed from the carried EMA state,
     onto its smoothed trace: the same values a full redraw of all points would give."""
-    from app.pages import plot_panel as pp
-    from app.store.compare import ema_smooth
+    from omnidash.pages import plot_panel as pp
+    from omnidash.store.compare import ema_smooth
 
     values = [math.sin(i / 5) + i / 50 for i in range(60)]
     values[37] = None  # a gap stays a gap

@@ -10,8 +10,7 @@ import datetime as dt
 import threading
 
 import pytest
-
-from app.store.mongo import MongoStore
+from omnidash.store.mongo import MongoStore
 
 pytestmark = pytest.mark.mongo
 

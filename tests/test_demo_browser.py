@@ -1,4 +1,4 @@
-"""The demo (app.demo) in real Chromium, as a new user first sees it: grouping over seeds (in the URL,
+"""The demo (omnidash.demo) in real Chromium, as a new user first sees it: grouping over seeds (in the URL,
 by the experiment too), live runs that grow and announce new runs, the same run colour in the table's
 plots and on the compare page, a wide config diff, and image previews that can be enlarged."""
 
@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-
-from app.context import Settings
-from app.demo import LiveRuns, write_demo_runs
-from app.server import create_app
-from app.store.files import FileStore
+from omnidash.context import Settings
+from omnidash.demo import LiveRuns, write_demo_runs
+from omnidash.server import create_app
+from omnidash.store.files import FileStore
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 90_000

@@ -24,11 +24,10 @@ from detail_runs import (
     shared_file_runs,
     shared_mongo_runs,
 )
-
-from app.server import create_app
-from app.store.base import NotFound
-from app.store.files import FileStore
-from app.store.output import plain_text
+from omnidash.server import create_app
+from omnidash.store.base import NotFound
+from omnidash.store.files import FileStore
+from omnidash.store.output import plain_text
 
 pytestmark = pytest.mark.browser
 
@@ -436,7 +435,7 @@ def mongo_runs(mongo_server):
 
 @pytest.mark.mongo
 def test_mongo_runs_every_kind(page, mongo_runs, serve, artifacts_dir):
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     uri, ids = mongo_runs
     store = MongoStore(uri)
@@ -481,8 +480,7 @@ def test_database_outage_gives_a_message_then_recovers(page, mongo_server, mongo
                                                        artifacts_dir):
     """A private test server holding a copy of a real Sacred run is stopped while the page is open."""
     import pymongo
-
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     private = private_mongo_server
     uri, ids = mongo_runs

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from detail_runs import shared_file_runs
-from sacred.arg_parser import _convert_value
-
-from app.downloads import safe_filename, zip_entry_name
-from app.pages.run_detail_data import (
+from omnidash.components import run_detail as rd
+from omnidash.components.tree import dotted_paths, json_tree
+from omnidash.downloads import safe_filename, zip_entry_name
+from omnidash.pages.run_detail_data import (
     candidate_ids,
     cli_literal,
     code_fence,
@@ -26,8 +26,7 @@ from app.pages.run_detail_data import (
     sanitize_markdown,
     split_dependency,
 )
-from components import run_detail as rd
-from components.tree import dotted_paths, json_tree
+from sacred.arg_parser import _convert_value
 
 PWN = "<img src=x onerror=__pwned=1>"
 
@@ -260,7 +259,7 @@ def test_zip_entries_cannot_climb_out():
 def test_hostile_source_and_artifact_names_are_text():
     from datetime import UTC, datetime
 
-    from app.store.base import FileInfo
+    from omnidash.store.base import FileInfo
 
     infos = [FileInfo(PWN, 10, datetime(2026, 1, 1, tzinfo=UTC), "text/plain")]
     view = rd.experiment_view({"name": PWN, "repositories": [{"url": PWN, "commit": "c", "dirty": True}]},
@@ -273,9 +272,9 @@ def test_hostile_source_and_artifact_names_are_text():
 # -- the page layout on real Sacred runs (FileStorage), no browser --------------------------------------
 @pytest.fixture(scope="module")
 def detail_app():
-    from app.context import Settings
-    from app.server import create_app
-    from app.store.files import FileStore
+    from omnidash.context import Settings
+    from omnidash.server import create_app
+    from omnidash.store.files import FileStore
 
     runs = shared_file_runs()
     return create_app(FileStore(str(runs.basedir))), create_app(FileStore(str(runs.basedir)),
@@ -283,7 +282,7 @@ def detail_app():
 
 
 def layout_of(app, **params):
-    from app.pages import run_detail
+    from omnidash.pages import run_detail
 
     with app.server.test_request_context("/"):
         return run_detail.layout(**params)
@@ -326,9 +325,9 @@ def test_read_only_layout_has_no_edit_controls(detail_app):
 
 
 def test_download_links_carry_the_url_prefix():
-    from app.context import Settings
-    from app.server import create_app
-    from app.store.files import FileStore
+    from omnidash.context import Settings
+    from omnidash.server import create_app
+    from omnidash.store.files import FileStore
 
     app = create_app(FileStore(str(shared_file_runs().basedir)), Settings(url_prefix="/omnidash/lab/"))
     hrefs = []
@@ -341,8 +340,8 @@ def test_download_links_carry_the_url_prefix():
 
 
 def test_output_window_load_more_stops_at_the_cap():
-    from app.pages.run_detail_tabs import output_data
-    from app.store.output import DEFAULT_WINDOW, MAX_WINDOW
+    from omnidash.pages.run_detail_tabs import output_data
+    from omnidash.store.output import DEFAULT_WINDOW, MAX_WINDOW
 
     text = ("x" * 99 + "\n") * 100_000  # 10 MB
     data, info, more = output_data(text, DEFAULT_WINDOW)

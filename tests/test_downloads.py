@@ -10,9 +10,8 @@ from urllib.parse import quote
 
 import pytest
 from detail_runs import HOSTILE_ARTIFACT, shared_file_runs, shared_mongo_runs
-
-from app.server import create_server
-from app.store.files import FileStore
+from omnidash.server import create_server
+from omnidash.store.files import FileStore
 
 SECRET = "TOP-SECRET-CONTENT"
 
@@ -130,7 +129,7 @@ def test_route_level_paths_are_not_normalised_into_the_basedir(client, runs):
 # -- MongoDB (GridFS) -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mongo_client(mongo_server):
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     uri, ids = shared_mongo_runs(mongo_server.uri)
     store = MongoStore(uri)

@@ -6,9 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-
-from app.store.base import Series
-from components.figures import (
+from omnidash.components.figures import (
     GL_THRESHOLD,
     PALETTE,
     RunInfo,
@@ -20,6 +18,7 @@ from components.figures import (
     scatter_figure,
     x_values,
 )
+from omnidash.store.base import Series
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -258,7 +257,7 @@ def test_run_and_group_colours_do_not_depend_on_selection_order() -> None:
 
 
 def test_parallel_axis_spanning_decades_is_log10_and_brushes_map_back() -> None:
-    from app.pages.compare_hparams import axis_defs, query_from
+    from omnidash.pages.compare_hparams import axis_defs, query_from
 
     rows = [{"id": i, "config.lr": lr, "config.depth": d, "last(acc)": a}
             for i, (lr, d, a) in enumerate([(1e-4, 2, 0.5), (1e-3, 4, 0.7), (3e-2, 8, 0.9)], 1)]
@@ -274,7 +273,7 @@ def test_parallel_axis_spanning_decades_is_log10_and_brushes_map_back() -> None:
 
 
 def test_highlighted_runs_over_grey_context() -> None:
-    from components.figures import CONTEXT_COLOR, parallel_figure, scatter_figure
+    from omnidash.components.figures import CONTEXT_COLOR, parallel_figure, scatter_figure
 
     rows = [{"id": i, "config.lr": 10.0 ** -(i % 3 + 1), "last(acc)": 0.5 + i / 20, "config.opt": "adam"}
             for i in range(1, 9)]

@@ -13,8 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-from app.context import Settings
+from omnidash.context import Settings
 
 pytestmark = [pytest.mark.browser]
 # Tests ask for `serve` before `page`: the page (and its last callbacks) closes before the server stops.
@@ -26,7 +25,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # conftest.AR
 # -- data -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory) -> Path:
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     folder = tmp_path_factory.mktemp("first_sight") / "demo"
     write_demo_runs(str(folder), 60)
@@ -56,8 +55,8 @@ def sweep_folder(tmp_path_factory) -> Path:
 
 
 def serve_folder(serve, folder: Path, **settings):
-    from app.server import create_app
-    from app.store import open_store
+    from omnidash.server import create_app
+    from omnidash.store import open_store
 
     return serve(create_app(open_store(str(folder)), Settings(refresh_interval=0, **settings)).server)
 
@@ -183,7 +182,7 @@ def test_default_columns_follow_the_query_to_the_keys_that_vary_among_the_listed
 
 # -- cells -------------------------------------------------------------------------------------------------
 def test_tags_that_do_not_fit_show_plus_n_and_notes_are_one_line_of_text(serve, page, demo_copy):
-    from app.store import open_store
+    from omnidash.store import open_store
 
     store = open_store(str(demo_copy))
     tags = ["baseline", "ablation-dropout", "paper-figure-3", "reviewed", "long-tag-number-five", "six"]
@@ -220,7 +219,7 @@ def test_tags_that_do_not_fit_show_plus_n_and_notes_are_one_line_of_text(serve, 
 # -- roles -------------------------------------------------------------------------------------------------
 @pytest.fixture
 def accounts(demo_copy, tmp_path):
-    from app.auth.users import UsersFile
+    from omnidash.auth.users import UsersFile
 
     users = UsersFile(tmp_path / "users.toml", must_exist=False)
     users.add("vera", "viewer-pass-1", "viewer")
@@ -229,10 +228,10 @@ def accounts(demo_copy, tmp_path):
 
 
 def serve_with_accounts(serve, folder: Path, users, read_only: bool = False):
-    from app.auth.web import AuthConfig
-    from app.config import single_source_config
-    from app.server import build_wsgi
-    from app.store import open_store
+    from omnidash.auth.web import AuthConfig
+    from omnidash.config import single_source_config
+    from omnidash.server import build_wsgi
+    from omnidash.store import open_store
 
     config = single_source_config(str(folder))
     config.read_only = read_only
@@ -311,7 +310,7 @@ def test_a_read_only_board_disables_writes_with_the_reason(serve, page, demo_cop
 def test_a_refused_write_shows_a_message_in_the_page(serve, page, demo_copy, accounts):
     """The editor's role is taken away while the page is open: the bulk tag is refused (403) and the page
     says so, not only the browser console."""
-    from app.store import open_store
+    from omnidash.store import open_store
 
     live = serve_with_accounts(serve, demo_copy, accounts)
     sign_in(page, live.url, "eddie", "editor-pass-1")

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from app.server import create_app
-from app.store.files import FileStore
+from omnidash.server import create_app
+from omnidash.store.files import FileStore
 
 pytestmark = pytest.mark.browser
 

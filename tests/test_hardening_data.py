@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from omnidash.server import create_app, create_server
+from omnidash.store.files import FileStore
 
-from app.server import create_app, create_server
-from app.store.files import FileStore
 from tests.dash_http import dash_call, page
 
 
@@ -119,7 +119,7 @@ def test_refused_pattern_is_a_message_in_the_query_bar(regex_folder: Path) -> No
 
 def test_mongo_source_accepts_the_same_patterns(mongo_uri: str, mongo_db) -> None:
     """The MongoDB backend validates with the same engine before sending $regex to the server."""
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     mongo_db.runs.insert_many([{"_id": i, "status": "COMPLETED", "experiment": {"name": "exp"}, "start_time": None,
                                 "config": {"dataset": {"name": "a" * 40 + "!", "words": "some words and more words!",
@@ -192,7 +192,7 @@ def deep_folder(tmp_path: Path) -> Path:
 def test_deep_documents_render_truncated_with_a_note(deep_folder: Path) -> None:
     """API, run page (every tab), compare page and table rows answer 200 for a 900-level run.json and
     config.json; the part past the depth limit is replaced by a note saying so."""
-    from app.store.rows import MAX_DEPTH, TOO_DEEP
+    from omnidash.store.rows import MAX_DEPTH, TOO_DEEP
 
     app = create_app(FileStore(str(deep_folder)))
     client = app.server.test_client()
@@ -280,7 +280,7 @@ def test_non_canonical_integer_folder_is_a_string_id(tmp_path: Path) -> None:
 
 def test_regex_options_and_literals_follow_mongodb() -> None:
     """i, m, s, x as MongoDB's $options; unknown options refused; a literal (free text) matches as RE2 would."""
-    from app.store.patterns import RegexError, compile_regex
+    from omnidash.store.patterns import RegexError, compile_regex
 
     assert compile_regex("ABC", "i").search("xabcx")
     assert not compile_regex("ABC", "").search("xabcx")
@@ -300,8 +300,8 @@ def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
     """The MongoDB test server stores a 900-level document: the same routes answer 200, truncated with a note."""
     from datetime import UTC, datetime
 
-    from app.store.mongo import MongoStore
-    from app.store.rows import TOO_DEEP
+    from omnidash.store.mongo import MongoStore
+    from omnidash.store.rows import TOO_DEEP
 
     start = datetime(2026, 11, 1, 10, tzinfo=UTC)
     mongo_db.runs.insert_many([
@@ -331,7 +331,7 @@ def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
 def test_patterns_a_backtracking_server_would_stall_on_are_kept_from_it(pattern: str, risky: bool) -> None:
     """On MongoDB, a filter with such a pattern is evaluated here on RE2, not by the server's PCRE (which took
     30 s for ^(a+)+$ over 200 runs); free text, tag filters and simple patterns still go to the server."""
-    from app.store.patterns import backtracks, filter_backtracks
+    from omnidash.store.patterns import backtracks, filter_backtracks
 
     assert backtracks(pattern) is risky
     assert filter_backtracks({"$and": [{"x": 1}, {"$nor": [{"c": {"$regex": pattern, "$options": "i"}}]}]}) is risky
@@ -339,8 +339,8 @@ def test_patterns_a_backtracking_server_would_stall_on_are_kept_from_it(pattern:
 
 def test_plot_csv_neutralises_formulas_too() -> None:
     """The plot panel's CSV (run ids, legend labels, metric names are user text) follows the same rule."""
-    from app.pages.plot_panel import series_csv
-    from app.store.base import Series
+    from omnidash.pages.plot_panel import series_csv
+    from omnidash.store.base import Series
 
     s = Series(run_id="=evil()", name="@metric", steps=[0, 1], values=[-3.0, 2.5], timestamps=[], total_points=2)
     info = {"runs": [{"id": "=evil()", "config": {"=k": "v"}, "start": None}]}

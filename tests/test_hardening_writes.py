@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from omnidash.server import create_app
+from omnidash.store.base import BadRequest, Conflict, RunStore
+from omnidash.store.common import MAX_NOTES_BYTES, MAX_TAG_LENGTH, MAX_TAGS
+from omnidash.store.files import FileStore
 
-from app.server import create_app
-from app.store.base import BadRequest, Conflict, RunStore
-from app.store.common import MAX_NOTES_BYTES, MAX_TAG_LENGTH, MAX_TAGS
-from app.store.files import FileStore
 from tests.dash_http import dash_call
 
 
@@ -45,7 +45,7 @@ def store(request, tmp_path: Path) -> RunStore:
         return FileStore(str(base))
     from datetime import UTC, datetime
 
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     mongo_db = request.getfixturevalue("mongo_db")
     uri = request.getfixturevalue("mongo_uri")
@@ -58,13 +58,13 @@ def store(request, tmp_path: Path) -> RunStore:
 
 
 def tags(store: RunStore, rid: int) -> list[str]:
-    from app.store.rows import tags_of
+    from omnidash.store.rows import tags_of
 
     return tags_of(store.get_run(rid, fields=["omniboard", "config"]))
 
 
 def notes(store: RunStore, rid: int) -> str:
-    from app.store.rows import notes_of
+    from omnidash.store.rows import notes_of
 
     return notes_of(store.get_run(rid, fields=["omniboard", "meta"]))
 

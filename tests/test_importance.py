@@ -12,14 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from omnidash.context import Settings
+from omnidash.core.importance import MIN_RUNS, settings_importance
+from omnidash.server import create_server
+from omnidash.store import open_store
 from sacred_helpers import ROOT, sacred_in_both
 from sweep_runs import DRIVERS, METRIC, NOISE, sweep
 from werkzeug.test import Client
-
-from app.context import Settings
-from app.core.importance import MIN_RUNS, settings_importance
-from app.server import create_server
-from app.store import open_store
 
 
 # -- the pure ranking --------------------------------------------------------------------------------
@@ -109,8 +108,8 @@ def test_a_constant_metric_has_nothing_to_explain():
 
 
 def test_sacredlog_and_app_import_without_scikit_learn():
-    code = ("import sys, sacredlog, app, app.api, app.store.importance, app.core.importance\n"
-            "import app.pages.importance_panel, components.importance, app.server\n"
+    code = ("import sys, sacredlog, omnidash, omnidash.api, omnidash.store.importance, omnidash.core.importance\n"
+            "import omnidash.pages.importance_panel, omnidash.components.importance, omnidash.server\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy'))))")
     out = subprocess.run([sys.executable, "-c", "import json\n" + code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
@@ -188,10 +187,10 @@ def test_api_bad_metric_or_query_is_a_400(client, params, fragment):
 
 
 def test_api_requires_sign_in_like_every_route(sweep_sources, tmp_path):
-    from app.auth.users import UsersFile
-    from app.auth.web import AuthConfig
-    from app.config import single_source_config
-    from app.server import build_wsgi
+    from omnidash.auth.users import UsersFile
+    from omnidash.auth.web import AuthConfig
+    from omnidash.config import single_source_config
+    from omnidash.server import build_wsgi
 
     users = UsersFile(tmp_path / "users.toml", must_exist=False)
     users.add("ann", "a-long-password", "viewer")

@@ -19,9 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     from conftest import LiveServer
-
-    from app.server import create_app
-    from app.store.files import FileStore
+    from omnidash.server import create_app
+    from omnidash.store.files import FileStore
 
     base = tmp_path_factory.mktemp("imp_sweep")
     run_sacred(base / "exp", sweep(), file_dir=base / "runs")

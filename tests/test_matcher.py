@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from app.store import rows
-from app.store.matcher import (
+from omnidash.store import rows
+from omnidash.store.matcher import (
     UnsupportedFilter,
     compile_matcher,
     doc_sort_key,
@@ -15,7 +14,13 @@ from app.store.matcher import (
     matches,
     sort_key,
 )
-from app.store.query import ALLOWED_OPERATORS, QueryContext, compile_query, filter_operators, projection_paths
+from omnidash.store.query import (
+    ALLOWED_OPERATORS,
+    QueryContext,
+    compile_query,
+    filter_operators,
+    projection_paths,
+)
 
 DOCS = {
     1: {"a": [1, 2]},
@@ -400,8 +405,7 @@ def test_tags_exists_and_notes_agree_with_displayed_values():
 # -- property tests -----------------------------------------------------------------------------
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-from app.store.query import QueryError, filter_fields  # noqa: E402
+from omnidash.store.query import QueryError, filter_fields  # noqa: E402
 
 WORDS = ["a", "b", "adam", "Adam", "sgd", "baseline", "RUNNING", "COMPLETED", "FAILED", "x y"]
 SMALL_FLOATS = st.sampled_from([0.0, 0.1, 0.5, 1.0, -2.0, 1e-3, 2.5, 100.0])

@@ -15,8 +15,8 @@ from typing import Any
 
 import pymongo
 import pytest
+from omnidash.store.mongo import MongoStore
 
-from app.store.mongo import MongoStore
 from tests.omniboard import Omniboard, omniboard_missing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

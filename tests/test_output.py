@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sacred.utils import apply_backspaces_and_linefeeds
-
-from app.store.output import (
+from omnidash.components.terminal import terminal_payload
+from omnidash.store.output import (
     DEFAULT_WINDOW,
     MAX_WINDOW,
     Style,
@@ -23,7 +22,7 @@ from app.store.output import (
     strip_ansi,
     tail_window,
 )
-from components.terminal import terminal_payload
+from sacred.utils import apply_backspaces_and_linefeeds
 
 
 # -- carriage returns ----------------------------------------------------------------------------

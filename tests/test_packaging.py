@@ -1,4 +1,5 @@
-"""A wheel (not an editable install) carries the assets and the console script, and serves /assets/."""
+"""A wheel (not an editable install) installs `omnidash` and `sacredlog` and nothing else, carries the assets
+and the console script, and serves /assets/; `import sacredlog` loads no dashboard library."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from conftest import ROOT
 CHECK = textwrap.dedent(
     """
     import sys, tempfile
-    import app, assets
-    from app.demo import write_demo_runs
-    from app.server import create_app
-    from app.store import open_store
+    import omnidash, omnidash.assets, omnidash.components
+    from omnidash.demo import write_demo_runs
+    from omnidash.server import create_app
+    from omnidash.store import open_store
 
-    assert "site-packages" in app.__file__, app.__file__
+    for module in (omnidash, omnidash.assets, omnidash.components):
+        assert "site-packages" in module.__file__, module.__file__
     folder = tempfile.mkdtemp()
     write_demo_runs(folder, 2)
     client = create_app(open_store(folder)).server.test_client()
@@ -76,7 +78,38 @@ def test_wheel_install_serves_assets(tmp_path: Path) -> None:
     css_status, css_size, page_status, runs, linked = result.stdout.split()
     assert (css_status, page_status, runs, linked) == ("200", "200", "2", "True")
     assert int(css_size) > 100
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True, timeout=60).stdout.strip())
+    installed = {p.name for p in site.iterdir() if not p.name.endswith((".dist-info", ".pth")) and p.name != "__pycache__"}
+    assert installed == {"omnidash", "sacredlog"}, installed
+    top_level = next(site.glob("omnidash-*.dist-info")) / "top_level.txt"
+    if top_level.exists():  # setuptools writes it; the names a `pip install omnidash` puts on sys.path
+        assert top_level.read_text().split() == ["omnidash", "sacredlog"]
+    assert (site / "omnidash" / "assets" / "table.js").is_file()
     script = venv / "bin" / "omnidash"
     assert script.exists()
     usage = subprocess.run([str(script), "--help"], cwd=work, capture_output=True, text=True, timeout=60)
     assert usage.returncode == 0 and "serve" in usage.stdout and "demo" in usage.stdout
+
+
+SACREDLOG_ALONE = textwrap.dedent(
+    """
+    import json, sys
+    import sacredlog
+    heavy = ("dash", "flask", "plotly", "pandas", "omnidash", "pymongo", "bson", "gridfs", "dns", "snappy",
+             "zstandard", "pymongocrypt", "cryptography")
+    print(json.dumps([sacredlog.__file__, sorted({m.split(".")[0] for m in sys.modules} & set(heavy))]))
+    """
+)
+
+
+def test_import_sacredlog_loads_no_dashboard_library() -> None:
+    """A training script's `import sacredlog` pulls in neither the dashboard (dash, flask, plotly, pandas, omnidash)
+    nor pymongo and its optional extras (loaded only when a MongoDB writer opens)."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", SACREDLOG_ALONE], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=True)
+    where, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert where.endswith("sacredlog/__init__.py")
+    assert loaded == []

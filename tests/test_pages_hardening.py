@@ -9,15 +9,15 @@ import re
 from typing import Any
 
 import pytest
+from omnidash.server import create_app
+from omnidash.store import open_store
 
-from app.server import create_app
-from app.store import open_store
 from tests.dash_http import page
 
 
 @pytest.fixture(scope="module")
 def dash_app(tmp_path_factory):
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     folder = tmp_path_factory.mktemp("pages") / "runs"
     write_demo_runs(str(folder), 6)
@@ -55,9 +55,8 @@ def test_run_page_comes_back_by_itself_when_the_database_does(page, private_mong
     """Opened while the database is down, the run page says so, then shows the run once it is back, without
     a reload (the table already did this)."""
     import pymongo
-
-    from app.demo import write_demo_runs_mongo
-    from app.store.mongo import MongoStore
+    from omnidash.demo import write_demo_runs_mongo
+    from omnidash.store.mongo import MongoStore
 
     private = private_mongo_server
     write_demo_runs_mongo(private.uri + "outage", 2, steps=20)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from app.store.base import BadRequest
-from app.store.query import (
+from omnidash.store.base import BadRequest
+from omnidash.store.query import (
     ALLOWED_OPERATORS,
     And,
     Compare,

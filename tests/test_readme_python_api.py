@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
-from app.demo import write_demo_runs
+from omnidash.demo import write_demo_runs
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,16 +20,8 @@ def section_code(title: str) -> str:
     return block.group(1)
 
 
-@pytest.fixture
-def omnidash_module(monkeypatch):
-    """`import omnidash` as the README writes it; until the packaging change, the package is `app`."""
-    if importlib.util.find_spec("omnidash") is None or not hasattr(importlib.import_module("omnidash"), "connect"):
-        import app
 
-        monkeypatch.setitem(sys.modules, "omnidash", app)
-
-
-def test_readme_python_example_runs(tmp_path, monkeypatch, omnidash_module):
+def test_readme_python_example_runs(tmp_path, monkeypatch):
     folder = tmp_path / "omnidash-demo"
     folder.mkdir()
     write_demo_runs(str(folder), 24)

@@ -1,7 +1,7 @@
 """Round trips at load: the layout carries the page of its address, the table's layout its first rows (answered
 in the browser), the compare page builds hidden tabs only when opened, and pages preload their lazy scripts.
 
-Real parts: a FileStore folder written by app.demo, the Flask/Dash app through werkzeug's client, Chromium."""
+Real parts: a FileStore folder written by omnidash.demo, the Flask/Dash app through werkzeug's client, Chromium."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from omnidash.context import Settings
+from omnidash.server import create_app
+from omnidash.store.files import FileStore
 from werkzeug.test import Client
 
-from app.context import Settings
-from app.server import create_app
-from app.store.files import FileStore
 from tests.dash_http import dash_call
 from tests.test_transfer import decoded
 
@@ -86,7 +86,8 @@ def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
 
 
 def test_a_new_filter_carries_its_first_rows(app, folder):
-    from app.pages.table_state import View
+    from omnidash.pages.table_state import View
+
     from tests.test_table_unit import call
 
     store = FileStore(str(folder))

@@ -1,4 +1,4 @@
-"""app.demo: realistic, deterministic demo runs written with sacredlog (FileStorage folder and MongoDB)."""
+"""omnidash.demo: realistic, deterministic demo runs written with sacredlog (FileStorage folder and MongoDB)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pymongo
 import pytest
-
-from app.demo import write_demo_runs, write_demo_runs_mongo
+from omnidash.demo import write_demo_runs, write_demo_runs_mongo
 
 NOW = 1_800_000_000.0
 
@@ -150,7 +149,7 @@ def test_demo_has_omniboard_tags_and_notes(demo_folder):
 
 
 def test_the_readme_free_text_example_finds_runs(demo_folder):
-    from app.store.files import FileStore
+    from omnidash.store.files import FileStore
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     example = re.search(r"^(resnet baseline)\s+# no operator: free text$", readme, re.M)
@@ -160,7 +159,7 @@ def test_the_readme_free_text_example_finds_runs(demo_folder):
 
 
 def test_live_runs_append_points_and_output_then_stop(tmp_path):
-    from app.demo import LiveRuns
+    from omnidash.demo import LiveRuns
 
     write_demo_runs(tmp_path, n_runs=3, seed=0)
     live = LiveRuns(tmp_path, steps=60, steps_per_second=20.0, beat=0.3).start()
@@ -202,7 +201,7 @@ def test_demo_is_deterministic_for_a_seed(tmp_path):
 
 
 def test_the_file_store_reads_the_demo(demo_folder):
-    from app.store.files import FileStore
+    from omnidash.store.files import FileStore
 
     store = FileStore(str(demo_folder))
     assert store.count() == 60
@@ -230,7 +229,7 @@ def test_demo_runs_in_mongodb(mongo_uri):
     assert len(docs["train.loss"]["steps"]) == len(docs["train.loss"]["timestamps"]) >= 40
     assert {"run_id": 1, "name": 1} in [dict(ix["key"]) for ix in db.metrics.list_indexes()]
 
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     store = MongoStore(mongo_uri)
     assert store.count() == 35

@@ -167,19 +167,15 @@ def _compare_stores(theirs, ours) -> None:
 
 
 def test_file_store_reads_sacredlog_runs_like_sacreds(both_files):
-    from app.store.files import FileStore
+    from omnidash.store.files import FileStore
 
     fs_sacred, fs_ours = both_files
     _compare_stores(FileStore(str(fs_sacred)), FileStore(str(fs_ours)))
 
 
 def test_mongo_store_reads_sacredlog_runs_like_sacreds(both_mongo, mongo_server):
-    try:
-        from app.store.mongo import MongoStore
-    except ImportError as e:
-        reason = f"app.store.mongo is not available yet: {e}"
-        print(reason)
-        pytest.skip(reason)
+    from omnidash.store.mongo import MongoStore
+
     base = mongo_server.uri.rstrip("/")
     _compare_stores(MongoStore(f"{base}/interop_sacred"), MongoStore(f"{base}/interop_sacredlog"))
 

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from app.store import open_store
-from app.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
-from app.store.files import FileStore
+from omnidash.store import open_store
+from omnidash.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
+from omnidash.store.files import FileStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sacred_helpers import run_sacred  # noqa: E402
@@ -339,7 +338,7 @@ def test_twenty_threads_adding_and_removing_lose_nothing(store: FileStore) -> No
 
 def test_two_processes_adding_tags_lose_nothing(store: FileStore) -> None:
     code = (
-        "import sys; from app.store.files import FileStore\n"
+        "import sys; from omnidash.store.files import FileStore\n"
         "s = FileStore(sys.argv[1], scan_ttl=0)\n"
         "for i in range(25): s.update_tags([1, 2], add=[sys.argv[2] + str(i)])\n"
     )
@@ -490,7 +489,7 @@ def test_scan_ttl_limits_directory_scans(folder: Path) -> None:
 
 
 def test_finished_runs_are_watched_through_their_folder(folder: Path, monkeypatch) -> None:
-    import app.store.files_cache as files_cache
+    import omnidash.store.files_cache as files_cache
 
     age_files(folder)
     s = FileStore(str(folder), scan_ttl=0)
@@ -600,7 +599,7 @@ def test_arbitrary_json_never_breaks_a_listing(tmp_path_factory, run, config, me
 
 
 def test_parallel_first_load_gives_the_same_runs(folder: Path, monkeypatch) -> None:
-    import app.store.files_cache as files_cache
+    import omnidash.store.files_cache as files_cache
 
     serial = FileStore(str(folder))
     monkeypatch.setattr(files_cache, "PARALLEL_MIN_RUNS", 2)

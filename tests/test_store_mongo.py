@@ -17,11 +17,10 @@ from bson import ObjectId
 from bson.errors import InvalidDocument
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from omnidash.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
+from omnidash.store.mongo import MongoStore
+from omnidash.store.mongo_summaries import SUMMARY_VERSION
 from pymongo import monitoring
-
-from app.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
-from app.store.mongo import MongoStore
-from app.store.mongo_summaries import SUMMARY_VERSION
 
 pytestmark = pytest.mark.mongo
 
@@ -246,7 +245,7 @@ def test_summaries_of_int_and_string_ids(store, mongo_db):
 
 def test_summaries_built_in_parallel_batches(store, mongo_db, monkeypatch):
     """Many stale runs are summarised BATCH at a time by WORKERS threads: every run gets its own summary."""
-    import app.store.mongo_summaries as summaries
+    import omnidash.store.mongo_summaries as summaries
 
     monkeypatch.setattr(summaries, "BATCH", 2)
     run_ids = [1, 2, 3, 50, 51, 200, "s-1"]
@@ -283,7 +282,7 @@ def test_a_failing_refresh_check_still_serves_the_stored_summaries(store, mongo_
 
 
 def test_metric_reads_by_range_only_for_dense_ids():
-    from app.store.mongo_summaries import metrics_filter
+    from omnidash.store.mongo_summaries import metrics_filter
 
     assert metrics_filter([3, 1, 2, 5]) == {"run_id": {"$gte": 1, "$lte": 5}}
     assert metrics_filter([1, 2, "a"]) == {"$or": [{"run_id": {"$gte": 1, "$lte": 2}}, {"run_id": {"$in": ["a"]}}]}
@@ -467,7 +466,7 @@ def test_metric_series(store, mongo_db):
 
 def test_series_cache_reads_every_run_in_one_pass(store, mongo_db, monkeypatch):
     """The plot panel's cache asks the store once for all missing runs (one query)."""
-    from app.pages.series_cache import SeriesCache
+    from omnidash.pages.series_cache import SeriesCache
 
     add_runs(mongo_db, [sacred_doc(i) for i in range(1, 8)],
              [metric_doc(i, "loss", [float(i * 10 + k) for k in range(300)]) for i in range(1, 8)])
@@ -665,9 +664,8 @@ def test_metric_names_come_from_info_metrics_when_every_run_lists_them(store, mo
 def test_write_conflicts_are_retried_and_other_errors_are_not():
     """DocumentDB aborts one of two update_many statements that lock the same runs in another order
     ("deadlock detected", code 16908292); MongoDB reports WriteConflict (112). Idempotent writes retry."""
+    from omnidash.store.mongo_util import retry_conflicts
     from pymongo.errors import OperationFailure
-
-    from app.store.mongo_util import retry_conflicts
 
     calls: list[int] = []
 

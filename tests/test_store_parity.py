@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from app.store import open_store
-from app.store.files import FileStore
+from omnidash.store import open_store
+from omnidash.store.files import FileStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sacred_helpers import sacred_in_both  # noqa: E402
@@ -90,12 +89,6 @@ QUERIES: list[tuple[str, str]] = [
 
 @pytest.fixture(scope="module")
 def stores(mongo_server, tmp_path_factory):
-    try:
-        import app.store.mongo  # noqa: F401
-    except ImportError as e:
-        reason = f"parity skipped: the MongoDB backend is not importable yet ({e})"
-        print(reason)
-        pytest.skip(reason)
     with sacred_in_both(mongo_server.uri, tmp_path_factory.mktemp("parity"), sweep(), "t_parity") as (uri, folder):
         mongo = open_store(uri)
         files = FileStore(str(folder))
@@ -140,7 +133,7 @@ def test_same_pages(stores) -> None:
 
 
 def test_same_errors_for_bad_queries(stores) -> None:
-    from app.store.base import BadRequest
+    from omnidash.store.base import BadRequest
 
     mongo, files = stores
     for bad in ("lr >", "(lr == 1", "max() > 1", "lr == 1 and"):

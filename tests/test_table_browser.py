@@ -15,9 +15,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
-
-from app.context import Settings
-from components.columns import default_width
+from omnidash.components.columns import default_width
+from omnidash.context import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.mongo]
 N_RUNS = 40
@@ -66,7 +65,7 @@ def table_uri(mongo_server):
 
 @pytest.fixture
 def store(table_uri):
-    from app.store.mongo import MongoStore
+    from omnidash.store.mongo import MongoStore
 
     s = MongoStore(table_uri)
     yield s
@@ -75,7 +74,7 @@ def store(table_uri):
 
 @pytest.fixture
 def live(store, serve):
-    from app.server import create_app
+    from omnidash.server import create_app
 
     return serve(create_app(store, Settings(refresh_interval=0)).server)
 

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from app.context import Settings
-from app.pages.table_state import (
+from omnidash.components.columns import (
+    Col,
+    column_def,
+    column_defs,
+    default_columns,
+    default_width,
+    leaf_defs,
+    split_columns,
+)
+from omnidash.components.filter_bar import error_view
+from omnidash.context import Settings
+from omnidash.pages.table_state import (
     DEFAULT_PAGE_SIZE,
     View,
     filter_model_to_query,
@@ -23,17 +32,7 @@ from app.pages.table_state import (
     view_to_params,
     widths_from_param,
 )
-from app.pages.table_suggest import suggestions
-from components.columns import (
-    Col,
-    column_def,
-    column_defs,
-    default_columns,
-    default_width,
-    leaf_defs,
-    split_columns,
-)
-from components.filter_bar import error_view
+from omnidash.pages.table_suggest import suggestions
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def test_error_view_points_at_the_column():
 # -- the page, built and driven through Dash's own callback endpoint ---------------------------------------
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
-    from app.demo import write_demo_runs
+    from omnidash.demo import write_demo_runs
 
     d = tmp_path_factory.mktemp("table-demo")
     write_demo_runs(d, n_runs=24, seed=3)
@@ -200,14 +199,14 @@ def demo_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def demo_store(demo_dir):
-    from app.store.files import FileStore
+    from omnidash.store.files import FileStore
 
     return FileStore(str(demo_dir))
 
 
 @pytest.fixture
 def dash_app(demo_store):
-    from app.server import create_app
+    from omnidash.server import create_app
 
     return create_app(demo_store, Settings(timezone="Europe/Berlin", refresh_interval=30))
 
@@ -227,7 +226,7 @@ def find(component: Any, component_id: Any) -> Any:
 
 
 def build(dash_app, **params):
-    from app.pages import table
+    from omnidash.pages import table
 
     with dash_app.server.test_request_context("/"):
         return table.layout(**params)
@@ -279,7 +278,7 @@ def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], stat
     """POST one callback to /_dash-update-component as the browser would; returns {"id.prop": value}.
 
     `client` (a werkzeug test client of a whole deployment) receives the request instead of dash_app."""
-    from components.columns import STATUSES
+    from omnidash.components.columns import STATUSES
 
     key = callback_key(dash_app, fragment)
     spec = dash_app.callback_map[key]
@@ -459,10 +458,9 @@ def test_columns_picker_adds_pins_and_moves_columns(dash_app):
 
 def test_database_going_away_shows_a_banner_and_recovers(private_mongo_server):
     import pymongo
-
-    from app.pages import table
-    from app.server import create_app
-    from app.store.mongo import MongoStore
+    from omnidash.pages import table
+    from omnidash.server import create_app
+    from omnidash.store.mongo import MongoStore
 
     client = pymongo.MongoClient(private_mongo_server.uri)
     client["outage"]["runs"].insert_one({"_id": 1, "status": "COMPLETED", "config": {"lr": 0.1}})
@@ -559,7 +557,7 @@ def test_saved_views_keep_column_widths(dash_app, demo_store):
 @pytest.fixture
 def sized_app(demo_store):
     """A source whose settings ask for 75 rows per block (Omniboard's initial_fetch_size)."""
-    from app.server import create_app
+    from omnidash.server import create_app
 
     return create_app(demo_store, Settings(page_size=75, refresh_interval=0))
 
@@ -611,10 +609,9 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
     """Through the deployment path (config -> opened store -> table rows), as `omnidash serve` builds it."""
     from datetime import UTC, datetime, timedelta
 
+    from omnidash.cli import build_application
+    from omnidash.config import AppConfig, SourceConfig
     from werkzeug.test import Client
-
-    from app.cli import build_application
-    from app.config import AppConfig, SourceConfig
 
     beat = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=300)
     run = {"status": "RUNNING", "start_time": (beat - timedelta(hours=1)).isoformat(),
@@ -638,7 +635,7 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
 
 
 def test_default_config_columns_are_the_keys_that_vary_among_the_listed_runs(dash_app, demo_store):
-    from app.pages import table_cache
+    from omnidash.pages import table_cache
 
     table_cache.forget(demo_store)
     everything = [d["colId"] for d in leaf_defs(find(build(dash_app), "tbl-grid").columnDefs)]
@@ -666,7 +663,7 @@ def test_default_config_columns_are_the_keys_that_vary_among_the_listed_runs(das
 
 
 def test_plural_counts():
-    from components.text import plural
+    from omnidash.components.text import plural
 
     assert [plural(n, "run") for n in (0, 1, 2, 1200)] == ["0 runs", "1 run", "2 runs", "1,200 runs"]
     assert plural(1, "metric series") == "1 metric series" and plural(3, "metric series") == "3 metric series"

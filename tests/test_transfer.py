@@ -1,7 +1,7 @@
 """Bytes on the wire: responses are compressed (brotli or gzip, as the browser asks) and the fingerprinted
 JavaScript and CSS are cacheable for good, with accounts on or off (the login guard still answers 401).
 
-Real parts: a FileStore folder written by app.demo and the real Flask/Dash app through werkzeug's client."""
+Real parts: a FileStore folder written by omnidash.demo and the real Flask/Dash app through werkzeug's client."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from typing import Any
 
 import brotli
 import pytest
+from omnidash.auth.users import UsersFile
+from omnidash.auth.web import AuthConfig
+from omnidash.context import Settings
+from omnidash.server import create_app
+from omnidash.store.files import FileStore
+from omnidash.transfer import IMMUTABLE
 from werkzeug.test import Client
-
-from app.auth.users import UsersFile
-from app.auth.web import AuthConfig
-from app.context import Settings
-from app.server import create_app
-from app.store.files import FileStore
-from app.transfer import IMMUTABLE
 
 SECRET = "test-secret-key-0123456789abcdef"
 

@@ -10,7 +10,7 @@ import abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
-from app.store.base import (
+from omnidash.store.base import (
     ColumnInfo,
     DeleteReport,
     FileInfo,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from app.auth.state import AuthState
+from omnidash.auth.state import AuthState
 
 
 @dataclass

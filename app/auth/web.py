@@ -15,10 +15,9 @@ from urllib.parse import quote, urlparse
 
 from flask import Flask, Response, redirect, request, session
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
-
-from app.auth.state import AuthState, default_state_path
-from app.auth.throttle import LoginThrottle
-from app.auth.users import User, UsersFile
+from omnidash.auth.state import AuthState, default_state_path
+from omnidash.auth.throttle import LoginThrottle
+from omnidash.auth.users import User, UsersFile
 
 PUBLIC_PATHS = ("/login", "/healthz", "/_favicon.ico", "/favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
@@ -31,7 +30,7 @@ REVOKED_FOR = 32 * 24 * 3600
 @dataclass
 class AuthConfig:
     """What every Flask app of one deployment shares: the users file, the throttle, cookie policy, and the
-    sign-in state every process shares (revoked sessions, failed sign-ins; `app.auth.state`)."""
+    sign-in state every process shares (revoked sessions, failed sign-ins; `omnidash.auth.state`)."""
 
     users: UsersFile
     secret_key: str | bytes

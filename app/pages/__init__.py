@@ -30,6 +30,6 @@ class Page:
 
 def all_pages() -> list[Page]:
     """Every page, in navigation order."""
-    from app.pages import compare, run_detail, table
+    from omnidash.pages import compare, run_detail, table
 
     return [table.PAGE, compare.PAGE, run_detail.PAGE]

@@ -12,16 +12,15 @@ from urllib.parse import quote
 
 from dash import Dash, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_settings, get_store
-from app.pages import Page
-from app.pages.compare_hparams import hparams_section, register_hparams
-from app.pages.plot_panel import plot_panel_layout, register_plot_panel
-from app.store.base import NotFound, RunId, StoreError, canonical_int
-from app.store.compare import config_diff, lower_is_better, metric_summary, text_diff
-from app.store.output import plain_text
-from components.compare import config_diff_table, diff_view, pair_picker, summary_table
-from components.figures import X_MODES, run_colors
+from omnidash.components.compare import config_diff_table, diff_view, pair_picker, summary_table
+from omnidash.components.figures import X_MODES, run_colors
+from omnidash.context import get_settings, get_store
+from omnidash.pages import Page
+from omnidash.pages.compare_hparams import hparams_section, register_hparams
+from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
+from omnidash.store.base import NotFound, RunId, StoreError, canonical_int
+from omnidash.store.compare import config_diff, lower_is_better, metric_summary, text_diff
+from omnidash.store.output import plain_text
 
 PREFIX = "cmp"
 TABS = [("metrics", "Metrics"), ("config", "Config diff"), ("summary", "Metric summary"),

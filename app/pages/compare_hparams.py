@@ -9,12 +9,7 @@ from urllib.parse import quote
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_settings, get_store
-from app.pages.importance_panel import importance_section, register_importance_panel
-from app.store.base import MAX_PAGE, ColumnInfo, RunId, StoreError
-from app.store.compare import brush_query, lower_is_better, run_ids_query
-from components.figures import (
+from omnidash.components.figures import (
     axis_values,
     category_text,
     empty_figure,
@@ -22,7 +17,11 @@ from components.figures import (
     parallel_figure,
     scatter_figure,
 )
-from components.text import plural
+from omnidash.components.text import plural
+from omnidash.context import get_settings, get_store
+from omnidash.pages.importance_panel import importance_section, register_importance_panel
+from omnidash.store.base import MAX_PAGE, ColumnInfo, RunId, StoreError
+from omnidash.store.compare import brush_query, lower_is_better, run_ids_query
 
 MAX_AXES = 12  # parallel coordinates stay readable up to about a dozen axes
 

@@ -16,18 +16,24 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_store
-from app.pages import table_cache
-from app.store.base import MAX_PAGE, StoreError
-from app.store.importance import metric_choices, store_importance
-from components.figures import scatter_figure
-from components.importance import bars_chart, flagged_list, iid, importance_panel, scatter_chart, summary_line
+from omnidash.components.figures import scatter_figure
+from omnidash.components.importance import (
+    bars_chart,
+    flagged_list,
+    iid,
+    importance_panel,
+    scatter_chart,
+    summary_line,
+)
+from omnidash.context import get_store
+from omnidash.pages import table_cache
+from omnidash.store.base import MAX_PAGE, StoreError
+from omnidash.store.importance import metric_choices, store_importance
 
 
 def importance_section(prefix: str, query: str = "", open_: bool = True) -> Any:
     """The panel for the runs matching `query`; a note when the columns cannot be read."""
-    from app.pages.compare_hparams import default_choices  # the hyper-parameter tab's default metric
+    from omnidash.pages.compare_hparams import default_choices  # the hyper-parameter tab's default metric
 
     try:
         cols = table_cache.column_infos(get_store())  # the table page has just read them: no second read

@@ -2,7 +2,7 @@
 
 API (used by the compare page, the runs table and the run detail page)::
 
-    from app.pages.plot_panel import plot_panel_layout, register_plot_panel
+    from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
 
     plot_panel_layout(prefix, run_ids=None, metrics=None, x_mode="step", log_y=False, smoothing=0.0)
         -> html.Div   # put it in your layout
@@ -33,21 +33,7 @@ from typing import Any
 import numpy as np
 from dash import ALL, MATCH, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_store
-from app.csv_safe import csv_cell, csv_text
-from app.pages.series_cache import CACHE
-from app.store.base import RunId, Series, StoreError
-from app.store.compare import (
-    ema_continue,
-    ema_smooth,
-    group_runs,
-    informative_keys,
-    legend_label,
-    varying_config_keys,
-)
-from app.store.rows import flatten_dict, parse_time
-from components.figures import (
+from omnidash.components.figures import (
     MAX_LEGEND_ENTRIES,
     RunInfo,
     array_of,
@@ -58,8 +44,21 @@ from components.figures import (
     x_values,
     y_values,
 )
-from components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
-from components.text import plural
+from omnidash.components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
+from omnidash.components.text import plural
+from omnidash.context import get_store
+from omnidash.csv_safe import csv_cell, csv_text
+from omnidash.pages.series_cache import CACHE
+from omnidash.store.base import RunId, Series, StoreError
+from omnidash.store.compare import (
+    ema_continue,
+    ema_smooth,
+    group_runs,
+    informative_keys,
+    legend_label,
+    varying_config_keys,
+)
+from omnidash.store.rows import flatten_dict, parse_time
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
 POINTS_SMALL_MULTIPLE = 1000

@@ -7,15 +7,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from dash import Dash, dcc, html
-
-from app.context import get_settings, get_store
-from app.pages import Page
-from app.pages.permissions import can, write_permissions
-from app.pages.run_detail_data import duration_seconds, format_duration, format_time, resolve_run
-from app.pages.run_detail_tabs import render_tab
-from app.store.base import NotFound, RunId, RunStore
-from app.store.rows import decode_value, experiment_of, hostname_of, notes_of, status_of, tags_of
-from components import run_detail as rd
+from omnidash.components import run_detail as rd
+from omnidash.context import get_settings, get_store
+from omnidash.pages import Page
+from omnidash.pages.permissions import can, write_permissions
+from omnidash.pages.run_detail_data import duration_seconds, format_duration, format_time, resolve_run
+from omnidash.pages.run_detail_tabs import render_tab
+from omnidash.store.base import NotFound, RunId, RunStore
+from omnidash.store.rows import decode_value, experiment_of, hostname_of, notes_of, status_of, tags_of
 
 
 def visible_tabs(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -95,7 +94,7 @@ def layout(run_id: str = "", tab: str = "", **_: Any) -> Any:
 
 
 def register(app: Dash) -> None:
-    from app.pages.run_detail_callbacks import register_callbacks
+    from omnidash.pages.run_detail_callbacks import register_callbacks
 
     register_callbacks(app)
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_store
-from app.pages.run_detail_tabs import (
+from omnidash.components import run_detail as rd
+from omnidash.components.terminal import search_hits
+from omnidash.components.tree import json_tree
+from omnidash.context import get_store
+from omnidash.pages.run_detail_tabs import (
     PLOT_PREFIX,
     artifact_preview,
     output_data,
@@ -17,12 +19,9 @@ from app.pages.run_detail_tabs import (
     render_tab,
     source_body,
 )
-from app.store.base import Conflict, NotFound, StoreError
-from app.store.output import DEFAULT_WINDOW, next_window_size, search_output
-from app.store.rows import notes_of, status_of, tags_of
-from components import run_detail as rd
-from components.terminal import search_hits
-from components.tree import json_tree
+from omnidash.store.base import Conflict, NotFound, StoreError
+from omnidash.store.output import DEFAULT_WINDOW, next_window_size, search_output
+from omnidash.store.rows import notes_of, status_of, tags_of
 
 DRAW_TERMINAL_JS = """
 function(data) {

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.store.base import NotFound, RunId, RunStore, canonical_int
-from app.store.rows import decode_value, parse_time
+from omnidash.store.base import NotFound, RunId, RunStore, canonical_int
+from omnidash.store.rows import decode_value, parse_time
 
 
 # -- ids -------------------------------------------------------------------------------------

@@ -12,15 +12,14 @@ from typing import Any
 from urllib.parse import quote
 
 from dash import dcc, html
-
-from app.context import get_settings
-from app.pages.run_detail_data import format_size, format_time, reproduce_command
-from app.store.base import NotFound, RunId, RunStore, StoreError
-from app.store.output import DEFAULT_WINDOW, MAX_WINDOW, count_lines, render_terminal, tail_window
-from app.store.rows import decode_value
-from components import run_detail as rd
-from components.terminal import terminal, terminal_payload
-from components.tree import dotted_paths, json_tree
+from omnidash.components import run_detail as rd
+from omnidash.components.terminal import terminal, terminal_payload
+from omnidash.components.tree import dotted_paths, json_tree
+from omnidash.context import get_settings
+from omnidash.pages.run_detail_data import format_size, format_time, reproduce_command
+from omnidash.store.base import NotFound, RunId, RunStore, StoreError
+from omnidash.store.output import DEFAULT_WINDOW, MAX_WINDOW, count_lines, render_terminal, tail_window
+from omnidash.store.rows import decode_value
 
 PREVIEW_LIMIT = 5 * 1024 * 1024  # bytes read for a preview
 SOURCE_LIMIT = 1024 * 1024
@@ -159,7 +158,7 @@ def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
 # -- metrics ------------------------------------------------------------------------------------------
 def plot_panel_module() -> Any:
     try:
-        from app.pages import plot_panel
+        from omnidash.pages import plot_panel
     except ImportError:
         return None
     if hasattr(plot_panel, "plot_panel_layout") and hasattr(plot_panel, "register_plot_panel"):

@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dash import Dash, dcc, html
-
-from app.context import get_settings, get_store
-from app.pages import Page, table_cache
-from app.pages.permissions import write_permissions
-from app.pages.table_rows import count_text, first_block
-from app.pages.table_state import (
+from omnidash.components import table as ui
+from omnidash.components.columns import Col, as_cols, default_columns
+from omnidash.context import get_settings, get_store
+from omnidash.pages import Page, table_cache
+from omnidash.pages.permissions import write_permissions
+from omnidash.pages.table_rows import count_text, first_block
+from omnidash.pages.table_state import (
     View,
     page_size_default,
     page_sizes,
@@ -25,9 +26,7 @@ from app.pages.table_state import (
     view_from_params,
     view_to_params,
 )
-from app.store.base import StoreError, StoreUnavailable
-from components import table as ui
-from components.columns import Col, as_cols, default_columns
+from omnidash.store.base import StoreError, StoreUnavailable
 
 PLOT_PREFIX = "runs-plot"
 IMPORTANCE_PREFIX = "runs"
@@ -88,7 +87,7 @@ def group_options(known: list[Col]) -> list[str]:
 
 
 def metric_names(known: list[Col]) -> list[str]:
-    from app.store.rows import parse_metric_column
+    from omnidash.store.rows import parse_metric_column
 
     names: list[str] = []
     for c in known:
@@ -102,8 +101,8 @@ def plot_panel(run_ids: list[Any], query: str = "") -> Any:
     """The metric plot panel of the selection (built by the plots page), or a note when it is missing;
     under it, "Which settings matter" over the runs of the filter (closed until opened)."""
     try:
-        from app.pages.importance_panel import importance_section
-        from app.pages.plot_panel import plot_panel_layout
+        from omnidash.pages.importance_panel import importance_section
+        from omnidash.pages.plot_panel import plot_panel_layout
 
         return html.Div([plot_panel_layout(PLOT_PREFIX, run_ids), importance_section(IMPORTANCE_PREFIX, query,
                                                                                    open_=False)])
@@ -174,20 +173,19 @@ def offline_layout(reason: str) -> html.Div:
 
 
 def register(app: Dash) -> None:
-    from app.pages import table_actions, table_columns, table_groups, table_rows
+    from omnidash.pages import table_actions, table_columns, table_groups, table_rows
 
     table_rows.register(app, layout)
     table_columns.register(app)
     table_actions.register(app)
     table_groups.register(app)
     from dash import Input
-
-    from app.pages.importance_panel import register_importance_panel
+    from omnidash.pages.importance_panel import register_importance_panel
 
     register_importance_panel(app, IMPORTANCE_PREFIX, query=Input(ui.VIEW, "data"),
                               query_of=lambda view: (view or {}).get("q", ""), starts_closed=True)
     try:
-        from app.pages.plot_panel import register_plot_panel
+        from omnidash.pages.plot_panel import register_plot_panel
     except ImportError:
         return
     register_plot_panel(app, PLOT_PREFIX)

@@ -7,15 +7,14 @@ from urllib.parse import urlencode
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_store
-from app.pages import table_cache
-from app.pages.table_state import View
-from app.store.base import DeleteReport, RunId, StoreError
-from app.store.common import check_tags
-from app.store.rows import tags_of
-from components import table as ui
-from components.text import plural
+from omnidash.components import table as ui
+from omnidash.components.text import plural
+from omnidash.context import get_store
+from omnidash.pages import table_cache
+from omnidash.pages.table_state import View
+from omnidash.store.base import DeleteReport, RunId, StoreError
+from omnidash.store.common import check_tags
+from omnidash.store.rows import tags_of
 
 MAX_PREVIEWS = 50
 MAX_COMPARE = 20
@@ -274,7 +273,7 @@ def register(app: Dash) -> None:
             raise PreventUpdate from None
         if len(ids) < 2:
             raise PreventUpdate
-        from app.pages.table import base_path
+        from omnidash.pages.table import base_path
 
         return base_path() + "compare", "?" + urlencode({"runs": ",".join(str(i) for i in ids)}, safe=",")
 
@@ -289,7 +288,7 @@ def register(app: Dash) -> None:
     )
     def saved_views(_save, _deletes, name, view):
         """Save the current view under a name, or delete one; everyone using this database sees them."""
-        from app.pages.table import base_path, view_search
+        from omnidash.pages.table import base_path, view_search
 
         store = get_store()
         trigger = ctx.triggered_id

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from app.store.base import RunStore
+from omnidash.store.base import RunStore
 
 TTL_SECONDS = 20.0
 _lock = threading.Lock()

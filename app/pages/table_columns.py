@@ -6,14 +6,20 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_settings, get_store
-from app.pages import table_cache
-from app.pages.permissions import can, write_permissions
-from app.pages.table_state import View, sort_to_columns
-from app.store.base import StoreError
-from components import table as ui
-from components.columns import Col, as_cols, column_defs, default_columns, grouped_column_defs, header_name
+from omnidash.components import table as ui
+from omnidash.components.columns import (
+    Col,
+    as_cols,
+    column_defs,
+    default_columns,
+    grouped_column_defs,
+    header_name,
+)
+from omnidash.context import get_settings, get_store
+from omnidash.pages import table_cache
+from omnidash.pages.permissions import can, write_permissions
+from omnidash.pages.table_state import View, sort_to_columns
+from omnidash.store.base import StoreError
 
 MAX_PICKER_OPTIONS = 300
 
@@ -54,7 +60,7 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
                      widths: dict[str, int]) -> list[dict]:
     """The grid's columnDefs (under their group headers) for a new set of visible columns, with the view's sort;
     tags and notes are editable only for users allowed to change them."""
-    from app.pages.table import base_path
+    from omnidash.pages.table import base_path
 
     settings = get_settings()
     read_only = not can(write_permissions(store, settings), "tags")
@@ -68,7 +74,7 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
 
 def defaults_for(store: Any, query: str, varying_only: bool) -> list[str]:
     """The default columns of a view: the config keys that vary among the runs its query lists."""
-    from app.pages.table import listed_columns
+    from omnidash.pages.table import listed_columns
 
     return default_columns(listed_columns(store, as_cols(table_cache.column_infos(store)), query), varying_only)
 

@@ -7,14 +7,13 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_store
-from app.pages import table_cache
-from app.pages.table_state import View
-from app.store.base import StoreError, StoreUnavailable
-from app.store.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
-from components import table as ui
-from components.columns import as_cols
+from omnidash.components import table as ui
+from omnidash.components.columns import as_cols
+from omnidash.context import get_store
+from omnidash.pages import table_cache
+from omnidash.pages.table_state import View
+from omnidash.store.base import StoreError, StoreUnavailable
+from omnidash.store.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
 
 MAX_MEMBERS_SHOWN = 200
 
@@ -73,8 +72,8 @@ def register(app: Dash) -> None:
         prevent_initial_call="initial_duplicate",
     )
     def grouping(keys, _token, visible, toggle, view, expanded):
-        """Group the runs matching the query; the groups' aggregates come from pandas (app.store.grouping)."""
-        from app.pages.table import base_path, value_columns
+        """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.store.grouping)."""
+        from omnidash.pages.table import base_path, value_columns
 
         keys = [k for k in keys or [] if k]
         expanded = list(expanded or [])

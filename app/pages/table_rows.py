@@ -9,10 +9,13 @@ from urllib.parse import parse_qsl, urlencode
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-
-from app.context import get_settings, get_store
-from app.pages import table_cache
-from app.pages.table_state import (
+from omnidash.components import filter_bar as fb
+from omnidash.components import table as ui
+from omnidash.components.columns import STATUSES
+from omnidash.components.text import plural
+from omnidash.context import get_settings, get_store
+from omnidash.pages import table_cache
+from omnidash.pages.table_state import (
     View,
     filter_model_to_query,
     merge_query,
@@ -22,12 +25,8 @@ from app.pages.table_state import (
     toggle_status,
     view_to_params,
 )
-from app.pages.table_suggest import suggestions
-from app.store.base import StoreError, StoreUnavailable
-from components import filter_bar as fb
-from components import table as ui
-from components.columns import STATUSES
-from components.text import plural
+from omnidash.pages.table_suggest import suggestions
+from omnidash.store.base import StoreError, StoreUnavailable
 
 EMPTY = {"rowData": [], "rowCount": 0}
 ALWAYS_FETCHED = ("id", "status")
@@ -325,7 +324,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     )
     def page_size(size, view: dict):
         """The grid's block size is fixed when it is built: a new size re-renders the page from the URL."""
-        from app.pages.table import default_page_size
+        from omnidash.pages.table import default_page_size
 
         v = View.from_dict(view)
         if not size or int(size) == v.ps:
@@ -349,7 +348,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         prevent_initial_call=True,  # the layout carries the link of the view it was built for
     )
     def export_link(view: dict, visible: list[str]):
-        from app.pages.table import export_href
+        from omnidash.pages.table import export_href
 
         return export_href(View.from_dict(view), visible or [])
 

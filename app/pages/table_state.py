@@ -11,7 +11,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from components.columns import DEFAULT_PINNED, MAX_WIDTH, MIN_WIDTH, STATUSES, default_width, split_columns
+from omnidash.components.columns import (
+    DEFAULT_PINNED,
+    MAX_WIDTH,
+    MIN_WIDTH,
+    STATUSES,
+    default_width,
+    split_columns,
+)
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)

@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.pages.table_state import quote
-from components.columns import STATUSES
+from omnidash.components.columns import STATUSES
+from omnidash.pages.table_state import quote
 
 OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "~", "in", "not in", "has", "exists", "missing"]
 _CONNECTIVES = {"and", "or", "not", "("}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.store.base import RunStore, StoreError, StoreUnavailable  # noqa: F401
+from omnidash.store.base import RunStore, StoreError, StoreUnavailable  # noqa: F401
 
 
 def open_store(source: str, **options: Any) -> RunStore:
@@ -13,9 +13,9 @@ def open_store(source: str, **options: Any) -> RunStore:
     Raises StoreUnavailable (or a subclass) with a one-line message when the source is unusable.
     """
     if source.startswith(("mongodb://", "mongodb+srv://")):
-        from app.store.mongo import MongoStore
+        from omnidash.store.mongo import MongoStore
 
         return MongoStore(source, **options)
-    from app.store.files import FileStore
+    from omnidash.store.files import FileStore
 
     return FileStore(source, **options)

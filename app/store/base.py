@@ -1,7 +1,7 @@
 """The run store interface shared by the MongoDB and the FileStorage backends.
 
 Nothing here imports dash. Every screen, the JSON API and the CLI talk to a `RunStore`.
-Rows are plain dicts whose keys are column names (see `app.store.columns`).
+Rows are plain dicts whose keys are column names (see `omnidash.store.columns`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every run folder is parsed once into the document MongoObserver would have written (see files_doc) and
 cached by the (mtime_ns, size) of its files (files_cache). Queries compile to a MongoDB filter
-(app.store.query) evaluated in Python with MongoDB semantics (app.store.matcher), so both backends
+(omnidash.store.query) evaluated in Python with MongoDB semantics (omnidash.store.matcher), so both backends
 select and order runs identically.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from app.store import files_doc, rows
-from app.store.base import (
+from omnidash.store import files_doc, rows
+from omnidash.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
     BadRequest,
     ColumnInfo,
@@ -35,7 +35,7 @@ from app.store.base import (
     StoreUnavailable,
     canonical_int,
 )
-from app.store.common import (
+from omnidash.store.common import (
     BASE_DTYPES,
     all_equal,
     check_expected_notes,
@@ -48,9 +48,17 @@ from app.store.common import (
     notes_conflict,
     positive_int,
 )
-from app.store.files_cache import METRICS_FILE, RunCache, RunEntry
-from app.store.files_io import FileSig, file_sig, locked, open_regular, read_json, read_text_tail, safe_join
-from app.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, update_annotations
+from omnidash.store.files_cache import METRICS_FILE, RunCache, RunEntry
+from omnidash.store.files_io import (
+    FileSig,
+    file_sig,
+    locked,
+    open_regular,
+    read_json,
+    read_text_tail,
+    safe_join,
+)
+from omnidash.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, update_annotations
 
 MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
 SOURCES_DIR = "_sources"
@@ -98,7 +106,7 @@ class FileStore(RunStore):
     # -- query plumbing -------------------------------------------------------------------
     def _context(self, now: datetime, query: str = ""):
         """The query context; config leaf paths (for free text) only when there is a query."""
-        from app.store.query import QueryContext
+        from omnidash.store.query import QueryContext
 
         custom = {c["name"]: c["config_path"] for c in self.shared.custom_columns()}
         metric = {c["name"]: self._omniboard_metric_ref(c) for c in self.shared.metric_columns()}
@@ -122,7 +130,7 @@ class FileStore(RunStore):
 
     def _selection(self, query: str, ctx) -> tuple[list[RunEntry], str]:
         """(matching entries, a key naming this selection for the current scan generation)."""
-        from app.store.query import compile_query, filter_fields, metric_refs
+        from omnidash.store.query import compile_query, filter_fields, metric_refs
 
         self.cache.refresh()
         generation = self.cache.generation
@@ -167,8 +175,8 @@ class FileStore(RunStore):
 
     def _sorted_selection(self, query: str, keys: list[SortKey], ctx) -> list[RunEntry]:
         """Matching entries in MongoDB's order for the sort keys, `_id` ascending as the final tie-breaker."""
-        from app.store.matcher import sort_key
-        from app.store.query import column_path
+        from omnidash.store.matcher import sort_key
+        from omnidash.store.query import column_path
 
         entries, selection = self._selection(query, ctx)
         specs = []
@@ -243,7 +251,7 @@ class FileStore(RunStore):
 
     def _path_value(self, entry: RunEntry, name: str, ctx) -> Any:
         """A requested column that is not a row key: a document path, or a bare config key."""
-        from app.store.query import column_path
+        from omnidash.store.query import column_path
 
         try:
             path = column_path(name, ctx)
@@ -255,7 +263,7 @@ class FileStore(RunStore):
         return len(self._select(query, self._context(datetime.now(UTC), query)))
 
     def run_ids(self, query: str = "") -> list[RunId]:
-        from app.store.matcher import sort_key
+        from omnidash.store.matcher import sort_key
 
         selected = self._select(query, self._context(datetime.now(UTC), query))
         return [e.run_id for e in sorted(selected, key=lambda e: sort_key(e.run_id))]
@@ -315,7 +323,7 @@ class FileStore(RunStore):
         return out
 
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
-        from app.store.matcher import sort_key
+        from omnidash.store.matcher import sort_key
 
         now = datetime.now(UTC)
         ctx = self._context(now)
@@ -343,7 +351,7 @@ class FileStore(RunStore):
 
     def _config_column_path(self, column: str, ctx) -> str | None:
         """"config.a.b" when a column names a config leaf (dotted or bare), else None."""
-        from app.store.query import column_path
+        from omnidash.store.query import column_path
 
         if column in rows.BASE_COLUMNS or column in ctx.custom_columns or rows.parse_metric_column(column):
             return None
@@ -629,7 +637,7 @@ def artifact_names(doc: dict[str, Any]) -> list[str]:
 
 def safe_match(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
     """matcher.matches, where a malformed document simply does not match (it never breaks a listing)."""
-    from app.store.matcher import matches
+    from omnidash.store.matcher import matches
 
     try:
         return matches(doc, flt)
@@ -669,7 +677,7 @@ def entry_id_key(entry: RunEntry, sort_key: Any) -> Any:
 
 def entry_sort_key(entry: RunEntry, path: str, descending: bool) -> Any:
     """matcher.doc_sort_key of a run, memoised on the entry until its document changes."""
-    from app.store.matcher import doc_sort_key
+    from omnidash.store.matcher import doc_sort_key
 
     cache = entry.memo
     if cache.get("__doc__") is not entry.doc:

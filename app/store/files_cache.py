@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from app.store import files_doc, rows
-from app.store.common import series_points
-from app.store.files_io import FileSig, file_sig, read_json
+from omnidash.store import files_doc, rows
+from omnidash.store.common import series_points
+from omnidash.store.files_io import FileSig, file_sig, read_json
 
 log = logging.getLogger(__name__)
 

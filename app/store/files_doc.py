@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-
-from app.store import rows
-from app.store.base import canonical_int
+from omnidash.store import rows
+from omnidash.store.base import canonical_int
 
 DATE_FIELDS = ("start_time", "stop_time", "heartbeat")
 

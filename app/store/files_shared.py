@@ -13,11 +13,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.store import rows
-from app.store.base import BadRequest, NotFound, StoreError
-from app.store.common import OMNIBOARD_EXTREMA, check_custom_column, check_metric_column
-from app.store.files_doc import json_safe
-from app.store.files_io import file_sig, locked, read_json, write_json_atomic
+from omnidash.store import rows
+from omnidash.store.base import BadRequest, NotFound, StoreError
+from omnidash.store.common import OMNIBOARD_EXTREMA, check_custom_column, check_metric_column
+from omnidash.store.files_doc import json_safe
+from omnidash.store.files_io import file_sig, locked, read_json, write_json_atomic
 
 SIDECAR = "omnidash.json"
 RUN_LOCK = ".omnidash.lock"

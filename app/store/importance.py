@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.importance import MIN_RUNS, ImportanceResult, settings_importance
-from app.store.base import BadRequest, ColumnInfo, RunStore
-from app.store.rows import parse_metric_column
+from omnidash.core.importance import MIN_RUNS, ImportanceResult, settings_importance
+from omnidash.store.base import BadRequest, ColumnInfo, RunStore
+from omnidash.store.rows import parse_metric_column
 
 
 def metric_choices(cols: list[ColumnInfo]) -> list[str]:

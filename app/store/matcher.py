@@ -1,6 +1,6 @@
 """Evaluate MongoDB filter documents in Python, with MongoDB's semantics.
 
-The FileStorage backend runs the filters `app.store.query` compiles through `matches`, so a query
+The FileStorage backend runs the filters `omnidash.store.query` compiles through `matches`, so a query
 selects the same runs there as MongoDB's `find()` does. Only the operators the compiler emits are
 supported: `$and $or $nor $not $eq $ne $gt $gte $lt $lte $in $nin $regex/$options $exists`.
 Anything else raises `UnsupportedFilter` (never silently "no match").
@@ -18,7 +18,7 @@ Semantics reproduced (MongoDB manual, "Query and Projection Operators", "Compari
   NaN equals NaN, and `$lt/$gt` never match NaN while `$lte/$gte` match it only against NaN
   (MongoDB's ComparisonMatchExpression special case).
 * `$regex` matches strings only (never numbers), or string elements of arrays. Patterns run on RE2
-  (linear time); what it cannot run is refused with a BadRequest (app.store.patterns).
+  (linear time); what it cannot run is refused with a BadRequest (omnidash.store.patterns).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from app.store.patterns import compile_regex
+from omnidash.store.patterns import compile_regex
 
 LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor"})
 FIELD_OPERATORS = frozenset(
@@ -223,7 +223,7 @@ def _positive(op: str, operand: Any, options: str) -> Callable[[list[Any]], bool
     if op == "$regex":
         if not isinstance(operand, str):
             raise UnsupportedFilter("$regex needs a string")
-        search = compile_regex(operand, options).search  # RE2: linear time, see app.store.patterns
+        search = compile_regex(operand, options).search  # RE2: linear time, see omnidash.store.patterns
         return _any_leaf(lambda v: isinstance(v, str) and search(v) is not None)
     if op == "$exists":
         if operand:

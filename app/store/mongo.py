@@ -21,11 +21,8 @@ from typing import IO, Any
 
 import gridfs
 import pymongo
-from pymongo import UpdateOne
-from pymongo.errors import OperationFailure, PyMongoError
-
-from app.store import rows
-from app.store.base import (
+from omnidash.store import rows
+from omnidash.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
     BadRequest,
     ColumnInfo,
@@ -38,7 +35,7 @@ from app.store.base import (
     Series,
     SortKey,
 )
-from app.store.common import (
+from omnidash.store.common import (
     BASE_DTYPES,
     MAX_TAGS,
     OMNIBOARD_EXTREMA,
@@ -55,9 +52,9 @@ from app.store.common import (
     notes_conflict,
     positive_int,
 )
-from app.store.matcher import get_path_values, select_docs, sort_key
-from app.store.mongo_summaries import Summaries, summaries_by_name
-from app.store.mongo_util import (
+from omnidash.store.matcher import get_path_values, select_docs, sort_key
+from omnidash.store.mongo_summaries import Summaries, summaries_by_name
+from omnidash.store.mongo_util import (
     artifact_refs,
     by_id_key,
     collapse_paths,
@@ -74,8 +71,8 @@ from app.store.mongo_util import (
     source_pairs,
     translate,
 )
-from app.store.patterns import filter_backtracks
-from app.store.query import (
+from omnidash.store.patterns import filter_backtracks
+from omnidash.store.query import (
     QueryContext,
     column_path,
     compile_query,
@@ -84,6 +81,8 @@ from app.store.query import (
     metric_refs,
     projection_paths,
 )
+from pymongo import UpdateOne
+from pymongo.errors import OperationFailure, PyMongoError
 
 _COUNTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnidash-count")
 CUSTOM_COLUMNS = "omniboard.custom.columns"
@@ -337,7 +336,7 @@ class MongoStore(RunStore):
                  shows_rows: bool = False) -> _Listing:
         """The one place that chooses how a listing is answered: by the server (stored summaries, or none
         needed), or in Python: when a user who may not write filters or sorts by a summary, or when a regex
-        of the filter would backtrack on the server (app.store.patterns). Summaries are
+        of the filter would backtrack on the server (omnidash.store.patterns). Summaries are
         brought up to date first when the listing uses them or returns rows (which show them)."""
         if needs_summaries or shows_rows:
             self.summaries.refresh()
@@ -844,7 +843,7 @@ class _ServerListing(_Listing):
 
 
 class _PythonListing(_Listing):
-    """Filter and sort evaluated with app.store.matcher on per-process summaries (a read-only user's query
+    """Filter and sort evaluated with omnidash.store.matcher on per-process summaries (a read-only user's query
     on metric summaries): the matching ids once, then the requested documents by id."""
 
     def __init__(self, store: MongoStore, flt: dict[str, Any], sort_spec: list[tuple[str, int]]) -> None:

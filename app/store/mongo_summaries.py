@@ -16,12 +16,11 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from omnidash.store import rows
+from omnidash.store.base import RunId
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
-
-from app.store import rows
-from app.store.base import RunId
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,8 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from bson.binary import Binary
 from bson.decimal128 import Decimal128
-from pymongo import uri_parser
-from pymongo.errors import (
-    ConnectionFailure,
-    OperationFailure,
-    PyMongoError,
-)
-
-from app.store import rows
-from app.store.base import (
+from omnidash.store import rows
+from omnidash.store.base import (
     AuthenticationFailed,
     BadRequest,
     ReadOnly,
@@ -30,6 +23,12 @@ from app.store.base import (
     StoreError,
     StoreUnavailable,
     canonical_int,
+)
+from pymongo import uri_parser
+from pymongo.errors import (
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,8 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import re2
-
-from app.store.base import BadRequest
+from omnidash.store.base import BadRequest
 
 SUPPORTED_OPTIONS = "imsx"
 MAX_PATTERN_LENGTH = 4096

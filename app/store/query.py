@@ -1,7 +1,7 @@
 """The filter language of the table, the API and CSV export, compiled to a MongoDB filter.
 
 `compile_query(text, ctx)` returns a filter dict that the MongoDB backend gives to `find()` and the
-FileStorage backend evaluates with `app.store.matcher`, so both select the same runs.
+FileStorage backend evaluates with `omnidash.store.matcher`, so both select the same runs.
 
 Grammar (keywords are case-insensitive; precedence: not > and > or)::
 
@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.store import rows
-from app.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest
-from app.store.matcher import matches
-from app.store.patterns import RegexError, compile_regex
+from omnidash.store import rows
+from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest
+from omnidash.store.matcher import matches
+from omnidash.store.patterns import RegexError, compile_regex
 
 MAX_QUERY_LENGTH = 20_000
 MAX_DEPTH = 25  # parser nesting; keeps the filter well under BSON's 100 levels
