@@ -102,9 +102,9 @@ def now_ms(page) -> float:
     return page.evaluate("() => performance.now()")
 
 
-OURS_FIRST_ROW = "() => document.querySelector('#tbl-grid .ag-center-cols-container .ag-row [col-id=\"id\"]') !== null"
+OURS_FIRST_ROW = "() => document.querySelector('#tbl-grid .ag-body-viewport .ag-row [col-id=\"id\"]') !== null"
 OURS_SORTED = (
-    "v => { const c = document.querySelector('#tbl-grid .ag-center-cols-container .ag-row[row-index=\"0\"]"
+    "v => { const c = document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"]"
     " [col-id=\"config.batch_size\"]'); return !!c && Number(c.innerText) === v"
     " && location.search.includes('sort=config.batch_size'); }"
 )

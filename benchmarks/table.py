@@ -188,7 +188,7 @@ def naive_app(rows: list[dict[str, Any]], columns: list[str]):
 
 
 # -- measuring in Chromium --------------------------------------------------------------------------------
-FIRST_ROW = "() => document.querySelector('.ag-center-cols-container .ag-row [col-id=\"id\"]') !== null"
+FIRST_ROW = "() => document.querySelector('.ag-body-viewport .ag-row [col-id=\"id\"]') !== null"
 
 
 class Meter:
@@ -279,19 +279,19 @@ def measure_ours(browser, url: str, expected_filtered: int, min_lr: float, throt
     def interact(page) -> dict[str, float]:
         header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         sort_ms = timed(page, header.click,
-                        "v => { const c = document.querySelector('#tbl-grid .ag-center-cols-container"
+                        "v => { const c = document.querySelector('#tbl-grid .ag-body-viewport"
                         " .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
                         " && location.search.includes('sort=config.lr'); }", min_lr)
         metric = page.locator(f'#tbl-grid [role="columnheader"][col-id="{METRIC_SORT}"] .ag-header-cell-label')
         metric.scroll_into_view_if_needed()
         metric_ms = timed(page, metric.click,
                           "k => new URLSearchParams(location.search).get('sort') === k && document.querySelector("
-                          "'#tbl-grid .ag-center-cols-container .ag-row[row-index=\"0\"] [col-id=\"' + k + '\"]')"
+                          "'#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"] [col-id=\"' + k + '\"]')"
                           " !== null && !document.querySelector('#tbl-grid .ag-loading')", METRIC_SORT)
         page.fill("#tbl-query", FILTER_QUERY)
         filter_ms = timed(page, lambda: page.press("#tbl-query", "Enter"),
                           "n => document.getElementById('tbl-count').innerText.startsWith(n.toLocaleString('en-US'))"
-                          " && [...document.querySelectorAll('#tbl-grid .ag-center-cols-container"
+                          " && [...document.querySelectorAll('#tbl-grid .ag-body-viewport"
                           " [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')", expected_filtered)
         return {"sort_ms": sort_ms, "metric_sort_ms": metric_ms, "filter_ms": filter_ms}
 
@@ -302,14 +302,14 @@ def measure_naive(browser, url: str, expected_filtered: int, min_lr: float, thro
     def interact(page) -> dict[str, float]:
         header = page.locator('[role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         sort_ms = timed(page, header.click,
-                        "v => { const c = document.querySelector('.ag-center-cols-container .ag-row[row-index=\"0\"]"
+                        "v => { const c = document.querySelector('.ag-body-viewport .ag-row[row-index=\"0\"]"
                         " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v; }", min_lr)
         model = {"config.optimizer": {"filterType": "text", "type": "equals", "filter": "sgd"},
                  "config.lr": {"filterType": "number", "type": "greaterThan", "filter": 0.001}}
         filter_ms = timed(
             page, lambda: page.evaluate("m => dash_ag_grid.getApi('naive').setFilterModel(m)", model),
             "n => dash_ag_grid.getApi('naive').getDisplayedRowCount() === n && [...document.querySelectorAll("
-            "'.ag-center-cols-container [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')",
+            "'.ag-body-viewport [col-id=\"config.optimizer\"]')].every(e => e.innerText === 'sgd')",
             expected_filtered)
         return {"sort_ms": sort_ms, "metric_sort_ms": float("nan"), "filter_ms": filter_ms}
 
