@@ -57,9 +57,12 @@ EXPERIMENT = textwrap.dedent(
     import sys
 
     import numpy as np
-    from sacred import Experiment
+    from sacred import SETTINGS, Experiment
     from sacred.observers import FileStorageObserver
 
+    # Sacred's default "fd" capture tees stdout through a subprocess and gives it one second to finish
+    # after the run: on a loaded machine the printed lines were lost. "sys" captures the same lines in-process.
+    SETTINGS.CAPTURE_MODE = "sys"
     ex = Experiment("interop_toy")
 
 
