@@ -340,8 +340,8 @@ def test_download_links_carry_the_url_prefix():
 
 
 def test_output_window_load_more_stops_at_the_cap():
+    from omnidash.core.output import DEFAULT_WINDOW, MAX_WINDOW
     from omnidash.pages.run_detail_tabs import output_data
-    from omnidash.store.output import DEFAULT_WINDOW, MAX_WINDOW
 
     text = ("x" * 99 + "\n") * 100_000  # 10 MB
     data, info, more = output_data(text, DEFAULT_WINDOW)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from omnidash.core.downsample import downsample_indices
 from omnidash.store import rows
 from omnidash.store.base import MAX_PAGE, BadRequest, Conflict, RunId, Series
-from omnidash.store.downsample import downsample_indices
 
 BASE_DTYPES = {
     "id": "mixed",
