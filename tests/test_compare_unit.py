@@ -21,7 +21,7 @@ from omnidash.core.compare import (
     text_diff,
     varying_config_keys,
 )
-from omnidash.store.base import Series
+from omnidash.core.types import Series
 
 
 def doc(run_id, config, **extra):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omnidash.store.base import RunId, Series
-from omnidash.store.rows import decode_value, flatten_dict, get_path
+from omnidash.core.types import RunId, Series
+from omnidash.core.values import decode_value, flatten_dict, get_path
 
 MISSING = "—"  # shown where a run lacks a leaf
 _LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplex|ppl|nll|cost|regret|time|latency|wer|cer", re.I)

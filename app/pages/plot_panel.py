@@ -55,10 +55,11 @@ from omnidash.core.compare import (
     legend_label,
     varying_config_keys,
 )
+from omnidash.core.types import RunId, Series
+from omnidash.core.values import flatten_dict, parse_time
 from omnidash.csv_safe import csv_cell, csv_text
 from omnidash.pages.series_cache import CACHE
-from omnidash.store.base import RunId, Series, StoreError
-from omnidash.store.rows import flatten_dict, parse_time
+from omnidash.store.base import StoreError
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
 POINTS_SMALL_MULTIPLE = 1000

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 from omnidash.core.downsample import downsample_indices
-from omnidash.store.base import RunId, RunStore, Series
+from omnidash.core.types import RunId, Series
+from omnidash.store.base import RunStore
 from omnidash.store.common import step_list, value_list
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
