@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request, stream_with_context
 from omnidash.context import get_store
+from omnidash.core.types import RunId
 from omnidash.csv_safe import csv_cell, csv_text
 from omnidash.store.base import (
     MAX_PAGE,
@@ -27,7 +28,6 @@ from omnidash.store.base import (
     Forbidden,
     NotFound,
     ReadOnly,
-    RunId,
     StoreError,
     StoreUnavailable,
     canonical_int,

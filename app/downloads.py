@@ -16,9 +16,10 @@ from typing import IO
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from omnidash.context import get_store
+from omnidash.core.output import strip_ansi
+from omnidash.core.types import RunId
 from omnidash.pages.run_detail_data import resolve_run
-from omnidash.store.base import NotFound, RunId, StoreError, StoreUnavailable
-from omnidash.store.output import strip_ansi
+from omnidash.store.base import NotFound, StoreError, StoreUnavailable
 
 downloads = Blueprint("downloads", __name__, url_prefix="/download")
 CHUNK = 64 * 1024

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omnidash.store.base import ColumnInfo, FileInfo, RunId, RunStore, StoreUnavailable
-from omnidash.store.rows import notes_of, parse_metric_column, parse_time, tags_of
+from omnidash.core.types import ColumnInfo, FileInfo, RunId
+from omnidash.core.values import parse_time
+from omnidash.store.base import RunStore, StoreUnavailable
+from omnidash.store.rows import notes_of, parse_metric_column, tags_of
 
 __all__ = ["File", "Run", "Runs", "connect"]
 

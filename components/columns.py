@@ -98,7 +98,7 @@ def column_group(col: Col) -> str:
 
 def metric_goal(metric: str) -> str | None:
     """"min" for names that look like a loss or an error, "max" for accuracies and scores, else None."""
-    from omnidash.store.compare import lower_is_better
+    from omnidash.core.compare import lower_is_better
 
     if lower_is_better(metric):
         return "min"

@@ -11,8 +11,8 @@ from typing import Any
 from dash import dcc, html
 from omnidash.components.figures import run_colors
 from omnidash.components.text import plural
-from omnidash.store.base import RunId
-from omnidash.store.compare import MISSING, ConfigDiff, SummaryRow, diff_line_kind, format_value
+from omnidash.core.compare import MISSING, ConfigDiff, SummaryRow, diff_line_kind, format_value
+from omnidash.core.types import RunId
 
 MAX_DIFF_LINES = 4000
 MAX_CELL_CHARS = 300

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
 from omnidash.components.text import plural
-from omnidash.store.base import RunId, Series
-from omnidash.store.compare import aggregate, ema_smooth, format_value
+from omnidash.core.compare import aggregate, ema_smooth, format_value
+from omnidash.core.types import RunId, Series
 
 # Seaborn "colorblind" (what Omniboard uses), then a few more distinct hues.
 PALETTE = [

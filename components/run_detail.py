@@ -8,7 +8,7 @@ from typing import Any
 
 from dash import dcc, html
 from omnidash.components.text import plural
-from omnidash.pages.run_detail_data import (
+from omnidash.core.run_view import (
     code_fence,
     dedupe_repositories,
     exception_summary,
@@ -19,7 +19,7 @@ from omnidash.pages.run_detail_data import (
     split_dependency,
     trace_text,
 )
-from omnidash.store.base import FileInfo
+from omnidash.core.types import FileInfo
 
 TABS = [
     ("metrics", "Metrics"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dash import html
-from omnidash.store.output import Span, split_matches
+from omnidash.core.output import Span, split_matches
 
 
 def terminal_payload(spans: list[Span]) -> list[list[str]]:

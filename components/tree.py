@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from dash import html
-from omnidash.store.rows import decode_value
+from omnidash.core.values import decode_value
 
 MAX_CHILDREN = 300  # children shown per node; the rest are summarised
 INLINE_LIST = 8  # short lists of scalars are shown on one line

@@ -462,8 +462,8 @@ def test_running_run_is_extended_live_with_smoothing(page, serve, tmp_path):
     import threading
 
     from omnidash.context import Settings
+    from omnidash.core.compare import ema_smooth
     from omnidash.server import create_app
-    from omnidash.store.compare import ema_smooth
     from omnidash.store.files import FileStore
 
     run_dir = tmp_path / "runs" / "1"

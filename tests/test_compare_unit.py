@@ -7,8 +7,7 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from omnidash.store.base import Series
-from omnidash.store.compare import (
+from omnidash.core.compare import (
     MISSING,
     aggregate,
     brush_query,
@@ -22,6 +21,7 @@ from omnidash.store.compare import (
     text_diff,
     varying_config_keys,
 )
+from omnidash.core.types import Series
 
 
 def doc(run_id, config, **extra):
@@ -62,7 +62,7 @@ def test_config_diff_marks_exactly_the_differing_keys() -> None:
 
 
 def test_legend_keys_most_informative_first_and_booleans_as_in_the_table() -> None:
-    from omnidash.store.compare import format_value, informative_keys
+    from omnidash.core.compare import format_value, informative_keys
 
     configs = [{"dataset": {"name": n}, "optimizer": o, "lr": lr, "batch_size": b, "depth": d, "augment": a}
                for n, o, lr, b, d, a in [("mnist", "adam", 1e-3, 32, 4, False), ("cifar10", "sgd", 1e-2, 64, 18, True),
@@ -200,8 +200,8 @@ def test_points_per_series_shrink_when_a_chart_holds_many_runs() -> None:
 def test_live_smoothing_extends_raw_and_smoothed_traces_without_the_old_points() -> None:
     """A running run's new points go onto its faint raw trace and, smoothed from the carried EMA state,
     onto its smoothed trace: the same values a full redraw of all points would give."""
+    from omnidash.core.compare import ema_smooth
     from omnidash.pages import plot_panel as pp
-    from omnidash.store.compare import ema_smooth
 
     values = [math.sin(i / 5) + i / 50 for i in range(60)]
     values[37] = None  # a gap stays a gap

@@ -24,10 +24,10 @@ from detail_runs import (
     shared_file_runs,
     shared_mongo_runs,
 )
+from omnidash.core.output import plain_text
 from omnidash.server import create_app
 from omnidash.store.base import NotFound
 from omnidash.store.files import FileStore
-from omnidash.store.output import plain_text
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,7 @@ import pytest
 from detail_runs import shared_file_runs
 from omnidash.components import run_detail as rd
 from omnidash.components.tree import dotted_paths, json_tree
-from omnidash.downloads import safe_filename, zip_entry_name
-from omnidash.pages.run_detail_data import (
-    candidate_ids,
+from omnidash.core.run_view import (
     cli_literal,
     code_fence,
     dedupe_repositories,
@@ -26,6 +24,8 @@ from omnidash.pages.run_detail_data import (
     sanitize_markdown,
     split_dependency,
 )
+from omnidash.downloads import safe_filename, zip_entry_name
+from omnidash.pages.run_detail_data import candidate_ids
 from sacred.arg_parser import _convert_value
 
 PWN = "<img src=x onerror=__pwned=1>"
@@ -259,7 +259,7 @@ def test_zip_entries_cannot_climb_out():
 def test_hostile_source_and_artifact_names_are_text():
     from datetime import UTC, datetime
 
-    from omnidash.store.base import FileInfo
+    from omnidash.core.types import FileInfo
 
     infos = [FileInfo(PWN, 10, datetime(2026, 1, 1, tzinfo=UTC), "text/plain")]
     view = rd.experiment_view({"name": PWN, "repositories": [{"url": PWN, "commit": "c", "dirty": True}]},
@@ -340,8 +340,8 @@ def test_download_links_carry_the_url_prefix():
 
 
 def test_output_window_load_more_stops_at_the_cap():
+    from omnidash.core.output import DEFAULT_WINDOW, MAX_WINDOW
     from omnidash.pages.run_detail_tabs import output_data
-    from omnidash.store.output import DEFAULT_WINDOW, MAX_WINDOW
 
     text = ("x" * 99 + "\n") * 100_000  # 10 MB
     data, info, more = output_data(text, DEFAULT_WINDOW)

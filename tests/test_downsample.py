@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from omnidash.store.downsample import bucket_edges, downsample, downsample_indices, in_range
+from omnidash.core.downsample import bucket_edges, downsample, downsample_indices, in_range
 
 finite_values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=64)
 values_with_gaps = st.one_of(finite_values, st.just(float("nan")), st.just(float("inf")))

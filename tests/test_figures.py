@@ -18,7 +18,7 @@ from omnidash.components.figures import (
     scatter_figure,
     x_values,
 )
-from omnidash.store.base import Series
+from omnidash.core.types import Series
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import random
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from omnidash.store.grouping import MEMBER_IDS, group_rows, mean_col, std_col, varying_keys_except_seed
+from omnidash.core.grouping import MEMBER_IDS, group_rows, mean_col, std_col, varying_keys_except_seed
 
 
 def sample_rows(n: int = 40, seed: int = 1) -> list[dict]:

@@ -192,7 +192,7 @@ def deep_folder(tmp_path: Path) -> Path:
 def test_deep_documents_render_truncated_with_a_note(deep_folder: Path) -> None:
     """API, run page (every tab), compare page and table rows answer 200 for a 900-level run.json and
     config.json; the part past the depth limit is replaced by a note saying so."""
-    from omnidash.store.rows import MAX_DEPTH, TOO_DEEP
+    from omnidash.core.values import MAX_DEPTH, TOO_DEEP
 
     app = create_app(FileStore(str(deep_folder)))
     client = app.server.test_client()
@@ -300,8 +300,8 @@ def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
     """The MongoDB test server stores a 900-level document: the same routes answer 200, truncated with a note."""
     from datetime import UTC, datetime
 
+    from omnidash.core.values import TOO_DEEP
     from omnidash.store.mongo import MongoStore
-    from omnidash.store.rows import TOO_DEEP
 
     start = datetime(2026, 11, 1, 10, tzinfo=UTC)
     mongo_db.runs.insert_many([
@@ -339,8 +339,8 @@ def test_patterns_a_backtracking_server_would_stall_on_are_kept_from_it(pattern:
 
 def test_plot_csv_neutralises_formulas_too() -> None:
     """The plot panel's CSV (run ids, legend labels, metric names are user text) follows the same rule."""
+    from omnidash.core.types import Series
     from omnidash.pages.plot_panel import series_csv
-    from omnidash.store.base import Series
 
     s = Series(run_id="=evil()", name="@metric", steps=[0, 1], values=[-3.0, 2.5], timestamps=[], total_points=2)
     info = {"runs": [{"id": "=evil()", "config": {"=k": "v"}, "start": None}]}

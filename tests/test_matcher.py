@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from omnidash.core.values import flatten_dict
 from omnidash.store import rows
 from omnidash.store.matcher import (
     UnsupportedFilter,
@@ -300,7 +301,7 @@ TABLE = [
 
 
 def table_context() -> QueryContext:
-    paths = sorted({p for r in RUNS for p in rows.flatten_dict(r.get("config"), "config")})
+    paths = sorted({p for r in RUNS for p in flatten_dict(r.get("config"), "config")})
     return QueryContext(now=NOW, probably_dead_after=120, config_paths=paths)
 
 

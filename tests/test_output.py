@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from omnidash.components.terminal import terminal_payload
-from omnidash.store.output import (
+from omnidash.core.output import (
     DEFAULT_WINDOW,
     MAX_WINDOW,
     Style,

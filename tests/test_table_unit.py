@@ -18,13 +18,13 @@ from omnidash.components.columns import (
 )
 from omnidash.components.filter_bar import error_view
 from omnidash.context import Settings
+from omnidash.core.query_text import quote
 from omnidash.pages.table_state import (
     DEFAULT_PAGE_SIZE,
     View,
     filter_model_to_query,
     page_size_default,
     page_sizes,
-    quote,
     sort_from_model,
     status_chips,
     toggle_status,

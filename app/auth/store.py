@@ -10,17 +10,8 @@ import abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
-from omnidash.store.base import (
-    ColumnInfo,
-    DeleteReport,
-    FileInfo,
-    Forbidden,
-    ReadOnly,
-    RunId,
-    RunPage,
-    RunStore,
-    Series,
-)
+from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
+from omnidash.store.base import Forbidden, ReadOnly, RunStore
 
 # The role each write needs; unknown write-like methods (set_/add_/update_/save_/remove_ -> editor,
 # delete_ -> admin) are guarded by name, so a write added to RunStore later is never left open.

@@ -15,12 +15,13 @@ from dash.exceptions import PreventUpdate
 from omnidash.components.compare import config_diff_table, diff_view, pair_picker, summary_table
 from omnidash.components.figures import X_MODES, run_colors
 from omnidash.context import get_settings, get_store
+from omnidash.core.compare import config_diff, lower_is_better, metric_summary, text_diff
+from omnidash.core.output import plain_text
+from omnidash.core.types import RunId
 from omnidash.pages import Page
 from omnidash.pages.compare_hparams import hparams_section, register_hparams
 from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
-from omnidash.store.base import NotFound, RunId, StoreError, canonical_int
-from omnidash.store.compare import config_diff, lower_is_better, metric_summary, text_diff
-from omnidash.store.output import plain_text
+from omnidash.store.base import NotFound, StoreError, canonical_int
 
 PREFIX = "cmp"
 TABS = [("metrics", "Metrics"), ("config", "Config diff"), ("summary", "Metric summary"),

@@ -19,9 +19,10 @@ from omnidash.components.figures import (
 )
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
+from omnidash.core.compare import brush_query, lower_is_better, run_ids_query
+from omnidash.core.types import ColumnInfo, RunId
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
-from omnidash.store.base import MAX_PAGE, ColumnInfo, RunId, StoreError
-from omnidash.store.compare import brush_query, lower_is_better, run_ids_query
+from omnidash.store.base import MAX_PAGE, StoreError
 
 MAX_AXES = 12  # parallel coordinates stay readable up to about a dozen axes
 

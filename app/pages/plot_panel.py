@@ -47,10 +47,7 @@ from omnidash.components.figures import (
 from omnidash.components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
 from omnidash.components.text import plural
 from omnidash.context import get_store
-from omnidash.csv_safe import csv_cell, csv_text
-from omnidash.pages.series_cache import CACHE
-from omnidash.store.base import RunId, Series, StoreError
-from omnidash.store.compare import (
+from omnidash.core.compare import (
     ema_continue,
     ema_smooth,
     group_runs,
@@ -58,7 +55,11 @@ from omnidash.store.compare import (
     legend_label,
     varying_config_keys,
 )
-from omnidash.store.rows import flatten_dict, parse_time
+from omnidash.core.types import RunId, Series
+from omnidash.core.values import flatten_dict, parse_time
+from omnidash.csv_safe import csv_cell, csv_text
+from omnidash.pages.series_cache import CACHE
+from omnidash.store.base import StoreError
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
 POINTS_SMALL_MULTIPLE = 1000

@@ -9,12 +9,15 @@ from urllib.parse import unquote
 from dash import Dash, dcc, html
 from omnidash.components import run_detail as rd
 from omnidash.context import get_settings, get_store
+from omnidash.core.run_view import duration_seconds, format_duration, format_time
+from omnidash.core.types import RunId
+from omnidash.core.values import decode_value
 from omnidash.pages import Page
 from omnidash.pages.permissions import can, write_permissions
-from omnidash.pages.run_detail_data import duration_seconds, format_duration, format_time, resolve_run
+from omnidash.pages.run_detail_data import resolve_run
 from omnidash.pages.run_detail_tabs import render_tab
-from omnidash.store.base import NotFound, RunId, RunStore
-from omnidash.store.rows import decode_value, experiment_of, hostname_of, notes_of, status_of, tags_of
+from omnidash.store.base import NotFound, RunStore
+from omnidash.store.rows import experiment_of, hostname_of, notes_of, status_of, tags_of
 
 
 def visible_tabs(doc: dict[str, Any]) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from omnidash.components import run_detail as rd
 from omnidash.components.terminal import search_hits
 from omnidash.components.tree import json_tree
 from omnidash.context import get_store
+from omnidash.core.output import DEFAULT_WINDOW, next_window_size, search_output
 from omnidash.pages.run_detail_tabs import (
     PLOT_PREFIX,
     artifact_preview,
@@ -20,7 +21,6 @@ from omnidash.pages.run_detail_tabs import (
     source_body,
 )
 from omnidash.store.base import Conflict, NotFound, StoreError
-from omnidash.store.output import DEFAULT_WINDOW, next_window_size, search_output
 from omnidash.store.rows import notes_of, status_of, tags_of
 
 DRAW_TERMINAL_JS = """

@@ -16,10 +16,11 @@ from omnidash.components import run_detail as rd
 from omnidash.components.terminal import terminal, terminal_payload
 from omnidash.components.tree import dotted_paths, json_tree
 from omnidash.context import get_settings
-from omnidash.pages.run_detail_data import format_size, format_time, reproduce_command
-from omnidash.store.base import NotFound, RunId, RunStore, StoreError
-from omnidash.store.output import DEFAULT_WINDOW, MAX_WINDOW, count_lines, render_terminal, tail_window
-from omnidash.store.rows import decode_value
+from omnidash.core.output import DEFAULT_WINDOW, MAX_WINDOW, count_lines, render_terminal, tail_window
+from omnidash.core.run_view import format_size, format_time, reproduce_command
+from omnidash.core.types import RunId
+from omnidash.core.values import decode_value
+from omnidash.store.base import NotFound, RunStore, StoreError
 
 PREVIEW_LIMIT = 5 * 1024 * 1024  # bytes read for a preview
 SOURCE_LIMIT = 1024 * 1024

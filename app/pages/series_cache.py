@@ -2,7 +2,7 @@
 
 A finished run's metrics never change, so the panel reads each (run, metric) once at full resolution
 and answers every later chart, zoom (x_range) and CSV request by slicing and downsampling in numpy
-(`omnidash.store.downsample`), without another database round trip. Running runs always go to the store.
+(`omnidash.core.downsample`), without another database round trip. Running runs always go to the store.
 Bounded by a point budget, least recently used first out.
 """
 
@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from omnidash.store.base import RunId, RunStore, Series
+from omnidash.core.downsample import downsample_indices
+from omnidash.core.types import RunId, Series
+from omnidash.store.base import RunStore
 from omnidash.store.common import step_list, value_list
-from omnidash.store.downsample import downsample_indices
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
 

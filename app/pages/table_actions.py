@@ -10,9 +10,10 @@ from dash.exceptions import PreventUpdate
 from omnidash.components import table as ui
 from omnidash.components.text import plural
 from omnidash.context import get_store
+from omnidash.core.types import DeleteReport, RunId
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
-from omnidash.store.base import DeleteReport, RunId, StoreError
+from omnidash.store.base import StoreError
 from omnidash.store.common import check_tags
 from omnidash.store.rows import tags_of
 

@@ -10,10 +10,10 @@ from dash.exceptions import PreventUpdate
 from omnidash.components import table as ui
 from omnidash.components.columns import as_cols
 from omnidash.context import get_store
+from omnidash.core.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
 from omnidash.store.base import StoreError, StoreUnavailable
-from omnidash.store.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
 
 MAX_MEMBERS_SHOWN = 200
 
@@ -72,7 +72,7 @@ def register(app: Dash) -> None:
         prevent_initial_call="initial_duplicate",
     )
     def grouping(keys, _token, visible, toggle, view, expanded):
-        """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.store.grouping)."""
+        """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.core.grouping)."""
         from omnidash.pages.table import base_path, value_columns
 
         keys = [k for k in keys or [] if k]

@@ -14,12 +14,12 @@ from omnidash.components import table as ui
 from omnidash.components.columns import STATUSES
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
+from omnidash.core.query_text import quote
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import (
     View,
     filter_model_to_query,
     merge_query,
-    quote,
     sort_from_model,
     status_chips,
     toggle_status,

@@ -6,7 +6,6 @@ become the one query string and sort list that the store understands.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,13 +18,12 @@ from omnidash.components.columns import (
     default_width,
     split_columns,
 )
+from omnidash.core.query_text import quote
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)
 MAX_PAGE_SIZE = 10000  # the API's own limit on one request
 DEFAULT_SORT = ["-id"]
-_KEYWORDS = {"and", "or", "not", "in", "has", "exists", "missing", "true", "false", "null"}
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _WIDTH = re.compile(r"^\d{1,6}$")
 NO_PINS = "-"  # `pin=-`: nothing pinned (no `pin`: the default pins)
 
@@ -196,28 +194,6 @@ def sort_to_columns(sort: list[str]) -> dict[str, tuple[str, int]]:
 
 
 # -- query language helpers -----------------------------------------------------------------
-def quote(value: Any) -> str:
-    """A value as the query language reads it: numbers bare, words bare, anything else in quotes."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    if _BARE.match(text) and text.lower() not in _KEYWORDS and not _looks_numeric(text):
-        return text
-    return json.dumps(text)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return bool(re.match(r"^-?\d", text))
-    return True
-
-
 def and_join(clauses: list[str]) -> str:
     """Join clauses with `and`, parenthesising any that contain a top-level `or`."""
     parts = []

@@ -1,6 +1,7 @@
 """The run store interface shared by the MongoDB and the FileStorage backends.
 
-Nothing here imports dash. Every screen, the JSON API and the CLI talk to a `RunStore`.
+Nothing here imports dash. Every screen, the JSON API and the CLI talk to a `RunStore`; the values it
+returns (`RunId`, `RunPage`, `ColumnInfo`, `FileInfo`, `Series`, `DeleteReport`) live in `omnidash.core.types`.
 Rows are plain dicts whose keys are column names (see `omnidash.store.columns`).
 """
 
@@ -8,11 +9,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import IO, Any
 
-RunId = int | str
+from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 
 DEFAULT_PROBABLY_DEAD_AFTER = 120.0
 MAX_PAGE = 10_000
@@ -107,54 +107,6 @@ def split_top_level(text: str) -> list[str]:
             start = i + 1
     items.append(text[start:])
     return items
-
-
-@dataclass
-class RunPage:
-    total: int
-    offset: int
-    rows: list[dict[str, Any]]
-
-
-@dataclass
-class ColumnInfo:
-    """One column the table can show."""
-
-    name: str  # the column name, e.g. "config.lr", "max(val.acc)", "status"
-    kind: str  # "base" | "config" | "metric" | "custom" | "path"
-    dtype: str = "mixed"  # "number" | "string" | "date" | "bool" | "list" | "mixed"
-    label: str | None = None  # header text when it differs from name (Omniboard custom columns)
-    path: str | None = None  # document path for custom columns (omniboard config_path)
-    varies: bool = True  # False when every run has the same value
-
-
-@dataclass
-class FileInfo:
-    name: str
-    size: int | None
-    date: datetime | None
-    content_type: str | None = None
-    missing: bool = False  # the reference exists but the file does not
-    file_id: str | None = None
-
-
-@dataclass
-class Series:
-    run_id: RunId
-    name: str
-    steps: list[float]
-    values: list[float | None]  # NaN/inf become None (gaps)
-    timestamps: list[datetime | None] = field(default_factory=list)
-    total_points: int = 0  # points stored before downsampling
-
-
-@dataclass
-class DeleteReport:
-    run_id: RunId
-    metrics: int = 0
-    artifacts: int = 0
-    sources: int = 0
-    files: list[str] = field(default_factory=list)
 
 
 class RunStore(abc.ABC):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from omnidash.store import rows
-from omnidash.store.base import MAX_PAGE, BadRequest, Conflict, RunId, Series
-from omnidash.store.downsample import downsample_indices
+from omnidash.core.downsample import downsample_indices
+from omnidash.core.types import RunId, Series
+from omnidash.core.values import decode_value, parse_time
+from omnidash.store.base import MAX_PAGE, BadRequest, Conflict
 
 BASE_DTYPES = {
     "id": "mixed",
@@ -142,7 +143,7 @@ def series_points(
         xs = np.empty(n, dtype=float)
         ys = np.empty(n, dtype=float)
         for i in range(n):
-            s, v = rows.decode_value(steps[i]), rows.decode_value(values[i])
+            s, v = decode_value(steps[i]), decode_value(values[i])
             xs[i] = s if isinstance(s, int | float) and not isinstance(s, bool) else i
             ys[i] = v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
     order = np.argsort(xs, kind="stable")
@@ -192,7 +193,7 @@ def make_series(
         name=name,
         steps=step_list(xs[idx]),
         values=value_list(ys[idx]),
-        timestamps=[rows.parse_time(ts[i]) for i in idx],
+        timestamps=[parse_time(ts[i]) for i in idx],
         total_points=total,
     )
 

@@ -19,18 +19,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
+from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path
 from omnidash.store import files_doc, rows
 from omnidash.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
     BadRequest,
-    ColumnInfo,
-    DeleteReport,
-    FileInfo,
     NotFound,
-    RunId,
-    RunPage,
     RunStore,
-    Series,
     SortKey,
     StoreUnavailable,
     canonical_int,
@@ -257,7 +253,7 @@ class FileStore(RunStore):
             path = column_path(name, ctx)
         except Exception:  # noqa: BLE001 - an unknown column shows as empty
             return None
-        return rows.clean_number(rows.decode_value(rows.get_path(entry.doc, path)))
+        return clean_number(decode_value(get_path(entry.doc, path)))
 
     def count(self, query: str = "") -> int:
         return len(self._select(query, self._context(datetime.now(UTC), query)))
@@ -273,7 +269,7 @@ class FileStore(RunStore):
         cached = self._flat_configs.get(id(entry))
         if cached is not None and cached[0] is entry.doc:
             return cached[1]
-        flat = rows.flatten_dict(entry.doc.get("config"), "config")
+        flat = flatten_dict(entry.doc.get("config"), "config")
         self._flat_configs[id(entry)] = (entry.doc, flat)
         return flat
 
@@ -392,7 +388,7 @@ class FileStore(RunStore):
         wanted = None if fields is None else {"_id", *fields}
         doc = {k: v for k, v in entry.doc.items() if k != "omnidash" and (wanted is None or k in wanted)}
         if "result" in doc:  # as the Mongo backend: numpy scalars decoded
-            doc["result"] = rows.decode_value(doc["result"])
+            doc["result"] = decode_value(doc["result"])
         if wanted is None or "captured_out" in wanted:
             doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
         return files_doc.json_safe(doc)
@@ -430,7 +426,7 @@ class FileStore(RunStore):
         sources_root = os.path.join(self.basedir, SOURCES_DIR)
         out = []
         for item in sources if isinstance(sources, list) else []:
-            item = rows.decode_value(item)
+            item = decode_value(item)
             if not isinstance(item, list) or len(item) < 2 or not isinstance(item[0], str):
                 continue
             name, ref = item[0], item[1] if isinstance(item[1], str) else ""

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omnidash.store import files_doc, rows
+from omnidash.core.values import clip_depth
+from omnidash.store import files_doc
 from omnidash.store.common import series_points
 from omnidash.store.files_io import FileSig, file_sig, read_json
 
@@ -65,7 +66,7 @@ def read_tracked(path: str, fname: str) -> tuple[bool, Any]:
     if ok and fname == METRICS_FILE:
         value = files_doc.summaries_of(value)
     elif ok:
-        value = rows.clip_depth(value)  # a 900-level run.json must not recurse without end downstream
+        value = clip_depth(value)  # a 900-level run.json must not recurse without end downstream
     return ok, value
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from omnidash.core.values import MAX_DEPTH, TOO_DEEP, iso, parse_time
 from omnidash.store import rows
 from omnidash.store.base import canonical_int
 
@@ -34,7 +35,7 @@ def build_doc(
     doc["_id"] = run_id
     for name in DATE_FIELDS:
         if name in doc:
-            doc[name] = rows.parse_time(doc[name])
+            doc[name] = parse_time(doc[name])
     doc["config"] = dict(config_json) if isinstance(config_json, Mapping) else {}
     doc["info"] = dict(info_json) if isinstance(info_json, Mapping) else {}
     annotations = sidecar.get("omniboard") if isinstance(sidecar, Mapping) else None
@@ -87,11 +88,11 @@ def tail_average(tail: np.ndarray | None, n: int) -> float | None:
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
-    """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text; clipped at rows.MAX_DEPTH."""
-    if isinstance(value, Mapping | list | tuple) and depth >= rows.MAX_DEPTH:
-        return rows.TOO_DEEP
+    """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text; clipped at MAX_DEPTH."""
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, datetime):
-        return rows.iso(rows.parse_time(value))
+        return iso(parse_time(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, bool | int | str) or value is None:

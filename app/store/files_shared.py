@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from omnidash.store import rows
+from omnidash.core.values import iso
 from omnidash.store.base import BadRequest, NotFound, StoreError
 from omnidash.store.common import OMNIBOARD_EXTREMA, check_custom_column, check_metric_column
 from omnidash.store.files_doc import json_safe
@@ -103,7 +103,7 @@ class SharedFiles:
         if not isinstance(state, dict):
             raise BadRequest("a view's state must be an object")
         name = name.strip()
-        entry = {"name": name, "state": state, "saved_at": rows.iso(datetime.now(UTC))}
+        entry = {"name": name, "state": state, "saved_at": iso(datetime.now(UTC))}
 
         def mutate(data: dict[str, Any]) -> None:
             views = data.get("views") if isinstance(data.get("views"), list) else []

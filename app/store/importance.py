@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from omnidash.core.importance import MIN_RUNS, ImportanceResult, settings_importance
-from omnidash.store.base import BadRequest, ColumnInfo, RunStore
+from omnidash.core.types import ColumnInfo
+from omnidash.store.base import BadRequest, RunStore
 from omnidash.store.rows import parse_metric_column
 
 

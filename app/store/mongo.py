@@ -21,20 +21,10 @@ from typing import IO, Any
 
 import gridfs
 import pymongo
+from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
+from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
 from omnidash.store import rows
-from omnidash.store.base import (
-    DEFAULT_PROBABLY_DEAD_AFTER,
-    BadRequest,
-    ColumnInfo,
-    DeleteReport,
-    FileInfo,
-    NotFound,
-    RunId,
-    RunPage,
-    RunStore,
-    Series,
-    SortKey,
-)
+from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest, NotFound, RunStore, SortKey
 from omnidash.store.common import (
     BASE_DTYPES,
     MAX_TAGS,
@@ -328,7 +318,7 @@ class MongoStore(RunStore):
             except BadRequest:
                 out[name] = None
                 continue
-            out[name] = rows.clean_number(rows.decode_value(rows.get_path(doc, path)))
+            out[name] = clean_number(decode_value(get_path(doc, path)))
         return out
 
     # -- listing ---------------------------------------------------------------------------
@@ -407,7 +397,7 @@ class MongoStore(RunStore):
         newest = self.runs.find({}, {"config": 1}).sort("_id", -1).limit(CONFIG_SAMPLE)
         for doc in newest:
             n += 1
-            for key, value in rows.flatten_dict(doc.get("config"), "config").items():
+            for key, value in flatten_dict(doc.get("config"), "config").items():
                 values.setdefault(key, []).append(value)
         infos = [
             ColumnInfo(name, "config", dtype_of(vals), varies=len(vals) < n or not all_equal(vals))
@@ -458,12 +448,12 @@ class MongoStore(RunStore):
             path = column_path(column, ctx)
             if path.startswith("omnidash"):
                 return []
-            found = [rows.clean_number(rows.decode_value(v)) for v in values_of(path)]
+            found = [clean_number(decode_value(v)) for v in values_of(path)]
         unique: dict[Any, Any] = {}
         for v in found:
             if v is None or v == "" or isinstance(v, dict | list):
                 continue
-            unique.setdefault((type(v).__name__, v if not isinstance(v, datetime) else rows.iso(v)), v)
+            unique.setdefault((type(v).__name__, v if not isinstance(v, datetime) else iso(v)), v)
         ordered = sorted(unique.values(), key=sort_key)
         return [json_safe(v) for v in ordered[: max(0, int(limit))]]
 
@@ -500,7 +490,7 @@ class MongoStore(RunStore):
         doc = dict(doc)
         doc.pop("omnidash", None)
         if "result" in doc:
-            doc["result"] = rows.decode_value(doc["result"])
+            doc["result"] = decode_value(doc["result"])
         return json_safe(doc)
 
     def _file_infos(self, refs: list[tuple[str, Any]]) -> list[FileInfo]:
@@ -515,7 +505,7 @@ class MongoStore(RunStore):
                 continue
             size = f.get("length")
             out.append(FileInfo(
-                name, int(size) if isinstance(size, int | float) else None, rows.parse_time(f.get("uploadDate")),
+                name, int(size) if isinstance(size, int | float) else None, parse_time(f.get("uploadDate")),
                 content_type_of(name, f.get("contentType")), file_id=str(fid),
             ))
         return out
@@ -766,7 +756,7 @@ class MongoStore(RunStore):
     def list_views(self) -> list[dict[str, Any]]:
         views = [
             {"name": v["name"], "state": v.get("state") if isinstance(v.get("state"), dict) else {},
-             "updated": rows.iso(rows.parse_time(v.get("updated")))}
+             "updated": iso(parse_time(v.get("updated")))}
             for v in self.db[VIEWS].find({}, {"_id": 0})
             if isinstance(v.get("name"), str)
         ]

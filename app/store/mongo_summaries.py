@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from omnidash.core.types import RunId
+from omnidash.core.values import parse_time
 from omnidash.store import rows
-from omnidash.store.base import RunId
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
@@ -43,7 +44,7 @@ TAIL_STORED = 20  # last values kept in a stored summary (longer when a larger l
 
 
 def _same_time(a: Any, b: Any) -> bool:
-    return rows.parse_time(a) == rows.parse_time(b)
+    return parse_time(a) == parse_time(b)
 
 
 def is_current(doc: Mapping[str, Any]) -> bool:
@@ -87,7 +88,7 @@ def omnidash_field(doc: Mapping[str, Any], summaries: Mapping[str, dict[str, Any
     return {
         "v": SUMMARY_VERSION,
         "status": status_key(doc),
-        "hb": rows.parse_time(doc.get("heartbeat")),
+        "hb": parse_time(doc.get("heartbeat")),
         "duration": rows.duration_of(doc),
         "metrics": dict(summaries),
     }

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from bson.binary import Binary
 from bson.decimal128 import Decimal128
-from omnidash.store import rows
+from omnidash.core.types import RunId
+from omnidash.core.values import MAX_DEPTH, TOO_DEEP, iso, parse_time
 from omnidash.store.base import (
     AuthenticationFailed,
     BadRequest,
     ReadOnly,
-    RunId,
     StoreError,
     StoreUnavailable,
     canonical_int,
@@ -155,9 +155,9 @@ def as_object_id(value: Any) -> Any:
 def json_safe(value: Any, depth: int = 0) -> Any:
     """ObjectId -> str, dates -> ISO with Z, NaN/inf -> None, bytes -> placeholder, Decimal128 -> float.
 
-    Parts nested deeper than rows.MAX_DEPTH become the rows.TOO_DEEP note."""
-    if isinstance(value, Mapping | list | tuple) and depth >= rows.MAX_DEPTH:
-        return rows.TOO_DEEP
+    Parts nested deeper than MAX_DEPTH become the TOO_DEEP note."""
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, Mapping):
         return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -167,7 +167,7 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, datetime):
-        return rows.iso(rows.parse_time(value))
+        return iso(parse_time(value))
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, bytes | Binary):

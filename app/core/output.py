@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 # -- escape sequences -------------------------------------------------------------------
 _CSI = r"\x1b\[[0-?]*[ -/]*[@-~]"
@@ -166,6 +167,14 @@ def _extended_colour(codes: list[int], i: int) -> tuple[int | str | None, int]:
     return None, len(codes)
 
 
+# SGR codes that switch attributes on or off, or reset a colour to the default
+_SGR_SETS: dict[int, dict[str, Any]] = {
+    1: {"bold": True}, 2: {"dim": True}, 3: {"italic": True}, 4: {"underline": True}, 7: {"inverse": True},
+    9: {"strike": True}, 22: {"bold": False, "dim": False}, 23: {"italic": False}, 24: {"underline": False},
+    27: {"inverse": False}, 29: {"strike": False}, 39: {"fg": None}, 49: {"bg": None},
+}
+
+
 def apply_sgr(style: Style, params: str) -> Style:
     """The style after one `ESC[...m` sequence."""
     try:
@@ -179,40 +188,16 @@ def apply_sgr(style: Style, params: str) -> Style:
         i += 1
         if c == 0:
             s = dict(PLAIN.__dict__)
-        elif c == 1:
-            s["bold"] = True
-        elif c == 2:
-            s["dim"] = True
-        elif c == 3:
-            s["italic"] = True
-        elif c == 4:
-            s["underline"] = True
-        elif c == 7:
-            s["inverse"] = True
-        elif c == 9:
-            s["strike"] = True
-        elif c == 22:
-            s["bold"] = s["dim"] = False
-        elif c == 23:
-            s["italic"] = False
-        elif c == 24:
-            s["underline"] = False
-        elif c == 27:
-            s["inverse"] = False
-        elif c == 29:
-            s["strike"] = False
+        elif c in _SGR_SETS:
+            s.update(_SGR_SETS[c])
         elif 30 <= c <= 37:
             s["fg"] = c - 30
         elif 90 <= c <= 97:
             s["fg"] = c - 90 + 8
-        elif c == 39:
-            s["fg"] = None
         elif 40 <= c <= 47:
             s["bg"] = c - 40
         elif 100 <= c <= 107:
             s["bg"] = c - 100 + 8
-        elif c == 49:
-            s["bg"] = None
         elif c in (38, 48):
             colour, i = _extended_colour(codes, i - 1)
             s["fg" if c == 38 else "bg"] = colour
