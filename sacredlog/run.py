@@ -17,7 +17,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import IO, Any
 
 from sacredlog.capture import DEFAULT_MAX_CHARS, FULL_OUTPUT_ARTIFACT, FdOutputCapture, OutputCapture
 from sacredlog.environment import ExperimentInfo, experiment_info, file_md5, host_info
@@ -355,7 +355,7 @@ class Run:
         path = os.path.abspath(os.fspath(filename))
         self._resources.append((path, file_md5(path)))
 
-    def open_resource(self, filename: str | os.PathLike, mode: str = "r"):
+    def open_resource(self, filename: str | os.PathLike, mode: str = "r") -> IO[Any]:
         self.add_resource(filename)
         return open(filename, mode)  # noqa: SIM115
 

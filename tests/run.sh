@@ -62,8 +62,8 @@ if [ "${#PY_FILES[@]}" -gt 0 ]; then
   fi
 fi
 
-# Types of the core and the store (mypy, configured in pyproject.toml), fatal or a warning like ruff.
-echo "== mypy (omnidash.core, omnidash.store)"
+# Types of the core, the store and sacredlog (mypy, configured in pyproject.toml), fatal or a warning like ruff.
+echo "== mypy (omnidash.core, omnidash.store, sacredlog)"
 if ! bash tests/typecheck.sh; then
   if [ "${OMNIDASH_STRICT_LINT:-0}" = 1 ]; then exit 1; fi
   echo "== mypy found problems (not fatal outside CI; OMNIDASH_STRICT_LINT=1 makes them fatal)"

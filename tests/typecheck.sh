@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mypy over the core and the store, as configured in pyproject.toml ([tool.mypy]):
+# mypy over the core, the store and sacredlog, as configured in pyproject.toml ([tool.mypy]):
 #   bash tests/typecheck.sh [mypy args...]
 # The repository's app/ installs as `omnidash` (an editable install maps it through an import hook, which
 # mypy cannot follow), so mypy reads it through the link build/mypy/omnidash -> app (its mypy_path), made
