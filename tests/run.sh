@@ -42,7 +42,7 @@ fi
 bash tests/omniboard.sh >/dev/null || echo "== Omniboard not installed (see above): its interop tests will be skipped"
 
 if ! python -c "import sacred, playwright, hypothesis, waitress, flask_login, pytest_timeout, mypy" 2>/dev/null \
-   || ! python -m pip show -q omnidash >/dev/null 2>&1; then
+   || ! python -m pip show -q omnidash >/dev/null 2>&1 || ! python -m pip show -q pandas-stubs >/dev/null 2>&1; then
   echo "== installing omnidash with its test extra (pip)"
   python -m pip install -q -e ".[test]"
 fi
