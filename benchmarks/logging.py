@@ -4,12 +4,10 @@
 2. time to get 1,000,000 points (10 metrics) into the test server: sacredlog's Run(mongo_url=...) against
    Sacred's MongoObserver, each from before the run starts until it has returned with everything written.
 
-    python benchmarks/logging.py                 # starts its own FerretDB, like tests/conftest.py
+    python benchmarks/logging.py                 # starts its own test server (FerretDB 2, tests/testdb.py)
     python benchmarks/logging.py --uri mongodb://localhost:27017/ --points 1000000
 
-Against FerretDB 1.x (no nested arrays) Sacred's runs collection goes through a thin adapter that stores
-`experiment.sources` and `resources` as [] (as tests/sacred_helpers.py does); the metrics path is untouched.
-Targets: overhead <= Sacred's; end-to-end at least 3x faster.
+Both write through their unmodified observers. Targets: overhead <= Sacred's; end-to-end at least 3x faster.
 
 Expect the Sacred side to take many minutes on FerretDB: each of its metric upserts filters on
 {run_id, name}, which FerretDB answers by reading every (large) metric document of the collection.
@@ -27,6 +25,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 import argparse  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -36,7 +35,7 @@ warnings.filterwarnings("ignore")
 
 import pymongo  # noqa: E402
 
-from benchmarks.ferretdb import uri_or_ferretdb  # noqa: E402
+from benchmarks.server import uri_or_server  # noqa: E402
 from sacredlog import Run  # noqa: E402
 
 METRICS = [f"metric_{i}" for i in range(10)]
@@ -47,35 +46,6 @@ def _db_uri(server_uri: str, name: str) -> str:
 
 
 # -- Sacred -----------------------------------------------------------------------------------
-class _NoNestedArrays:
-    """The runs collection for FerretDB 1.x: `experiment.sources` and `resources` stored as []."""
-
-    def __init__(self, collection: Any) -> None:
-        self._c = collection
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._c, name)
-
-    @staticmethod
-    def _fix(doc: dict[str, Any]) -> dict[str, Any]:
-        doc = dict(doc)
-        if "experiment" in doc:
-            doc["experiment"] = {**doc["experiment"], "sources": []}
-        if "resources" in doc:
-            doc["resources"] = []
-        return doc
-
-    def insert_one(self, doc: dict[str, Any], *a: Any, **kw: Any) -> Any:
-        result = self._c.insert_one(self._fix(doc), *a, **kw)
-        doc["_id"] = result.inserted_id
-        return result
-
-    def update_one(self, filter_: Any, update: dict[str, Any], *a: Any, **kw: Any) -> Any:
-        if "$set" in update:
-            update = {**update, "$set": self._fix(update["$set"])}
-        return self._c.update_one(filter_, update, *a, **kw)
-
-
 def _sacred_experiment(observer: Any = None, body: Any = None) -> Any:
     from sacred import Experiment
 
@@ -86,18 +56,23 @@ def _sacred_experiment(observer: Any = None, body: Any = None) -> Any:
     return ex
 
 
+def _log_points(log: Callable[[str, float], Any], points: int, slope: float = 0.0) -> float:
+    """Seconds to log `points` points, the metrics in turn, step i of each with the value 0.5 + i * slope."""
+    names = METRICS
+    start = time.perf_counter()
+    for i in range(points // len(names)):
+        value = 0.5 + i * slope
+        for name in names:
+            log(name, value)
+    return time.perf_counter() - start
+
+
 def sacred_overhead(n: int) -> float:
     """Seconds per `_run.log_scalar` call inside a Sacred run."""
     out: dict[str, float] = {}
 
     def main(_run: Any) -> None:
-        log = _run.log_scalar
-        names = METRICS
-        start = time.perf_counter()
-        for _ in range(n // len(names)):
-            for name in names:
-                log(name, 0.5)
-        out["t"] = time.perf_counter() - start
+        out["t"] = _log_points(_run.log_scalar, n)
 
     _sacred_experiment(body=main).run(options={"--loglevel": "ERROR"})
     return out["t"] / n
@@ -106,32 +81,18 @@ def sacred_overhead(n: int) -> float:
 def sacredlog_overhead(n: int) -> float:
     """Seconds per `run.log_scalar` call."""
     with Run("bench_sacredlog", {}, capture_output=False, save_git_info=False, handle_sigterm=False) as run:
-        log = run.log_scalar
-        names = METRICS
-        start = time.perf_counter()
-        for _ in range(n // len(names)):
-            for name in names:
-                log(name, 0.5)
-        elapsed = time.perf_counter() - start
+        elapsed = _log_points(run.log_scalar, n)
     return elapsed / n
 
 
-def sacred_end_to_end(uri: str, points: int, limited: bool) -> float:
-    import gridfs
+def sacred_end_to_end(uri: str, points: int) -> float:
     from sacred.observers import MongoObserver
 
     db = pymongo.MongoClient(uri).get_default_database()
-    if limited:
-        observer = MongoObserver.create_from(_NoNestedArrays(db["runs"]), gridfs.GridFS(db),
-                                             metrics_collection=db["metrics"])
-    else:
-        observer = MongoObserver(url=uri, db_name=db.name)
+    observer = MongoObserver(url=uri, db_name=db.name)
 
     def main(_run: Any) -> None:
-        log = _run.log_scalar
-        for i in range(points // len(METRICS)):
-            for name in METRICS:
-                log(name, i * 0.001)
+        _log_points(_run.log_scalar, points, 0.001)
 
     import threading
 
@@ -151,10 +112,7 @@ def sacredlog_end_to_end(uri: str, points: int) -> float:
     start = time.perf_counter()
     with Run("bench_sacredlog", {}, mongo_url=uri, capture_output=False, save_git_info=False,
              handle_sigterm=False) as run:
-        log = run.log_scalar
-        for i in range(points // len(METRICS)):
-            for name in METRICS:
-                log(name, i * 0.001)
+        _log_points(run.log_scalar, points, 0.001)
     return time.perf_counter() - start
 
 
@@ -170,18 +128,14 @@ def check_points(uri: str, points: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uri", help="a MongoDB server URI (default: start a FerretDB)")
+    parser.add_argument("--uri", help="a MongoDB server URI (default: start a test server)")
     parser.add_argument("--points", type=int, default=1_000_000, help="points for the end-to-end test")
     parser.add_argument("--calls", type=int, default=200_000, help="log_scalar calls per overhead round")
     parser.add_argument("--rounds", type=int, default=5, help="overhead rounds (best is kept)")
     args = parser.parse_args()
 
-    uri, ferret = uri_or_ferretdb(args.uri, "bench-logging-ferretdb-",
-                                  alternative="pass --uri mongodb://HOST:PORT/")
+    uri, server = uri_or_server(args.uri, "bench-logging-", alternative="pass --uri mongodb://HOST:PORT/")
     try:
-        from sacredlog.mongo import server_is_limited
-
-        limited = server_is_limited(pymongo.MongoClient(uri))
         print(f"\n1. per-call overhead, {args.calls:,} calls x {args.rounds} rounds (best)")
         theirs = min(sacred_overhead(args.calls) for _ in range(args.rounds))
         ours = min(sacredlog_overhead(args.calls) for _ in range(args.rounds))
@@ -197,14 +151,14 @@ def main() -> None:
         ours_t = sacredlog_end_to_end(ours_uri, args.points)
         print(f"   sacredlog Run(mongo_url)  {ours_t:8.1f} s   ({check_points(ours_uri, args.points)})")
         theirs_uri = _db_uri(uri, "bench_logging_sacred")
-        theirs_t = sacred_end_to_end(theirs_uri, args.points, limited)
+        theirs_t = sacred_end_to_end(theirs_uri, args.points)
         print(f"   Sacred MongoObserver      {theirs_t:8.1f} s   ({check_points(theirs_uri, args.points)})")
         print(f"   speed-up Sacred/sacredlog {theirs_t / ours_t:8.2f}x (target >= 3x)")
         for name in ("bench_logging_sacred", "bench_logging_sacredlog"):
             client.drop_database(name)
     finally:
-        if ferret is not None:
-            ferret.stop()
+        if server is not None:
+            server.stop()
 
 
 if __name__ == "__main__":

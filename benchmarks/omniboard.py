@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,40 +140,53 @@ OB_PLOT = (  # n runs' traces of the long metric, every point (Omniboard draws e
 )
 
 
-def measure_ours(browser, url: str, long_ids: list[int], sort_lo: float) -> dict[str, float]:
-    """One fresh visit: table, sort, then the compare page of the long runs (each with its own meter)."""
+def fresh_page(browser) -> tuple[Any, Any, Meter]:
+    """A new browser context (nothing cached, no state carried over), its page and the page's meter."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    meter = Meter(page)
-    out: dict[str, float] = {}
-    page.goto(url + "/", wait_until="commit")
-    wait(page, OURS_FIRST_ROW)
-    out["first_rows_ms"] = now_ms(page)
-    page.wait_for_timeout(SETTLE_MS)
-    out["table_bytes"], out["table_data"], out["table_responses"] = meter.take()
+    return context, page, Meter(page)
 
-    header = page.locator(f'#tbl-grid [role="columnheader"][col-id="{SORT_COLUMN}"] .ag-header-cell-label')
-    header.scroll_into_view_if_needed()
+
+def settle(page, meter: Meter, out: dict[str, float], view: str) -> None:
+    """Wait SETTLE_MS, then record what `view` received: out[view + "_bytes" / "_data" / "_responses"]."""
+    page.wait_for_timeout(SETTLE_MS)
+    out[f"{view}_bytes"], out[f"{view}_data"], out[f"{view}_responses"] = meter.take()
+
+
+def visit(browser, url: str, ready: str, arg: Any, out: dict[str, float], ms_key: str,
+          view: str) -> tuple[Any, Any, Meter]:
+    """Open `url` in a fresh context: out[ms_key] when `ready` holds, then what `view` received."""
+    context, page, meter = fresh_page(browser)
+    page.goto(url, wait_until="commit")
+    wait(page, ready, arg)
+    out[ms_key] = now_ms(page)
+    settle(page, meter, out, view)
+    return context, page, meter
+
+
+def timed_sort(page, meter: Meter, out: dict[str, float], click: Callable[[], Any], ready: str, arg: Any) -> None:
+    """out["sort_ms"]: from `click` until `ready` holds, then what the sort received."""
     page.wait_for_timeout(300)
     meter.take()
     t0 = now_ms(page)
-    header.click()
-    wait(page, OURS_SORTED, sort_lo)
+    click()
+    wait(page, ready, arg)
     out["sort_ms"] = now_ms(page) - t0
-    page.wait_for_timeout(SETTLE_MS)
-    out["sort_bytes"], out["sort_data"], out["sort_responses"] = meter.take()
+    settle(page, meter, out, "sort")
 
+
+def measure_ours(browser, url: str, long_ids: list[int], sort_lo: float) -> dict[str, float]:
+    """One fresh visit: table, sort, then the compare page of the long runs (each with its own meter)."""
+    out: dict[str, float] = {}
+    context, page, meter = visit(browser, url + "/", OURS_FIRST_ROW, None, out, "first_rows_ms", "table")
+    header = page.locator(f'#tbl-grid [role="columnheader"][col-id="{SORT_COLUMN}"] .ag-header-cell-label')
+    header.scroll_into_view_if_needed()
+    timed_sort(page, meter, out, header.click, OURS_SORTED, sort_lo)
     context.close()
 
     # the plot in a fresh context too (as a shared link opens it): nothing cached, no state carried over
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    meter = Meter(page)
-    page.goto(f"{url}/compare?runs={','.join(map(str, long_ids))}", wait_until="commit")
-    wait(page, OURS_PLOT, len(long_ids))
-    out["plot_ms"] = now_ms(page)
-    page.wait_for_timeout(SETTLE_MS)
-    out["plot_bytes"], out["plot_data"], out["plot_responses"] = meter.take()
+    context, _, _ = visit(browser, f"{url}/compare?runs={','.join(map(str, long_ids))}", OURS_PLOT, len(long_ids),
+                          out, "plot_ms", "plot")
     context.close()
     return out
 
@@ -180,16 +194,8 @@ def measure_ours(browser, url: str, long_ids: list[int], sort_lo: float) -> dict
 def measure_omniboard(browser, url: str, long_ids: list[int], lo_ids: list[int], hi_ids: list[int]) -> dict[str, float]:
     """The same visit in Omniboard: its table, a click on the config column's sort link, then the compare
     modal of the long runs (they are the table's first rows: rows 0..9 sorted by id descending)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    meter = Meter(page)
     out: dict[str, float] = {}
-    page.goto(url, wait_until="commit")
-    wait(page, OB_FIRST_ROW)
-    out["first_rows_ms"] = now_ms(page)
-    page.wait_for_timeout(SETTLE_MS)
-    out["table_bytes"], out["table_data"], out["table_responses"] = meter.take()
-
+    context, page, meter = visit(browser, url, OB_FIRST_ROW, None, out, "first_rows_ms", "table")
     link = f'[test-attr="header-sort-c_{SORT_COLUMN[7:]}"]'
     table = page.locator(".public_fixedDataTable_main").first
     box = table.bounding_box()
@@ -200,28 +206,14 @@ def measure_omniboard(browser, url: str, long_ids: list[int], lo_ids: list[int],
         page.mouse.wheel(400, 0)
         page.wait_for_timeout(100)
     page.locator(link).scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
-    meter.take()
-    t0 = now_ms(page)
-    page.locator(link).click()
-    wait(page, OB_SORTED, [SORT_COLUMN, lo_ids, hi_ids])
-    out["sort_ms"] = now_ms(page) - t0
-    page.wait_for_timeout(SETTLE_MS)
-    out["sort_bytes"], out["sort_data"], out["sort_responses"] = meter.take()
-
+    timed_sort(page, meter, out, page.locator(link).click, OB_SORTED, [SORT_COLUMN, lo_ids, hi_ids])
     context.close()
 
     # a fresh context: Omniboard keeps the table's sort in localStorage, and the URL's selectedRows are row
     # indices of the table as sorted (ids descending, on a first visit: the long runs)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    meter = Meter(page)
     rows = ",".join(str(i) for i in range(len(long_ids)))
-    page.goto(f"{url}?selectedRows=[{rows}]&showCompareModal=true", wait_until="commit")
-    wait(page, OB_PLOT, [len(long_ids), LONG_POINTS])
-    out["plot_ms"] = now_ms(page)
-    page.wait_for_timeout(SETTLE_MS)
-    out["plot_bytes"], out["plot_data"], out["plot_responses"] = meter.take()
+    context, _, _ = visit(browser, f"{url}?selectedRows=[{rows}]&showCompareModal=true", OB_PLOT,
+                          [len(long_ids), LONG_POINTS], out, "plot_ms", "plot")
     context.close()
     return out
 
@@ -275,82 +267,68 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    import pymongo
     from omnidash.store.mongo import MongoStore
     from playwright.sync_api import sync_playwright
 
+    from benchmarks.server import bench_database
     from tests.omniboard import Omniboard, omniboard_missing
     from tests.sacred_helpers import database_uri
-    from tests.testdb import TestServer
 
     missing = omniboard_missing()
     if missing:
         sys.exit(f"benchmarks/omniboard.py: {missing}")
-    server = None
-    if args.uri:
-        uri = args.uri
-    else:
-        server = TestServer.start("omnidash-bench-omniboard-")
-        uri = server.uri
-        print(f"test server (FerretDB 2 + DocumentDB) at {uri}")
-    client = pymongo.MongoClient(uri)
     db_name = args.db or f"bench_omniboard_{uuid.uuid4().hex[:6]}"
-    db = client[db_name]
-    ours = ob = store = None
-    try:
-        if args.db and db.runs.estimated_document_count():
-            n = db.runs.count_documents({}) - LONG_RUNS
-            long_ids = list(range(n + 1, n + LONG_RUNS + 1))
-            print(f"database {db_name}: {n:,} runs + {LONG_RUNS} long-metric runs, as found")
-        else:
-            t = time.perf_counter()
-            long_ids = load_data(db, args.runs)
-            n = args.runs
-            print(f"wrote {n:,} runs + {LONG_RUNS} x {LONG_POINTS:,} points in {time.perf_counter() - t:.0f} s")
-        db_uri = database_uri(uri, db_name)
+    with bench_database(args.uri, "omnidash-bench-omniboard-", db_name, keep=args.keep) as (uri, db):
+        ours = ob = store = None
+        try:
+            if args.db and db.runs.estimated_document_count():
+                n = db.runs.count_documents({}) - LONG_RUNS
+                long_ids = list(range(n + 1, n + LONG_RUNS + 1))
+                print(f"database {db_name}: {n:,} runs + {LONG_RUNS} long-metric runs, as found")
+            else:
+                t = time.perf_counter()
+                long_ids = load_data(db, args.runs)
+                n = args.runs
+                print(f"wrote {n:,} runs + {LONG_RUNS} x {LONG_POINTS:,} points in {time.perf_counter() - t:.0f} s")
+            db_uri = database_uri(uri, db_name)
 
-        store = MongoStore(db_uri)
-        t = time.perf_counter()
-        store.list_runs("", ["-id"], 0, 50, None)
-        print(f"omnidash's one-off summary build (metric summaries stored in the runs): {time.perf_counter() - t:.1f} s")
-        sizes = sorted({v for v in store.distinct(SORT_COLUMN) if isinstance(v, int | float)})
-        lo, hi = sizes[0], sizes[-1]
-        lo_ids = [d["_id"] for d in db.runs.find({SORT_COLUMN: lo}, {"_id": 1})]
-        hi_ids = [d["_id"] for d in db.runs.find({SORT_COLUMN: hi}, {"_id": 1})]
-
-        ours = Omnidash(store)
-        ob = Omniboard.start(db_uri)
-        print(f"omnidash at {ours.url}, Omniboard at {ob.url}")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            store = MongoStore(db_uri)
             t = time.perf_counter()
-            measure_ours(browser, ours.url, long_ids, lo)  # warm-up: server caches, the OS file cache
-            measure_omniboard(browser, ob.url, long_ids, lo_ids, hi_ids)
-            print(f"warm-up visits: {time.perf_counter() - t:.0f} s")
-            ours_runs, ob_runs = [], []
-            for i in range(args.repeat):  # interleaved, so both see the same machine load
-                ours_runs.append(measure_ours(browser, ours.url, long_ids, lo))
-                ob_runs.append(measure_omniboard(browser, ob.url, long_ids, lo_ids, hi_ids))
-                print(f"   visit {i + 1}/{args.repeat}: omnidash {ours_runs[-1]['first_rows_ms']:,.0f} / "
-                      f"{ours_runs[-1]['sort_ms']:,.0f} / {ours_runs[-1]['plot_ms']:,.0f} ms, Omniboard "
-                      f"{ob_runs[-1]['first_rows_ms']:,.0f} / {ob_runs[-1]['sort_ms']:,.0f} / "
-                      f"{ob_runs[-1]['plot_ms']:,.0f} ms (first rows / sort / plot)")
-            browser.close()
-        print(f"\n{n:,} runs + {LONG_RUNS} runs x {LONG_POINTS:,} points, one database ({db_uri}); "
-              f"medians of {args.repeat} fresh visits")
-        report(ours_runs, ob_runs)
-    finally:
-        if ob is not None:
-            ob.stop()
-        if ours is not None:
-            ours.stop()
-        if store is not None:
-            store.close()
-        if not args.keep:
-            client.drop_database(db_name)
-        client.close()
-        if server is not None:
-            server.remove()
+            store.list_runs("", ["-id"], 0, 50, None)
+            print(f"omnidash's one-off summary build (metric summaries stored in the runs): {time.perf_counter() - t:.1f} s")
+            sizes = sorted({v for v in store.distinct(SORT_COLUMN) if isinstance(v, int | float)})
+            lo, hi = sizes[0], sizes[-1]
+            lo_ids = [d["_id"] for d in db.runs.find({SORT_COLUMN: lo}, {"_id": 1})]
+            hi_ids = [d["_id"] for d in db.runs.find({SORT_COLUMN: hi}, {"_id": 1})]
+
+            ours = Omnidash(store)
+            ob = Omniboard.start(db_uri)
+            print(f"omnidash at {ours.url}, Omniboard at {ob.url}")
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                t = time.perf_counter()
+                measure_ours(browser, ours.url, long_ids, lo)  # warm-up: server caches, the OS file cache
+                measure_omniboard(browser, ob.url, long_ids, lo_ids, hi_ids)
+                print(f"warm-up visits: {time.perf_counter() - t:.0f} s")
+                ours_runs, ob_runs = [], []
+                for i in range(args.repeat):  # interleaved, so both see the same machine load
+                    ours_runs.append(measure_ours(browser, ours.url, long_ids, lo))
+                    ob_runs.append(measure_omniboard(browser, ob.url, long_ids, lo_ids, hi_ids))
+                    print(f"   visit {i + 1}/{args.repeat}: omnidash {ours_runs[-1]['first_rows_ms']:,.0f} / "
+                          f"{ours_runs[-1]['sort_ms']:,.0f} / {ours_runs[-1]['plot_ms']:,.0f} ms, Omniboard "
+                          f"{ob_runs[-1]['first_rows_ms']:,.0f} / {ob_runs[-1]['sort_ms']:,.0f} / "
+                          f"{ob_runs[-1]['plot_ms']:,.0f} ms (first rows / sort / plot)")
+                browser.close()
+            print(f"\n{n:,} runs + {LONG_RUNS} runs x {LONG_POINTS:,} points, one database ({db_uri}); "
+                  f"medians of {args.repeat} fresh visits")
+            report(ours_runs, ob_runs)
+        finally:
+            if ob is not None:
+                ob.stop()
+            if ours is not None:
+                ours.stop()
+            if store is not None:
+                store.close()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import pymongo  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.server import uri_or_server  # noqa: E402
+from benchmarks.server import bench_database  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -165,12 +165,10 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    uri, mongo = uri_or_server(args.uri, "bench-plots-", announce=False)
     db_name = "bench_plots"
-    client = pymongo.MongoClient(uri)
-    try:
+    with bench_database(args.uri, "bench-plots-", db_name, announce=False) as (uri, db):
         t = time.perf_counter()
-        load(client[db_name], args.runs, args.points)
+        load(db, args.runs, args.points)
         print(f"loaded {args.runs} runs x {args.points:,} points in {time.perf_counter() - t:.1f} s ({uri})")
 
         sys.path.insert(0, str(ROOT / "tests"))
@@ -215,11 +213,6 @@ def main() -> None:
               + (f", page→chart {fb['load'] / ob['load']:.1f}x" if fb["load"] and ob["load"] else "")
               + (f", resp→draw {fb['render'] / ob['render']:.1f}x" if fb["render"] and ob["render"] else ""))
         print("targets: JSON < 1.5 MB, render < 1 s, zoom refetch < 300 ms")
-    finally:
-        client.drop_database(db_name)
-        client.close()
-        if mongo is not None:
-            mongo.stop()
 
 
 if __name__ == "__main__":

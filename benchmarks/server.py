@@ -8,16 +8,25 @@ the testdb kit (tests/testdb.py), removed at exit.
     if server is not None:
         server.stop()  # stop it and delete its data (also done at exit)
 
+    with bench_database(args.uri, "bench-plots-", "bench_plots") as (uri, db):
+        ...  # afterwards the database is dropped, the client closed and a server started here stopped
+
 Import it as `benchmarks.server` with the repository root on sys.path, never with benchmarks/ itself on
 sys.path: benchmarks/logging.py would shadow the standard library's logging.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pymongo
+from pymongo.database import Database
 
 from tests.testdb import HOW_TO_POINT, TestServer
 
@@ -62,3 +71,20 @@ def uri_or_server(uri: str | None, prefix: str, alternative: str = NO_URI,
     if announce:
         print(f"test server (FerretDB 2 + DocumentDB) started at {server.uri}")
     return server.uri, server
+
+
+@contextlib.contextmanager
+def bench_database(uri: str | None, prefix: str, name: str, keep: bool = False, announce: bool = True,
+                   **client_options: Any) -> Iterator[tuple[str, Database]]:
+    """(server URI, database `name`) as uri_or_server gives the server; on the way out the database is dropped
+    (unless `keep`), the client closed and a server started here stopped."""
+    uri, server = uri_or_server(uri, prefix, announce=announce)
+    client: pymongo.MongoClient = pymongo.MongoClient(uri, **client_options)
+    try:
+        yield uri, client[name]
+    finally:
+        if not keep:
+            client.drop_database(name)
+        client.close()
+        if server is not None:
+            server.stop()

@@ -9,13 +9,19 @@ Needs only pymongo (for MongoDB) and the standard library; numpy values are acce
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sacredlog.decorator import main, run_function
 from sacredlog.run import Run, Terminated
 
 __all__ = ["Run", "Terminated", "main", "replay", "run_function"]
 
 
-def replay(journal: str, mongo_url: str | None = None):  # noqa: ANN201 - lazy import keeps pymongo optional
+if TYPE_CHECKING:
+    from sacredlog.replay import ReplayReport
+
+
+def replay(journal: str, mongo_url: str | None = None) -> ReplayReport:  # lazy import keeps pymongo optional
     """Send what a journal holds to MongoDB (idempotent). Returns a ReplayReport."""
     from sacredlog.replay import replay as _replay
 

@@ -65,8 +65,8 @@ class OutputCapture:
     def start(self) -> None:
         """Replace sys.stdout and sys.stderr by tees."""
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = _Tee(sys.stdout, self)  # type: ignore[assignment]
-        sys.stderr = _Tee(sys.stderr, self)  # type: ignore[assignment]
+        sys.stdout = _Tee(sys.stdout, self)
+        sys.stderr = _Tee(sys.stderr, self)
 
     def stop(self) -> None:
         if self._saved is not None:

@@ -129,9 +129,10 @@ def _imported_modules(globs: dict[str, Any]) -> list[tuple[str, types.ModuleType
         if isinstance(value, types.ModuleType):
             mod_path = value.__name__
         else:
-            mod_path = getattr(value, "__module__", None)
-            if not isinstance(mod_path, str):
+            module = getattr(value, "__module__", None)
+            if not isinstance(module, str):
                 continue
+            mod_path = module
         parts = mod_path.split(".")
         for i in range(1, len(parts) + 1):
             name = ".".join(parts[:i])

@@ -17,7 +17,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import IO, Any
 
 from sacredlog.capture import DEFAULT_MAX_CHARS, FULL_OUTPUT_ARTIFACT, FdOutputCapture, OutputCapture
 from sacredlog.environment import ExperimentInfo, experiment_info, file_md5, host_info
@@ -286,11 +286,7 @@ class Run:
             if self._capture is not None and self._capture.truncated:
                 self._save_full_output(snap)
             batches = self._drain_points()
-            for w in self._started:
-                try:
-                    w.finish(snap, batches)
-                except Exception as e:  # noqa: BLE001
-                    _warn(f"{type(w).__name__} could not write the final state: {e}")
+            self._each_writer("could not write the final state", lambda w: w.finish(snap, batches))
             self._close_writers()
             if self._capture is not None:
                 self._capture.close()
@@ -307,6 +303,14 @@ class Run:
         if self._capture is not None:
             self._capture.close()
         _open_runs.discard(self)
+
+    def _each_writer(self, failure: str, call: Callable[[Any], None]) -> None:
+        """`call` on every started writer; a writer that fails is a warning ("<Writer> <failure>: <error>")."""
+        for w in self._started:
+            try:
+                call(w)
+            except Exception as e:  # noqa: BLE001
+                _warn(f"{type(w).__name__} {failure}: {e}")
 
     def _close_writers(self) -> None:
         for w in self._started:
@@ -338,11 +342,7 @@ class Run:
         art = Artifact(name or os.path.basename(filename), filename, metadata, content_type)
         with self._flush_lock:
             snap = self._snapshot(None)
-            for w in self._started:
-                try:
-                    w.artifact(snap, art)
-                except Exception as e:  # noqa: BLE001
-                    _warn(f"{type(w).__name__} could not store artifact {art.name!r}: {e}")
+            self._each_writer(f"could not store artifact {art.name!r}", lambda w: w.artifact(snap, art))
 
     def write_output(self, text: str) -> None:
         """Add text to the captured console output without printing it (for generated or replayed logs)."""
@@ -355,7 +355,7 @@ class Run:
         path = os.path.abspath(os.fspath(filename))
         self._resources.append((path, file_md5(path)))
 
-    def open_resource(self, filename: str | os.PathLike, mode: str = "r"):
+    def open_resource(self, filename: str | os.PathLike, mode: str = "r") -> IO[Any]:
         self.add_resource(filename)
         return open(filename, mode)  # noqa: SIM115
 
@@ -396,11 +396,7 @@ class Run:
                 return
             batches = self._drain_points()
             snap = self._snapshot(self._clock())
-            for w in self._started:
-                try:
-                    w.beat(snap, batches)
-                except Exception as e:  # noqa: BLE001
-                    _warn(f"{type(w).__name__} heartbeat failed: {e}")
+            self._each_writer("heartbeat failed", lambda w: w.beat(snap, batches))
 
     def _save_full_output(self, snap: RunSnapshot) -> None:
         assert self._capture is not None
@@ -409,8 +405,4 @@ class Run:
             return
         art = Artifact(FULL_OUTPUT_ARTIFACT, path, {"source": "sacredlog", "chars": self._capture.total_chars},
                        "text/plain")
-        for w in self._started:
-            try:
-                w.artifact(snap, art)
-            except Exception as e:  # noqa: BLE001
-                _warn(f"{type(w).__name__} could not store the full output: {e}")
+        self._each_writer("could not store the full output", lambda w: w.artifact(snap, art))

@@ -9,8 +9,10 @@ import json
 import math
 import zlib
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
+_np: ModuleType | None
 try:  # numpy is optional
     import numpy as _np
 except ImportError:  # pragma: no cover - exercised only without numpy
@@ -116,7 +118,7 @@ def _flatten_ndarray(arr: Any) -> dict[str, Any]:
         _flatten_ndarray_values(arr, data)
         if not arr.flags.c_contiguous:
             data["order"] = "F"
-    elif isinstance(base, _np.ndarray) and base.flags.forc:
+    elif _np is not None and isinstance(base, _np.ndarray) and base.flags.forc:
         data["base"] = _flatten_ndarray(base)
         offset = arr.ctypes.data - base.ctypes.data
         if offset:

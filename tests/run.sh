@@ -41,8 +41,8 @@ fi
 # Without node/npm the interop tests are skipped, saying why.
 bash tests/omniboard.sh >/dev/null || echo "== Omniboard not installed (see above): its interop tests will be skipped"
 
-if ! python -c "import sacred, playwright, hypothesis, waitress, flask_login, pytest_timeout" 2>/dev/null \
-   || ! python -m pip show -q omnidash >/dev/null 2>&1; then
+if ! python -c "import sacred, playwright, hypothesis, waitress, flask_login, pytest_timeout, mypy" 2>/dev/null \
+   || ! python -m pip show -q omnidash >/dev/null 2>&1 || ! python -m pip show -q pandas-stubs >/dev/null 2>&1; then
   echo "== installing omnidash with its test extra (pip)"
   python -m pip install -q -e ".[test]"
 fi
@@ -60,6 +60,13 @@ if [ "${#PY_FILES[@]}" -gt 0 ]; then
     if [ "${OMNIDASH_STRICT_LINT:-0}" = 1 ]; then exit 1; fi
     echo "== ruff found problems (not fatal outside CI; OMNIDASH_STRICT_LINT=1 makes them fatal)"
   fi
+fi
+
+# Types of the core, the store and sacredlog (mypy, configured in pyproject.toml), fatal or a warning like ruff.
+echo "== mypy (omnidash.core, omnidash.store, sacredlog)"
+if ! bash tests/typecheck.sh; then
+  if [ "${OMNIDASH_STRICT_LINT:-0}" = 1 ]; then exit 1; fi
+  echo "== mypy found problems (not fatal outside CI; OMNIDASH_STRICT_LINT=1 makes them fatal)"
 fi
 
 echo "== pytest"

@@ -34,16 +34,16 @@ def comparison_leaves(doc: Mapping[str, Any]) -> dict[str, Any]:
     leaves: dict[str, Any] = {}
     for key, value in flatten_dict(doc.get("config") or {}, "config").items():
         leaves[key] = _text(value)
-    exp = doc.get("experiment") if isinstance(doc.get("experiment"), Mapping) else {}
+    exp = found if isinstance(found := doc.get("experiment"), Mapping) else {}
     leaves["experiment.name"] = exp.get("name")
     leaves["experiment.mainfile"] = exp.get("mainfile")
     leaves["command"] = doc.get("command")
     leaves["status"] = doc.get("status")
-    meta = doc.get("meta") if isinstance(doc.get("meta"), Mapping) else {}
+    meta = found if isinstance(found := doc.get("meta"), Mapping) else {}
     for key in ("command", "named_configs", "config_updates", "comment", "priority"):
         if key in meta:
             leaves[f"meta.{key}"] = _text(meta[key])
-    host = doc.get("host") if isinstance(doc.get("host"), Mapping) else {}
+    host = found if isinstance(found := doc.get("host"), Mapping) else {}
     for key, value in host.items():
         if key != "ENV":
             leaves[f"host.{key}"] = _text(value)
@@ -54,10 +54,10 @@ def comparison_leaves(doc: Mapping[str, Any]) -> dict[str, Any]:
     repos = [r for r in exp.get("repositories") or [] if isinstance(r, Mapping)]
     seen: set[tuple[Any, Any]] = set()
     for r in repos:
-        key = (r.get("url"), r.get("commit"))
-        if key in seen:
+        repo = (r.get("url"), r.get("commit"))
+        if repo in seen:
             continue
-        seen.add(key)
+        seen.add(repo)
         suffix = "" if len(seen) == 1 else f"[{len(seen) - 1}]"
         leaves[f"git.url{suffix}"] = r.get("url")
         leaves[f"git.commit{suffix}"] = r.get("commit")

@@ -9,15 +9,16 @@ select and order runs identically.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import mimetypes
 import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path
@@ -55,6 +56,9 @@ from omnidash.store.files_io import (
     safe_join,
 )
 from omnidash.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, update_annotations
+
+if TYPE_CHECKING:
+    from omnidash.store.query import QueryContext  # imported on first query (see _context)
 
 MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
 SOURCES_DIR = "_sources"
@@ -100,7 +104,7 @@ class FileStore(RunStore):
         return self.basedir
 
     # -- query plumbing -------------------------------------------------------------------
-    def _context(self, now: datetime, query: str = ""):
+    def _context(self, now: datetime, query: str = "") -> QueryContext:
         """The query context; config leaf paths (for free text) only when there is a query."""
         from omnidash.store.query import QueryContext
 
@@ -120,11 +124,11 @@ class FileStore(RunStore):
         n = positive_int(column.get("lastn")) if reducer == "last_avg" else None
         return reducer, column["metric_name"], n
 
-    def _select(self, query: str, ctx) -> list[RunEntry]:
+    def _select(self, query: str, ctx: QueryContext) -> list[RunEntry]:
         """Entries whose document matches the query (all of them for an empty query)."""
         return self._selection(query, ctx)[0]
 
-    def _selection(self, query: str, ctx) -> tuple[list[RunEntry], str]:
+    def _selection(self, query: str, ctx: QueryContext) -> tuple[list[RunEntry], str]:
         """(matching entries, a key naming this selection for the current scan generation)."""
         from omnidash.store.query import compile_query, filter_fields, metric_refs
 
@@ -162,14 +166,14 @@ class FileStore(RunStore):
         if parsed and len(parsed) >= 3 and parsed[0] == "last_avg":
             self.cache.ensure_last_avg(parsed[1], int(parsed[2] or 1), rows.TAIL_KEEP)
 
-    def _ensure_column(self, name: str, ctx) -> None:
+    def _ensure_column(self, name: str, ctx: QueryContext) -> None:
         parsed = rows.parse_metric_column(name)
         if parsed is None and name in ctx.metric_columns:
             parsed = ctx.metric_columns[name]
         if parsed:
             self._ensure_metric_ref(parsed)
 
-    def _sorted_selection(self, query: str, keys: list[SortKey], ctx) -> list[RunEntry]:
+    def _sorted_selection(self, query: str, keys: list[SortKey], ctx: QueryContext) -> list[RunEntry]:
         """Matching entries in MongoDB's order for the sort keys, `_id` ascending as the final tie-breaker."""
         from omnidash.store.matcher import sort_key
         from omnidash.store.query import column_path
@@ -179,7 +183,7 @@ class FileStore(RunStore):
         for key in keys:
             self._ensure_column(key.column, ctx)
             specs.append((column_path(key.column, ctx), key.descending))
-        cache_key = ("sort", selection, tuple(specs))
+        cache_key: tuple[Any, ...] = ("sort", selection, tuple(specs))
         if any(touches_annotations(p) for p, _ in specs):
             cache_key += (self.cache.annotations_generation,)
         cached = self._results.get(cache_key)
@@ -187,7 +191,7 @@ class FileStore(RunStore):
             return cached
         ordered = sorted(entries, key=lambda e: entry_id_key(e, sort_key))
         for path, descending in reversed(specs):
-            ordered.sort(key=lambda e, p=path, d=descending: entry_sort_key(e, p, d), reverse=descending)
+            ordered.sort(key=functools.partial(entry_sort_key, path=path, descending=descending), reverse=descending)
         self._remember(cache_key, ordered)
         return ordered
 
@@ -214,7 +218,9 @@ class FileStore(RunStore):
         for entry in selected:
             yield self._row(entry, now, ctx, wanted)
 
-    def _prepare(self, query: str, sort: str | Sequence[str] | None, columns: Sequence[str] | None):
+    def _prepare(
+        self, query: str, sort: str | Sequence[str] | None, columns: Sequence[str] | None
+    ) -> tuple[datetime, QueryContext, list[RunEntry], list[str] | None]:
         """(now, query context, matching entries in order, requested columns) for a listing."""
         now = datetime.now(UTC)
         ctx = self._context(now, query)
@@ -227,7 +233,7 @@ class FileStore(RunStore):
             self._ensure_metric_ref(self._omniboard_metric_ref(mc))
         return now, ctx, selected, wanted
 
-    def _row(self, entry: RunEntry, now: datetime, ctx, columns: list[str] | None) -> dict[str, Any]:
+    def _row(self, entry: RunEntry, now: datetime, ctx: QueryContext, columns: list[str] | None) -> dict[str, Any]:
         metric_cols = [c for c in columns or [] if rows.parse_metric_column(c)]
         row = rows.row_from_doc(
             entry.doc,
@@ -245,7 +251,7 @@ class FileStore(RunStore):
             out[name] = row[name] if name in row else self._path_value(entry, name, ctx)
         return out
 
-    def _path_value(self, entry: RunEntry, name: str, ctx) -> Any:
+    def _path_value(self, entry: RunEntry, name: str, ctx: QueryContext) -> Any:
         """A requested column that is not a row key: a document path, or a bare config key."""
         from omnidash.store.query import column_path
 
@@ -345,7 +351,7 @@ class FileStore(RunStore):
             self._remember(memo_key, ordered)
         return list(ordered)
 
-    def _config_column_path(self, column: str, ctx) -> str | None:
+    def _config_column_path(self, column: str, ctx: QueryContext) -> str | None:
         """"config.a.b" when a column names a config leaf (dotted or bare), else None."""
         from omnidash.store.query import column_path
 
@@ -370,8 +376,8 @@ class FileStore(RunStore):
         """The run with this id (an int id also found from its text form), refreshed; NotFound if none."""
         self.cache.refresh()
         candidates: list[RunId] = [run_id]
-        if isinstance(run_id, str) and canonical_int(run_id) is not None:
-            candidates.append(canonical_int(run_id))
+        if isinstance(run_id, str) and (as_int := canonical_int(run_id)) is not None:
+            candidates.append(as_int)
         elif isinstance(run_id, int) and not isinstance(run_id, bool):
             candidates.append(str(run_id))
         for rid in candidates:
@@ -502,7 +508,7 @@ class FileStore(RunStore):
         return out
 
     # -- writes ----------------------------------------------------------------------------------
-    def _annotate(self, run_id: RunId, mutate) -> None:
+    def _annotate(self, run_id: RunId, mutate: Callable[[dict[str, Any]], None]) -> None:
         self.check_writable()
         entry = self._entry(run_id)
         update_annotations(entry.path, mutate)
@@ -537,7 +543,7 @@ class FileStore(RunStore):
             config_tags = rows.tags_of({"config": entry.doc.get("config")})
 
             def mutate(ob: dict[str, Any], fallback: list[str] = config_tags, rid: RunId = entry.run_id) -> None:
-                current = ob.get("tags") if isinstance(ob.get("tags"), list) else list(fallback)
+                current = tags if isinstance(tags := ob.get("tags"), list) else list(fallback)
                 current = [str(t) for t in current if t is not None]
                 added = [t for t in add if t not in current]
                 if added:

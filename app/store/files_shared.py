@@ -106,14 +106,14 @@ class SharedFiles:
         entry = {"name": name, "state": state, "saved_at": iso(datetime.now(UTC))}
 
         def mutate(data: dict[str, Any]) -> None:
-            views = data.get("views") if isinstance(data.get("views"), list) else []
+            views = found if isinstance(found := data.get("views"), list) else []
             data["views"] = [v for v in views if not (isinstance(v, dict) and v.get("name") == name)] + [entry]
 
         self._update(VIEWS_FILE, mutate)
 
     def delete_view(self, name: str) -> None:
         def mutate(data: dict[str, Any]) -> None:
-            views = data.get("views") if isinstance(data.get("views"), list) else []
+            views = found if isinstance(found := data.get("views"), list) else []
             data["views"] = [v for v in views if not (isinstance(v, dict) and v.get("name") == name)]
 
         self._update(VIEWS_FILE, mutate)
@@ -148,7 +148,7 @@ class SharedFiles:
 
     def _put_column(self, key: str, column: dict[str, Any]) -> None:
         def mutate(data: dict[str, Any]) -> None:
-            items = data.get(key) if isinstance(data.get(key), list) else []
+            items = found if isinstance(found := data.get(key), list) else []
             items = [c for c in items if not (isinstance(c, dict) and c.get("name") == column["name"])]
             data[key] = [*items, column]
 

@@ -27,7 +27,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from omnidash.store.patterns import compile_regex
@@ -253,6 +253,10 @@ def _negated(test: Callable[[list[Any]], bool]) -> Callable[[list[Any]], bool]:
     return lambda values: not test(values)
 
 
+def _all_pass(tests: list[Callable[[list[Any]], bool]]) -> Callable[[list[Any]], bool]:
+    return lambda values: all(t(values) for t in tests)
+
+
 def _value_tests(condition: Any) -> list[Callable[[list[Any]], bool]]:
     """The tests of one field condition (an operator document, or a plain value meaning $eq)."""
     if not (isinstance(condition, Mapping) and condition and all(str(k).startswith("$") for k in condition)):
@@ -273,7 +277,7 @@ def _value_tests(condition: Any) -> list[Callable[[list[Any]], bool]]:
             if not isinstance(operand, Mapping) or not operand:
                 raise UnsupportedFilter("$not needs an operator document")
             inner = _value_tests(operand)
-            tests.append(lambda values, inner=inner: not all(t(values) for t in inner))
+            tests.append(_negated(_all_pass(inner)))
         elif op in FIELD_OPERATORS:
             tests.append(_positive(op, operand, options))
         else:
@@ -295,6 +299,15 @@ def _field_test(path: str, condition: Any) -> DocTest:
     return test
 
 
+def _logical(op: str, subs: list[DocTest]) -> DocTest:
+    """$and, $or or $nor over compiled sub-filters."""
+    if op == "$and":
+        return lambda doc: all(t(doc) for t in subs)
+    if op == "$or":
+        return lambda doc: any(t(doc) for t in subs)
+    return lambda doc: not any(t(doc) for t in subs)
+
+
 def compile_matcher(filter_: Mapping[str, Any]) -> DocTest:
     """A one-argument predicate selecting the documents `filter_` selects in MongoDB."""
     if not isinstance(filter_, Mapping):
@@ -304,13 +317,7 @@ def compile_matcher(filter_: Mapping[str, Any]) -> DocTest:
         if key in LOGICAL_OPERATORS:
             if not isinstance(condition, list) or not condition:
                 raise UnsupportedFilter(f"{key} needs a non-empty array")
-            subs = [compile_matcher(sub) for sub in condition]
-            if key == "$and":
-                tests.append(lambda doc, subs=subs: all(t(doc) for t in subs))
-            elif key == "$or":
-                tests.append(lambda doc, subs=subs: any(t(doc) for t in subs))
-            else:
-                tests.append(lambda doc, subs=subs: not any(t(doc) for t in subs))
+            tests.append(_logical(key, [compile_matcher(sub) for sub in condition]))
         elif not isinstance(key, str) or key.startswith("$"):
             raise UnsupportedFilter(f"unsupported operator {key}")
         else:
@@ -429,5 +436,5 @@ def select_docs(docs: Iterable[dict[str, Any]], flt: Mapping[str, Any], sort_spe
             continue
     for path, direction in reversed(sort_spec):  # stable sorts, last key first
         desc = direction < 0
-        selected.sort(key=lambda d, p=path, ds=desc: doc_sort_key(d, p, ds), reverse=desc)
+        selected.sort(key=partial(doc_sort_key, path=path, descending=desc), reverse=desc)
     return selected

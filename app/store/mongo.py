@@ -13,6 +13,7 @@ Supported servers: MongoDB 4.4 to 8 and FerretDB 2 (PostgreSQL + DocumentDB).
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -218,7 +219,7 @@ class MongoStore(RunStore):
         n = positive_int(column.get("lastn")) if reducer == "last_avg" else None
         return reducer, column["metric_name"], n
 
-    def _context(self, now: datetime):
+    def _context(self, now: datetime) -> QueryContext:
         custom, metric = self._shared()
         return QueryContext(
             now=now,
@@ -228,13 +229,14 @@ class MongoStore(RunStore):
             metric_columns={c["name"]: self._omniboard_metric_ref(c) for c in metric},
         )
 
-    def _metric_ref(self, name: str, ctx) -> tuple[str, str, int | None] | None:
+    def _metric_ref(self, name: str, ctx: QueryContext) -> tuple[str, str, int | None] | None:
         try:
             return metric_ref(name, ctx)
         except BadRequest:
             return None
 
-    def _prepare(self, query: str, keys: list[SortKey], columns: list[str] | None, ctx):
+    def _prepare(self, query: str, keys: list[SortKey], columns: list[str] | None,
+                 ctx: QueryContext) -> tuple[dict[str, Any], list[tuple[str, int]], bool]:
         """(filter, sort spec, whether summaries are needed by filter/sort) for a listing."""
         flt = compile_query(query or "", ctx)
         refs = set(metric_refs(query, ctx)) if query and query.strip() else set()
@@ -261,7 +263,7 @@ class MongoStore(RunStore):
         needs_summaries = any(p.startswith(SUMMARY_PATHS) for p in touched)
         return flt, sort, needs_summaries
 
-    def _projection(self, columns: list[str] | None, ctx) -> tuple[dict[str, int], list[str]]:
+    def _projection(self, columns: list[str] | None, ctx: QueryContext) -> tuple[dict[str, int], list[str]]:
         """(projection, metric columns) for rows with these columns (None: every row column)."""
         custom, metric = self._shared()
         paths = set(ROW_FIELDS)
@@ -291,7 +293,7 @@ class MongoStore(RunStore):
             paths = {p for p in paths if not p.startswith("omnidash")}
         return collapse_paths(paths), metric_cols
 
-    def _row(self, doc: dict[str, Any], now: datetime, ctx, columns: list[str] | None,
+    def _row(self, doc: dict[str, Any], now: datetime, ctx: QueryContext, columns: list[str] | None,
              metric_cols: list[str]) -> dict[str, Any]:
         """The row of one projected document, restricted to `columns` when given."""
         custom, metric = self._shared()
@@ -365,7 +367,7 @@ class MongoStore(RunStore):
         return self._listing(flt, sort_spec, needs_summaries).ids()
 
     def iter_rows(self, query: str = "", sort: str | Sequence[str] | None = "-id",
-                  columns: Sequence[str] | None = None, batch: int = 1000):
+                  columns: Sequence[str] | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Every matching row, `batch` documents at a time (CSV export)."""
         now = datetime.now(UTC)
         try:
@@ -378,7 +380,8 @@ class MongoStore(RunStore):
         except PyMongoError as e:
             raise translate(e, self.where) from None
 
-    def _rows_of(self, docs, now, ctx, wanted, metric_cols):
+    def _rows_of(self, docs: list[dict[str, Any]], now: datetime, ctx: QueryContext, wanted: list[str] | None,
+                 metric_cols: list[str]) -> list[dict[str, Any]]:
         if not self.summaries.writable:
             self.summaries.attach(docs)
         return [self._row(d, now, ctx, wanted, metric_cols) for d in docs]
@@ -685,8 +688,8 @@ class MongoStore(RunStore):
             if not (isinstance(ob, dict) and isinstance(ob.get("tags"), list)):
                 # initialise from the displayed (config) tags, only if still unset: no lost update
                 shown = rows.tags_of({"config": d.get("config")})
-                retry_conflicts(lambda d=d, shown=shown: self.runs.update_one(
-                    {"_id": d["_id"], "omniboard.tags": None}, {"$set": {"omniboard.tags": shown}}))
+                retry_conflicts(functools.partial(
+                    self.runs.update_one, {"_id": d["_id"], "omniboard.tags": None}, {"$set": {"omniboard.tags": shown}}))
         # One single-run update each, in id order (a multi-run update_many is one PostgreSQL statement on
         # FerretDB 2, and two of them locking the same runs in another order deadlock): $addToSet only onto
         # runs with room for one more, so MAX_TAGS holds under races too; then one $pull $in per run.

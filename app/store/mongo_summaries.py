@@ -94,7 +94,7 @@ def omnidash_field(doc: Mapping[str, Any], summaries: Mapping[str, dict[str, Any
     }
 
 
-def summaries_by_name(od: Any) -> dict[str, dict[str, Any]]:
+def summaries_by_name(od: Any) -> dict[str, Mapping[str, Any]]:
     """{metric name: summary} from an `omnidash` value."""
     metrics = od.get("metrics") if isinstance(od, Mapping) else None
     if not isinstance(metrics, Mapping):
@@ -121,7 +121,7 @@ class Summaries:
         if time.monotonic() - self._windows_read > 10 and self.writable:
             try:
                 doc = self.state.find_one({"_id": STATE_ID}) or {}
-                stored = doc.get("last_avg") if isinstance(doc.get("last_avg"), list) else []
+                stored = found if isinstance(found := doc.get("last_avg"), list) else []
                 self._windows |= {int(n) for n in stored if isinstance(n, int | float) and n >= 1}
             except OperationFailure:
                 pass
@@ -231,7 +231,7 @@ class Summaries:
             results = [self._store_batch(chunk) for chunk in chunks]
         names: set[str] = set()
         for stored in results:
-            names |= stored
+            names |= stored or set()
         self._remember_names(names)
         return sum(len(chunk) for chunk, stored in zip(chunks, results, strict=True) if stored is not None)
 

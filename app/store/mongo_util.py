@@ -90,7 +90,7 @@ def mongo_errors(method: F) -> F:
     """Turn pymongo errors raised by a store method into StoreError subclasses."""
 
     @functools.wraps(method)
-    def wrapper(self, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except PyMongoError as e:

@@ -246,11 +246,12 @@ def row_from_doc(
         if isinstance(name, str) and isinstance(path, str):
             row[name] = clean_number(decode_value(get_path(doc, path)))
     for mc in omniboard_metric_columns:
-        name, metric = mc.get("name"), mc.get("metric_name")
-        extrema = {"avg": "mean"}.get(mc.get("extrema"), mc.get("extrema"))
-        if isinstance(name, str) and isinstance(metric, str) and extrema in (*REDUCERS, "last_avg"):
+        name, metric_name = mc.get("name"), mc.get("metric_name")
+        raw = mc.get("extrema")
+        extrema = {"avg": "mean"}.get(raw, raw) if isinstance(raw, str) else None
+        if isinstance(name, str) and isinstance(metric_name, str) and extrema in (*REDUCERS, "last_avg"):
             n = _int(mc.get("lastn"), 1) if extrema == "last_avg" else None
-            row[name] = clean_number(reduce_summary(summaries.get(metric), extrema, n))
+            row[name] = clean_number(reduce_summary(summaries.get(metric_name), extrema, n))
     return row
 
 
