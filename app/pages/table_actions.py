@@ -12,6 +12,7 @@ from omnidash.components.text import plural
 from omnidash.context import get_store
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
+from omnidash.pages.table_view import base_path, view_links
 from omnidash.store.base import DeleteReport, RunId, StoreError
 from omnidash.store.common import check_tags
 from omnidash.store.rows import tags_of
@@ -273,8 +274,6 @@ def register(app: Dash) -> None:
             raise PreventUpdate from None
         if len(ids) < 2:
             raise PreventUpdate
-        from omnidash.pages.table import base_path
-
         return base_path() + "compare", "?" + urlencode({"runs": ",".join(str(i) for i in ids)}, safe=",")
 
     @app.callback(
@@ -288,8 +287,6 @@ def register(app: Dash) -> None:
     )
     def saved_views(_save, _deletes, name, view):
         """Save the current view under a name, or delete one; everyone using this database sees them."""
-        from omnidash.pages.table import base_path, view_search
-
         store = get_store()
         trigger = ctx.triggered_id
         try:
@@ -307,5 +304,4 @@ def register(app: Dash) -> None:
             views = store.list_views()
         except StoreError as e:
             return no_update, error_message(f"Could not change saved views: {e}")
-        links = [{"name": v.get("name"), "href": base_path() + view_search(v.get("state") or {})} for v in views]
-        return ui.view_links(links, base_path()), msg
+        return ui.view_links(view_links(views), base_path()), msg

@@ -19,6 +19,7 @@ from omnidash.context import get_settings, get_store
 from omnidash.pages import table_cache
 from omnidash.pages.permissions import can, write_permissions
 from omnidash.pages.table_state import View, sort_to_columns
+from omnidash.pages.table_view import base_path, listed_columns
 from omnidash.store.base import StoreError
 
 MAX_PICKER_OPTIONS = 300
@@ -60,8 +61,6 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
                      widths: dict[str, int]) -> list[dict]:
     """The grid's columnDefs (under their group headers) for a new set of visible columns, with the view's sort;
     tags and notes are editable only for users allowed to change them."""
-    from omnidash.pages.table import base_path
-
     settings = get_settings()
     read_only = not can(write_permissions(store, settings), "tags")
     defs = column_defs(visible, known, settings.timezone, base_path(), pinned, widths, read_only)
@@ -74,8 +73,6 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
 
 def defaults_for(store: Any, query: str, varying_only: bool) -> list[str]:
     """The default columns of a view: the config keys that vary among the runs its query lists."""
-    from omnidash.pages.table import listed_columns
-
     return default_columns(listed_columns(store, as_cols(table_cache.column_infos(store)), query), varying_only)
 
 

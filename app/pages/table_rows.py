@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
@@ -23,9 +24,9 @@ from omnidash.pages.table_state import (
     sort_from_model,
     status_chips,
     toggle_status,
-    view_to_params,
 )
 from omnidash.pages.table_suggest import suggestions
+from omnidash.pages.table_view import export_href, search_of
 from omnidash.store.base import StoreError, StoreUnavailable
 
 EMPTY = {"rowData": [], "rowCount": 0}
@@ -324,14 +325,11 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     )
     def page_size(size, view: dict):
         """The grid's block size is fixed when it is built: a new size re-renders the page from the URL."""
-        from omnidash.pages.table import default_page_size
-
         v = View.from_dict(view)
         if not size or int(size) == v.ps:
             raise PreventUpdate
         v.ps = int(size)
-        params = view_to_params(v, default_page_size())
-        return ("?" + urlencode(params)) if params else ""
+        return search_of(v)
 
     # double-clicking a row (outside the editable tags and notes) opens the run
     app.clientside_callback(
@@ -348,14 +346,10 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         prevent_initial_call=True,  # the layout carries the link of the view it was built for
     )
     def export_link(view: dict, visible: list[str]):
-        from omnidash.pages.table import export_href
-
         return export_href(View.from_dict(view), visible or [])
 
 
 def _tz():
-    from zoneinfo import ZoneInfo
-
     try:
         return ZoneInfo(get_settings().timezone or "UTC")
     except Exception:  # noqa: BLE001 - a bad timezone setting falls back to UTC
