@@ -19,7 +19,7 @@ from omnidash.context import get_settings, get_store
 from omnidash.pages import table_cache
 from omnidash.pages.permissions import can, write_permissions
 from omnidash.pages.table_state import View, sort_to_columns
-from omnidash.pages.table_view import base_path, listed_columns
+from omnidash.pages.table_view import base_path, listed_columns, table_js
 from omnidash.store.base import StoreError
 
 MAX_PICKER_OPTIONS = 300
@@ -106,24 +106,13 @@ def order_from_state(column_state: list[dict] | None) -> tuple[list[str], list[s
 
 
 def register(app: Dash) -> None:
-    app.clientside_callback(
-        "function(n, hidden) { return window.dash_clientside.omnidash_table.togglePicker(n, hidden); }",
-        Output(ui.PICKER, "hidden"),
-        Input(ui.PICKER_TOGGLE, "n_clicks"),
-        State(ui.PICKER, "hidden"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "togglePicker", Output(ui.PICKER, "hidden"), Input(ui.PICKER_TOGGLE, "n_clicks"),
+             State(ui.PICKER, "hidden"), prevent_initial_call=True)
 
     # The grid reports its columnState on mount and on every sort too: only a change of order, pins or
     # widths goes to the server (a sort or the mount would hold the rows callback behind a no-op).
-    app.clientside_callback(
-        "function(state, last) { return window.dash_clientside.omnidash_table.columnMoves(state, last); }",
-        Output(ui.COLUMN_STATE, "data"),
-        Output(ui.COLUMN_STATE_LAST, "data"),
-        Input(ui.GRID, "columnState"),
-        State(ui.COLUMN_STATE_LAST, "data"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "columnMoves", Output(ui.COLUMN_STATE, "data"), Output(ui.COLUMN_STATE_LAST, "data"),
+             Input(ui.GRID, "columnState"), State(ui.COLUMN_STATE_LAST, "data"), prevent_initial_call=True)
 
     @app.callback(
         Output(ui.PICKER_LIST, "options"),

@@ -1,4 +1,5 @@
-"""What the runs table's page and its callbacks share about a view: links, page size, the listed columns.
+"""What the runs table's page and its callbacks share: a view's links, page size and listed columns, and the
+way a callback runs in the browser (assets/table.js).
 
 Below table.py and the callback modules (table_rows, table_columns, table_actions, table_groups): they all
 import it, it imports none of them.
@@ -10,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
+from dash import ClientsideFunction, Dash
 from omnidash.components.columns import Col
 from omnidash.context import get_settings
 from omnidash.pages import table_cache
@@ -73,3 +75,9 @@ def listed_columns(store: Any, known: list[Col], query: str) -> list[Col]:
     if varies is None:
         return known
     return [replace(c, varies=varies.get(c.name, c.varies)) if c.kind == "config" else c for c in known]
+
+
+def table_js(app: Dash, name: str, *dependencies: Any, **options: Any) -> None:
+    """A callback run in the browser: `omnidash_table.<name>` of assets/table.js, called with the inputs and
+    states in order."""
+    app.clientside_callback(ClientsideFunction("omnidash_table", name), *dependencies, **options)
