@@ -347,10 +347,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"omnidash: {directory} already holds {plural(found, 'run')}; reusing them "
               f"(delete the folder or pass --dir to write new ones)", flush=True)
     else:
-        try:
-            from omnidash.demo import write_demo_runs
-        except ImportError as e:
-            raise CliError(f"the demo writer is not available: {e}") from None
+        from omnidash.demo import write_demo_runs
+
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -18,7 +18,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Flask, g, has_request_context, jsonify, redirect, request
 from omnidash.auth.store import GuardedStore
 from omnidash.context import Settings
-from omnidash.pages import all_pages
+from omnidash.pages.registry import all_pages
 from omnidash.store.base import Forbidden, ReadOnly, RunStore, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)

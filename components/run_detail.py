@@ -21,18 +21,6 @@ from omnidash.core.run_view import (
 )
 from omnidash.core.types import FileInfo
 
-TABS = [
-    ("metrics", "Metrics"),
-    ("config", "Config"),
-    ("output", "Output"),
-    ("failure", "Failure"),
-    ("info", "Info"),
-    ("meta", "Meta"),
-    ("host", "Host"),
-    ("experiment", "Experiment"),
-    ("artifacts", "Artifacts"),
-]
-
 
 def status_badge(status: str) -> html.Span:
     slug = "".join(ch if ch.isalnum() else "_" for ch in status.lower())

@@ -21,8 +21,6 @@ import pytest
 from omnidash.server import create_app, create_server
 from omnidash.store.files import FileStore
 
-from tests.dash_http import dash_call, page
-
 
 def write_json(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +105,7 @@ def test_patterns_re2_cannot_run_are_a_400_that_says_why(regex_folder: Path, pat
     assert why in body["error"] and "linear-time" in body["error"]
 
 
-def test_refused_pattern_is_a_message_in_the_query_bar(regex_folder: Path) -> None:
+def test_refused_pattern_is_a_message_in_the_query_bar(regex_folder: Path, dash_call) -> None:
     """The table's row callback answers the same refusal as text (the grid shows it; nothing crashes)."""
     app = create_app(FileStore(str(regex_folder)))
     view = {"q": 'dataset.name ~ "(a)\\1"'}
@@ -189,7 +187,7 @@ def deep_folder(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(120)
-def test_deep_documents_render_truncated_with_a_note(deep_folder: Path) -> None:
+def test_deep_documents_render_truncated_with_a_note(deep_folder: Path, dash_call, dash_page) -> None:
     """API, run page (every tab), compare page and table rows answer 200 for a 900-level run.json and
     config.json; the part past the depth limit is replaced by a note saying so."""
     from omnidash.core.values import MAX_DEPTH, TOO_DEEP
@@ -204,7 +202,7 @@ def test_deep_documents_render_truncated_with_a_note(deep_folder: Path) -> None:
     assert value == TOO_DEEP and depth <= MAX_DEPTH + 1
     assert get(client, "/api/runs?columns=id,config.deep.k")[0] == 200
     assert get(client, "/api/runs.csv")[0] == 200
-    layout = json.dumps(page(app, "/runs/1"))
+    layout = json.dumps(dash_page(app, "/runs/1"))
     assert "rd-tabs" in layout
     for tab in ("overview", "config", "info", "metrics", "output", "artifacts", "sources"):
         out = dash_call(app, "rd-tab-body.children", {"rd-tabs.value": tab}, {"rd-run-id.data": 1})
@@ -212,7 +210,7 @@ def test_deep_documents_render_truncated_with_a_note(deep_folder: Path) -> None:
     config_tab = json.dumps(dash_call(app, "rd-tab-body.children", {"rd-tabs.value": "config"},
                                       {"rd-run-id.data": 1}))
     assert "nested deeper than" in config_tab and "not shown" in config_tab
-    compare = json.dumps(page(app, "/compare", "?runs=1,2"))
+    compare = json.dumps(dash_page(app, "/compare", "?runs=1,2"))
     assert "no run" not in compare.lower()
 
 
@@ -262,7 +260,7 @@ def test_sources_are_served_only_from_the_sources_folder(tmp_path: Path) -> None
 
 
 # -- 13. 00012 next to 12 -----------------------------------------------------------------------------
-def test_non_canonical_integer_folder_is_a_string_id(tmp_path: Path) -> None:
+def test_non_canonical_integer_folder_is_a_string_id(tmp_path: Path, dash_page) -> None:
     base = tmp_path / "runs"
     write_run(base, "12", {"which": "twelve"})
     write_run(base, "00012", {"which": "zeros"})
@@ -274,8 +272,8 @@ def test_non_canonical_integer_folder_is_a_string_id(tmp_path: Path) -> None:
     assert get(client, "/api/runs/00012")[1]["config"]["which"] == "zeros"
     assert get(client, "/api/runs/12")[1]["config"]["which"] == "twelve"
     assert get(client, "/api/runs/012")[0] == 404
-    assert "zeros" in json.dumps(page(app, "/runs/00012"))
-    assert "twelve" in json.dumps(page(app, "/runs/12"))
+    assert "zeros" in json.dumps(dash_page(app, "/runs/00012"))
+    assert "twelve" in json.dumps(dash_page(app, "/runs/12"))
 
 
 def test_regex_options_and_literals_follow_mongodb() -> None:
@@ -296,7 +294,7 @@ def test_regex_options_and_literals_follow_mongodb() -> None:
 
 
 @pytest.mark.timeout(180)
-def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
+def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db, dash_call, dash_page) -> None:
     """The MongoDB test server stores a 900-level document: the same routes answer 200, truncated with a note."""
     from datetime import UTC, datetime
 
@@ -316,11 +314,11 @@ def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db) -> None:
     assert status == 200 and TOO_DEEP in json.dumps(body, ensure_ascii=False)
     assert get(client, "/api/runs")[0] == 200
     assert get(client, "/api/runs.csv")[0] == 200
-    assert "rd-tabs" in json.dumps(page(app, "/runs/1"))
+    assert "rd-tabs" in json.dumps(dash_page(app, "/runs/1"))
     for tab in ("config", "info"):
         out = json.dumps(dash_call(app, "rd-tab-body.children", {"rd-tabs.value": tab}, {"rd-run-id.data": 1}))
         assert "nested deeper than" in out
-    assert "no run" not in json.dumps(page(app, "/compare", "?runs=1,2")).lower()
+    assert "no run" not in json.dumps(dash_page(app, "/compare", "?runs=1,2")).lower()
 
 
 @pytest.mark.parametrize("pattern, risky", [

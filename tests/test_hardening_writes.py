@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,6 @@ from omnidash.server import create_app
 from omnidash.store.base import BadRequest, Conflict, RunStore
 from omnidash.store.common import MAX_NOTES_BYTES, MAX_TAG_LENGTH, MAX_TAGS
 from omnidash.store.files import FileStore
-
-from tests.dash_http import dash_call
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -90,11 +89,14 @@ def in_threads(n: int, work) -> list[Any]:
 
 
 # -- 2. run page tag edits ---------------------------------------------------------------------------
-def add_tag_on_run_page(app: Any, run_id: Any, text: str) -> dict[str, Any]:
-    return dash_call(app, "rd-tags.children", {"rd-tag-input.value": text}, {"rd-run-id.data": run_id})
+@pytest.fixture
+def add_tag_on_run_page(dash_call) -> Callable[[Any, Any, str], dict[str, Any]]:
+    """`add_tag_on_run_page(app, run_id, text)`: the run page's tag input, over HTTP."""
+    return lambda app, run_id, text: dash_call(app, "rd-tags.children", {"rd-tag-input.value": text},
+                                               {"rd-run-id.data": run_id})
 
 
-def test_twenty_concurrent_run_page_additions_keep_all_twenty(store: RunStore) -> None:
+def test_twenty_concurrent_run_page_additions_keep_all_twenty(store: RunStore, add_tag_on_run_page) -> None:
     """20 threads each add one tag through the run page's Dash callback (over HTTP): all 20 are kept,
     with the config tags the run showed (before: a read-modify-write of the list kept a few)."""
     app = create_app(store)
@@ -103,7 +105,7 @@ def test_twenty_concurrent_run_page_additions_keep_all_twenty(store: RunStore) -
     assert sorted(tags(store, 1)) == sorted(["a", "b", *(f"t{i}" for i in range(20))])
 
 
-def test_run_page_remove_and_normalisation_live_in_the_store(store: RunStore) -> None:
+def test_run_page_remove_and_normalisation_live_in_the_store(store: RunStore, dash_call, add_tag_on_run_page) -> None:
     app = create_app(store)
     out = add_tag_on_run_page(app, 3, "  x , y,x,, ")
     assert tags(store, 3) == ["x", "y"]  # stripped, empties dropped, de-duplicated: by the store
@@ -160,7 +162,7 @@ def test_api_notes_expected_and_409_with_the_current_notes(store: RunStore) -> N
     assert notes(store, 3) == "two"
 
 
-def test_run_page_save_conflict_then_keep_mine_take_theirs_merge(store: RunStore) -> None:
+def test_run_page_save_conflict_then_keep_mine_take_theirs_merge(store: RunStore, dash_call) -> None:
     """The run page callback: Edit reads the notes now; a save after someone else's answers the conflict
     panel with their text; Keep mine saves over it; Merge puts both in the editor; Take theirs keeps theirs."""
     app = create_app(store)
@@ -227,7 +229,7 @@ def test_api_limits_are_clear_400s(store: RunStore) -> None:
     assert resp.status_code == 400 and tags(store, 3) == []  # nothing written by a refused request
 
 
-def test_ui_limit_messages_on_run_page_and_table(store: RunStore) -> None:
+def test_ui_limit_messages_on_run_page_and_table(store: RunStore, dash_call, add_tag_on_run_page) -> None:
     app = create_app(store)
     out = add_tag_on_run_page(app, 3, "x" * 201)
     assert "Tags not saved" in out["rd-edit-msg.children"] and "at most 200 characters" in out["rd-edit-msg.children"]
@@ -241,7 +243,7 @@ def test_ui_limit_messages_on_run_page_and_table(store: RunStore) -> None:
     assert tags(store, 3) == []
 
 
-def test_table_inline_tag_edits_of_two_users_both_stay(store: RunStore) -> None:
+def test_table_inline_tag_edits_of_two_users_both_stay(store: RunStore, dash_call) -> None:
     """Two users edit run 1's tags cell from the same shown value [a, b]: one adds x, the other removes a and
     adds y. The cell edit is an atomic add/remove of what changed, so the result is [b, x, y]."""
     app = create_app(store)

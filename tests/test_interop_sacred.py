@@ -5,16 +5,12 @@ FileStorageObserver (into a folder); MongoStore and FileStore must agree on ever
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from omnidash.store import open_store
 from omnidash.store.files import FileStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sacred_helpers import sacred_in_both  # noqa: E402
+from sacred_helpers import sacred_in_both
 
 pytestmark = pytest.mark.mongo
 

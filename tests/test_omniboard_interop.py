@@ -8,19 +8,15 @@ server; its writes are the exact requests its web client sends (web/src/componen
 from __future__ import annotations
 
 import math
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pymongo
 import pytest
 from omnidash.store.mongo import MongoStore
+from sacred_helpers import database_uri, run_sacred
 
 from tests.omniboard import Omniboard, omniboard_missing
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sacred_helpers import database_uri, run_sacred  # noqa: E402
 
 pytestmark = pytest.mark.mongo
 

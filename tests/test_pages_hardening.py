@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from omnidash.server import create_app
 from omnidash.store import open_store
-
-from tests.dash_http import page
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +23,11 @@ def dash_app(tmp_path_factory):
     return create_app(open_store(str(folder)))
 
 
-def route(dash_app, pathname: str, search: str = "") -> Any:
-    """POST the page-routing callback as the browser does on navigation; returns the page's components."""
-    return page(dash_app, pathname, search)
+@pytest.fixture
+def route(dash_page) -> Callable[..., Any]:
+    """`route(dash_app, pathname, search="")`: POST the page-routing callback as the browser does on navigation;
+    returns the page's components."""
+    return dash_page
 
 
 def texts(node: Any) -> str:
@@ -39,7 +40,7 @@ def stored_run_id(page: Any) -> Any:
     return int(match.group(1) or match.group(2))
 
 
-def test_clashing_and_unknown_query_parameters_are_ignored(dash_app):
+def test_clashing_and_unknown_query_parameters_are_ignored(dash_app, route):
     assert stored_run_id(route(dash_app, "/runs/1")) == 1
     # the path variable wins over a query parameter of the same name; unknown ones are ignored
     assert stored_run_id(route(dash_app, "/runs/1", "?run_id=5")) == 1

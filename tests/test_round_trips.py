@@ -6,6 +6,7 @@ Real parts: a FileStore folder written by omnidash.demo, the Flask/Dash app thro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from omnidash.server import create_app
 from omnidash.store.files import FileStore
 from werkzeug.test import Client
 
-from tests.dash_http import dash_call
 from tests.test_transfer import decoded
 
 HOST = "http://localhost"
@@ -56,10 +56,13 @@ def layout_for(client: Client, address: str | None) -> dict[str, Any]:
     return json.loads(decoded(response))
 
 
-def route(app: Any, pathname: str, search: str, rendered: Any) -> dict[str, Any]:
-    """The router's reply ({"id.prop": value}) to a navigation, the layout having rendered `rendered`."""
-    return dash_call(app, "page-content.children", {"url.pathname": pathname, "url.search": search},
-                     {"rendered-url.data": rendered})
+@pytest.fixture
+def route(dash_call) -> Callable[[Any, str, str, Any], dict[str, Any]]:
+    """`route(app, pathname, search, rendered)`: the router's reply ({"id.prop": value}) to a navigation, the
+    layout having rendered `rendered`."""
+    return lambda app, pathname, search, rendered: dash_call(
+        app, "page-content.children", {"url.pathname": pathname, "url.search": search},
+        {"rendered-url.data": rendered})
 
 
 def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
@@ -104,7 +107,7 @@ def test_a_new_filter_carries_its_first_rows(app, folder):
     assert "tbl-preload.data" not in bad and "tbl-refresh.data" not in bad
 
 
-def test_the_router_does_not_send_again_the_page_the_layout_holds(app):
+def test_the_router_does_not_send_again_the_page_the_layout_holds(app, route):
     held = route(app, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])
     assert "page-content.children" not in held and held["rendered-url.data"] is None
     fresh = route(app, "/", "?sort=config.lr", None)

@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 from omnidash.store import open_store
 from omnidash.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
 from omnidash.store.files import FileStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sacred_helpers import run_sacred  # noqa: E402
+from sacred_helpers import run_sacred
 
 
 def write_json(path: Path, value) -> None:

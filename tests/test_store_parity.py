@@ -6,16 +6,12 @@ same time (see sacred_helpers), then annotated through each store's own write pa
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from omnidash.store import open_store
 from omnidash.store.files import FileStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sacred_helpers import sacred_in_both  # noqa: E402
+from sacred_helpers import sacred_in_both
 
 pytestmark = pytest.mark.mongo
 

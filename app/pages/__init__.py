@@ -1,4 +1,5 @@
-"""Pages: each module defines `PAGE`, a `Page` with a path template, a layout function and callbacks.
+"""Pages: each module defines `PAGE`, a `Page` with a path template, a layout function and callbacks;
+`registry.all_pages()` lists them.
 
 We route ourselves (no Dash Pages global registry) so several apps can live in one process (tests).
 """
@@ -26,10 +27,3 @@ class Page:
         pattern = "^" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", self.path.rstrip("/") or "/") + "/?$"
         m = re.match(pattern, pathname or "/")
         return m.groupdict() if m else None
-
-
-def all_pages() -> list[Page]:
-    """Every page, in navigation order."""
-    from omnidash.pages import compare, run_detail, table
-
-    return [table.PAGE, compare.PAGE, run_detail.PAGE]

@@ -7,7 +7,9 @@ current filter `q` (parallel coordinates with brushing -> runs-table query; scat
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from dash import Dash, Input, Output, State, clientside_callback, dcc, html, no_update
@@ -24,8 +26,6 @@ from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
 from omnidash.store.base import NotFound, StoreError, canonical_int
 
 PREFIX = "cmp"
-TABS = [("metrics", "Metrics"), ("config", "Config diff"), ("summary", "Metric summary"),
-        ("output", "Output diff"), ("sources", "Source diff"), ("hparams", "Hyper-parameters")]
 SUMMARY_POINTS = 200  # downsampling keeps min, max and last exactly, so few points suffice
 MAX_SOURCE_BYTES = 2_000_000
 MAX_OUTPUT_CHARS = 300_000  # difflib is quadratic in the worst case; very long outputs compare their tails
@@ -101,23 +101,29 @@ def layout(runs: str = "", q: str = "", tab: str = "metrics", **params: Any) -> 
     warn = html.Div(
         f"Unknown run id{'s' if len(missing) > 1 else ''}: {', '.join(map(str, missing))}. Showing the others.",
         className="cmp-warning", id="cmp-missing") if missing else None
-    tab = tab if tab in dict(TABS) else "metrics"
-    lazy = {name: True for name in LAZY if name != tab}  # hidden tabs built when first opened
+    tab = tab if tab in BY_NAME else "metrics"
+    lazy = {t.name: True for t in TABS if t.lazy and t.name != tab}  # hidden tabs built when first opened
+    compared = Compared(found, q or "", params, docs)
     return html.Div([
         header(found, q), warn,
         dcc.Store(id="cmp-ids", data=found),
         dcc.Store(id="cmp-lazy", data={"tabs": lazy, "q": q or ""}),
-        dcc.Tabs(id="cmp-tabs", value=tab, children=[dcc.Tab(label=label, value=v) for v, label in TABS],
-                 className="cmp-tabs"),
-        section("metrics", plot_panel_layout(PREFIX, found, **panel_state(params)), tab),
         dcc.Store(id="cmp-url-sink"),
-        section("config", None if "config" in lazy else config_body(docs), tab),
-        section("summary", html.Div(id="cmp-summary"), tab),
-        section("output", html.Div([pair_picker("cmp-out-a", "cmp-out-b", found), html.Div(id="cmp-out-diff")]), tab),
-        section("sources", html.Div([pair_picker("cmp-src-a", "cmp-src-b", found), html.Div(id="cmp-src-diff")]),
-                tab),
-        section("hparams", None if "hparams" in lazy else hparams_section(q, found), tab),
+        dcc.Tabs(id="cmp-tabs", value=tab, children=[dcc.Tab(label=t.label, value=t.name) for t in TABS],
+                 className="cmp-tabs"),
+        *[section(t.name, None if t.name in lazy else t.render(compared), tab) for t in TABS],
     ], className="page cmp-page")
+
+
+def config_section(compared: Compared) -> Any:
+    """The config diff tab: from the documents the layout read, else read now (a tab opened later)."""
+    if compared.docs is not None:
+        return config_body(compared.docs)
+    try:
+        docs, _ = load_docs(compared.run_ids)
+    except StoreError as e:
+        return html.Div(f"Cannot load the runs: {e}", className="cmp-warning")
+    return config_body(docs) if docs else no_update
 
 
 def config_body(docs: dict[RunId, dict[str, Any]]) -> html.Div:
@@ -129,11 +135,6 @@ def config_body(docs: dict[RunId, dict[str, Any]]) -> html.Div:
         html.Div(config_diff_table(config_diff(docs), href), id="cmp-config",
                  className="cmp-config-wrap only-diff" if only_diff else "cmp-config-wrap"),
     ])
-
-
-# Tabs whose body is built only when first opened: the config diff of many runs is large, and the
-# hyper-parameter charts would load plotly.js and query every run of the filter for a tab nobody opened.
-LAZY = ("config", "hparams")
 
 
 def header(found: list[RunId], q: str) -> html.Div:
@@ -164,7 +165,7 @@ def empty_layout(q: str, missing: list[RunId]) -> html.Div:
         dcc.Store(id="cmp-ids", data=[]),
         dcc.Store(id="cmp-lazy", data=None),
         dcc.Tabs(id="cmp-tabs", value="hparams", children=[dcc.Tab(label="Hyper-parameters", value="hparams")]),
-        *[section(name, html.Div(), "hparams") for name, _ in TABS if name != "hparams"],
+        *[section(t.name, html.Div(), "hparams") for t in TABS if t.name != "hparams"],
         section("hparams", hparams_section(q), "hparams"),
     ], className="page cmp-page")
 
@@ -231,51 +232,13 @@ function (tab, metrics, smooth, x, y, labels, group, groupKeys, charts, band) {
 """
 
 
-def register(app: Dash) -> None:
-    register_plot_panel(app, PREFIX)
-    register_hparams(app)
-    clientside_callback(
-        URL_STATE_JS, Output("cmp-url-sink", "data"), Input("cmp-tabs", "value"),
-        *[Input(f"{PREFIX}-{name}", "value") for name in ("metrics", "smooth", "x", "y", "labels", "group",
-                                                           "group-keys", "layout", "band")],
-    )
-
-    @app.callback(
-        *[Output(f"cmp-sec-{name}", "style") for name, _ in TABS],
-        Input("cmp-tabs", "value"),
-        prevent_initial_call=True,  # the layout shows the tab it was built for
-    )
-    def switch_tab(tab):
-        return [None if name == tab else {"display": "none"} for name, _ in TABS]
-
-    @app.callback(
-        *[Output(f"cmp-sec-{name}", "children") for name in LAZY],
-        Output("cmp-lazy", "data"),
-        Input("cmp-tabs", "value"),
-        State("cmp-lazy", "data"),
-        State("cmp-ids", "data"),
-        prevent_initial_call=True,
-    )
-    def open_lazy_tab(tab, lazy, run_ids):
-        """Build a hidden tab's body the first time it is opened."""
-        if not lazy or not (lazy.get("tabs") or {}).get(tab):
-            raise PreventUpdate
-        out: list[Any] = [no_update] * len(LAZY)
-        if tab == "config":
-            try:
-                docs, _ = load_docs(list(run_ids or []))
-            except StoreError as e:
-                docs, out[LAZY.index(tab)] = {}, html.Div(f"Cannot load the runs: {e}", className="cmp-warning")
-            if docs:
-                out[LAZY.index(tab)] = config_body(docs)
-        else:
-            out[LAZY.index(tab)] = hparams_section(lazy.get("q") or "", list(run_ids or []))
-        return *out, {**lazy, "tabs": {k: v for k, v in lazy["tabs"].items() if k != tab}}
-
+def register_config(app: Dash) -> None:
     @app.callback(Output("cmp-config", "className"), Input("cmp-only-diff", "value"))
     def only_differences(value):
         return "cmp-config-wrap only-diff" if value else "cmp-config-wrap"
 
+
+def register_summary(app: Dash) -> None:
     @app.callback(Output("cmp-summary", "children"), Input("cmp-tabs", "value"), State("cmp-ids", "data"),
                   State("cmp-summary", "children"))
     def summary(tab, run_ids, current):
@@ -290,35 +253,112 @@ def register(app: Dash) -> None:
         rows = metric_summary(series, run_ids)
         return summary_table(rows, run_ids, href, {n: lower_is_better(n) for n in names})
 
-    @app.callback(Output("cmp-out-diff", "children"), Input("cmp-out-a", "value"), Input("cmp-out-b", "value"),
-                  Input("cmp-tabs", "value"), State("cmp-ids", "data"))
-    def output_diff(a, b, tab, run_ids):
-        if tab != "output" or a is None or b is None:
-            raise PreventUpdate
-        ids = id_lookup(run_ids)
-        try:
-            doc_a, doc_b = get_store().get_run(ids[a]), get_store().get_run(ids[b])
-        except (StoreError, KeyError) as e:
-            return html.Div(f"Cannot load the runs: {e}", className="cmp-warning")
-        out_a, out_b = str(doc_a.get("captured_out") or ""), str(doc_b.get("captured_out") or "")
-        if not out_a and not out_b:
-            return html.Div("Neither run captured any output.", className="pp-empty")
-        cut = max(len(out_a), len(out_b)) > MAX_OUTPUT_CHARS
-        text_a, text_b = plain_text(out_a[-MAX_OUTPUT_CHARS:]), plain_text(out_b[-MAX_OUTPUT_CHARS:])
-        note = html.P(f"Outputs longer than {MAX_OUTPUT_CHARS:,} characters: comparing their ends only.",
-                      className="cmp-note") if cut else None
-        return html.Div([note, diff_view(text_diff(text_a, text_b, f"#{a}", f"#{b}"), "The outputs are identical.")])
 
-    @app.callback(Output("cmp-src-diff", "children"), Input("cmp-src-a", "value"), Input("cmp-src-b", "value"),
-                  Input("cmp-tabs", "value"), State("cmp-ids", "data"))
-    def sources_diff(a, b, tab, run_ids):
-        if tab != "sources" or a is None or b is None:
+def output_diff(a: RunId, b: RunId) -> Any:
+    """The captured outputs of two runs, diffed as plain text (their ends, when long)."""
+    doc_a, doc_b = get_store().get_run(a), get_store().get_run(b)
+    out_a, out_b = str(doc_a.get("captured_out") or ""), str(doc_b.get("captured_out") or "")
+    if not out_a and not out_b:
+        return html.Div("Neither run captured any output.", className="pp-empty")
+    cut = max(len(out_a), len(out_b)) > MAX_OUTPUT_CHARS
+    text_a, text_b = plain_text(out_a[-MAX_OUTPUT_CHARS:]), plain_text(out_b[-MAX_OUTPUT_CHARS:])
+    note = html.P(f"Outputs longer than {MAX_OUTPUT_CHARS:,} characters: comparing their ends only.",
+                  className="cmp-note") if cut else None
+    return html.Div([note, diff_view(text_diff(text_a, text_b, f"#{a}", f"#{b}"), "The outputs are identical.")])
+
+
+def pair_section(kind: str) -> Callable[[Compared], Any]:
+    """A pair tab's body: two run pickers (`cmp-{kind}-a`, `-b`) over the diff (`cmp-{kind}-diff`)."""
+    return lambda c: html.Div([pair_picker(f"cmp-{kind}-a", f"cmp-{kind}-b", c.run_ids), html.Div(id=f"cmp-{kind}-diff")])
+
+
+def register_pair_diff(app: Dash, tab: str, kind: str, what: str, diff: Callable[[RunId, RunId], Any]) -> None:
+    """While `tab` shows, the two runs picked in `cmp-{kind}-a`/`-b` diffed by `diff(a, b)`."""
+    @app.callback(Output(f"cmp-{kind}-diff", "children"), Input(f"cmp-{kind}-a", "value"),
+                  Input(f"cmp-{kind}-b", "value"), Input("cmp-tabs", "value"), State("cmp-ids", "data"))
+    def pair_diff(a, b, shown, run_ids):
+        if shown != tab or a is None or b is None:
             raise PreventUpdate
         ids = id_lookup(run_ids)
         try:
-            return source_diffs(ids[a], ids[b])
+            return diff(ids[a], ids[b])
         except (StoreError, KeyError) as e:
-            return html.Div(f"Cannot load the sources: {e}", className="cmp-warning")
+            return html.Div(f"Cannot load the {what}: {e}", className="cmp-warning")
+
+
+class Compared(NamedTuple):
+    """What a tab's body is built from: the runs found, the filter, the URL's parameters, and the run
+    documents the layout read (None when a lazy tab is opened later)."""
+
+    run_ids: list[RunId]
+    q: str
+    params: dict[str, Any]
+    docs: dict[RunId, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class CompareTab:
+    """One tab of the compare page: its name (in the URL), label, body, callbacks, and whether its body is
+    built only when first opened (`lazy`)."""
+
+    name: str
+    label: str
+    render: Callable[[Compared], Any]
+    register: Callable[[Dash], None] | None = None
+    lazy: bool = False
+
+
+# Lazy tabs: the config diff of many runs is large, and the hyper-parameter charts would load plotly.js and
+# query every run of the filter for a tab nobody opened.
+TABS = [
+    CompareTab("metrics", "Metrics", lambda c: plot_panel_layout(PREFIX, c.run_ids, **panel_state(c.params)),
+               register=lambda app: register_plot_panel(app, PREFIX)),
+    CompareTab("config", "Config diff", config_section, register=register_config, lazy=True),
+    CompareTab("summary", "Metric summary", lambda c: html.Div(id="cmp-summary"), register=register_summary),
+    CompareTab("output", "Output diff", pair_section("out"),
+               register=lambda app: register_pair_diff(app, "output", "out", "runs", output_diff)),
+    CompareTab("sources", "Source diff", pair_section("src"),
+               register=lambda app: register_pair_diff(app, "sources", "src", "sources", source_diffs)),
+    CompareTab("hparams", "Hyper-parameters", lambda c: hparams_section(c.q, c.run_ids), register=register_hparams,
+               lazy=True),
+]
+BY_NAME = {t.name: t for t in TABS}
+LAZY = [t.name for t in TABS if t.lazy]
+
+
+def register(app: Dash) -> None:
+    for tab in TABS:
+        if tab.register is not None:
+            tab.register(app)
+    clientside_callback(
+        URL_STATE_JS, Output("cmp-url-sink", "data"), Input("cmp-tabs", "value"),
+        *[Input(f"{PREFIX}-{name}", "value") for name in ("metrics", "smooth", "x", "y", "labels", "group",
+                                                           "group-keys", "layout", "band")],
+    )
+
+    @app.callback(
+        *[Output(f"cmp-sec-{t.name}", "style") for t in TABS],
+        Input("cmp-tabs", "value"),
+        prevent_initial_call=True,  # the layout shows the tab it was built for
+    )
+    def switch_tab(tab):
+        return [None if t.name == tab else {"display": "none"} for t in TABS]
+
+    @app.callback(
+        *[Output(f"cmp-sec-{name}", "children") for name in LAZY],
+        Output("cmp-lazy", "data"),
+        Input("cmp-tabs", "value"),
+        State("cmp-lazy", "data"),
+        State("cmp-ids", "data"),
+        prevent_initial_call=True,
+    )
+    def open_lazy_tab(tab, lazy, run_ids):
+        """Build a hidden tab's body the first time it is opened."""
+        if not lazy or not (lazy.get("tabs") or {}).get(tab):
+            raise PreventUpdate
+        out: list[Any] = [no_update] * len(LAZY)
+        out[LAZY.index(tab)] = BY_NAME[tab].render(Compared(list(run_ids or []), lazy.get("q") or "", {}))
+        return *out, {**lazy, "tabs": {k: v for k, v in lazy["tabs"].items() if k != tab}}
 
 
 PAGE = Page(name="compare", path="/compare", layout=layout, register=register, title="Compare", nav=True)

@@ -20,11 +20,10 @@ from omnidash.components.figures import (
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
 from omnidash.core.compare import brush_query, lower_is_better, run_ids_query
-from omnidash.core.types import ColumnInfo, RunId
+from omnidash.core.types import RunId
+from omnidash.pages.column_choices import MAX_AXES, default_choices
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
 from omnidash.store.base import MAX_PAGE, StoreError
-
-MAX_AXES = 12  # parallel coordinates stay readable up to about a dozen axes
 
 
 def href(path: str) -> str:
@@ -33,19 +32,6 @@ def href(path: str) -> str:
 
 def _metric_of(col: str) -> str:
     return col[col.index("(") + 1 : col.rindex(")")].split(",")[0].strip() if "(" in col else col
-
-
-def default_choices(cols: list[ColumnInfo]) -> tuple[list[str], list[str], list[str], str | None]:
-    """(config columns, metric columns, default axes, default metric)."""
-    config = [c for c in cols if c.kind == "config"]
-    config_names = [c.name for c in config]
-    metrics = [c.name for c in cols if c.kind == "metric"]
-    varying = [c.name for c in config if c.varies and c.name.split(".")[-1] not in ("seed", "tags")]
-    axes = varying[:MAX_AXES] or config_names[:MAX_AXES]
-    lasts = [m for m in metrics if m.startswith("last(")]
-    preferred = [m for m in lasts if any(k in m.lower() for k in ("val", "acc", "test"))]
-    metric = (preferred or lasts or metrics or [None])[0]
-    return config_names, metrics, axes, metric
 
 
 def distinct_count(rows: list[dict[str, Any]], col: str) -> int:

@@ -14,22 +14,11 @@ from omnidash.core.types import RunId
 from omnidash.core.values import decode_value
 from omnidash.pages import Page
 from omnidash.pages.permissions import can, write_permissions
+from omnidash.pages.run_detail_callbacks import register_callbacks
 from omnidash.pages.run_detail_data import resolve_run
-from omnidash.pages.run_detail_tabs import render_tab
+from omnidash.pages.run_detail_tabs import render_tab, visible_tabs
 from omnidash.store.base import NotFound, RunStore
 from omnidash.store.rows import experiment_of, hostname_of, notes_of, status_of, tags_of
-
-
-def visible_tabs(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    """The tabs this run has something for, labelled with counts."""
-    tabs = []
-    for value, label in rd.TABS:
-        if value == "failure" and not doc.get("fail_trace"):
-            continue
-        if value == "artifacts":
-            label = f"Artifacts ({len(doc.get('artifacts') or [])})"
-        tabs.append((value, label))
-    return tabs
 
 
 def default_tab(doc: dict[str, Any], status: str, store: RunStore, run_id: RunId) -> str:
@@ -97,8 +86,6 @@ def layout(run_id: str = "", tab: str = "", **_: Any) -> Any:
 
 
 def register(app: Dash) -> None:
-    from omnidash.pages.run_detail_callbacks import register_callbacks
-
     register_callbacks(app)
 
 

@@ -1,56 +1,17 @@
-"""Callbacks of the run detail page. Each one turns a UI event into one store call."""
+"""Callbacks of the run detail page (its tabs' own are in run_detail_tabs). Each one turns a UI event into one
+store call."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 from omnidash.components import run_detail as rd
-from omnidash.components.terminal import search_hits
-from omnidash.components.tree import json_tree
 from omnidash.context import get_store
-from omnidash.core.output import DEFAULT_WINDOW, next_window_size, search_output
-from omnidash.pages.run_detail_tabs import (
-    PLOT_PREFIX,
-    artifact_preview,
-    output_data,
-    plot_panel_module,
-    render_tab,
-    source_body,
-)
+from omnidash.pages.run_detail_tabs import first_click, register_tabs, render_tab, run_status, store_problem
 from omnidash.store.base import Conflict, NotFound, StoreError
-from omnidash.store.rows import notes_of, status_of, tags_of
-
-DRAW_TERMINAL_JS = """
-function(data) {
-    var pre = document.getElementById('rd-out-pre');
-    if (!pre || !data) { return window.dash_clientside.no_update; }
-    var frag = document.createDocumentFragment();
-    var spans = data.spans || [];
-    for (var i = 0; i < spans.length; i++) {
-        var s = spans[i];
-        if (s.length === 1) { frag.appendChild(document.createTextNode(s[0])); continue; }
-        var el = document.createElement('span');
-        el.textContent = s[0];
-        if (s[1]) { el.className = s[1]; }
-        if (s[2]) { el.style.color = s[2]; }
-        if (s[3]) { el.style.backgroundColor = s[3]; }
-        frag.appendChild(el);
-    }
-    if (!spans.length) {
-        var empty = document.createElement('span');
-        empty.className = 'terminal-empty';
-        empty.textContent = pre.dataset.empty || '';
-        frag.appendChild(empty);
-    }
-    pre.replaceChildren(frag);
-    var box = document.getElementById('rd-out-body');
-    if (box) { box.scrollTop = data.scroll === 'top' ? 0 : box.scrollHeight; }
-    return {spans: spans.length, at: data.at};
-}
-"""
+from omnidash.store.rows import notes_of, tags_of
 
 TAB_URL_JS = """
 function(tab) {
@@ -64,29 +25,6 @@ function(tab) {
 """
 
 
-def first_click() -> Any:
-    """The pattern id whose button was really clicked (new buttons arrive with n_clicks=0)."""
-    for trig in ctx.triggered:
-        if trig.get("value"):
-            return ctx.triggered_id
-    raise PreventUpdate
-
-
-def run_status(doc: dict[str, Any]) -> str:
-    store = get_store()
-    return status_of(doc, datetime.now(UTC), store.probably_dead_after)
-
-
-def captured_out(doc: dict[str, Any]) -> str:
-    out = doc.get("captured_out")
-    return out if isinstance(out, str) else ""
-
-
-def store_problem(e: StoreError) -> html.Div:
-    return html.Div([html.P("The data source did not answer.", className="tab-error"),
-                     html.P(str(e), className="muted")])
-
-
 def parse_new_tags(text: str) -> list[str]:
     """The tags typed in the input, comma separated (the store strips, de-duplicates and limits them)."""
     return (text or "").split(",")
@@ -98,16 +36,12 @@ def merged_notes(mine: str, theirs: str) -> str:
 
 
 def register_callbacks(app: Dash) -> None:
-    panel = plot_panel_module()
-    if panel is not None:
-        panel.register_plot_panel(app, PLOT_PREFIX)
-
+    register_tabs(app)
     app.clientside_callback(TAB_URL_JS, Output("rd-tabs", "className"), Input("rd-tabs", "value"))
     app.clientside_callback(
         "function(target) { if (target) { window.location.assign(target); } return window.dash_clientside.no_update; }",
         Output("rd-deleted", "modified_timestamp"), Input("rd-deleted", "data"), prevent_initial_call=True,
     )
-    app.clientside_callback(DRAW_TERMINAL_JS, Output("rd-out-rendered", "data"), Input("rd-out-data", "data"))
 
     @app.callback(Output("rd-tab-body", "children"), Input("rd-tabs", "value"), State("rd-run-id", "data"),
                   prevent_initial_call=True)
@@ -120,73 +54,6 @@ def register_callbacks(app: Dash) -> None:
         except StoreError as e:
             return store_problem(e)
         return render_tab(tab, run_id, doc, run_status(doc), store)
-
-    @app.callback(Output("rd-config-tree", "children"), Input("rd-config-search", "value"),
-                  State("rd-config-data", "data"), prevent_initial_call=True)
-    def search_config(query: str | None, data: dict[str, Any]) -> Any:
-        return json_tree(data.get("config"), marked=data.get("marked") or [], query=query or "")
-
-    @app.callback(
-        Output("rd-out-data", "data"),
-        Output("rd-out-info", "children"),
-        Output("rd-out-size", "data"),
-        Output("rd-out-more", "hidden"),
-        Output("rd-out-tick", "disabled"),
-        Output("rd-out-len", "data"),
-        Output("rd-status", "children"),
-        Input("rd-out-more", "n_clicks"),
-        Input("rd-out-tick", "n_intervals"),
-        State("rd-out-size", "data"),
-        State("rd-out-len", "data"),
-        State("rd-run-id", "data"),
-        prevent_initial_call=True,
-    )
-    def update_output(_more: int, _tick: int, size: int | None, shown_len: int | None, run_id: Any) -> Any:
-        try:
-            doc = get_store().get_run(run_id)
-        except StoreError as e:  # keep what is shown, say why it is not refreshed
-            return no_update, f"Output not refreshed: {e}", no_update, no_update, no_update, no_update, no_update
-        text = captured_out(doc)
-        status = run_status(doc)
-        running = status == "RUNNING"
-        badge = rd.status_badge(status) if not running else no_update  # the run ended while we watched
-        size = size or DEFAULT_WINDOW
-        scroll = "bottom"
-        if ctx.triggered_id == "rd-out-more":
-            size, scroll = next_window_size(size), "top"
-        elif shown_len == len(text):  # a tick with nothing new: send nothing
-            return no_update, no_update, no_update, no_update, not running, no_update, badge
-        data, info, truncated = output_data(text, size, scroll)
-        return data, info, size, not truncated, not running, len(text), badge
-
-    @app.callback(Output("rd-out-hits", "children"), Input("rd-out-search", "value"), State("rd-run-id", "data"),
-                  prevent_initial_call=True)
-    def search_out(query: str | None, run_id: Any) -> Any:
-        if not query:
-            return None
-        try:
-            result = search_output(captured_out(get_store().get_run(run_id)), query)
-        except StoreError as e:
-            return store_problem(e)
-        return search_hits(result.hits, query, result.truncated)
-
-    @app.callback(Output("rd-src-body", "children"), Input({"type": "rd-src-view", "index": ALL}, "n_clicks"),
-                  State("rd-src-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
-    def view_source(_clicks: list[int], names: list[str], run_id: Any) -> Any:
-        index = first_click()["index"]
-        try:
-            return source_body(get_store(), run_id, names[index])
-        except StoreError as e:
-            return store_problem(e)
-
-    @app.callback(Output("rd-art-body", "children"), Input({"type": "rd-art-view", "index": ALL}, "n_clicks"),
-                  State("rd-art-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
-    def view_artifact(_clicks: list[int], names: list[str], run_id: Any) -> Any:
-        index = first_click()["index"]
-        try:
-            return artifact_preview(get_store(), run_id, names[index])
-        except StoreError as e:
-            return store_problem(e)
 
     @app.callback(
         Output("rd-tags", "children"),

@@ -1,4 +1,5 @@
-"""The content of each tab of the run detail page, built from the run document and the store."""
+"""The tabs of the run detail page: each one a `RunTab` (name, label, when it shows, its body, its callbacks) in
+`TABS`, the one list the page, its tab switch and its callbacks read. Adding a tab is one entry."""
 
 from __future__ import annotations
 
@@ -8,19 +9,32 @@ import io
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from dash import dcc, html
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 from omnidash.components import run_detail as rd
-from omnidash.components.terminal import terminal, terminal_payload
+from omnidash.components.terminal import search_hits, terminal, terminal_payload
 from omnidash.components.tree import dotted_paths, json_tree
-from omnidash.context import get_settings
-from omnidash.core.output import DEFAULT_WINDOW, MAX_WINDOW, count_lines, render_terminal, tail_window
+from omnidash.context import get_settings, get_store
+from omnidash.core.output import (
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+    count_lines,
+    next_window_size,
+    render_terminal,
+    search_output,
+    tail_window,
+)
 from omnidash.core.run_view import format_size, format_time, reproduce_command
 from omnidash.core.types import RunId
 from omnidash.core.values import decode_value
+from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
 from omnidash.store.base import NotFound, RunStore, StoreError
+from omnidash.store.rows import status_of
 
 PREVIEW_LIMIT = 5 * 1024 * 1024  # bytes read for a preview
 SOURCE_LIMIT = 1024 * 1024
@@ -29,6 +43,35 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp", ".svg": "image/svg+xml", ".bmp": "image/bmp"}
 TEXT_EXTS = (".txt", ".log", ".md", ".py", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".sh", ".out", ".err")
 PLOT_PREFIX = "run-metrics"
+
+DRAW_TERMINAL_JS = """
+function(data) {
+    var pre = document.getElementById('rd-out-pre');
+    if (!pre || !data) { return window.dash_clientside.no_update; }
+    var frag = document.createDocumentFragment();
+    var spans = data.spans || [];
+    for (var i = 0; i < spans.length; i++) {
+        var s = spans[i];
+        if (s.length === 1) { frag.appendChild(document.createTextNode(s[0])); continue; }
+        var el = document.createElement('span');
+        el.textContent = s[0];
+        if (s[1]) { el.className = s[1]; }
+        if (s[2]) { el.style.color = s[2]; }
+        if (s[3]) { el.style.backgroundColor = s[3]; }
+        frag.appendChild(el);
+    }
+    if (!spans.length) {
+        var empty = document.createElement('span');
+        empty.className = 'terminal-empty';
+        empty.textContent = pre.dataset.empty || '';
+        frag.appendChild(empty);
+    }
+    pre.replaceChildren(frag);
+    var box = document.getElementById('rd-out-body');
+    if (box) { box.scrollTop = data.scroll === 'top' ? 0 : box.scrollHeight; }
+    return {spans: spans.length, at: data.at};
+}
+"""
 
 
 # -- links ------------------------------------------------------------------------------------------
@@ -61,28 +104,30 @@ def time_format() -> Callable[[Any], str | None]:
     return lambda value: format_time(value, tz)
 
 
-# -- tabs ----------------------------------------------------------------------------------------------
-def render_tab(tab: str, run_id: RunId, doc: Mapping[str, Any], status: str, store: RunStore) -> Any:
-    """The body of one tab."""
-    builders: dict[str, Callable[[], Any]] = {
-        "metrics": lambda: metrics_tab(run_id, store),
-        "config": lambda: config_tab(doc),
-        "output": lambda: output_tab(run_id, doc, status),
-        "failure": lambda: rd.failure_view(doc.get("fail_trace")),
-        "info": lambda: json_tree(doc.get("info"), empty_text="No info recorded."),
-        "meta": lambda: meta_tab(doc),
-        "host": lambda: json_tree(doc.get("host"), empty_text="No host information recorded."),
-        "experiment": lambda: experiment_tab(run_id, doc, store),
-        "artifacts": lambda: artifacts_tab(run_id, store),
-    }
-    builder = builders.get(tab, builders["config"])
-    try:
-        return builder()
-    except StoreError as e:
-        return html.Div([html.P("This part of the run cannot be shown."), html.P(str(e), className="muted")],
-                        className="tab-error")
+# -- what callbacks share ----------------------------------------------------------------------------------
+def first_click() -> Any:
+    """The pattern id whose button was really clicked (new buttons arrive with n_clicks=0)."""
+    for trig in ctx.triggered:
+        if trig.get("value"):
+            return ctx.triggered_id
+    raise PreventUpdate
 
 
+def run_status(doc: Mapping[str, Any]) -> str:
+    return status_of(doc, datetime.now(UTC), get_store().probably_dead_after)
+
+
+def captured_out(doc: Mapping[str, Any]) -> str:
+    out = doc.get("captured_out")
+    return out if isinstance(out, str) else ""
+
+
+def store_problem(e: StoreError) -> html.Div:
+    return html.Div([html.P("The data source did not answer.", className="tab-error"),
+                     html.P(str(e), className="muted")])
+
+
+# -- config ----------------------------------------------------------------------------------------------
 def config_tab(doc: Mapping[str, Any]) -> html.Div:
     config = decode_value(doc.get("config") or {})
     if isinstance(config, dict):
@@ -107,6 +152,13 @@ def config_tab(doc: Mapping[str, Any]) -> html.Div:
     )
 
 
+def register_config(app: Dash) -> None:
+    @app.callback(Output("rd-config-tree", "children"), Input("rd-config-search", "value"),
+                  State("rd-config-data", "data"), prevent_initial_call=True)
+    def search_config(query: str | None, data: dict[str, Any]) -> Any:
+        return json_tree(data.get("config"), marked=data.get("marked") or [], query=query or "")
+
+
 def meta_tab(doc: Mapping[str, Any]) -> html.Div:
     return html.Div([rd.reproduce_block(reproduce_command(doc)),
                      json_tree(doc.get("meta"), empty_text="No meta information recorded.", open_depth=1)])
@@ -128,7 +180,7 @@ def output_data(text: str, size: int, scroll: str = "bottom") -> tuple[dict[str,
 
 
 def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
-    text = doc.get("captured_out") if isinstance(doc.get("captured_out"), str) else ""
+    text = captured_out(doc)
     data, info, truncated = output_data(text, DEFAULT_WINDOW)
     running = status == "RUNNING"
     return html.Div(
@@ -156,40 +208,57 @@ def output_tab(run_id: RunId, doc: Mapping[str, Any], status: str) -> html.Div:
     )
 
 
+def register_output(app: Dash) -> None:
+    app.clientside_callback(DRAW_TERMINAL_JS, Output("rd-out-rendered", "data"), Input("rd-out-data", "data"))
+
+    @app.callback(
+        Output("rd-out-data", "data"),
+        Output("rd-out-info", "children"),
+        Output("rd-out-size", "data"),
+        Output("rd-out-more", "hidden"),
+        Output("rd-out-tick", "disabled"),
+        Output("rd-out-len", "data"),
+        Output("rd-status", "children"),
+        Input("rd-out-more", "n_clicks"),
+        Input("rd-out-tick", "n_intervals"),
+        State("rd-out-size", "data"),
+        State("rd-out-len", "data"),
+        State("rd-run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def update_output(_more: int, _tick: int, size: int | None, shown_len: int | None, run_id: Any) -> Any:
+        try:
+            doc = get_store().get_run(run_id)
+        except StoreError as e:  # keep what is shown, say why it is not refreshed
+            return no_update, f"Output not refreshed: {e}", no_update, no_update, no_update, no_update, no_update
+        text = captured_out(doc)
+        status = run_status(doc)
+        running = status == "RUNNING"
+        badge = rd.status_badge(status) if not running else no_update  # the run ended while we watched
+        size = size or DEFAULT_WINDOW
+        scroll = "bottom"
+        if ctx.triggered_id == "rd-out-more":
+            size, scroll = next_window_size(size), "top"
+        elif shown_len == len(text):  # a tick with nothing new: send nothing
+            return no_update, no_update, no_update, no_update, not running, no_update, badge
+        data, info, truncated = output_data(text, size, scroll)
+        return data, info, size, not truncated, not running, len(text), badge
+
+    @app.callback(Output("rd-out-hits", "children"), Input("rd-out-search", "value"), State("rd-run-id", "data"),
+                  prevent_initial_call=True)
+    def search_out(query: str | None, run_id: Any) -> Any:
+        if not query:
+            return None
+        try:
+            result = search_output(captured_out(get_store().get_run(run_id)), query)
+        except StoreError as e:
+            return store_problem(e)
+        return search_hits(result.hits, query, result.truncated)
+
+
 # -- metrics ------------------------------------------------------------------------------------------
-def plot_panel_module() -> Any:
-    try:
-        from omnidash.pages import plot_panel
-    except ImportError:
-        return None
-    if hasattr(plot_panel, "plot_panel_layout") and hasattr(plot_panel, "register_plot_panel"):
-        return plot_panel
-    return None
-
-
-def metrics_tab(run_id: RunId, store: RunStore) -> Any:
-    panel = plot_panel_module()
-    if panel is not None:
-        return panel.plot_panel_layout(PLOT_PREFIX, [run_id])
-    return simple_metric_charts(run_id, store)
-
-
-def simple_metric_charts(run_id: RunId, store: RunStore) -> html.Div:
-    """One small chart per metric (used until the shared plot panel is available)."""
-    import plotly.graph_objects as go
-
-    names = store.metric_names([run_id]).get(run_id) or []
-    if not names:
-        return html.P("This run logged no metrics.", className="muted")
-    series = store.metric_series([run_id], names, max_points=2000)
-    graphs = []
-    for s in sorted(series, key=lambda s: s.name):
-        fig = go.Figure(go.Scatter(x=s.steps, y=s.values, mode="lines", name=s.name, connectgaps=False))
-        fig.update_layout(title={"text": s.name, "font": {"size": 13}}, margin={"l": 40, "r": 10, "t": 30, "b": 30},
-                          height=240, template="plotly_white", paper_bgcolor="rgba(0,0,0,0)",
-                          plot_bgcolor="rgba(0,0,0,0)", xaxis_title="step")
-        graphs.append(dcc.Graph(figure=fig, config={"displaylogo": False}, className="metric-graph"))
-    return html.Div(graphs, className="metric-grid")
+def register_metrics(app: Dash) -> None:
+    register_plot_panel(app, PLOT_PREFIX)
 
 
 # -- experiment and sources ----------------------------------------------------------------------------
@@ -208,6 +277,18 @@ def source_body(store: RunStore, run_id: RunId, name: str) -> Any:
     with stream:
         raw = stream.read(SOURCE_LIMIT + 1)
     return rd.source_view(name, raw[:SOURCE_LIMIT].decode("utf-8", "replace"), len(raw) > SOURCE_LIMIT)
+
+
+def register_file_view(app: Dash, kind: str, body: Callable[[RunStore, RunId, str], Any]) -> None:
+    """Clicking "view" on row `index` of the `rd-{kind}` file list shows `body(store, run_id, name)`."""
+    @app.callback(Output(f"rd-{kind}-body", "children"), Input({"type": f"rd-{kind}-view", "index": ALL}, "n_clicks"),
+                  State(f"rd-{kind}-names", "data"), State("rd-run-id", "data"), prevent_initial_call=True)
+    def view_file(_clicks: list[int], names: list[str], run_id: Any) -> Any:
+        index = first_click()["index"]
+        try:
+            return body(get_store(), run_id, names[index])
+        except StoreError as e:
+            return store_problem(e)
 
 
 # -- artifacts --------------------------------------------------------------------------------------------
@@ -270,3 +351,67 @@ def csv_table(text: str, delimiter: str) -> Any:
         if len(rows) < CSV_ROWS:
             rows.append(row)
     return rd.csv_preview(header, rows, total)
+
+
+# -- the tabs --------------------------------------------------------------------------------------------------
+class ShownRun(NamedTuple):
+    """What a tab's body is built from."""
+
+    run_id: RunId
+    doc: Mapping[str, Any]
+    status: str
+    store: RunStore
+
+
+@dataclass(frozen=True)
+class RunTab:
+    """One tab of the run page: `name` (in the URL), `label` (or how to label it for a run), when it shows,
+    how its body renders, and the callbacks its body needs (registered once per app)."""
+
+    name: str
+    label: str | Callable[[Mapping[str, Any]], str]
+    render: Callable[[ShownRun], Any]
+    shows: Callable[[Mapping[str, Any]], bool] = lambda doc: True
+    register: Callable[[Dash], None] | None = None
+
+    def label_for(self, doc: Mapping[str, Any]) -> str:
+        return self.label(doc) if callable(self.label) else self.label
+
+
+TABS = [
+    RunTab("metrics", "Metrics", lambda r: plot_panel_layout(PLOT_PREFIX, [r.run_id]), register=register_metrics),
+    RunTab("config", "Config", lambda r: config_tab(r.doc), register=register_config),
+    RunTab("output", "Output", lambda r: output_tab(r.run_id, r.doc, r.status), register=register_output),
+    RunTab("failure", "Failure", lambda r: rd.failure_view(r.doc.get("fail_trace")),
+           shows=lambda doc: bool(doc.get("fail_trace"))),
+    RunTab("info", "Info", lambda r: json_tree(r.doc.get("info"), empty_text="No info recorded.")),
+    RunTab("meta", "Meta", lambda r: meta_tab(r.doc)),
+    RunTab("host", "Host", lambda r: json_tree(r.doc.get("host"), empty_text="No host information recorded.")),
+    RunTab("experiment", "Experiment", lambda r: experiment_tab(r.run_id, r.doc, r.store),
+           register=lambda app: register_file_view(app, "src", source_body)),
+    RunTab("artifacts", lambda doc: f"Artifacts ({len(doc.get('artifacts') or [])})",
+           lambda r: artifacts_tab(r.run_id, r.store),
+           register=lambda app: register_file_view(app, "art", artifact_preview)),
+]
+BY_NAME = {t.name: t for t in TABS}
+
+
+def visible_tabs(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(name, label) of the tabs this run has something for, labelled with counts."""
+    return [(t.name, t.label_for(doc)) for t in TABS if t.shows(doc)]
+
+
+def render_tab(tab: str, run_id: RunId, doc: Mapping[str, Any], status: str, store: RunStore) -> Any:
+    """The body of one tab (an unknown name shows the config)."""
+    try:
+        return BY_NAME.get(tab, BY_NAME["config"]).render(ShownRun(run_id, doc, status, store))
+    except StoreError as e:
+        return html.Div([html.P("This part of the run cannot be shown."), html.P(str(e), className="muted")],
+                        className="tab-error")
+
+
+def register_tabs(app: Dash) -> None:
+    """Every tab's callbacks."""
+    for tab in TABS:
+        if tab.register is not None:
+            tab.register(app)

@@ -13,12 +13,15 @@ from omnidash.context import get_store
 from omnidash.core.types import DeleteReport, RunId
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
+from omnidash.pages.table_view import base_path, table_js, view_links
 from omnidash.store.base import StoreError
 from omnidash.store.common import check_tags
 from omnidash.store.rows import tags_of
 
 MAX_PREVIEWS = 50
 MAX_COMPARE = 20
+# what names the runs a bulk action applies to (see target_ids): the selected rows, "all runs matching", the view
+TARGET = (State(ui.GRID, "selectedRows"), State(ui.SELECT_ALL, "value"), State(ui.VIEW, "data"))
 
 
 def error_message(text: str) -> html.Div:
@@ -85,11 +88,7 @@ def register(app: Dash) -> None:
             raise PreventUpdate from None
         return tags, [html.Option(value=t) for t in tags]
 
-    app.clientside_callback(
-        "function(tags) { return window.dash_clientside.omnidash_table.setTagOptions(tags); }",
-        Output("tbl-sink-tags", "data"),
-        Input(ui.TAG_OPTIONS, "data"),
-    )
+    table_js(app, "setTagOptions", Output("tbl-sink-tags", "data"), Input(ui.TAG_OPTIONS, "data"))
 
     @app.callback(
         Output(ui.MESSAGE, "children"),
@@ -160,12 +159,8 @@ def register(app: Dash) -> None:
         """The plot panel under the table shows the selected runs (the first 20)."""
         return [r["id"] for r in selected or [] if isinstance(r, dict) and "id" in r][:MAX_COMPARE]
 
-    app.clientside_callback(
-        "function(n) { return window.dash_clientside.omnidash_table.deselectAll(n); }",
-        Output("tbl-sink-desel", "data"),
-        Input(ui.CLEAR_SELECTION, "n_clicks"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "deselectAll", Output("tbl-sink-desel", "data"), Input(ui.CLEAR_SELECTION, "n_clicks"),
+             prevent_initial_call=True)
 
     @app.callback(
         Output(ui.SELECT_ALL, "value"),
@@ -181,9 +176,7 @@ def register(app: Dash) -> None:
         Input(ui.BULK_ADD, "n_clicks"),
         Input(ui.BULK_REMOVE, "n_clicks"),
         State(ui.BULK_TAG, "value"),
-        State(ui.GRID, "selectedRows"),
-        State(ui.SELECT_ALL, "value"),
-        State(ui.VIEW, "data"),
+        *TARGET,
         State(ui.SOFT_REFRESH, "data"),
         prevent_initial_call=True,
     )
@@ -212,9 +205,7 @@ def register(app: Dash) -> None:
         Output(ui.MESSAGE, "children", allow_duplicate=True),
         Input(ui.BULK_DELETE, "n_clicks"),
         Input(ui.DELETE_CANCEL, "n_clicks"),
-        State(ui.GRID, "selectedRows"),
-        State(ui.SELECT_ALL, "value"),
-        State(ui.VIEW, "data"),
+        *TARGET,
         prevent_initial_call=True,
     )
     def ask_delete(_n, _cancel, selected, select_all, view):
@@ -259,9 +250,7 @@ def register(app: Dash) -> None:
         Output("url", "pathname", allow_duplicate=True),
         Output("url", "search", allow_duplicate=True),
         Input(ui.COMPARE, "n_clicks"),
-        State(ui.GRID, "selectedRows"),
-        State(ui.SELECT_ALL, "value"),
-        State(ui.VIEW, "data"),
+        *TARGET,
         prevent_initial_call=True,
     )
     def compare(n, selected, select_all, view):
@@ -274,8 +263,6 @@ def register(app: Dash) -> None:
             raise PreventUpdate from None
         if len(ids) < 2:
             raise PreventUpdate
-        from omnidash.pages.table import base_path
-
         return base_path() + "compare", "?" + urlencode({"runs": ",".join(str(i) for i in ids)}, safe=",")
 
     @app.callback(
@@ -289,8 +276,6 @@ def register(app: Dash) -> None:
     )
     def saved_views(_save, _deletes, name, view):
         """Save the current view under a name, or delete one; everyone using this database sees them."""
-        from omnidash.pages.table import base_path, view_search
-
         store = get_store()
         trigger = ctx.triggered_id
         try:
@@ -308,5 +293,4 @@ def register(app: Dash) -> None:
             views = store.list_views()
         except StoreError as e:
             return no_update, error_message(f"Could not change saved views: {e}")
-        links = [{"name": v.get("name"), "href": base_path() + view_search(v.get("state") or {})} for v in views]
-        return ui.view_links(links, base_path()), msg
+        return ui.view_links(view_links(views), base_path()), msg

@@ -19,6 +19,7 @@ from omnidash.context import get_settings, get_store
 from omnidash.pages import table_cache
 from omnidash.pages.permissions import can, write_permissions
 from omnidash.pages.table_state import View, sort_to_columns
+from omnidash.pages.table_view import base_path, listed_columns, table_js
 from omnidash.store.base import StoreError
 
 MAX_PICKER_OPTIONS = 300
@@ -60,8 +61,6 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
                      widths: dict[str, int]) -> list[dict]:
     """The grid's columnDefs (under their group headers) for a new set of visible columns, with the view's sort;
     tags and notes are editable only for users allowed to change them."""
-    from omnidash.pages.table import base_path
-
     settings = get_settings()
     read_only = not can(write_permissions(store, settings), "tags")
     defs = column_defs(visible, known, settings.timezone, base_path(), pinned, widths, read_only)
@@ -74,8 +73,6 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
 
 def defaults_for(store: Any, query: str, varying_only: bool) -> list[str]:
     """The default columns of a view: the config keys that vary among the runs its query lists."""
-    from omnidash.pages.table import listed_columns
-
     return default_columns(listed_columns(store, as_cols(table_cache.column_infos(store)), query), varying_only)
 
 
@@ -109,24 +106,13 @@ def order_from_state(column_state: list[dict] | None) -> tuple[list[str], list[s
 
 
 def register(app: Dash) -> None:
-    app.clientside_callback(
-        "function(n, hidden) { return window.dash_clientside.omnidash_table.togglePicker(n, hidden); }",
-        Output(ui.PICKER, "hidden"),
-        Input(ui.PICKER_TOGGLE, "n_clicks"),
-        State(ui.PICKER, "hidden"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "togglePicker", Output(ui.PICKER, "hidden"), Input(ui.PICKER_TOGGLE, "n_clicks"),
+             State(ui.PICKER, "hidden"), prevent_initial_call=True)
 
     # The grid reports its columnState on mount and on every sort too: only a change of order, pins or
     # widths goes to the server (a sort or the mount would hold the rows callback behind a no-op).
-    app.clientside_callback(
-        "function(state, last) { return window.dash_clientside.omnidash_table.columnMoves(state, last); }",
-        Output(ui.COLUMN_STATE, "data"),
-        Output(ui.COLUMN_STATE_LAST, "data"),
-        Input(ui.GRID, "columnState"),
-        State(ui.COLUMN_STATE_LAST, "data"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "columnMoves", Output(ui.COLUMN_STATE, "data"), Output(ui.COLUMN_STATE_LAST, "data"),
+             Input(ui.GRID, "columnState"), State(ui.COLUMN_STATE_LAST, "data"), prevent_initial_call=True)
 
     @app.callback(
         Output(ui.PICKER_LIST, "options"),

@@ -13,6 +13,7 @@ from omnidash.context import get_store
 from omnidash.core.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
+from omnidash.pages.table_view import base_path, value_columns
 from omnidash.store.base import StoreError, StoreUnavailable
 
 MAX_MEMBERS_SHOWN = 200
@@ -73,8 +74,6 @@ def register(app: Dash) -> None:
     )
     def grouping(keys, _token, visible, toggle, view, expanded):
         """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.core.grouping)."""
-        from omnidash.pages.table import base_path, value_columns
-
         keys = [k for k in keys or [] if k]
         expanded = list(expanded or [])
         trigger = ctx.triggered_id

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
@@ -23,9 +24,9 @@ from omnidash.pages.table_state import (
     sort_from_model,
     status_chips,
     toggle_status,
-    view_to_params,
 )
 from omnidash.pages.table_suggest import suggestions
+from omnidash.pages.table_view import export_href, search_of, table_js
 from omnidash.store.base import StoreError, StoreUnavailable
 
 EMPTY = {"rowData": [], "rowCount": 0}
@@ -72,7 +73,19 @@ def query_error(e: Exception, query: str) -> list:
     return fb.error_view(str(e), query, getattr(e, "position", None))
 
 
+def answers_or_wait() -> None:
+    """Go on when the database answers a ping; else no update (the retry timer asks again)."""
+    try:
+        get_store().ping()
+    except StoreError:
+        raise PreventUpdate from None
+
+
 def register(app: Dash, layout: Callable[..., Any]) -> None:
+    def layout_of(search: str) -> Any:
+        """The page for a URL's query string (Back/Forward, the database back)."""
+        return layout(**dict(parse_qsl(search.lstrip("?"))))
+
     @app.callback(
         Output(ui.GRID, "getRowsResponse"),
         Output(ui.COUNT, "children"),
@@ -159,15 +172,9 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
             block, block["total"]
 
     # The grid's requests: the first one is answered from the block the layout carries, the others here.
-    app.clientside_callback(
-        "function(req, preload) { return window.dash_clientside.omnidash_table.firstRows(req, preload); }",
-        Output(ui.GRID, "getRowsResponse", allow_duplicate=True),
-        Output(ui.ROWS_REQUEST, "data"),
-        Output(ui.PRELOAD, "data"),
-        Input(ui.GRID, "getRowsRequest"),
-        State(ui.PRELOAD, "data"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "firstRows", Output(ui.GRID, "getRowsResponse", allow_duplicate=True),
+             Output(ui.ROWS_REQUEST, "data"), Output(ui.PRELOAD, "data"), Input(ui.GRID, "getRowsRequest"),
+             State(ui.PRELOAD, "data"), prevent_initial_call=True)
 
     # Enter and Apply read the input's text in the browser: its `value` prop lags behind (debounced).
     app.clientside_callback(
@@ -196,24 +203,12 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         return [html.Option(value=o) for o in options]
 
     # URL state: committed views go to the address bar; Back/Forward re-render the page from it.
-    app.clientside_callback(
-        "function(view, defaults) { return window.dash_clientside.omnidash_table.pushUrl(view, defaults); }",
-        Output("tbl-sink-url", "data"),
-        Input(ui.VIEW, "data"),
-        State(ui.DEFAULTS, "data"),
-    )
-    app.clientside_callback(
-        "function(t) { return window.dash_clientside.omnidash_table.purge(t); }",
-        Output("tbl-sink-purge", "data"),
-        Input(ui.REFRESH, "data"),
-        prevent_initial_call=True,
-    )
-    app.clientside_callback(
-        "function(t) { return window.dash_clientside.omnidash_table.softRefresh(t); }",
-        Output("tbl-sink-soft", "data"),
-        Input(ui.SOFT_REFRESH, "data"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "pushUrl", Output("tbl-sink-url", "data"), Input(ui.VIEW, "data"),
+             State(ui.DEFAULTS, "data"))
+    table_js(app, "purge", Output("tbl-sink-purge", "data"), Input(ui.REFRESH, "data"),
+             prevent_initial_call=True)
+    table_js(app, "softRefresh", Output("tbl-sink-soft", "data"), Input(ui.SOFT_REFRESH, "data"),
+             prevent_initial_call=True)
 
     @app.callback(
         Output("page-content", "children", allow_duplicate=True),
@@ -223,7 +218,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     def restore_from_history(data: dict | None):
         if not data:
             raise PreventUpdate
-        return layout(**dict(parse_qsl(str(data.get("search") or "").lstrip("?"))))
+        return layout_of(str(data.get("search") or ""))
 
     @app.callback(
         Output("page-content", "children", allow_duplicate=True),
@@ -232,11 +227,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         prevent_initial_call=True,
     )
     def retry_offline_page(_n, search: str | None):
-        try:
-            get_store().ping()
-        except StoreError:
-            raise PreventUpdate from None
-        return layout(**dict(parse_qsl((search or "").lstrip("?"))))
+        answers_or_wait()
+        return layout_of(search or "")
 
     @app.callback(
         Output(ui.BANNER, "hidden", allow_duplicate=True),
@@ -248,19 +240,12 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     )
     def retry(_n, token):
         """While the banner shows, ping; once the database answers, hide it and reload the rows."""
-        try:
-            get_store().ping()
-        except StoreError:
-            raise PreventUpdate from None
+        answers_or_wait()
         return True, True, (token or 0) + 1
 
     # auto-refresh: running rows update in place; new runs are announced, loaded on click
-    app.clientside_callback(
-        "function(n) { return window.dash_clientside.omnidash_table.runningIds(n); }",
-        Output(ui.RUNNING_IDS, "data"),
-        Input(ui.INTERVAL, "n_intervals"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "runningIds", Output(ui.RUNNING_IDS, "data"), Input(ui.INTERVAL, "n_intervals"),
+             prevent_initial_call=True)
 
     @app.callback(
         Output(ui.RUNNING_ROWS, "data"),
@@ -297,12 +282,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         stamp = "updated " + datetime.now(UTC).astimezone(_tz()).strftime("%H:%M:%S")
         return fresh, label, new <= 0, stamp, no_update, no_update, no_update
 
-    app.clientside_callback(
-        "function(rows) { return window.dash_clientside.omnidash_table.applyRows(rows); }",
-        Output("tbl-sink-rows", "data"),
-        Input(ui.RUNNING_ROWS, "data"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "applyRows", Output("tbl-sink-rows", "data"), Input(ui.RUNNING_ROWS, "data"),
+             prevent_initial_call=True)
 
     @app.callback(
         Output(ui.REFRESH, "data", allow_duplicate=True),
@@ -324,22 +305,15 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     )
     def page_size(size, view: dict):
         """The grid's block size is fixed when it is built: a new size re-renders the page from the URL."""
-        from omnidash.pages.table import default_page_size
-
         v = View.from_dict(view)
         if not size or int(size) == v.ps:
             raise PreventUpdate
         v.ps = int(size)
-        params = view_to_params(v, default_page_size())
-        return ("?" + urlencode(params)) if params else ""
+        return search_of(v)
 
     # double-clicking a row (outside the editable tags and notes) opens the run
-    app.clientside_callback(
-        "function(cell) { return window.dash_clientside.omnidash_table.openRun(cell); }",
-        Output("tbl-sink-open", "data"),
-        Input(ui.GRID, "cellDoubleClicked"),
-        prevent_initial_call=True,
-    )
+    table_js(app, "openRun", Output("tbl-sink-open", "data"), Input(ui.GRID, "cellDoubleClicked"),
+             prevent_initial_call=True)
 
     @app.callback(
         Output(ui.EXPORT, "href"),
@@ -348,14 +322,10 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         prevent_initial_call=True,  # the layout carries the link of the view it was built for
     )
     def export_link(view: dict, visible: list[str]):
-        from omnidash.pages.table import export_href
-
         return export_href(View.from_dict(view), visible or [])
 
 
 def _tz():
-    from zoneinfo import ZoneInfo
-
     try:
         return ZoneInfo(get_settings().timezone or "UTC")
     except Exception:  # noqa: BLE001 - a bad timezone setting falls back to UTC

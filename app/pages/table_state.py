@@ -250,6 +250,21 @@ def _regex_literal(text: str) -> str:
     return re.escape(str(text))
 
 
+COMPARISONS = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
+               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}  # AG Grid's date and number filters
+TEXT_MATCHES = {  # AG Grid's text filter: (the clause, how the text is matched: as is or as a regex of its own)
+    "equals": ("{col} == {v}", "{text}"), "notEqual": ("{col} != {v}", "{text}"),
+    "contains": ("{col} ~ {v}", "{regex}"), "notContains": ("not {col} ~ {v}", "{regex}"),
+    "startsWith": ("{col} ~ {v}", "^{regex}"), "endsWith": ("{col} ~ {v}", "{regex}$"),
+}
+
+
+def _day_or_time(value: Any) -> str:
+    """An AG Grid date ("2024-01-02 00:00:00") as the query language writes it: the day alone at midnight."""
+    text = (value or "")[:19].replace(" ", "T")
+    return text[:10] if text.endswith("T00:00:00") else text
+
+
 def _condition(col: str, f: dict[str, Any]) -> str | None:
     kind = f.get("filterType")
     op = f.get("type")
@@ -258,40 +273,24 @@ def _condition(col: str, f: dict[str, Any]) -> str | None:
     if op == "notBlank":
         return f"{col} exists"
     if kind == "date":
-        start = (f.get("dateFrom") or "")[:19].replace(" ", "T")
-        end = (f.get("dateTo") or "")[:19].replace(" ", "T")
-        start = start[:10] if start.endswith("T00:00:00") else start
-        end = end[:10] if end.endswith("T00:00:00") else end
-        ops = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
-               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}
+        start, end = _day_or_time(f.get("dateFrom")), _day_or_time(f.get("dateTo"))
         if op == "inRange" and start and end:
             return f"{col} >= {start} and {col} <= {end}"
-        if op in ops and start:
-            return f"{col} {ops[op]} {start}"
+        if op in COMPARISONS and start:
+            return f"{col} {COMPARISONS[op]} {start}"
         return None
     value = f.get("filter")
     if value is None or value == "":
         return None
     if kind == "number":
-        ops = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
-               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}
         if op == "inRange" and f.get("filterTo") is not None:
             return f"{col} >= {quote(value)} and {col} <= {quote(f['filterTo'])}"
-        return f"{col} {ops[op]} {quote(value)}" if op in ops else None
+        return f"{col} {COMPARISONS[op]} {quote(value)}" if op in COMPARISONS else None
+    if op not in TEXT_MATCHES:
+        return None
+    clause, operand = TEXT_MATCHES[op]
     text = str(value)
-    if op == "equals":
-        return f"{col} == {quote(text)}"
-    if op == "notEqual":
-        return f"{col} != {quote(text)}"
-    if op == "contains":
-        return f"{col} ~ {quote(_regex_literal(text))}"
-    if op == "notContains":
-        return f"not {col} ~ {quote(_regex_literal(text))}"
-    if op == "startsWith":
-        return f"{col} ~ {quote('^' + _regex_literal(text))}"
-    if op == "endsWith":
-        return f"{col} ~ {quote(_regex_literal(text) + '$')}"
-    return None
+    return clause.format(col=col, v=quote(operand.format(text=text, regex=_regex_literal(text))))
 
 
 def filter_model_to_query(filter_model: dict[str, Any] | None) -> str:
