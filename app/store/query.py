@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from omnidash.core import summaries as stats
 from omnidash.store import rows
 from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest
 from omnidash.store.matcher import matches
@@ -63,7 +64,6 @@ ALLOWED_OPERATORS = frozenset(
      "$exists"}
 )
 
-REDUCER_NAMES = (*rows.REDUCERS, "last_avg")
 BASE_COLUMN_PATHS = {
     "id": "_id",
     "experiment": "experiment.name",
@@ -210,8 +210,8 @@ def tokenize(text: str) -> list[Token]:
             word = text[i:j]
             if j < n and text[j] == "(":
                 close = text.find(")", j)
-                if word not in REDUCER_NAMES:
-                    raise QueryError(f"unknown reducer '{word}' (use {', '.join(REDUCER_NAMES)})", pos)
+                if stats.get(word) is None:
+                    raise QueryError(f"unknown reducer '{word}' (use {', '.join(stats.names())})", pos)
                 if close < 0:
                     raise QueryError(f"missing ')' after '{word}('", j + 1, fatal=True)
                 tokens.append(Token("metric", text[i:close + 1], pos, text[i:close + 1]))
@@ -458,26 +458,29 @@ def metric_ref(name: str, ctx: QueryContext, position: int | None = None) -> tup
         return None
     if name in ctx.metric_columns:
         reducer, metric, n = ctx.metric_columns[name]
-        reducer = "mean" if reducer == "avg" else reducer
-        return reducer, metric, (n or 1) if reducer == "last_avg" else None
+        stat = stats.by_omniboard(reducer) or stats.get(reducer)
+        if stat is None:
+            return None
+        return stat.name, metric, (n or 1) if stat.windowed else None
     m = re.match(r"^\s*([A-Za-z_]\w*)\((.*)\)\s*$", name, re.DOTALL)
     if not m:
         return None
     reducer, inside = m.group(1), m.group(2)
-    if reducer not in REDUCER_NAMES:
-        raise QueryError(f"unknown reducer '{reducer}' (use {', '.join(REDUCER_NAMES)})", position)
+    stat = stats.get(reducer)
+    if stat is None:
+        raise QueryError(f"unknown reducer '{reducer}' (use {', '.join(stats.names())})", position)
     parsed = rows.parse_metric_column(name)
-    if reducer == "last_avg" and "," in inside and not re.search(r",\s*\d+\s*$", inside):
+    if stat.windowed and "," in inside and not re.search(r",\s*\d+\s*$", inside):
         parsed = None
     if parsed is None or not parsed[1]:
         if not inside.strip():
             raise QueryError(f"missing metric name in '{name}'", position)
-        if reducer == "last_avg":
-            raise QueryError(f"expected last_avg(metric, N) with a whole number N in '{name}'", position)
+        if stat.windowed:
+            raise QueryError(f"expected {reducer}(metric, N) with a whole number N in '{name}'", position)
         raise QueryError(f"{reducer}() takes one metric name: '{name}'", position)
     reducer, metric, n = parsed
-    if reducer == "last_avg" and not 1 <= (n or 0) <= rows.TAIL_KEEP:
-        raise QueryError(f"last_avg window must be between 1 and {rows.TAIL_KEEP}", position)
+    if stat.windowed and not 1 <= (n or 0) <= rows.TAIL_KEEP:
+        raise QueryError(f"{reducer} window must be between 1 and {rows.TAIL_KEEP}", position)
     return reducer, metric, n
 
 
