@@ -24,7 +24,6 @@ from omnidash.pages.table_state import (
     filter_model_to_query,
     page_size_default,
     page_sizes,
-    quote,
     sort_from_model,
     status_chips,
     toggle_status,
@@ -33,6 +32,7 @@ from omnidash.pages.table_state import (
     widths_from_param,
 )
 from omnidash.pages.table_suggest import suggestions
+from omnidash.store.query import quote
 
 
 # -- pure helpers ----------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from omnidash.pages.table_state import (
     View,
     filter_model_to_query,
     merge_query,
-    quote,
     sort_from_model,
     status_chips,
     toggle_status,
@@ -27,6 +26,7 @@ from omnidash.pages.table_state import (
 )
 from omnidash.pages.table_suggest import suggestions
 from omnidash.store.base import StoreError, StoreUnavailable
+from omnidash.store.query import quote
 
 EMPTY = {"rowData": [], "rowCount": 0}
 ALWAYS_FETCHED = ("id", "status")

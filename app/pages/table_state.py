@@ -6,7 +6,6 @@ become the one query string and sort list that the store understands.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,13 +18,12 @@ from omnidash.components.columns import (
     default_width,
     split_columns,
 )
+from omnidash.store.query import quote
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)
 MAX_PAGE_SIZE = 10000  # the API's own limit on one request
 DEFAULT_SORT = ["-id"]
-_KEYWORDS = {"and", "or", "not", "in", "has", "exists", "missing", "true", "false", "null"}
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _WIDTH = re.compile(r"^\d{1,6}$")
 NO_PINS = "-"  # `pin=-`: nothing pinned (no `pin`: the default pins)
 
@@ -196,28 +194,6 @@ def sort_to_columns(sort: list[str]) -> dict[str, tuple[str, int]]:
 
 
 # -- query language helpers -----------------------------------------------------------------
-def quote(value: Any) -> str:
-    """A value as the query language reads it: numbers bare, words bare, anything else in quotes."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    if _BARE.match(text) and text.lower() not in _KEYWORDS and not _looks_numeric(text):
-        return text
-    return json.dumps(text)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return bool(re.match(r"^-?\d", text))
-    return True
-
-
 def and_join(clauses: list[str]) -> str:
     """Join clauses with `and`, parenthesising any that contain a top-level `or`."""
     parts = []
@@ -274,6 +250,11 @@ def _regex_literal(text: str) -> str:
     return re.escape(str(text))
 
 
+_GRID_OPS = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<", "greaterThanOrEqual": ">=",
+             "lessThanOrEqual": "<="}  # AG Grid filter types -> operators
+_GRID_PATTERNS = {"contains": "{}", "notContains": "{}", "startsWith": "^{}", "endsWith": "{}$"}  # -> regexes
+
+
 def _condition(col: str, f: dict[str, Any]) -> str | None:
     kind = f.get("filterType")
     op = f.get("type")
@@ -286,35 +267,24 @@ def _condition(col: str, f: dict[str, Any]) -> str | None:
         end = (f.get("dateTo") or "")[:19].replace(" ", "T")
         start = start[:10] if start.endswith("T00:00:00") else start
         end = end[:10] if end.endswith("T00:00:00") else end
-        ops = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
-               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}
         if op == "inRange" and start and end:
             return f"{col} >= {start} and {col} <= {end}"
-        if op in ops and start:
-            return f"{col} {ops[op]} {start}"
+        if op in _GRID_OPS and start:
+            return f"{col} {_GRID_OPS[op]} {start}"
         return None
     value = f.get("filter")
     if value is None or value == "":
         return None
     if kind == "number":
-        ops = {"equals": "==", "notEqual": "!=", "greaterThan": ">", "lessThan": "<",
-               "greaterThanOrEqual": ">=", "lessThanOrEqual": "<="}
         if op == "inRange" and f.get("filterTo") is not None:
             return f"{col} >= {quote(value)} and {col} <= {quote(f['filterTo'])}"
-        return f"{col} {ops[op]} {quote(value)}" if op in ops else None
+        return f"{col} {_GRID_OPS[op]} {quote(value)}" if op in _GRID_OPS else None
     text = str(value)
-    if op == "equals":
-        return f"{col} == {quote(text)}"
-    if op == "notEqual":
-        return f"{col} != {quote(text)}"
-    if op == "contains":
-        return f"{col} ~ {quote(_regex_literal(text))}"
-    if op == "notContains":
-        return f"not {col} ~ {quote(_regex_literal(text))}"
-    if op == "startsWith":
-        return f"{col} ~ {quote('^' + _regex_literal(text))}"
-    if op == "endsWith":
-        return f"{col} ~ {quote(_regex_literal(text) + '$')}"
+    if op in ("equals", "notEqual"):
+        return f"{col} {_GRID_OPS[op]} {quote(text)}"
+    if op in _GRID_PATTERNS:
+        clause = f"{col} ~ {quote(_GRID_PATTERNS[op].format(_regex_literal(text)))}"
+        return f"not {clause}" if op == "notContains" else clause
     return None
 
 

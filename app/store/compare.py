@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from omnidash.core import summaries as stats
 from omnidash.store.base import RunId, Series
+from omnidash.store.query import quote
 from omnidash.store.rows import decode_value, flatten_dict, get_path
 
 MISSING = "—"  # shown where a run lacks a leaf
@@ -322,27 +323,16 @@ def aggregate(
 
 
 # -- hyper-parameter helpers ----------------------------------------------------------------------
-def quote_value(v: Any) -> str:
-    """A value in the query language (strings quoted with JSON escapes)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, int | float):
-        return repr(v)
-    return json.dumps(str(v))
-
-
 def brush_query(base: str, ranges: Mapping[str, Sequence[float]], choices: Mapping[str, Sequence[Any]]) -> str:
     """The runs-table query for brushed axes: numeric `lo <= col <= hi` ranges, categorical `in [..]`."""
     parts = [f"({base})"] if base and base.strip() else []
     for col, (lo, hi) in ranges.items():
-        parts.append(f"{col} >= {quote_value(float(lo))} and {col} <= {quote_value(float(hi))}")
+        parts.append(f"{col} >= {quote(float(lo))} and {col} <= {quote(float(hi))}")
     for col, values in choices.items():
-        parts.append(f"{col} in [{', '.join(quote_value(v) for v in values)}]")
+        parts.append(f"{col} in [{', '.join(quote(v, bare_words=False) for v in values)}]")
     return " and ".join(parts)
 
 
 def run_ids_query(run_ids: Sequence[RunId]) -> str:
     """`id in [1, 2, "abc"]`."""
-    return f"id in [{', '.join(quote_value(r) for r in run_ids)}]"
+    return f"id in [{', '.join(quote(r, bare_words=False) for r in run_ids)}]"

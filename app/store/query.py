@@ -43,6 +43,7 @@ Special columns:
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -238,6 +239,29 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
             out.append(ch)
             i += 1
     raise QueryError("unterminated string", start + 1)
+
+
+_QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}  # what _read_string undoes
+_BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# words quoted even when plain: keywords, literals, `now` (a date), and what Python reads as a float
+_BARE_RESERVED = _KEYWORDS | {"true", "false", "null", "now", "nan", "inf", "infinity"}
+
+
+def quote(value: Any, bare_words: bool = True) -> str:
+    """`value` as a literal that the tokenizer reads back as that value: true/false/null, numbers bare,
+    strings double-quoted (plain words stay bare unless `bare_words` is off)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    text = str(value)
+    if bare_words and _BARE_WORD.match(text) and text.lower() not in _BARE_RESERVED:
+        return text
+    return '"' + "".join(_QUOTE_ESCAPES.get(ch, ch) for ch in text) + '"'
 
 
 # -- parser ---------------------------------------------------------------------------
