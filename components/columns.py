@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from omnidash.core import summaries as stats
+
 STATUSES = ["RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "PROBABLY_DEAD", "QUEUED", "TIMEOUT"]
 # The default view: what identifies a run (pinned), its status, then what it was run with (the config keys that
 # vary) and what came out (metric summaries), then the annotations, then the facts about where and when.
@@ -29,8 +31,6 @@ MAX_FIT_WIDTH = 240  # px, the widest a default width grows to fit a long header
 DEFAULT_WIDTHS = {"id": 86, "experiment": 132, "status": 140, "tags": 170, "notes": 190, "start_time": 158,
                   "duration": 100, "hostname": 130, "result": 96}
 _MAX_GOAL = re.compile(r"acc|score|f1|auc|precision|recall|map|iou|bleu|rouge|r2|reward|return", re.I)
-_METRIC = re.compile(r"^(min|max|last|mean|last_avg)\((.+?)(?:,\s*(\d+))?\)$")
-REDUCER_WORDS = {"min": "min", "max": "max", "last": "last", "mean": "mean"}
 
 HEADER_NAMES = {"id": "Id", "experiment": "Experiment", "status": "Status", "tags": "Tags", "notes": "Notes",
                 "start_time": "Started", "stop_time": "Stopped", "heartbeat": "Heartbeat", "duration": "Duration",
@@ -58,11 +58,10 @@ def header_text(name: str, label: str | None = None) -> str:
         return HEADER_NAMES[name]
     if name.startswith("config."):
         return name[len("config."):]
-    m = _METRIC.match(name)
-    if m:
-        reducer, metric, n = m.groups()
-        word = f"mean of last {n or 1}" if reducer == "last_avg" else REDUCER_WORDS[reducer]
-        return f"{metric} ({word})"
+    ref = stats.parse_column(name)
+    if ref:
+        stat, metric, n = ref
+        return f"{metric} ({stats.STATISTICS[stat].words(n)})"
     return name
 
 
@@ -89,7 +88,7 @@ def column_group(col: Col) -> str:
     """Which group header a column sits under: Config, Metrics or Run."""
     if col.kind == "config" or col.name.startswith("config."):
         return GROUP_CONFIG
-    if col.kind == "metric" or col.name == "result" or _METRIC.match(col.name):
+    if col.kind == "metric" or col.name == "result" or stats.parse_column(col.name):
         return GROUP_METRICS
     if col.kind == "custom":
         return GROUP_CONFIG if str(col.path or "").startswith("config.") else GROUP_METRICS
@@ -108,8 +107,8 @@ def metric_goal(metric: str) -> str | None:
 def default_metric_columns(cols: Sequence[Col]) -> list[str]:
     """For each metric (validation and test first): `last`, and `max` or `min` when its goal is clear."""
     names = {c.name for c in cols}
-    metrics = sorted({m.group(2) for c in cols if c.kind == "metric" and not c.label
-                      for m in [_METRIC.match(c.name)] if m and m.group(1) != "last_avg"}, key=_metric_priority)
+    metrics = sorted({ref[1] for c in cols if c.kind == "metric" and not c.label
+                      for ref in [stats.parse_column(c.name)] if ref and ref[2] is None}, key=_metric_priority)
     out: list[str] = []
     for metric in metrics:
         goal = metric_goal(metric)
@@ -187,14 +186,12 @@ def _filter_for(col: Col) -> dict[str, Any]:
 
 def header_tooltip(col: Col) -> str:
     """The full name of a column, with what a metric summary means."""
-    m = _METRIC.match(col.name)
+    ref = stats.parse_column(col.name)
     if col.label:
         return f"{col.label} (Omniboard column{': ' + col.path if col.path else ''})"
-    if m:
-        reducer, metric, n = m.groups()
-        what = {"min": "smallest value", "max": "largest value", "last": "last value", "mean": "mean"}.get(
-            reducer, f"mean of the last {n or 1} values")
-        return f"{col.name}: the {what} of metric {metric}"
+    if ref:
+        stat, metric, n = ref
+        return f"{col.name}: the {stats.STATISTICS[stat].describe(n)} of metric {metric}"
     return col.name
 
 

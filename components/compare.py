@@ -11,6 +11,7 @@ from typing import Any
 from dash import dcc, html
 from omnidash.components.figures import run_colors
 from omnidash.components.text import plural
+from omnidash.core import summaries as stats
 from omnidash.core.compare import MISSING, ConfigDiff, SummaryRow, diff_line_kind, format_value
 from omnidash.core.types import RunId
 
@@ -66,18 +67,20 @@ def config_diff_table(diff: ConfigDiff, href: Any) -> html.Div:
 
 def summary_table(rows: Sequence[SummaryRow], run_ids: Sequence[RunId], href: Any,
                   lower_better: dict[str, bool]) -> html.Div:
-    """min / max / last per metric per run; the best value of each row marked ★."""
+    """The compare statistics (min / max / last) per metric per run; the best value of each row marked ★."""
     if not rows:
         return html.Div("These runs logged no metrics.", className="pp-empty")
     body = []
-    for r in rows:
-        cells = [html.Td(r.metric if r.stat == "min" else "", className="cmp-key", title=r.metric),
-                 html.Td(r.stat, className="cmp-stat")]
+    for k, r in enumerate(rows):
+        first = k == 0 or rows[k - 1].metric != r.metric
+        stat = stats.get(r.stat)
+        cells = [html.Td(r.metric if first else "", className="cmp-key", title=r.metric),
+                 html.Td(stat.words() if stat else r.stat, className="cmp-stat")]
         for i, v in enumerate(r.values):
             best = i in r.best
             cells.append(html.Td([format_value(v) if v is not None else MISSING, " ★" if best else ""],
                                  className="cmp-best" if best else ("cmp-missing" if v is None else None)))
-        body.append(html.Tr(cells, className="cmp-row cmp-first" if r.stat == "min" else "cmp-row"))
+        body.append(html.Tr(cells, className="cmp-row cmp-first" if first else "cmp-row"))
     return html.Div([
         html.P("★ best per row: lowest for metrics named like loss/error/time, highest otherwise.",
                className="cmp-note"),

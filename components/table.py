@@ -19,6 +19,7 @@ from omnidash.components.columns import (
     header_name,
 )
 from omnidash.components.filter_bar import filter_bar
+from omnidash.core import summaries as stats
 
 GRID = "tbl-grid"
 GROUP_GRID = "tbl-groups"
@@ -88,7 +89,11 @@ PLOTS = "tbl-plots"
 SINKS = ["tbl-sink-url", "tbl-sink-purge", "tbl-sink-soft", "tbl-sink-rows", "tbl-sink-tags", "tbl-sink-desel",
          "tbl-sink-open"]
 
-EXTREMA = [("last", "last"), ("max", "max"), ("min", "min"), ("avg", "mean"), ("last_avg", "mean of last N")]
+
+
+def extrema_options() -> list[dict[str, str]]:
+    """The menu of an Omniboard metric column's statistic: every registry entry Omniboard has a word for."""
+    return [{"label": s.words(), "value": s.omniboard} for s in stats.STATISTICS.values() if s.omniboard]
 
 
 def runs_grid(visible: Sequence[str], known: Sequence[Col], sort: Sequence[str], pinned: Sequence[str],
@@ -195,7 +200,7 @@ def column_picker(config_keys: Sequence[str], metric_names: Sequence[str], pinne
                 dcc.Input(id=METRIC_NAME, placeholder="header, e.g. best_acc", className="small-input"),
                 dcc.Dropdown(id=METRIC_METRIC, options=list(metric_names), placeholder="metric",
                              className="small-dropdown"),
-                dcc.Dropdown(id=METRIC_EXTREMA, options=[{"label": lbl, "value": v} for v, lbl in EXTREMA],
+                dcc.Dropdown(id=METRIC_EXTREMA, options=extrema_options(),
                              value="max", clearable=False, className="small-dropdown"),
                 dcc.Input(id=METRIC_LASTN, type="number", min=1, value=5, className="tiny-input",
                           placeholder="N"),

@@ -10,18 +10,17 @@ from hypothesis import strategies as st
 from omnidash.core.compare import (
     MISSING,
     aggregate,
-    brush_query,
     config_diff,
     ema_smooth,
     group_runs,
     legend_label,
     lower_is_better,
     metric_summary,
-    run_ids_query,
     text_diff,
     varying_config_keys,
 )
 from omnidash.core.types import Series
+from omnidash.store.query import brush_query, run_ids_query
 
 
 def doc(run_id, config, **extra):

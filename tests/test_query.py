@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from omnidash.store.base import BadRequest
 from omnidash.store.query import (
@@ -23,6 +25,8 @@ from omnidash.store.query import (
     filter_operators,
     metric_refs,
     parse,
+    quote,
+    typed_values,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -352,3 +356,31 @@ def test_context_now_may_be_naive():
     ctx = QueryContext(now=datetime(2026, 11, 28, 12, 0))
     assert ctx.now.tzinfo is UTC
     assert compile_query("start_time > -1d", ctx) == {"start_time": {"$gt": datetime(2026, 11, 27, 12, 0, tzinfo=UTC)}}
+
+
+# -- quoting values (the one quote(), next to the tokenizer) --------------------------------------
+TRICKY = ["baseline", "two words", 'say "hi"', "back\\slash", "line\nbreak", "tab\there", "café ☕", "\x01",
+          "and", "TRUE", "null", "now", "nan", "inf", "0.1", "-7d", "5m", "2026-11-01", "a-b.c_d", "", " "]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+@pytest.mark.parametrize("bare_words", [True, False])
+def test_a_quoted_string_reads_back_as_that_string(text: str, bare_words: bool, ctx) -> None:
+    node = parse(f"config.x == {quote(text, bare_words=bare_words)}")
+    assert isinstance(node, Compare)
+    assert typed_values(node.value, "generic", ctx) == [text]
+    assert typed_values(node.value, "text", ctx) == [text]
+
+
+@pytest.mark.parametrize("value", [0, -3, 2**62, 0.001, -1.5e-300, 1e300, True, False, None, np.int64(7),
+                                   np.float64(0.25)])
+def test_numbers_bools_and_null_read_back_as_themselves(value, ctx) -> None:
+    node = parse(f"config.x == {quote(value)}")
+    (read,) = typed_values(node.value, "generic", ctx)
+    assert read == value and type(read) is (type(value) if not isinstance(value, np.generic) else type(value.item()))
+
+
+def test_plain_words_stay_bare_unless_asked() -> None:
+    assert quote("baseline") == "baseline" and quote("baseline", bare_words=False) == '"baseline"'
+    assert quote("now") == '"now"' and quote("nan") == '"nan"' and quote("café") == '"café"'
+    assert math.isfinite(float(quote(0.5)))

@@ -18,7 +18,6 @@ from omnidash.components.columns import (
 )
 from omnidash.components.filter_bar import error_view
 from omnidash.context import Settings
-from omnidash.core.query_text import quote
 from omnidash.pages.table_state import (
     DEFAULT_PAGE_SIZE,
     View,
@@ -33,6 +32,7 @@ from omnidash.pages.table_state import (
     widths_from_param,
 )
 from omnidash.pages.table_suggest import suggestions
+from omnidash.store.query import quote
 
 
 # -- pure helpers ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omnidash.core.query_text import quote
+from omnidash.core import summaries as stats
 from omnidash.core.types import RunId, Series
 from omnidash.core.values import decode_value, flatten_dict, get_path
 
@@ -178,25 +178,22 @@ def lower_is_better(metric: str) -> bool:
 
 
 def series_summary(s: Series) -> dict[str, float | None]:
-    """min, max and last (value at the largest step) of one series, ignoring gaps."""
-    ys = np.array([np.nan if v is None else v for v in s.values], dtype=float)
-    finite = np.isfinite(ys)
-    if not finite.any():
-        return {"min": None, "max": None, "last": None}
-    last_idx = int(np.flatnonzero(finite)[-1])
-    return {"min": float(ys[finite].min()), "max": float(ys[finite].max()), "last": float(ys[last_idx])}
+    """The compare page's statistics (omnidash.core.summaries) of one series, gaps skipped: last is the last
+    finite value."""
+    finite = stats.points(stats.points(s.values).finite)
+    return {stat.name: stat.compute(finite) for stat in stats.STATISTICS.values() if stat.compare}
 
 
 @dataclass
 class SummaryRow:
     metric: str
-    stat: str  # "min" | "max" | "last"
+    stat: str  # a statistic's name: "min" | "max" | "last"
     values: list[float | None]  # one per run
     best: list[int]  # columns holding the best value (none when every run has the same value)
 
 
 def metric_summary(series: Iterable[Series], run_ids: Sequence[RunId]) -> list[SummaryRow]:
-    """min/max/last per metric (rows) per run (columns), best value per row marked by direction."""
+    """The compare statistics per metric (rows) per run (columns), best value per row marked by direction."""
     by_metric: dict[str, dict[RunId, dict[str, float | None]]] = {}
     for s in series:
         by_metric.setdefault(s.name, {})[s.run_id] = series_summary(s)
@@ -204,14 +201,14 @@ def metric_summary(series: Iterable[Series], run_ids: Sequence[RunId]) -> list[S
     for metric in sorted(by_metric):
         per_run = by_metric[metric]
         lower = lower_is_better(metric)
-        for stat in ("min", "max", "last"):
-            values = [per_run.get(rid, {}).get(stat) for rid in run_ids]
+        for stat in (st for st in stats.STATISTICS.values() if st.compare):
+            values = [per_run.get(rid, {}).get(stat.name) for rid in run_ids]
             present = [v for v in values if v is not None]
             best: list[int] = []
-            if len(set(present)) > 1:
+            if stat.follows_goal and len(set(present)) > 1:
                 target = min(present) if lower else max(present)
                 best = [i for i, v in enumerate(values) if v == target]
-            rows.append(SummaryRow(metric, stat, values, best))
+            rows.append(SummaryRow(metric, stat.name, values, best))
     return rows
 
 
@@ -324,17 +321,3 @@ def aggregate(
     return GroupCurve(label, list(run_ids), grid, mean, std, lo, hi, count)
 
 
-# -- hyper-parameter helpers ----------------------------------------------------------------------
-def brush_query(base: str, ranges: Mapping[str, Sequence[float]], choices: Mapping[str, Sequence[Any]]) -> str:
-    """The runs-table query for brushed axes: numeric `lo <= col <= hi` ranges, categorical `in [..]`."""
-    parts = [f"({base})"] if base and base.strip() else []
-    for col, (lo, hi) in ranges.items():
-        parts.append(f"{col} >= {quote(float(lo))} and {col} <= {quote(float(hi))}")
-    for col, values in choices.items():
-        parts.append(f"{col} in [{', '.join(quote(v, bare_words=False) for v in values)}]")
-    return " and ".join(parts)
-
-
-def run_ids_query(run_ids: Sequence[RunId]) -> str:
-    """`id in [1, 2, "abc"]`."""
-    return f"id in [{', '.join(quote(r, bare_words=False) for r in run_ids)}]"

@@ -54,8 +54,8 @@ def flat_updates(updates: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def reproduce_command(doc: Mapping[str, Any]) -> str:
     """`python <mainfile> <command> with <named configs> key=value ...`, shell-quoted."""
-    experiment = doc.get("experiment") if isinstance(doc.get("experiment"), Mapping) else {}
-    meta = doc.get("meta") if isinstance(doc.get("meta"), Mapping) else {}
+    experiment = e if isinstance(e := doc.get("experiment"), Mapping) else {}
+    meta = m if isinstance(m := doc.get("meta"), Mapping) else {}
     mainfile = experiment.get("mainfile") or f"{experiment.get('name') or 'experiment'}.py"
     command = doc.get("command") or meta.get("command")
     parts = ["python", str(mainfile)]
@@ -129,7 +129,7 @@ def jsonpickle_datetime(value: Any) -> datetime | None:
         return None
     try:
         state = value["__reduce__"][1][0]
-        return datetime(base64.b64decode(state))  # type: ignore[call-overload] # the pickle state form
+        return datetime(base64.b64decode(state))  # type: ignore[call-arg, arg-type]  # the pickle state form
     except (KeyError, IndexError, TypeError, ValueError):
         return None
 

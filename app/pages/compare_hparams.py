@@ -19,11 +19,12 @@ from omnidash.components.figures import (
 )
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
-from omnidash.core.compare import brush_query, lower_is_better, run_ids_query
+from omnidash.core.compare import lower_is_better
 from omnidash.core.types import RunId
 from omnidash.pages.column_choices import MAX_AXES, default_choices
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
 from omnidash.store.base import MAX_PAGE, StoreError
+from omnidash.store.query import brush_query, run_ids_query
 
 
 def href(path: str) -> str:

@@ -15,7 +15,6 @@ from omnidash.components import table as ui
 from omnidash.components.columns import STATUSES
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
-from omnidash.core.query_text import quote
 from omnidash.pages import table_cache
 from omnidash.pages.table_state import (
     View,
@@ -28,6 +27,7 @@ from omnidash.pages.table_state import (
 from omnidash.pages.table_suggest import suggestions
 from omnidash.pages.table_view import export_href, search_of, table_js
 from omnidash.store.base import StoreError, StoreUnavailable
+from omnidash.store.query import quote
 
 EMPTY = {"rowData": [], "rowCount": 0}
 ALWAYS_FETCHED = ("id", "status")

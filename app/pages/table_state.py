@@ -18,7 +18,7 @@ from omnidash.components.columns import (
     default_width,
     split_columns,
 )
-from omnidash.core.query_text import quote
+from omnidash.store.query import quote
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from omnidash.components.columns import STATUSES
-from omnidash.core.query_text import quote
+from omnidash.store.query import quote
 
 OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "~", "in", "not in", "has", "exists", "missing"]
 _CONNECTIVES = {"and", "or", "not", "("}

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from omnidash.core import summaries as stats
 from omnidash.core.downsample import downsample_indices
-from omnidash.core.types import RunId, Series
+from omnidash.core.types import ColumnInfo, RunId, Series
 from omnidash.core.values import decode_value, parse_time
+from omnidash.store import rows
 from omnidash.store.base import MAX_PAGE, BadRequest, Conflict
 
 BASE_DTYPES = {
@@ -25,7 +27,28 @@ BASE_DTYPES = {
     "notes": "string",
 }
 
-OMNIBOARD_EXTREMA = ("min", "max", "avg", "last", "last_avg")
+
+def catalogue(config: list[ColumnInfo], metric_names: list[str], custom: list[dict[str, Any]],
+              metric: list[dict[str, Any]]) -> list[ColumnInfo]:
+    """The column catalogue: base columns, config leaves, every stored statistic of every metric (max(val.acc)),
+    then Omniboard's custom and metric columns."""
+    out = [ColumnInfo(name, "base", BASE_DTYPES.get(name, "mixed")) for name in rows.BASE_COLUMNS]
+    out += config
+    out += [ColumnInfo(rows.metric_column(s.name, m), "metric", "number") for m in metric_names for s in stats.stored()]
+    out += [ColumnInfo(c["name"], "custom", "mixed", label=c["name"], path=c["config_path"]) for c in custom]
+    out += [ColumnInfo(c["name"], "metric", "number", label=c["name"]) for c in metric]
+    return out
+
+
+def metric_column_refs(columns: list[dict[str, Any]]) -> dict[str, tuple[str, str, int | None]]:
+    """{Omniboard metric column name: (statistic, metric, window)} ({extrema: "avg"} is the mean)."""
+    refs = {}
+    for c in columns:
+        metric = c.get("metric_name")
+        ref = stats.omniboard_ref(c.get("extrema"), metric, c.get("lastn")) if isinstance(metric, str) else None
+        if ref is not None and isinstance(c.get("name"), str):
+            refs[c["name"]] = ref
+    return refs
 
 
 def check_page(offset: Any, limit: Any) -> tuple[int, int]:
@@ -211,8 +234,8 @@ def check_metric_column(name: Any, metric_name: Any, extrema: Any, lastn: Any) -
     check_column_name(name)
     if not isinstance(metric_name, str) or not metric_name:
         raise BadRequest("a metric column needs a metric_name")
-    if extrema not in OMNIBOARD_EXTREMA:
-        raise BadRequest(f"extrema must be one of {', '.join(OMNIBOARD_EXTREMA)}")
+    if stats.by_omniboard(extrema) is None:
+        raise BadRequest(f"extrema must be one of {', '.join(stats.omniboard_extrema())}")
     try:
         n = int(lastn)
     except (TypeError, ValueError):

@@ -33,8 +33,8 @@ from omnidash.store.base import (
     canonical_int,
 )
 from omnidash.store.common import (
-    BASE_DTYPES,
     all_equal,
+    catalogue,
     check_expected_notes,
     check_notes,
     check_page,
@@ -42,8 +42,8 @@ from omnidash.store.common import (
     check_tags,
     dtype_of,
     make_series,
+    metric_column_refs,
     notes_conflict,
-    positive_int,
 )
 from omnidash.store.files_cache import METRICS_FILE, RunCache, RunEntry
 from omnidash.store.files_io import (
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 MAX_CAPTURED_OUT = 16 * 1024 * 1024  # what a MongoDB document could hold at most
 SOURCES_DIR = "_sources"
-OMNIBOARD_REDUCER = {"avg": "mean"}
 
 
 class FileStore(RunStore):
@@ -109,7 +108,7 @@ class FileStore(RunStore):
         from omnidash.store.query import QueryContext
 
         custom = {c["name"]: c["config_path"] for c in self.shared.custom_columns()}
-        metric = {c["name"]: self._omniboard_metric_ref(c) for c in self.shared.metric_columns()}
+        metric = metric_column_refs(self.shared.metric_columns())
         return QueryContext(
             now=now,
             probably_dead_after=self.probably_dead_after,
@@ -117,12 +116,6 @@ class FileStore(RunStore):
             custom_columns=custom,
             metric_columns=metric,
         )
-
-    @staticmethod
-    def _omniboard_metric_ref(column: dict[str, Any]) -> tuple[str, str, int | None]:
-        reducer = OMNIBOARD_REDUCER.get(column["extrema"], column["extrema"])
-        n = positive_int(column.get("lastn")) if reducer == "last_avg" else None
-        return reducer, column["metric_name"], n
 
     def _select(self, query: str, ctx: QueryContext) -> list[RunEntry]:
         """Entries whose document matches the query (all of them for an empty query)."""
@@ -161,10 +154,10 @@ class FileStore(RunStore):
                 self._results.popitem(last=False)
 
     def _ensure_metric_ref(self, ref: Any) -> None:
-        """Make the summary key a metric reference sorts or filters on exist (last_avg_<N>)."""
+        """Make the summary key a metric reference sorts or filters on exist (a window's: last_avg_<N>)."""
         parsed = rows.parse_metric_column(ref) if isinstance(ref, str) else tuple(ref) if ref else None
-        if parsed and len(parsed) >= 3 and parsed[0] == "last_avg":
-            self.cache.ensure_last_avg(parsed[1], int(parsed[2] or 1), rows.TAIL_KEEP)
+        if parsed and len(parsed) >= 3 and parsed[2] is not None:
+            self.cache.ensure_window(parsed[0], parsed[1], int(parsed[2]), rows.TAIL_KEEP)
 
     def _ensure_column(self, name: str, ctx: QueryContext) -> None:
         parsed = rows.parse_metric_column(name)
@@ -229,8 +222,8 @@ class FileStore(RunStore):
         wanted = list(columns) if columns is not None else None
         for name in wanted or []:
             self._ensure_column(name, ctx)
-        for mc in self.shared.metric_columns():
-            self._ensure_metric_ref(self._omniboard_metric_ref(mc))
+        for ref in ctx.metric_columns.values():
+            self._ensure_metric_ref(ref)
         return now, ctx, selected, wanted
 
     def _row(self, entry: RunEntry, now: datetime, ctx: QueryContext, columns: list[str] | None) -> dict[str, Any]:
@@ -314,15 +307,7 @@ class FileStore(RunStore):
 
     def columns(self) -> list[ColumnInfo]:
         config_infos, metric_names = self._config_columns()
-        out = [ColumnInfo(name, "base", BASE_DTYPES.get(name, "mixed")) for name in rows.BASE_COLUMNS]
-        out += config_infos
-        for metric in metric_names:
-            out += [ColumnInfo(rows.metric_column(r, metric), "metric", "number") for r in rows.REDUCERS]
-        for cc in self.shared.custom_columns():
-            out.append(ColumnInfo(cc["name"], "custom", "mixed", label=cc["name"], path=cc["config_path"]))
-        for mc in self.shared.metric_columns():
-            out.append(ColumnInfo(mc["name"], "metric", "number", label=mc["name"]))
-        return out
+        return catalogue(config_infos, metric_names, self.shared.custom_columns(), self.shared.metric_columns())
 
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
         from omnidash.store.matcher import sort_key

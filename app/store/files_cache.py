@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from omnidash.core import summaries as stats
 from omnidash.core.values import clip_depth
 from omnidash.store import files_doc
 from omnidash.store.common import series_points
@@ -332,24 +333,25 @@ class RunCache:
         return True
 
     # -- derived metric summaries ------------------------------------------------------
-    def ensure_last_avg(self, metric: str, n: int, max_tail: int) -> None:
-        """Make `last_avg_<n>` present in every run's summary of `metric` (for queries and sorts)."""
-        key = f"last_avg_{n}"
+    def ensure_window(self, stat: str, metric: str, n: int, max_tail: int) -> None:
+        """Make the key of windowed statistic `stat` over n values (`last_avg_<n>`) present in every run's
+        summary of `metric` (for queries and sorts)."""
+        key = stats.summary_key(stat, n)
         with self._lock:
             for entry in self.entries.values():
                 summary = entry.summaries.get(metric)
                 if summary is None or key in summary:
                     continue
                 if n <= max_tail:
-                    summary[key] = files_doc.tail_average(entry.tails.get(metric), n)
+                    summary[key] = stats.STATISTICS[stat].of(entry.tails.get(metric, []), n)
                 else:
-                    summary[key] = self._full_last_avg(entry, metric, n)
+                    summary[key] = self._full_window(entry, stat, metric, n)
 
-    def _full_last_avg(self, entry: RunEntry, metric: str, n: int) -> float | None:
-        """last_avg over more points than the kept tail: read this run's metrics.json once."""
+    def _full_window(self, entry: RunEntry, stat: str, metric: str, n: int) -> float | None:
+        """A windowed statistic over more points than the kept tail: read this run's metrics.json once."""
         _ok, value = read_json(os.path.join(entry.path, METRICS_FILE))
         series = files_doc.parse_metrics(value).get(metric)
         if not series:
             return None
         _xs, ys, _ts = series_points(*series)
-        return files_doc.tail_average(ys, n)
+        return stats.STATISTICS[stat].of(ys, n)

@@ -78,15 +78,6 @@ def summaries_of(metrics_json: Any) -> tuple[dict[str, dict[str, Any]], dict[str
     return summaries, tails
 
 
-def tail_average(tail: np.ndarray | None, n: int) -> float | None:
-    """Mean of the finite values among the last n (rows.last_avg on a compact tail)."""
-    if tail is None or not len(tail):
-        return None
-    part = tail[-n:]
-    part = part[np.isfinite(part)]
-    return float(part.mean()) if part.size else None
-
-
 def json_safe(value: Any, depth: int = 0) -> Any:
     """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text; clipped at MAX_DEPTH."""
     if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:

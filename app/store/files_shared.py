@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from omnidash.core import summaries as stats
 from omnidash.core.values import iso
 from omnidash.store.base import BadRequest, NotFound, StoreError
-from omnidash.store.common import OMNIBOARD_EXTREMA, check_custom_column, check_metric_column
+from omnidash.store.common import check_custom_column, check_metric_column
 from omnidash.store.files_doc import json_safe
 from omnidash.store.files_io import file_sig, locked, read_json, write_json_atomic
 
@@ -133,7 +134,7 @@ class SharedFiles:
         for c in items if isinstance(items, list) else []:
             if not isinstance(c, dict) or not isinstance(c.get("name"), str):
                 continue
-            if not isinstance(c.get("metric_name"), str) or c.get("extrema") not in OMNIBOARD_EXTREMA:
+            if not isinstance(c.get("metric_name"), str) or stats.by_omniboard(c.get("extrema")) is None:
                 continue
             out.append({k: c.get(k) for k in ("name", "metric_name", "extrema", "lastn")})
         return out

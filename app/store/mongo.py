@@ -22,15 +22,15 @@ from typing import IO, Any
 
 import gridfs
 import pymongo
+from omnidash.core import summaries as stats
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
 from omnidash.store import rows
 from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest, NotFound, RunStore, SortKey
 from omnidash.store.common import (
-    BASE_DTYPES,
     MAX_TAGS,
-    OMNIBOARD_EXTREMA,
     all_equal,
+    catalogue,
     check_custom_column,
     check_expected_notes,
     check_metric_column,
@@ -40,6 +40,7 @@ from omnidash.store.common import (
     check_tags,
     dtype_of,
     make_series,
+    metric_column_refs,
     notes_conflict,
     positive_int,
 )
@@ -80,7 +81,6 @@ CUSTOM_COLUMNS = "omniboard.custom.columns"
 METRIC_COLUMNS = "omniboard.metric.columns"
 VIEWS = "omnidash.views"
 STATE = "omnidash.state"
-OMNIBOARD_REDUCER = {"avg": "mean"}
 COLUMNS_TTL = 10.0
 CONFIG_SAMPLE = 2000  # newest runs whose config leaves make the column catalogue
 STATUSES = ["RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED", "PROBABLY_DEAD"]
@@ -179,7 +179,7 @@ class MongoStore(RunStore):
         for c in self.db[METRIC_COLUMNS].find({}):
             if not isinstance(c.get("name"), str) or not isinstance(c.get("metric_name"), str):
                 continue
-            if c.get("extrema") not in OMNIBOARD_EXTREMA:
+            if stats.by_omniboard(c.get("extrema")) is None:
                 continue
             metric.append({"name": c["name"], "metric_name": c["metric_name"], "extrema": c["extrema"],
                            "lastn": positive_int(c.get("lastn"))})
@@ -213,12 +213,6 @@ class MongoStore(RunStore):
         self._columns_cache = None
 
     # -- query plumbing -------------------------------------------------------------------
-    @staticmethod
-    def _omniboard_metric_ref(column: dict[str, Any]) -> tuple[str, str, int | None]:
-        reducer = OMNIBOARD_REDUCER.get(column["extrema"], column["extrema"])
-        n = positive_int(column.get("lastn")) if reducer == "last_avg" else None
-        return reducer, column["metric_name"], n
-
     def _context(self, now: datetime) -> QueryContext:
         custom, metric = self._shared()
         return QueryContext(
@@ -226,7 +220,7 @@ class MongoStore(RunStore):
             probably_dead_after=self.probably_dead_after,
             config_paths=self._catalogue()[1],
             custom_columns={c["name"]: c["config_path"] for c in custom},
-            metric_columns={c["name"]: self._omniboard_metric_ref(c) for c in metric},
+            metric_columns=metric_column_refs(metric),
         )
 
     def _metric_ref(self, name: str, ctx: QueryContext) -> tuple[str, str, int | None] | None:
@@ -252,12 +246,12 @@ class MongoStore(RunStore):
             sort.append(("_id", 1))
         for name in columns or []:
             ref = self._metric_ref(name, ctx)
-            if ref is not None and ref[0] == "last_avg":
-                self.summaries.ensure_window(int(ref[2] or 1))
-        refs |= {self._omniboard_metric_ref(mc) for mc in self._shared()[1]}
+            if ref is not None and ref[2] is not None:  # a windowed statistic
+                self.summaries.ensure_window(ref[2])
+        refs |= set(metric_column_refs(self._shared()[1]).values())
         for ref in refs:
-            if ref[0] == "last_avg":
-                self.summaries.ensure_window(int(ref[2] or 1))
+            if ref[2] is not None:
+                self.summaries.ensure_window(ref[2])
 
         touched = [p for p, _ in sort] + list(filter_fields(flt))
         needs_summaries = any(p.startswith(SUMMARY_PATHS) for p in touched)
@@ -422,16 +416,7 @@ class MongoStore(RunStore):
     @mongo_errors
     def columns(self) -> list[ColumnInfo]:
         infos, _names, metric_names = self._catalogue()
-        custom, metric = self._shared()
-        out = [ColumnInfo(name, "base", BASE_DTYPES.get(name, "mixed")) for name in rows.BASE_COLUMNS]
-        out += infos
-        for m in metric_names:
-            out += [ColumnInfo(rows.metric_column(r, m), "metric", "number") for r in rows.REDUCERS]
-        for cc in custom:
-            out.append(ColumnInfo(cc["name"], "custom", "mixed", label=cc["name"], path=cc["config_path"]))
-        for mc in metric:
-            out.append(ColumnInfo(mc["name"], "metric", "number", label=mc["name"]))
-        return out
+        return catalogue(infos, metric_names, *self._shared())
 
     @mongo_errors
     def distinct(self, column: str, limit: int = 100) -> list[Any]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from omnidash.core import summaries as stats
 from omnidash.core.types import RunId
 from omnidash.core.values import parse_time
 from omnidash.store import rows
@@ -25,21 +26,31 @@ from pymongo.errors import OperationFailure
 
 log = logging.getLogger(__name__)
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 1  # the format of a stored summary with the built-in statistics (see summary_version)
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
 BATCH = 1000  # runs whose metric documents are read in one query (and whose summaries are written in one bulk)
 WORKERS = 3  # batches read, summarised and written at once: the server's work overlaps this process's
 LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
-# runs whose summary may be stale: never summarised or another format version, or live when summarised or now
-# (each clause answered by an index of MongoStore.INDEXES)
-STALE_CLAUSES = (
-    {"omnidash.v": None},
-    {"omnidash.v": {"$lt": SUMMARY_VERSION}},
-    {"omnidash.v": {"$gt": SUMMARY_VERSION}},
-    {"omnidash.status": {"$in": LIVE_STATUSES}},
-    {"status": {"$in": LIVE_STATUSES}},
-)
+
+
+def summary_version() -> int:
+    """The `omnidash.v` of a current summary: SUMMARY_VERSION for the built-in statistics, a number of its
+    own for any other registry (a statistic added to omnidash.core.summaries makes every summary outdated)."""
+    return stats.version(SUMMARY_VERSION)
+
+
+def stale_clauses() -> tuple[dict[str, Any], ...]:
+    """Runs whose summary may be stale: never summarised or another format version, or live when summarised
+    or now (each clause answered by an index of MongoStore.INDEXES)."""
+    version = summary_version()
+    return (
+        {"omnidash.v": None},
+        {"omnidash.v": {"$lt": version}},
+        {"omnidash.v": {"$gt": version}},
+        {"omnidash.status": {"$in": LIVE_STATUSES}},
+        {"status": {"$in": LIVE_STATUSES}},
+    )
 TAIL_STORED = 20  # last values kept in a stored summary (longer when a larger last_avg window is asked)
 
 
@@ -50,7 +61,7 @@ def _same_time(a: Any, b: Any) -> bool:
 def is_current(doc: Mapping[str, Any]) -> bool:
     """Whether the stored summary of this run (projected status/heartbeat/omnidash) is up to date."""
     od = doc.get("omnidash")
-    if not isinstance(od, Mapping) or od.get("v") != SUMMARY_VERSION:
+    if not isinstance(od, Mapping) or od.get("v") != summary_version():
         return False
     return od.get("status") == status_key(doc) and _same_time(od.get("hb"), doc.get("heartbeat"))
 
@@ -76,17 +87,22 @@ def status_key(doc: Mapping[str, Any]) -> str | None:
     return status if isinstance(status, str) else None
 
 
+def window_values(summary: Mapping[str, Any], windows: Iterable[int]) -> dict[str, Any]:
+    """{`last_avg_<N>`: value} of every windowed statistic for every window N, over the summary's tail."""
+    return {stats.summary_key(stat.name, n): stat.of(summary.get("tail") or [], n)
+            for stat in stats.STATISTICS.values() if stat.windowed for n in windows}
+
+
 def with_windows(summary: dict[str, Any], windows: Iterable[int]) -> dict[str, Any]:
     """A summary with a `last_avg_<N>` key for every window N."""
-    for n in windows:
-        summary[rows.summary_key("last_avg", n)] = rows.last_avg(summary, n)
+    summary.update(window_values(summary, windows))
     return summary
 
 
 def omnidash_field(doc: Mapping[str, Any], summaries: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The `omnidash` value for a run document and its metric summaries (by escaped name)."""
     return {
-        "v": SUMMARY_VERSION,
+        "v": summary_version(),
         "status": status_key(doc),
         "hb": parse_time(doc.get("heartbeat")),
         "duration": rows.duration_of(doc),
@@ -133,7 +149,8 @@ class Summaries:
         return max([TAIL_STORED, *self.windows()])
 
     def ensure_window(self, n: int) -> None:
-        """Make last_avg(metric, n) sortable: remember n and add the key to every stored summary."""
+        """Make last_avg(metric, n) (every windowed statistic) sortable: remember n and add its key to every
+        stored summary."""
         n = max(1, min(int(n), rows.TAIL_KEEP))
         if n in self.windows():
             return
@@ -152,19 +169,19 @@ class Summaries:
             self._write_refused(e)
             return
         if needs_longer_tail:  # the stored tails are too short: recompute every summary now
-            self.runs.update_many({"omnidash.v": SUMMARY_VERSION}, {"$set": {"omnidash.v": 0}})
+            self.runs.update_many({"omnidash.v": summary_version()}, {"$set": {"omnidash.v": 0}})
             self.refresh(force=True)
             return
-        key = rows.summary_key("last_avg", n)
         ops = []
         for doc in self.runs.find({"omnidash.metrics": {"$exists": True}}, {"omnidash.metrics": 1}):
             metrics = doc.get("omnidash", {}).get("metrics")
             if not isinstance(metrics, Mapping):
                 continue
             update = {
-                f"omnidash.metrics.{esc}.{key}": rows.last_avg(s, n)
+                f"omnidash.metrics.{esc}.{key}": v
                 for esc, s in metrics.items()
                 if isinstance(s, Mapping)
+                for key, v in window_values(s, [n]).items()
             }
             if update:
                 ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": update}))
@@ -207,7 +224,7 @@ class Summaries:
                      "omnidash.hb": 1}
             found: dict[tuple[str, Any], dict[str, Any]] = {}
             try:
-                for clause in STALE_CLAUSES:  # one indexed query each
+                for clause in stale_clauses():  # one indexed query each
                     for doc in self.runs.find(clause, probe):
                         found.setdefault((type(doc["_id"]).__name__, doc["_id"]), doc)
             except OperationFailure as e:  # e.g. FerretDB 2.5's transient "tuple offset out of range: 0"

@@ -43,12 +43,15 @@ Special columns:
 
 from __future__ import annotations
 
+import numbers
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from omnidash.core import summaries as stats
+from omnidash.core.types import RunId
 from omnidash.store import rows
 from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest
 from omnidash.store.matcher import matches
@@ -63,7 +66,6 @@ ALLOWED_OPERATORS = frozenset(
      "$exists"}
 )
 
-REDUCER_NAMES = (*rows.REDUCERS, "last_avg")
 BASE_COLUMN_PATHS = {
     "id": "_id",
     "experiment": "experiment.name",
@@ -210,8 +212,8 @@ def tokenize(text: str) -> list[Token]:
             word = text[i:j]
             if j < n and text[j] == "(":
                 close = text.find(")", j)
-                if word not in REDUCER_NAMES:
-                    raise QueryError(f"unknown reducer '{word}' (use {', '.join(REDUCER_NAMES)})", pos)
+                if stats.get(word) is None:
+                    raise QueryError(f"unknown reducer '{word}' (use {', '.join(stats.names())})", pos)
                 if close < 0:
                     raise QueryError(f"missing ')' after '{word}('", j + 1, fatal=True)
                 tokens.append(Token("metric", text[i:close + 1], pos, text[i:close + 1]))
@@ -238,6 +240,45 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
             out.append(ch)
             i += 1
     raise QueryError("unterminated string", start + 1)
+
+
+_QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}  # what _read_string undoes
+_BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# words quoted even when plain: keywords, literals, `now` (a date), and what Python reads as a float
+_BARE_RESERVED = _KEYWORDS | {"true", "false", "null", "now", "nan", "inf", "infinity"}
+
+
+def quote(value: Any, bare_words: bool = True) -> str:
+    """`value` as a literal that the tokenizer reads back as that value: true/false/null, numbers bare,
+    strings double-quoted (plain words stay bare unless `bare_words` is off)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    text = str(value)
+    if bare_words and _BARE_WORD.match(text) and text.lower() not in _BARE_RESERVED:
+        return text
+    return '"' + "".join(_QUOTE_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+# -- query text from values (the compare page's brushed axes and run lists) ----------------------------------------------------------------------
+def brush_query(base: str, ranges: Mapping[str, Sequence[float]], choices: Mapping[str, Sequence[Any]]) -> str:
+    """The runs-table query for brushed axes: numeric `lo <= col <= hi` ranges, categorical `in [..]`."""
+    parts = [f"({base})"] if base and base.strip() else []
+    for col, (lo, hi) in ranges.items():
+        parts.append(f"{col} >= {quote(float(lo))} and {col} <= {quote(float(hi))}")
+    for col, values in choices.items():
+        parts.append(f"{col} in [{', '.join(quote(v, bare_words=False) for v in values)}]")
+    return " and ".join(parts)
+
+
+def run_ids_query(run_ids: Sequence[RunId]) -> str:
+    """`id in [1, 2, "abc"]`."""
+    return f"id in [{', '.join(quote(r, bare_words=False) for r in run_ids)}]"
 
 
 # -- parser ---------------------------------------------------------------------------
@@ -458,26 +499,29 @@ def metric_ref(name: str, ctx: QueryContext, position: int | None = None) -> tup
         return None
     if name in ctx.metric_columns:
         reducer, metric, n = ctx.metric_columns[name]
-        reducer = "mean" if reducer == "avg" else reducer
-        return reducer, metric, (n or 1) if reducer == "last_avg" else None
+        stat = stats.by_omniboard(reducer) or stats.get(reducer)
+        if stat is None:
+            return None
+        return stat.name, metric, (n or 1) if stat.windowed else None
     m = re.match(r"^\s*([A-Za-z_]\w*)\((.*)\)\s*$", name, re.DOTALL)
     if not m:
         return None
     reducer, inside = m.group(1), m.group(2)
-    if reducer not in REDUCER_NAMES:
-        raise QueryError(f"unknown reducer '{reducer}' (use {', '.join(REDUCER_NAMES)})", position)
+    stat = stats.get(reducer)
+    if stat is None:
+        raise QueryError(f"unknown reducer '{reducer}' (use {', '.join(stats.names())})", position)
     parsed = rows.parse_metric_column(name)
-    if reducer == "last_avg" and "," in inside and not re.search(r",\s*\d+\s*$", inside):
+    if stat.windowed and "," in inside and not re.search(r",\s*\d+\s*$", inside):
         parsed = None
     if parsed is None or not parsed[1]:
         if not inside.strip():
             raise QueryError(f"missing metric name in '{name}'", position)
-        if reducer == "last_avg":
-            raise QueryError(f"expected last_avg(metric, N) with a whole number N in '{name}'", position)
+        if stat.windowed:
+            raise QueryError(f"expected {reducer}(metric, N) with a whole number N in '{name}'", position)
         raise QueryError(f"{reducer}() takes one metric name: '{name}'", position)
     reducer, metric, n = parsed
-    if reducer == "last_avg" and not 1 <= (n or 0) <= rows.TAIL_KEEP:
-        raise QueryError(f"last_avg window must be between 1 and {rows.TAIL_KEEP}", position)
+    if stat.windowed and not 1 <= (n or 0) <= rows.TAIL_KEEP:
+        raise QueryError(f"{reducer} window must be between 1 and {rows.TAIL_KEEP}", position)
     return reducer, metric, n
 
 

@@ -7,12 +7,12 @@ builds the same shape from run.json + config.json + info.json before calling `ro
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from omnidash.core import summaries as stats
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
 
 BASE_COLUMNS = [
@@ -30,36 +30,13 @@ BASE_COLUMNS = [
     "notes",
 ]
 DATE_COLUMNS = {"start_time", "stop_time", "heartbeat"}
-REDUCERS = ("min", "max", "last", "mean")
 TAIL_KEEP = 100  # values kept per metric summary for last_avg(metric, N <= TAIL_KEEP)
 
-_METRIC_COL = re.compile(r"^(min|max|last|mean|last_avg)\((.+?)(?:,\s*(\d+))?\)$")
 
-
-# -- metric columns ------------------------------------------------------------
-def metric_column(reducer: str, metric: str, n: int | None = None) -> str:
-    """`metric_column("max", "val.acc")` -> "max(val.acc)"; last_avg takes n."""
-    if reducer == "last_avg":
-        return f"last_avg({metric}, {int(n or 1)})"
-    return f"{reducer}({metric})"
-
-
-def parse_metric_column(name: str) -> tuple[str, str, int | None] | None:
-    """ "last_avg(loss, 5)" -> ("last_avg", "loss", 5); non-metric names -> None."""
-    m = _METRIC_COL.match(name.strip())
-    if not m:
-        return None
-    reducer, metric, n = m.group(1), m.group(2).strip(), m.group(3)
-    if reducer == "last_avg":
-        return reducer, metric, int(n) if n else 1
-    if n is not None:
-        return None
-    return reducer, metric, None
-
-
-def summary_key(reducer: str, n: int | None = None) -> str:
-    """Key of a reducer inside a stored summary dict."""
-    return f"last_avg_{n}" if reducer == "last_avg" else reducer
+# -- metric columns (named by the statistics registry, omnidash.core.summaries) ---------------
+metric_column = stats.column_name
+parse_metric_column = stats.parse_column
+summary_key = stats.summary_key
 
 
 def escape_key(name: str) -> str:
@@ -137,7 +114,8 @@ def hostname_of(doc: Mapping[str, Any]) -> str | None:
 
 # -- metric summaries ----------------------------------------------------------------
 def summarize(steps: Iterable[Any], values: Iterable[Any]) -> dict[str, Any]:
-    """min, max, mean ignoring NaN/inf; last = value at the largest step; tail = last values by step."""
+    """Every stored statistic (omnidash.core.summaries) over the values by step; count, last_step, and
+    tail = the last TAIL_KEEP values by step (for windowed statistics)."""
     fast = _summarize_plain_numbers(steps, values)
     if fast is not None:
         return fast
@@ -148,16 +126,9 @@ def summarize(steps: Iterable[Any], values: Iterable[Any]) -> dict[str, Any]:
         s = s if isinstance(s, int | float) and not isinstance(s, bool) else i
         pairs.append((s, i, v))
     pairs.sort(key=lambda p: (p[0], p[1]))
-    nums = [float(v) for _, _, v in pairs if isinstance(v, int | float) and not isinstance(v, bool)]
-    finite = [v for v in nums if math.isfinite(v)]
     tail = [clean_number(float(v)) if isinstance(v, int | float) else None for _, _, v in pairs[-TAIL_KEEP:]]
-    last_v = pairs[-1][2] if pairs else None
-    last_v = float(last_v) if isinstance(last_v, int | float) and not isinstance(last_v, bool) else None
     return {
-        "min": min(finite) if finite else None,
-        "max": max(finite) if finite else None,
-        "mean": (sum(finite) / len(finite)) if finite else None,
-        "last": clean_number(last_v),
+        **stats.summarize([v for _, _, v in pairs]),
         "count": len(pairs),
         "last_step": pairs[-1][0] if pairs else None,
         "tail": tail,
@@ -174,35 +145,16 @@ def _summarize_plain_numbers(steps: Any, values: Any) -> dict[str, Any] | None:
         return None
     order = np.argsort(np.array(steps[:n], dtype=float), kind="stable")
     ordered = np.array(values[:n], dtype=float)[order]
-    finite = ordered[np.isfinite(ordered)].tolist()
     tail = [v if math.isfinite(v) else None for v in ordered[-TAIL_KEEP:].tolist()]
     return {
-        "min": min(finite) if finite else None,
-        "max": max(finite) if finite else None,
-        "mean": (sum(finite) / len(finite)) if finite else None,
-        "last": tail[-1],
+        **stats.summarize(stats.points(ordered)),
         "count": n,
         "last_step": steps[int(order[-1])],
         "tail": tail,
     }
 
 
-def reduce_summary(summary: Mapping[str, Any] | None, reducer: str, n: int | None = None) -> Any:
-    """Value of one metric column from a stored summary."""
-    if not summary:
-        return None
-    if reducer == "last_avg":
-        key = summary_key(reducer, n)
-        if key in summary:
-            return summary[key]
-        tail = [v for v in (summary.get("tail") or [])[-(n or 1):] if v is not None]
-        return (sum(tail) / len(tail)) if tail else None
-    return summary.get(reducer)
-
-
-def last_avg(summary: Mapping[str, Any], n: int) -> float | None:
-    tail = [v for v in (summary.get("tail") or [])[-n:] if v is not None]
-    return (sum(tail) / len(tail)) if tail else None
+reduce_summary = stats.value
 
 
 # -- the row ----------------------------------------------------------------------
@@ -247,16 +199,9 @@ def row_from_doc(
             row[name] = clean_number(decode_value(get_path(doc, path)))
     for mc in omniboard_metric_columns:
         name, metric_name = mc.get("name"), mc.get("metric_name")
-        raw = mc.get("extrema")
-        extrema = {"avg": "mean"}.get(raw, raw) if isinstance(raw, str) else None
-        if isinstance(name, str) and isinstance(metric_name, str) and extrema in (*REDUCERS, "last_avg"):
-            n = _int(mc.get("lastn"), 1) if extrema == "last_avg" else None
-            row[name] = clean_number(reduce_summary(summaries.get(metric_name), extrema, n))
+        if not (isinstance(name, str) and isinstance(metric_name, str)):
+            continue
+        ref = stats.omniboard_ref(mc.get("extrema"), metric_name, mc.get("lastn"))
+        if ref is not None:
+            row[name] = clean_number(reduce_summary(summaries.get(metric_name), ref[0], ref[2]))
     return row
-
-
-def _int(v: Any, default: int) -> int:
-    try:
-        return max(1, int(v))
-    except (TypeError, ValueError):
-        return default
