@@ -130,3 +130,64 @@ def test_imports_are_read_with_relative_and_function_local_forms(
     path = tmp_path / "x.py"
     path.write_text(source, encoding="utf-8")
     assert [name for _, name in imported_names(module, path)] == expected
+
+
+# -- every layer, top to bottom ------------------------------------------------------------------------
+# (package prefix, layer): a module may import its own package and the packages of lower layers only.
+LAYERS = (
+    ("omnidash.core", 0),
+    ("omnidash.store", 1),
+    ("omnidash.components", 1),
+    ("omnidash.auth", 2),
+    ("omnidash.context", 2),
+    ("omnidash.csv_safe", 2),
+    ("omnidash.pages", 3),
+)
+SERVER = 4  # every other omnidash module: server, api, downloads, transfer, config, cli, wsgi, demo, notebook
+
+
+def layer_of(name: str) -> tuple[str, int]:
+    for prefix, layer in LAYERS:
+        if within(name, prefix):
+            return prefix, layer
+    return "omnidash", SERVER
+
+
+def upward_imports() -> list[str]:
+    """Imports from a module to a package of its own layer or above (other than its own package)."""
+    found = []
+    for module, path in modules(ROOT / "app", "omnidash"):
+        own, layer = layer_of(module)
+        if layer == SERVER:
+            continue
+        for line, name in imported_names(module, path):
+            if not within(name, "omnidash") or name == "omnidash" or within(name, own):
+                continue
+            target, target_layer = layer_of(name)
+            if target_layer >= layer:
+                found.append(f"{path.relative_to(ROOT)}:{line} ({own}, layer {layer}) imports {name} "
+                             f"({target}, layer {target_layer})")
+    for module, path in modules(*COMPONENTS):
+        for line, name in imported_names(module, path):
+            if within(name, "omnidash") and name != "omnidash" and layer_of(name)[1] >= 1 \
+                    and not within(name, "omnidash.components"):
+                found.append(f"{path.relative_to(ROOT)}:{line} (omnidash.components) imports {name}")
+    return first_per_line(found)
+
+
+def test_no_module_imports_its_own_layer_or_one_above() -> None:
+    found = upward_imports()
+    assert not found, "imports run down the layers (README, Layout):\n" + "\n".join(found)
+
+
+def test_an_upward_import_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: a store module that imports a page is named."""
+    app = tmp_path / "app"
+    (app / "store").mkdir(parents=True)
+    (app / "store" / "x.py").write_text("from omnidash.pages.table import register\n", encoding="utf-8")
+    (tmp_path / "components").mkdir()
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    monkeypatch.setattr(f"{__name__}.COMPONENTS", (tmp_path / "components", "omnidash.components"))
+    assert upward_imports() == [
+        "app/store/x.py:1 (omnidash.store, layer 1) imports omnidash.pages.table (omnidash.pages, layer 3)"
+    ]
