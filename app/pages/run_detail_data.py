@@ -14,18 +14,15 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from omnidash.store.base import NotFound, RunId, RunStore, canonical_int
+from omnidash.core.ids import id_candidates, parse_run_id
+from omnidash.store.base import NotFound, RunId, RunStore
 from omnidash.store.rows import decode_value, parse_time
 
 
 # -- ids -------------------------------------------------------------------------------------
 def candidate_ids(raw: str) -> list[RunId]:
     """The ids a URL segment may mean: `"7"` -> [7, "7"]; `"lr-0.1-final"` -> ["lr-0.1-final"]."""
-    text = unquote(str(raw))
-    number = canonical_int(text)
-    if number is not None:
-        return [number, text]
-    return [text]
+    return id_candidates(parse_run_id(unquote(str(raw))))
 
 
 def resolve_run(store: RunStore, raw: str | RunId) -> tuple[RunId, dict[str, Any]]:

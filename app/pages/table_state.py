@@ -15,10 +15,10 @@ from omnidash.components.columns import (
     DEFAULT_PINNED,
     MAX_WIDTH,
     MIN_WIDTH,
-    STATUSES,
     default_width,
     split_columns,
 )
+from omnidash.core.status import STATUSES
 
 PAGE_SIZES = (50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # when the source configures none (or an unusable one)

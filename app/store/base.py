@@ -12,31 +12,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-RunId = int | str
+from omnidash.core.ids import RunId
 
 DEFAULT_PROBABLY_DEAD_AFTER = 120.0
 MAX_PAGE = 10_000
 
 
-def canonical_int(text: str) -> int | None:
-    """The int a text spells canonically ("12", "-3", "0"); None otherwise ("00012", "+1", " 1", "1_0", "x").
-
-    Only such texts are integer run ids: the folder `00012` is the string id "00012", not run 12.
-    """
-    if not isinstance(text, str) or not text.isascii():
-        return None
-    digits = text[1:] if text.startswith("-") else text
-    if not digits.isdigit() or (len(digits) > 1 and digits[0] == "0") or text == "-0" or len(digits) > 18:
-        return None
-    return int(text)
-
-
 class StoreError(Exception):
-    """Base class of every error the store raises on purpose."""
+    """Base class of every error the store raises on purpose; `http_status` is its status in the JSON API."""
+
+    http_status = 400
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body that tells a client about this error."""
+        return {"error": str(self) or type(self).__name__}
 
 
 class StoreUnavailable(StoreError):
     """The database (or folder) cannot be reached right now."""
+
+    http_status = 503
 
 
 class AuthenticationFailed(StoreUnavailable):
@@ -46,25 +41,39 @@ class AuthenticationFailed(StoreUnavailable):
 class NotFound(StoreError):
     """No such run, artifact or source file."""
 
+    http_status = 404
+
 
 class ReadOnly(StoreError):
     """A write was attempted on a read-only store."""
+
+    http_status = 409
 
 
 class Forbidden(StoreError):
     """The current user's role does not allow this write."""
 
+    http_status = 403
+
 
 class Conflict(StoreError):
     """A write based on a value that changed meanwhile; `current` is the value stored now."""
+
+    http_status = 409
 
     def __init__(self, message: str, current: Any = None) -> None:
         super().__init__(message)
         self.current = current
 
+    def payload(self) -> dict[str, Any]:
+        """The error with the notes stored now, so the client can show both versions."""
+        return {**super().payload(), "notes": self.current}
+
 
 class BadRequest(StoreError):
     """A parameter is malformed (bad column name, bad sort, ...)."""
+
+    http_status = 400
 
 
 @dataclass(frozen=True)

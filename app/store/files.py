@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from omnidash.core.ids import id_candidates
+from omnidash.core.jsonsafe import json_safe
 from omnidash.store import files_doc, rows
 from omnidash.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
@@ -33,7 +35,6 @@ from omnidash.store.base import (
     Series,
     SortKey,
     StoreUnavailable,
-    canonical_int,
 )
 from omnidash.store.common import (
     BASE_DTYPES,
@@ -373,12 +374,7 @@ class FileStore(RunStore):
     def _entry(self, run_id: RunId) -> RunEntry:
         """The run with this id (an int id also found from its text form), refreshed; NotFound if none."""
         self.cache.refresh()
-        candidates: list[RunId] = [run_id]
-        if isinstance(run_id, str) and canonical_int(run_id) is not None:
-            candidates.append(canonical_int(run_id))
-        elif isinstance(run_id, int) and not isinstance(run_id, bool):
-            candidates.append(str(run_id))
-        for rid in candidates:
+        for rid in id_candidates(run_id):
             entry = self.cache.by_id.get(rid)
             if entry is not None:
                 self.cache.refresh_run(entry.dirname)
@@ -395,7 +391,7 @@ class FileStore(RunStore):
             doc["result"] = rows.decode_value(doc["result"])
         if wanted is None or "captured_out" in wanted:
             doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
-        return files_doc.json_safe(doc)
+        return json_safe(doc)
 
     def list_artifacts(self, run_id: RunId) -> list[FileInfo]:
         entry = self._entry(run_id)

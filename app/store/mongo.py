@@ -21,6 +21,9 @@ from typing import IO, Any
 
 import gridfs
 import pymongo
+from omnidash.core.ids import id_candidates
+from omnidash.core.jsonsafe import json_safe
+from omnidash.core.status import STATUSES
 from omnidash.store import rows
 from omnidash.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
@@ -62,9 +65,7 @@ from omnidash.store.mongo_util import (
     database_of,
     describe_uri,
     hosts_of,
-    id_candidates,
     id_key,
-    json_safe,
     match_id,
     mongo_errors,
     retry_conflicts,
@@ -92,7 +93,6 @@ STATE = "omnidash.state"
 OMNIBOARD_REDUCER = {"avg": "mean"}
 COLUMNS_TTL = 10.0
 CONFIG_SAMPLE = 2000  # newest runs whose config leaves make the column catalogue
-STATUSES = ["RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED", "PROBABLY_DEAD"]
 # fields every row needs (tags/notes fall back to config.tags / meta.comment)
 ROW_FIELDS = {
     "experiment.name", "command", "status", "start_time", "stop_time", "heartbeat", "host.hostname", "result",
@@ -446,7 +446,7 @@ class MongoStore(RunStore):
         found: list[Any] = []
         values_of = self._distinct_values
         if column == "status":
-            found = STATUSES + [s for s in values_of("status") if isinstance(s, str)]
+            found = [*STATUSES, *(s for s in values_of("status") if isinstance(s, str))]
         elif column == "tags":
             found = list(values_of("omniboard.tags"))
             for t in values_of("config.tags"):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from omnidash.core.status import LIVE_STATUSES
 from omnidash.store import rows
 from omnidash.store.base import RunId
 from pymongo import UpdateOne
@@ -28,7 +29,6 @@ SUMMARY_VERSION = 1
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
 BATCH = 1000  # runs whose metric documents are read in one query (and whose summaries are written in one bulk)
 WORKERS = 3  # batches read, summarised and written at once: the server's work overlaps this process's
-LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
 # runs whose summary may be stale: never summarised or another format version, or live when summarised or now
 # (each clause answered by an index of MongoStore.INDEXES)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from omnidash.core.jsonsafe import MAX_DEPTH, TOO_DEEP, iso
 
 BASE_COLUMNS = [
     "id",
@@ -135,18 +136,6 @@ def parse_time(v: Any) -> datetime | None:
     if isinstance(v, Mapping) and "$date" in v:
         return parse_time(v["$date"])
     return None
-
-
-def iso(d: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, milliseconds kept."""
-    if d is None:
-        return None
-    d = d.astimezone(UTC)
-    return d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-MAX_DEPTH = 64  # documents are shown to this depth; deeper parts become TOO_DEEP (no RecursionError)
-TOO_DEEP = f"… nested deeper than {MAX_DEPTH} levels: not shown"
 
 
 def clip_depth(value: Any, depth: int = 0) -> Any:
