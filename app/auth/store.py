@@ -20,6 +20,7 @@ from omnidash.store.base import (
     RunPage,
     RunStore,
     Series,
+    is_write,
 )
 
 # The role each write needs; unknown write-like methods (set_/add_/update_/save_/remove_ -> editor,
@@ -34,9 +35,6 @@ WRITE_ROLES = {
     "delete_view": "editor",
     "delete_run": "admin",
 }
-_WRITE_PREFIXES = {"set_": "editor", "add_": "editor", "update_": "editor", "save_": "editor",
-                   "remove_": "editor", "delete_": "admin"}
-_READ_EXCEPTIONS = {"delete_preview"}
 ROLE_ORDER = ("viewer", "editor", "admin")
 
 
@@ -44,12 +42,9 @@ def required_role(method: str) -> str | None:
     """The role a store method needs, or None for reads."""
     if method in WRITE_ROLES:
         return WRITE_ROLES[method]
-    if method in _READ_EXCEPTIONS:
+    if not is_write(method):
         return None
-    for prefix, role in _WRITE_PREFIXES.items():
-        if method.startswith(prefix):
-            return role
-    return None
+    return "admin" if method.startswith("delete_") else "editor"
 
 
 class GuardedStore(RunStore):
@@ -132,6 +127,9 @@ class GuardedStore(RunStore):
         return attr
 
     # -- reads -------------------------------------------------------------------------
+    def changes(self) -> tuple[int, int]:
+        return self.inner.changes()
+
     def ping(self) -> None:
         self.inner.ping()
 

@@ -26,7 +26,7 @@ from omnidash.components.importance import (
     summary_line,
 )
 from omnidash.context import get_store
-from omnidash.pages import table_cache
+from omnidash.store import cache
 from omnidash.store.base import MAX_PAGE, StoreError
 from omnidash.store.importance import metric_choices, store_importance
 
@@ -36,7 +36,7 @@ def importance_section(prefix: str, query: str = "", open_: bool = True) -> Any:
     from omnidash.pages.compare_hparams import default_choices  # the hyper-parameter tab's default metric
 
     try:
-        cols = table_cache.column_infos(get_store())  # the table page has just read them: no second read
+        cols = cache.column_infos(get_store())  # the table page has just read them: no second read
         metrics, default = metric_choices(cols), default_choices(cols)[3]
     except StoreError as e:
         return html.Div(f"Which settings matter: cannot read the columns: {e}", className="cmp-warning")

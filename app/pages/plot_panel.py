@@ -47,9 +47,10 @@ from omnidash.components.figures import (
 from omnidash.components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
 from omnidash.components.text import plural
 from omnidash.context import get_store
+from omnidash.core.status import LIVE_STATUSES
 from omnidash.csv_safe import csv_cell, csv_text
-from omnidash.pages.series_cache import CACHE
 from omnidash.store.base import RunId, Series, StoreError
+from omnidash.store.cache import CACHE
 from omnidash.store.compare import (
     ema_continue,
     ema_smooth,
@@ -144,7 +145,7 @@ def fetch(run_ids: Sequence[RunId], names: Sequence[str], max_points: int,
 
 
 def running_ids(info: dict[str, Any]) -> list[RunId]:
-    return [r["id"] for r in info.get("runs", []) if r.get("status") in ("RUNNING", "QUEUED")]
+    return [r["id"] for r in info.get("runs", []) if r.get("status") in LIVE_STATUSES]
 
 
 def smoothing_state(series: list[Series], running: Sequence[RunId], weight: float) -> dict[str, list[float]]:

@@ -15,7 +15,7 @@ from dash import Dash, dcc, html
 from omnidash.components import table as ui
 from omnidash.components.columns import Col, as_cols, default_columns
 from omnidash.context import get_settings, get_store
-from omnidash.pages import Page, table_cache
+from omnidash.pages import Page
 from omnidash.pages.permissions import write_permissions
 from omnidash.pages.table_rows import count_text, first_block
 from omnidash.pages.table_state import (
@@ -26,6 +26,7 @@ from omnidash.pages.table_state import (
     view_from_params,
     view_to_params,
 )
+from omnidash.store import cache
 from omnidash.store.base import StoreError, StoreUnavailable
 
 PLOT_PREFIX = "runs-plot"
@@ -67,7 +68,7 @@ def listed_columns(store: Any, known: list[Col], query: str) -> list[Col]:
     if not query or not config:
         return known
     try:
-        varies = table_cache.listed_varies(store, query, config)
+        varies = cache.listed_varies(store, query, config)
     except StoreError:  # a bad query: the filter bar reports it
         return known
     if varies is None:
@@ -118,7 +119,7 @@ def layout(**params: Any) -> Any:
     default_ps = default_page_size()
     view = view_from_params(params, default_ps)
     try:
-        known = as_cols(table_cache.column_infos(store))
+        known = as_cols(cache.column_infos(store))
         views = store.list_views()
     except StoreUnavailable as e:
         return offline_layout(str(e))

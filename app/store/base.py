@@ -7,7 +7,9 @@ Rows are plain dicts whose keys are column names (see `omnidash.store.columns`).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -166,11 +168,51 @@ class DeleteReport:
     files: list[str] = field(default_factory=list)
 
 
+# A store method whose name starts so writes (a method added later is a write by its name, too).
+WRITE_PREFIXES = ("set_", "add_", "update_", "save_", "remove_", "delete_")
+READS_NAMED_AS_WRITES = frozenset({"delete_preview"})
+
+
+def is_write(method: str) -> bool:
+    """Whether the store method of this name changes what is stored."""
+    return method.startswith(WRITE_PREFIXES) and method not in READS_NAMED_AS_WRITES
+
+
+def _counted(method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`method` counting itself in `changes()` once it has returned or failed (a failure may have written part)."""
+
+    @functools.wraps(method)
+    def write(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            writes, deletions = self.__dict__.get("_changes", (0, 0))
+            self.__dict__["_changes"] = (writes + 1, deletions + name.startswith("delete_"))
+
+    write.counts_writes = True  # type: ignore[attr-defined]
+    return write
+
+
 class RunStore(abc.ABC):
-    """Reads Sacred runs and writes Omniboard-compatible annotations."""
+    """Reads Sacred runs and writes Omniboard-compatible annotations.
+
+    Every write method of a backend (see `is_write`) is counted in `changes()`, so the caches in front of a
+    store (`omnidash.store.cache`) drop what they read before any write made through it."""
 
     kind: str = "abstract"  # "mongodb" | "files"
     read_only: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in dir(cls):
+            attr = getattr(cls, name, None)
+            if (is_write(name) and inspect.isfunction(attr) and not getattr(attr, "counts_writes", False)
+                    and not getattr(attr, "__isabstractmethod__", False)):
+                setattr(cls, name, _counted(attr, name))
+
+    def changes(self) -> tuple[int, int]:
+        """(writes, deletes) made through this store object so far; a cache keeps a value only while they hold."""
+        return self.__dict__.get("_changes", (0, 0))
 
     def __init__(self, probably_dead_after: float = DEFAULT_PROBABLY_DEAD_AFTER) -> None:
         self.probably_dead_after = float(probably_dead_after)
