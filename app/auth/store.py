@@ -143,6 +143,10 @@ class GuardedStore(RunStore):
                   limit: int = 50, columns: Sequence[str] | None = None) -> RunPage:
         return self.inner.list_runs(query, sort, offset, limit, columns)
 
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
+        return self.list_runs(query, sort, offset, limit, columns)
+
     def count(self, query: str = "") -> int:
         return self.inner.count(query)
 
@@ -181,6 +185,10 @@ class GuardedStore(RunStore):
                       x_range: tuple[float, float] | None = None, since_step: float | None = None) -> list[Series]:
         return self.inner.metric_series(run_ids, names, max_points=max_points, x_range=x_range,
                                         since_step=since_step)
+
+    def _metric_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
+        return self.metric_series(run_ids, names, max_points, x_range, since_step)
 
     def get_runs(self, run_ids: Iterable[RunId], fields: Sequence[str] | None = None) -> dict[RunId, dict[str, Any]]:
         return self.inner.get_runs(run_ids, fields)

@@ -78,6 +78,19 @@ class BadRequest(StoreError):
     http_status = 400
 
 
+def check_page(offset: Any, limit: Any) -> tuple[int, int]:
+    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
+    try:
+        offset, limit = int(offset), int(limit)
+    except (TypeError, ValueError):
+        raise BadRequest("offset and limit must be whole numbers") from None
+    if offset < 0:
+        raise BadRequest("offset must be >= 0")
+    if limit < 0 or limit > MAX_PAGE:
+        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
+    return offset, limit
+
+
 @dataclass(frozen=True)
 class SortKey:
     column: str
@@ -230,7 +243,6 @@ class RunStore(abc.ABC):
         """Release connections or threads; the default store holds none."""
 
     # -- listing --------------------------------------------------------
-    @abc.abstractmethod
     def list_runs(
         self,
         query: str = "",
@@ -240,6 +252,13 @@ class RunStore(abc.ABC):
         columns: Sequence[str] | None = None,
     ) -> RunPage:
         """One page of rows matching `query` (query language), sorted, with the total count."""
+        offset, limit = check_page(offset, limit)
+        return self._list_page(query, sort, offset, limit, None if columns is None else list(columns))
+
+    @abc.abstractmethod
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
+        """`list_runs` once the page is checked: what each backend implements."""
 
     @abc.abstractmethod
     def count(self, query: str = "") -> int: ...
@@ -306,7 +325,6 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def metric_names(self, run_ids: Iterable[RunId]) -> dict[RunId, list[str]]: ...
 
-    @abc.abstractmethod
     def metric_series(
         self,
         run_ids: Iterable[RunId],
@@ -316,6 +334,15 @@ class RunStore(abc.ABC):
         since_step: float | None = None,
     ) -> list[Series]:
         """Series per (run, name), steps sorted, downsampled to max_points keeping extremes."""
+        ids, wanted = list(run_ids), [n for n in names if isinstance(n, str)]
+        if not ids or not wanted:
+            return []
+        return self._metric_series(ids, wanted, max_points, x_range, since_step)
+
+    @abc.abstractmethod
+    def _metric_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
+        """`metric_series` for some runs and metric names: what each backend implements."""
 
     def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
         """Every full-resolution series of these runs and metrics, one at a time (for caches).

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from omnidash.store import rows
-from omnidash.store.base import MAX_PAGE, BadRequest, Conflict, RunId, Series
+from omnidash.store.base import BadRequest, Conflict, RunId, Series
 from omnidash.store.downsample import downsample_indices
 
 BASE_DTYPES = {
@@ -25,19 +25,6 @@ BASE_DTYPES = {
 }
 
 OMNIBOARD_EXTREMA = ("min", "max", "avg", "last", "last_avg")
-
-
-def check_page(offset: Any, limit: Any) -> tuple[int, int]:
-    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
-    try:
-        offset, limit = int(offset), int(limit)
-    except (TypeError, ValueError):
-        raise BadRequest("offset and limit must be whole numbers") from None
-    if offset < 0:
-        raise BadRequest("offset must be >= 0")
-    if limit < 0 or limit > MAX_PAGE:
-        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
-    return offset, limit
 
 
 def dtype_of(values: list[Any]) -> str:

@@ -41,7 +41,6 @@ from omnidash.store.common import (
     all_equal,
     check_expected_notes,
     check_notes,
-    check_page,
     check_tag_count,
     check_tags,
     dtype_of,
@@ -197,15 +196,8 @@ class FileStore(RunStore):
         return ordered
 
     # -- listing ---------------------------------------------------------------------------
-    def list_runs(
-        self,
-        query: str = "",
-        sort: str | Sequence[str] | None = "-id",
-        offset: int = 0,
-        limit: int = 50,
-        columns: Sequence[str] | None = None,
-    ) -> RunPage:
-        offset, limit = check_page(offset, limit)
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
         now, ctx, selected, wanted = self._prepare(query, sort, columns)
         page = selected[offset : offset + limit]
         return RunPage(total=len(selected), offset=offset, rows=[self._row(e, now, ctx, wanted) for e in page])
@@ -484,15 +476,8 @@ class FileStore(RunStore):
                 self._metrics_lru.popitem(last=False)
         return parsed
 
-    def metric_series(
-        self,
-        run_ids: Iterable[RunId],
-        names: Iterable[str],
-        max_points: int | None = 1000,
-        x_range: tuple[float, float] | None = None,
-        since_step: float | None = None,
-    ) -> list[Series]:
-        names = list(names)
+    def _metric_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
         out: list[Series] = []
         for entry in self._entries(run_ids):
             metrics = self._metrics_of(entry)

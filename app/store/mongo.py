@@ -47,7 +47,6 @@ from omnidash.store.common import (
     check_expected_notes,
     check_metric_column,
     check_notes,
-    check_page,
     check_tag_count,
     check_tags,
     dtype_of,
@@ -345,18 +344,11 @@ class MongoStore(RunStore):
         return _ServerListing(self, flt, sort_spec)
 
     @mongo_errors
-    def list_runs(
-        self,
-        query: str = "",
-        sort: str | Sequence[str] | None = "-id",
-        offset: int = 0,
-        limit: int = 50,
-        columns: Sequence[str] | None = None,
-    ) -> RunPage:
-        offset, limit = check_page(offset, limit)
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
         now = datetime.now(UTC)
         ctx = self._context(now)
-        wanted = list(columns) if columns is not None else None
+        wanted = columns
         flt, sort_spec, needs_summaries = self._prepare(query, SortKey.parse_list(sort), wanted, ctx)
         projection, metric_cols = self._projection(wanted, ctx)
         total, docs = self._listing(flt, sort_spec, needs_summaries, shows_rows=True).page(projection, offset, limit)
@@ -587,18 +579,8 @@ class MongoStore(RunStore):
         return out
 
     @mongo_errors
-    def metric_series(
-        self,
-        run_ids: Iterable[RunId],
-        names: Iterable[str],
-        max_points: int | None = 1000,
-        x_range: tuple[float, float] | None = None,
-        since_step: float | None = None,
-    ) -> list[Series]:
-        requested = list(run_ids)
-        names = [n for n in names if isinstance(n, str)]
-        if not requested or not names:
-            return []
+    def _metric_series(self, requested: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
         found: dict[str, dict[tuple[str, Any], Series]] = {name: {} for name in names}
         for series in self._read_series(requested, names, max_points, x_range, since_step):
             found.setdefault(series.name, {})[id_key(series.run_id)] = series
