@@ -14,26 +14,17 @@ import math
 import mimetypes
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request, stream_with_context
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 from omnidash.context import get_store
-from omnidash.core.types import RunId
+from omnidash.core.ids import parse_run_id
+from omnidash.core.jsonsafe import json_leaf, json_safe
 from omnidash.csv_safe import csv_cell, csv_text
-from omnidash.store.base import (
-    MAX_PAGE,
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    ReadOnly,
-    StoreError,
-    StoreUnavailable,
-    canonical_int,
-    split_top_level,
-)
+from omnidash.store.base import MAX_PAGE, BadRequest, StoreError, split_top_level
 from omnidash.store.common import check_notes, check_tags
+from pymongo.errors import ConnectionFailure
+from werkzeug.exceptions import HTTPException
 
 api = Blueprint("omnidash_api", __name__, url_prefix="/api")
 
@@ -58,66 +49,46 @@ def register_api(server: Flask) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------
-def parse_run_id(text: str) -> RunId:
-    """An int when a canonical whole number (Sacred's ids), else the string as is ("00012" stays a string)."""
-    number = canonical_int(text)
-    return text if number is None else number
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, set | tuple):
-        return list(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return str(value)
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities become null, recursively (JSON has no such numbers)."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def json_response(payload: Any, status: int = 200) -> Response:
-    """Strict JSON (no NaN), dates as ISO 8601."""
+    """Strict JSON (no NaN: null), dates as ISO 8601 (the rule of `omnidash.core.jsonsafe`)."""
     try:
-        body = json.dumps(payload, default=_json_default, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        body = json.dumps(_finite(payload), default=_json_default, allow_nan=False, separators=(",", ":"))
+        body = json.dumps(payload, default=json_leaf, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a NaN or an infinity somewhere: the slower walk over every value
+        body = json.dumps(json_safe(payload), allow_nan=False, separators=(",", ":"))
     return Response(body, status=status, mimetype="application/json")
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}, not {value}")
-    return value
+def error_response(error: StoreError) -> Response:
+    """A store error as JSON: its payload (`{"error": ...}`) with the status it carries."""
+    return json_response(error.payload(), error.http_status)
 
 
-def _float_arg(name: str) -> float | None:
+def _number_arg(name: str, kind: type[int] | type[float]) -> int | float | None:
+    """The query parameter `name` as an int or a float (not NaN), or None when absent or blank."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a number, not {raw!r}") from None
-    if math.isnan(value):
-        raise BadRequest(f"{name} must be a number, not {raw!r}")
+        value = math.nan
+    if value != value:  # unparsable, or NaN
+        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}")
     return value
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    value = _number_arg(name, int)
+    if value is None:
+        return default
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, not {value}")
+    return int(value)
+
+
+def _float_arg(name: str) -> float | None:
+    value = _number_arg(name, float)
+    return None if value is None else float(value)
 
 
 def _list_arg(*names: str) -> list[str]:
@@ -160,57 +131,21 @@ def _error(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
 
 
-@api.errorhandler(Conflict)
-def _conflict(e: Conflict) -> Response:
-    """409 with the value stored now, so the client can show both versions."""
-    return json_response({"error": str(e), "notes": e.current}, 409)
-
-
 @api.errorhandler(StoreError)
 def _store_error(e: StoreError) -> Response:
-    status = 400
-    if isinstance(e, NotFound):
-        status = 404
-    elif isinstance(e, StoreUnavailable):
-        status = 503
-    elif isinstance(e, Forbidden):
-        status = 403
-    elif isinstance(e, ReadOnly):
-        status = 409
-    return _error(str(e) or e.__class__.__name__, status)
+    """Every error the store raises on purpose, with the status it carries (409 with `notes` on a conflict)."""
+    return error_response(e)
 
 
 @api.errorhandler(Exception)
 def _unexpected(e: Exception) -> Response:
-    """Query errors, database outages raised as driver errors, HTTP errors, and real bugs."""
-    from werkzeug.exceptions import HTTPException
-
+    """HTTP errors, database outages raised as driver errors, and real bugs."""
     if isinstance(e, HTTPException):
         return _error(e.description or e.name, e.code or 500)
-    if _is_query_error(e):
-        return _error(str(e), 400)
-    if _is_database_down(e):
+    if isinstance(e, ConnectionFailure):  # AutoReconnect and ServerSelectionTimeoutError among them
         return _error(f"the database cannot be reached: {e}", 503)
-    from flask import current_app
-
     current_app.logger.exception("API error on %s", request.path)
     return _error(f"internal error: {e.__class__.__name__}", 500)
-
-
-def _is_query_error(e: Exception) -> bool:
-    try:
-        from omnidash.store.query import QueryError
-    except ImportError:
-        return False
-    return isinstance(e, QueryError)
-
-
-def _is_database_down(e: Exception) -> bool:
-    try:
-        from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
-    except ImportError:  # pragma: no cover - pymongo is a dependency
-        return False
-    return isinstance(e, ConnectionFailure | AutoReconnect | ServerSelectionTimeoutError)
 
 
 @api.route("/<path:rest>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
@@ -320,12 +255,7 @@ def metrics() -> Response:
         per_run = store.metric_names(run_ids)
         names = sorted({n for run_names in per_run.values() for n in run_names})
     series = store.metric_series(run_ids, names, max_points=max_points, x_range=x_range, since_step=since_step)
-    out = []
-    for s in series:
-        item = asdict(s)
-        item["timestamps"] = [t.isoformat() if isinstance(t, datetime) else t for t in s.timestamps]
-        out.append(item)
-    return json_response({"series": out})
+    return json_response({"series": [asdict(s) for s in series]})
 
 
 # -- which settings matter ------------------------------------------------------------------

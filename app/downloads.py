@@ -14,12 +14,13 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, request
+from omnidash.api import error_response
 from omnidash.context import get_store
 from omnidash.core.output import strip_ansi
 from omnidash.core.types import RunId
 from omnidash.pages.run_detail_data import resolve_run
-from omnidash.store.base import NotFound, StoreError, StoreUnavailable
+from omnidash.store.base import NotFound, StoreError
 
 downloads = Blueprint("downloads", __name__, url_prefix="/download")
 CHUNK = 64 * 1024
@@ -60,19 +61,10 @@ def attachment(body: object, filename: str, mimetype: str, length: int | None = 
     return response
 
 
-@downloads.errorhandler(NotFound)
-def not_found(e: NotFound) -> tuple[Response, int]:
-    return jsonify({"error": str(e)}), 404
-
-
-@downloads.errorhandler(StoreUnavailable)
-def unavailable(e: StoreUnavailable) -> tuple[Response, int]:
-    return jsonify({"error": str(e)}), 503
-
-
 @downloads.errorhandler(StoreError)
-def store_error(e: StoreError) -> tuple[Response, int]:
-    return jsonify({"error": str(e)}), 400
+def store_error(e: StoreError) -> Response:
+    """JSON with the status the error carries (404: no such run or file, 503: database down)."""
+    return error_response(e)
 
 
 @downloads.get("/runs/<run_id>/output.txt")

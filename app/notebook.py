@@ -15,16 +15,18 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from omnidash.core.ids import plain_run_id
 from omnidash.core.types import ColumnInfo, FileInfo, RunId
 from omnidash.core.values import parse_time
 from omnidash.store.base import RunStore, StoreUnavailable
 from omnidash.store.rows import notes_of, parse_metric_column, tags_of
 
 __all__ = ["File", "Run", "Runs", "connect"]
+V = TypeVar("V")
 
 
 def connect(source: str | None = None, *, read_only: bool = False, runs_collection: str = "runs",
@@ -112,8 +114,8 @@ def _ids(run_ids: Any) -> list[RunId]:
     if isinstance(run_ids, pd.DataFrame):
         run_ids = run_ids.index
     if isinstance(run_ids, int | str | np.integer):
-        return [int(run_ids) if isinstance(run_ids, np.integer) else run_ids]
-    return [int(r) if isinstance(r, np.integer) else r for r in run_ids]
+        return [plain_run_id(run_ids)]
+    return [plain_run_id(r) for r in run_ids]
 
 
 def _tags(tags: str | Iterable[str]) -> list[str]:
@@ -272,8 +274,27 @@ class Run:
         self.reload()
 
 
-class RunMetrics(Mapping[str, pd.Series]):
+class _RunNames(Mapping[str, V]):
+    """A mapping over names of one run's things (metrics, files); `_names` holds them, `_what` says what."""
+
+    run_id: RunId
+    _names: Sequence[str] | Mapping[str, Any]
+    _what = "items"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"<{self._what} of run {self.run_id}: {', '.join(self._names)}>"
+
+
+class RunMetrics(_RunNames[pd.Series]):
     """`run.metrics["loss"]`: every point of one metric as a Series indexed by step."""
+
+    _what = "metrics"
 
     def __init__(self, store: RunStore, run_id: RunId) -> None:
         self.store, self.run_id = store, run_id
@@ -285,39 +306,22 @@ class RunMetrics(Mapping[str, pd.Series]):
         frame = series_frame(self.store.metric_series([self.run_id], [name], max_points=None))
         return pd.Series(frame["value"].to_numpy(), index=pd.Index(frame["step"], name="step"), name=name)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __repr__(self) -> str:
-        return f"<metrics of run {self.run_id}: {', '.join(self._names)}>"
-
     def frame(self, max_points: int | None = None) -> pd.DataFrame:
         """Every metric of the run as one long frame."""
         return series_frame(self.store.metric_series([self.run_id], self._names, max_points=max_points))
 
 
-class Files(Mapping[str, "File"]):
+class Files(_RunNames["File"]):
     """A run's artifacts or sources by name."""
 
     def __init__(self, store: RunStore, run_id: RunId, kind: str) -> None:
         self.store, self.run_id, self.kind = store, run_id, kind
+        self._what = f"{kind}s"
         infos = store.list_artifacts(run_id) if kind == "artifact" else store.list_sources(run_id)
-        self._files = {f.name: f for f in infos}
+        self._names = self._files = {f.name: f for f in infos}
 
     def __getitem__(self, name: str) -> File:
         return File(self.store, self.run_id, self._files[name], self.kind)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def __repr__(self) -> str:
-        return f"<{self.kind}s of run {self.run_id}: {', '.join(self._files)}>"
 
 
 class File:

@@ -16,10 +16,11 @@ from urllib.parse import parse_qsl, urlsplit
 import dash
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Flask, g, has_request_context, jsonify, redirect, request
+from omnidash.api import error_response
 from omnidash.auth.store import GuardedStore
 from omnidash.context import Settings
 from omnidash.pages.registry import all_pages
-from omnidash.store.base import Forbidden, ReadOnly, RunStore, StoreError, StoreUnavailable
+from omnidash.store.base import RunStore, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,10 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
             return jsonify({"error": f"no route {request.path}"}), 404
         return e
 
-    @server.errorhandler(Forbidden)
-    def forbidden(e):
-        return jsonify({"error": str(e)}), 403
-
-    @server.errorhandler(ReadOnly)
-    def read_only(e):
-        return jsonify({"error": str(e)}), 409
+    @server.errorhandler(StoreError)
+    def store_error(e: StoreError):
+        """A store error no blueprint handled (a refused write in a Dash callback): JSON with its status."""
+        return error_response(e)
 
     @server.errorhandler(405)
     def bad_method(e):

@@ -73,7 +73,7 @@ def server_side(app, run_ids: list[int], max_points: int | None, repeat: int = 3
     """Seconds for series + figure + JSON: the first call (the database read) and later calls (median,
     served from the panel's series cache), the store read alone, and the JSON bytes."""
     from omnidash.pages import plot_panel as pp
-    from omnidash.pages.series_cache import CACHE
+    from omnidash.store.cache import CACHE
     from plotly.io.json import to_json_plotly
 
     with app.server.app_context():

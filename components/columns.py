@@ -12,7 +12,6 @@ from typing import Any
 
 from omnidash.core import summaries as stats
 
-STATUSES = ["RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "PROBABLY_DEAD", "QUEUED", "TIMEOUT"]
 # The default view: what identifies a run (pinned), its status, then what it was run with (the config keys that
 # vary) and what came out (metric summaries), then the annotations, then the facts about where and when.
 HEAD_COLUMNS = ["id", "experiment", "status"]

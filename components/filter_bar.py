@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dash import dcc, html
-from omnidash.components.columns import STATUSES
+from omnidash.core.status import STATUSES
 
 QUERY_INPUT = "tbl-query"
 SUGGESTIONS = "tbl-suggest"

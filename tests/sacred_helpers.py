@@ -57,7 +57,8 @@ EXPERIMENT = textwrap.dedent(
     import sys
 
     import numpy as np
-    from sacred import SETTINGS, Experiment
+    from sacred import Experiment
+    from sacred import SETTINGS
     from sacred.observers import FileStorageObserver
 
     # Sacred's default "fd" capture tees stdout through a subprocess and gives it one second to finish

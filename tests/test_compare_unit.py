@@ -167,7 +167,7 @@ def test_queries_quote_untrusted_strings() -> None:
 def test_series_cache_matches_the_store(tmp_path) -> None:
     """Full-resolution cache of finished runs: same points as the store's own downsampling and x_range."""
     from omnidash.demo import write_demo_runs
-    from omnidash.pages.series_cache import SeriesCache
+    from omnidash.store.cache import SeriesCache
     from omnidash.store.files import FileStore
 
     write_demo_runs(tmp_path / "runs", 3)

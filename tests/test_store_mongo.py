@@ -466,7 +466,7 @@ def test_metric_series(store, mongo_db):
 
 def test_series_cache_reads_every_run_in_one_pass(store, mongo_db, monkeypatch):
     """The plot panel's cache asks the store once for all missing runs (one query)."""
-    from omnidash.pages.series_cache import SeriesCache
+    from omnidash.store.cache import SeriesCache
 
     add_runs(mongo_db, [sacred_doc(i) for i in range(1, 8)],
              [metric_doc(i, "loss", [float(i * 10 + k) for k in range(300)]) for i in range(1, 8)])

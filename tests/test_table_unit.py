@@ -278,7 +278,7 @@ def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], stat
     """POST one callback to /_dash-update-component as the browser would; returns {"id.prop": value}.
 
     `client` (a werkzeug test client of a whole deployment) receives the request instead of dash_app."""
-    from omnidash.components.columns import STATUSES
+    from omnidash.core.status import STATUSES
 
     key = callback_key(dash_app, fragment)
     spec = dash_app.callback_map[key]
@@ -635,9 +635,9 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
 
 
 def test_default_config_columns_are_the_keys_that_vary_among_the_listed_runs(dash_app, demo_store):
-    from omnidash.pages import table_cache
+    from omnidash.store import cache
 
-    table_cache.forget(demo_store)
+    cache.forget(demo_store)
     everything = [d["colId"] for d in leaf_defs(find(build(dash_app), "tbl-grid").columnDefs)]
     key = next(c for c in everything if c.startswith("config."))
     value = max(demo_store.distinct(key), key=lambda v: demo_store.count(f"{key} == {quote(v)}"))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
-from omnidash.store.base import Forbidden, ReadOnly, RunStore
+from omnidash.store.base import Forbidden, ReadOnly, RunStore, is_write
 
 # The role each write needs; unknown write-like methods (set_/add_/update_/save_/remove_ -> editor,
 # delete_ -> admin) are guarded by name, so a write added to RunStore later is never left open.
@@ -25,9 +25,6 @@ WRITE_ROLES = {
     "delete_view": "editor",
     "delete_run": "admin",
 }
-_WRITE_PREFIXES = {"set_": "editor", "add_": "editor", "update_": "editor", "save_": "editor",
-                   "remove_": "editor", "delete_": "admin"}
-_READ_EXCEPTIONS = {"delete_preview"}
 ROLE_ORDER = ("viewer", "editor", "admin")
 
 
@@ -35,12 +32,9 @@ def required_role(method: str) -> str | None:
     """The role a store method needs, or None for reads."""
     if method in WRITE_ROLES:
         return WRITE_ROLES[method]
-    if method in _READ_EXCEPTIONS:
+    if not is_write(method):
         return None
-    for prefix, role in _WRITE_PREFIXES.items():
-        if method.startswith(prefix):
-            return role
-    return None
+    return "admin" if method.startswith("delete_") else "editor"
 
 
 class GuardedStore(RunStore):
@@ -123,6 +117,9 @@ class GuardedStore(RunStore):
         return attr
 
     # -- reads -------------------------------------------------------------------------
+    def changes(self) -> tuple[int, int]:
+        return self.inner.changes()
+
     def ping(self) -> None:
         self.inner.ping()
 
@@ -135,6 +132,10 @@ class GuardedStore(RunStore):
     def list_runs(self, query: str = "", sort: str | Sequence[str] | None = "-id", offset: int = 0,
                   limit: int = 50, columns: Sequence[str] | None = None) -> RunPage:
         return self.inner.list_runs(query, sort, offset, limit, columns)
+
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
+        return self.list_runs(query, sort, offset, limit, columns)
 
     def count(self, query: str = "") -> int:
         return self.inner.count(query)
@@ -174,6 +175,10 @@ class GuardedStore(RunStore):
                       x_range: tuple[float, float] | None = None, since_step: float | None = None) -> list[Series]:
         return self.inner.metric_series(run_ids, names, max_points=max_points, x_range=x_range,
                                         since_step=since_step)
+
+    def _metric_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
+        return self.metric_series(run_ids, names, max_points, x_range, since_step)
 
     def get_runs(self, run_ids: Iterable[RunId], fields: Sequence[str] | None = None) -> dict[RunId, dict[str, Any]]:
         return self.inner.get_runs(run_ids, fields)

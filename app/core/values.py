@@ -80,10 +80,10 @@ def parse_time(v: Any) -> datetime | None:
 
 
 def iso(d: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, milliseconds kept."""
+    """ISO 8601 in UTC with a Z, milliseconds kept; a naive datetime is taken as UTC (as BSON stores it)."""
     if d is None:
         return None
-    d = d.astimezone(UTC)
+    d = d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
     return d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -18,12 +18,13 @@ from omnidash.components.compare import config_diff_table, diff_view, pair_picke
 from omnidash.components.figures import X_MODES, run_colors
 from omnidash.context import get_settings, get_store
 from omnidash.core.compare import config_diff, lower_is_better, metric_summary, text_diff
+from omnidash.core.ids import parse_run_id
 from omnidash.core.output import plain_text
 from omnidash.core.types import RunId
 from omnidash.pages import Page
 from omnidash.pages.compare_hparams import hparams_section, register_hparams
 from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
-from omnidash.store.base import NotFound, StoreError, canonical_int
+from omnidash.store.base import NotFound, StoreError
 
 PREFIX = "cmp"
 SUMMARY_POINTS = 200  # downsampling keeps min, max and last exactly, so few points suffice
@@ -44,8 +45,7 @@ def parse_run_ids(text: str | None) -> list[RunId]:
         part = part.strip()
         if not part:
             continue
-        number = canonical_int(part)
-        rid: RunId = part if number is None else number
+        rid = parse_run_id(part)
         if rid not in out:
             out.append(rid)
     return out

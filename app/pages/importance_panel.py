@@ -26,8 +26,8 @@ from omnidash.components.importance import (
     summary_line,
 )
 from omnidash.context import get_store
-from omnidash.pages import table_cache
 from omnidash.pages.column_choices import default_choices  # the hyper-parameter tab's default metric
+from omnidash.store import cache
 from omnidash.store.base import MAX_PAGE, StoreError
 from omnidash.store.importance import metric_choices, store_importance
 
@@ -35,7 +35,7 @@ from omnidash.store.importance import metric_choices, store_importance
 def importance_section(prefix: str, query: str = "", open_: bool = True) -> Any:
     """The panel for the runs matching `query`; a note when the columns cannot be read."""
     try:
-        cols = table_cache.column_infos(get_store())  # the table page has just read them: no second read
+        cols = cache.column_infos(get_store())  # the table page has just read them: no second read
         metrics, default = metric_choices(cols), default_choices(cols)[3]
     except StoreError as e:
         return html.Div(f"Which settings matter: cannot read the columns: {e}", className="cmp-warning")

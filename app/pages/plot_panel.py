@@ -55,11 +55,12 @@ from omnidash.core.compare import (
     legend_label,
     varying_config_keys,
 )
+from omnidash.core.status import LIVE_STATUSES
 from omnidash.core.types import RunId, Series
 from omnidash.core.values import flatten_dict, parse_time
 from omnidash.csv_safe import csv_cell, csv_text
-from omnidash.pages.series_cache import CACHE
 from omnidash.store.base import StoreError
+from omnidash.store.cache import CACHE
 
 POINTS_ONE_CHART = 2000  # per series, a chart ~1000 px wide: two points per pixel column
 POINTS_SMALL_MULTIPLE = 1000
@@ -145,7 +146,7 @@ def fetch(run_ids: Sequence[RunId], names: Sequence[str], max_points: int,
 
 
 def running_ids(info: dict[str, Any]) -> list[RunId]:
-    return [r["id"] for r in info.get("runs", []) if r.get("status") in ("RUNNING", "QUEUED")]
+    return [r["id"] for r in info.get("runs", []) if r.get("status") in LIVE_STATUSES]
 
 
 def smoothing_state(series: list[Series], running: Sequence[RunId], weight: float) -> dict[str, list[float]]:

@@ -7,18 +7,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+from omnidash.core.ids import id_candidates, parse_run_id
 from omnidash.core.types import RunId
-from omnidash.store.base import NotFound, RunStore, canonical_int
+from omnidash.store.base import NotFound, RunStore
 
 
 # -- ids -------------------------------------------------------------------------------------
 def candidate_ids(raw: str) -> list[RunId]:
     """The ids a URL segment may mean: `"7"` -> [7, "7"]; `"lr-0.1-final"` -> ["lr-0.1-final"]."""
-    text = unquote(str(raw))
-    number = canonical_int(text)
-    if number is not None:
-        return [number, text]
-    return [text]
+    return id_candidates(parse_run_id(unquote(str(raw))))
 
 
 def resolve_run(store: RunStore, raw: str | RunId) -> tuple[RunId, dict[str, Any]]:

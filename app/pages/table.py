@@ -14,7 +14,7 @@ from dash import Dash, Input, dcc, html
 from omnidash.components import table as ui
 from omnidash.components.columns import Col, as_cols, default_columns
 from omnidash.context import get_settings, get_store
-from omnidash.pages import Page, table_actions, table_cache, table_columns, table_groups, table_rows
+from omnidash.pages import Page, table_actions, table_columns, table_groups, table_rows
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
 from omnidash.pages.permissions import write_permissions
 from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
@@ -28,6 +28,7 @@ from omnidash.pages.table_view import (
     value_columns,
     view_links,
 )
+from omnidash.store import cache
 from omnidash.store.base import StoreUnavailable
 from omnidash.store.rows import parse_metric_column
 
@@ -74,7 +75,7 @@ def layout(**params: Any) -> Any:
     default_ps = default_page_size()
     view = view_from_params(params, default_ps)
     try:
-        known = as_cols(table_cache.column_infos(store))
+        known = as_cols(cache.column_infos(store))
         views = store.list_views()
     except StoreUnavailable as e:
         return offline_layout(str(e))

@@ -11,7 +11,6 @@ from omnidash.components import table as ui
 from omnidash.components.text import plural
 from omnidash.context import get_store
 from omnidash.core.types import DeleteReport, RunId
-from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
 from omnidash.pages.table_view import base_path, table_js, view_links
 from omnidash.store.base import StoreError
@@ -125,8 +124,6 @@ def register(app: Dash) -> None:
             saved.append(f"{col} of run {run_id}")
         if not saved:
             raise PreventUpdate
-        if any(s.startswith("tags") for s in saved):
-            table_cache.forget(store)
         return ok_message("Saved " + ", ".join(saved) + "."), (token or 0) + 1
 
     @app.callback(
@@ -194,7 +191,6 @@ def register(app: Dash) -> None:
             n = store.update_tags(ids, add=[tag] if adding else [], remove=[] if adding else [tag])
         except StoreError as e:
             return error_message(f"Could not change tags: {e}"), no_update
-        table_cache.forget(store)
         verb = f"Added tag “{tag}” to" if adding else f"Removed tag “{tag}” from"
         return ok_message(f"{verb} {plural(n, 'run')}."), (token or 0) + 1
 
@@ -239,7 +235,6 @@ def register(app: Dash) -> None:
                 deleted += 1
             except StoreError as e:
                 failed.append(f"{run_id} ({e})")
-        table_cache.forget(store)
         if failed:
             msg = error_message(f"Deleted {plural(deleted, 'run')}; could not delete: " + "; ".join(failed[:5]))
         else:

@@ -16,10 +16,10 @@ from omnidash.components.columns import (
     header_name,
 )
 from omnidash.context import get_settings, get_store
-from omnidash.pages import table_cache
 from omnidash.pages.permissions import can, write_permissions
 from omnidash.pages.table_state import View, sort_to_columns
 from omnidash.pages.table_view import base_path, listed_columns, table_js
+from omnidash.store import cache
 from omnidash.store.base import StoreError
 
 MAX_PICKER_OPTIONS = 300
@@ -73,7 +73,7 @@ def grid_column_defs(store: Any, visible: list[str], known: list[Col], sort: lis
 
 def defaults_for(store: Any, query: str, varying_only: bool) -> list[str]:
     """The default columns of a view: the config keys that vary among the runs its query lists."""
-    return default_columns(listed_columns(store, as_cols(table_cache.column_infos(store)), query), varying_only)
+    return default_columns(listed_columns(store, as_cols(cache.column_infos(store)), query), varying_only)
 
 
 def with_config_columns(visible: list[str], known: list[Col], varying_only: bool) -> list[str]:
@@ -127,7 +127,7 @@ def register(app: Dash) -> None:
         if hidden:
             return no_update, no_update
         try:
-            known = as_cols(table_cache.column_infos(get_store()))
+            known = as_cols(cache.column_infos(get_store()))
         except StoreError:
             raise PreventUpdate from None
         return picker_options(known, visible or [], search or "", "vary" in (varying or [])), list(visible or [])
@@ -180,7 +180,7 @@ def register(app: Dash) -> None:
                 varying = "vary" in (varying_value or [])
                 if varying == current.varying:
                     raise PreventUpdate
-                known = as_cols(table_cache.column_infos(store))
+                known = as_cols(cache.column_infos(store))
                 new_visible = (defaults_for(store, current.q, varying) if current.cols is None
                                else with_config_columns(visible, known, varying))
             elif trigger == ui.COLUMN_STATE:  # a header dragged, resized or pinned: the grid shows it already
@@ -193,7 +193,6 @@ def register(app: Dash) -> None:
                 if not custom_name or not custom_path:
                     return (no_update,) * 6 + ("Give the column a name and a path.",)
                 store.add_custom_column(custom_name.strip(), custom_path.strip())
-                table_cache.forget(store)
                 new_visible = [*visible, custom_name.strip()]
                 message = f"Added column {custom_name.strip()} ({custom_path.strip()})."
             elif trigger == ui.METRIC_ADD:
@@ -201,12 +200,11 @@ def register(app: Dash) -> None:
                     return (no_update,) * 6 + ("Give the column a name, a metric and a reducer.",)
                 n = max(1, int(lastn or 1))
                 store.add_metric_column(metric_name.strip(), metric, extrema, n)
-                table_cache.forget(store)
                 new_visible = [*visible, metric_name.strip()]
                 message = f"Added metric column {metric_name.strip()}."
             else:
                 raise PreventUpdate
-            known = as_cols(table_cache.column_infos(store))
+            known = as_cols(cache.column_infos(store))
         except StoreError as e:
             return (no_update,) * 6 + (f"Could not change columns: {e}",)
         if "id" not in new_visible:
@@ -244,7 +242,7 @@ def register(app: Dash) -> None:
         store = get_store()
         try:
             default = defaults_for(store, current.q, current.varying)
-            known = as_cols(table_cache.column_infos(store))
+            known = as_cols(cache.column_infos(store))
         except StoreError:
             raise PreventUpdate from None
         if default == list(visible or []):

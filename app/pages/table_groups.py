@@ -11,9 +11,9 @@ from omnidash.components import table as ui
 from omnidash.components.columns import as_cols
 from omnidash.context import get_store
 from omnidash.core.grouping import GROUP_KEY, MEMBER_IDS, group_rows, mean_col, varying_keys_except_seed
-from omnidash.pages import table_cache
 from omnidash.pages.table_state import View
 from omnidash.pages.table_view import base_path, value_columns
+from omnidash.store import cache
 from omnidash.store.base import StoreError, StoreUnavailable
 
 MAX_MEMBERS_SHOWN = 200
@@ -51,7 +51,7 @@ def register(app: Dash) -> None:
         if not n:
             raise PreventUpdate
         try:
-            known = as_cols(table_cache.column_infos(get_store()))
+            known = as_cols(cache.column_infos(get_store()))
         except StoreError:
             raise PreventUpdate from None
         return varying_keys_except_seed([c.name for c in known if c.kind == "config" and c.varies])
@@ -89,7 +89,7 @@ def register(app: Dash) -> None:
             expanded = []
         store = get_store()
         try:
-            known = as_cols(table_cache.column_infos(store))
+            known = as_cols(cache.column_infos(store))
             values = value_columns(list(visible or []), known)
             q = View.from_dict(view).q
             rows = list(store.iter_rows(q, ["id"], ["id", *keys, *values]))

@@ -12,10 +12,9 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 from omnidash.components import filter_bar as fb
 from omnidash.components import table as ui
-from omnidash.components.columns import STATUSES
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
-from omnidash.pages import table_cache
+from omnidash.core.status import STATUSES
 from omnidash.pages.table_state import (
     View,
     filter_model_to_query,
@@ -26,6 +25,7 @@ from omnidash.pages.table_state import (
 )
 from omnidash.pages.table_suggest import suggestions
 from omnidash.pages.table_view import export_href, search_of, table_js
+from omnidash.store import cache
 from omnidash.store.base import StoreError, StoreUnavailable
 from omnidash.store.query import quote
 
@@ -196,8 +196,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     def suggest(text: str | None):
         store = get_store()
         try:
-            names = table_cache.column_names(store)
-            options = suggestions(text or "", names, lambda c: table_cache.distinct(store, c))
+            names = cache.column_names(store)
+            options = suggestions(text or "", names, lambda c: cache.distinct(store, c))
         except StoreError:
             return []
         return [html.Option(value=o) for o in options]

@@ -14,10 +14,10 @@ from omnidash.components.columns import (
     DEFAULT_PINNED,
     MAX_WIDTH,
     MIN_WIDTH,
-    STATUSES,
     default_width,
     split_columns,
 )
+from omnidash.core.status import STATUSES
 from omnidash.store.query import quote
 
 PAGE_SIZES = (50, 100, 200, 500)

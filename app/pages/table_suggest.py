@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from omnidash.components.columns import STATUSES
+from omnidash.core.status import STATUSES
 from omnidash.store.query import quote
 
 OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "~", "in", "not in", "has", "exists", "missing"]

@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from dash import ClientsideFunction, Dash
 from omnidash.components.columns import Col
 from omnidash.context import get_settings
-from omnidash.pages import table_cache
 from omnidash.pages.table_state import View, page_size_default, view_to_params
+from omnidash.store import cache
 from omnidash.store.base import StoreError
 
 
@@ -69,7 +69,7 @@ def listed_columns(store: Any, known: list[Col], query: str) -> list[Col]:
     if not query or not config:
         return known
     try:
-        varies = table_cache.listed_varies(store, query, config)
+        varies = cache.listed_varies(store, query, config)
     except StoreError:  # a bad query: the filter bar reports it
         return known
     if varies is None:

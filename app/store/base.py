@@ -8,7 +8,9 @@ Rows are plain dicts whose keys are column names (see `omnidash.store.columns`).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -18,25 +20,20 @@ DEFAULT_PROBABLY_DEAD_AFTER = 120.0
 MAX_PAGE = 10_000
 
 
-def canonical_int(text: str) -> int | None:
-    """The int a text spells canonically ("12", "-3", "0"); None otherwise ("00012", "+1", " 1", "1_0", "x").
-
-    Only such texts are integer run ids: the folder `00012` is the string id "00012", not run 12.
-    """
-    if not isinstance(text, str) or not text.isascii():
-        return None
-    digits = text[1:] if text.startswith("-") else text
-    if not digits.isdigit() or (len(digits) > 1 and digits[0] == "0") or text == "-0" or len(digits) > 18:
-        return None
-    return int(text)
-
-
 class StoreError(Exception):
-    """Base class of every error the store raises on purpose."""
+    """Base class of every error the store raises on purpose; `http_status` is its status in the JSON API."""
+
+    http_status = 400
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body that tells a client about this error."""
+        return {"error": str(self) or type(self).__name__}
 
 
 class StoreUnavailable(StoreError):
     """The database (or folder) cannot be reached right now."""
+
+    http_status = 503
 
 
 class AuthenticationFailed(StoreUnavailable):
@@ -46,25 +43,52 @@ class AuthenticationFailed(StoreUnavailable):
 class NotFound(StoreError):
     """No such run, artifact or source file."""
 
+    http_status = 404
+
 
 class ReadOnly(StoreError):
     """A write was attempted on a read-only store."""
+
+    http_status = 409
 
 
 class Forbidden(StoreError):
     """The current user's role does not allow this write."""
 
+    http_status = 403
+
 
 class Conflict(StoreError):
     """A write based on a value that changed meanwhile; `current` is the value stored now."""
+
+    http_status = 409
 
     def __init__(self, message: str, current: Any = None) -> None:
         super().__init__(message)
         self.current = current
 
+    def payload(self) -> dict[str, Any]:
+        """The error with the notes stored now, so the client can show both versions."""
+        return {**super().payload(), "notes": self.current}
+
 
 class BadRequest(StoreError):
     """A parameter is malformed (bad column name, bad sort, ...)."""
+
+    http_status = 400
+
+
+def check_page(offset: Any, limit: Any) -> tuple[int, int]:
+    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
+    try:
+        offset, limit = int(offset), int(limit)
+    except (TypeError, ValueError):
+        raise BadRequest("offset and limit must be whole numbers") from None
+    if offset < 0:
+        raise BadRequest("offset must be >= 0")
+    if limit < 0 or limit > MAX_PAGE:
+        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
+    return offset, limit
 
 
 @dataclass(frozen=True)
@@ -109,11 +133,51 @@ def split_top_level(text: str) -> list[str]:
     return items
 
 
+# A store method whose name starts so writes (a method added later is a write by its name, too).
+WRITE_PREFIXES = ("set_", "add_", "update_", "save_", "remove_", "delete_")
+READS_NAMED_AS_WRITES = frozenset({"delete_preview"})
+
+
+def is_write(method: str) -> bool:
+    """Whether the store method of this name changes what is stored."""
+    return method.startswith(WRITE_PREFIXES) and method not in READS_NAMED_AS_WRITES
+
+
+def _counted(method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`method` counting itself in `changes()` once it has returned or failed (a failure may have written part)."""
+
+    @functools.wraps(method)
+    def write(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            writes, deletions = self.__dict__.get("_changes", (0, 0))
+            self.__dict__["_changes"] = (writes + 1, deletions + name.startswith("delete_"))
+
+    write.counts_writes = True  # type: ignore[attr-defined]
+    return write
+
+
 class RunStore(abc.ABC):
-    """Reads Sacred runs and writes Omniboard-compatible annotations."""
+    """Reads Sacred runs and writes Omniboard-compatible annotations.
+
+    Every write method of a backend (see `is_write`) is counted in `changes()`, so the caches in front of a
+    store (`omnidash.store.cache`) drop what they read before any write made through it."""
 
     kind: str = "abstract"  # "mongodb" | "files"
     read_only: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in dir(cls):
+            attr = getattr(cls, name, None)
+            if (is_write(name) and inspect.isfunction(attr) and not getattr(attr, "counts_writes", False)
+                    and not getattr(attr, "__isabstractmethod__", False)):
+                setattr(cls, name, _counted(attr, name))
+
+    def changes(self) -> tuple[int, int]:
+        """(writes, deletes) made through this store object so far; a cache keeps a value only while they hold."""
+        return self.__dict__.get("_changes", (0, 0))
 
     def __init__(self, probably_dead_after: float = DEFAULT_PROBABLY_DEAD_AFTER) -> None:
         self.probably_dead_after = float(probably_dead_after)
@@ -131,7 +195,6 @@ class RunStore(abc.ABC):
         """Release connections or threads; the default store holds none."""
 
     # -- listing --------------------------------------------------------
-    @abc.abstractmethod
     def list_runs(
         self,
         query: str = "",
@@ -141,6 +204,13 @@ class RunStore(abc.ABC):
         columns: Sequence[str] | None = None,
     ) -> RunPage:
         """One page of rows matching `query` (query language), sorted, with the total count."""
+        offset, limit = check_page(offset, limit)
+        return self._list_page(query, sort, offset, limit, None if columns is None else list(columns))
+
+    @abc.abstractmethod
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
+        """`list_runs` once the page is checked: what each backend implements."""
 
     @abc.abstractmethod
     def count(self, query: str = "") -> int: ...
@@ -207,7 +277,6 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def metric_names(self, run_ids: Iterable[RunId]) -> dict[RunId, list[str]]: ...
 
-    @abc.abstractmethod
     def metric_series(
         self,
         run_ids: Iterable[RunId],
@@ -217,6 +286,15 @@ class RunStore(abc.ABC):
         since_step: float | None = None,
     ) -> list[Series]:
         """Series per (run, name), steps sorted, downsampled to max_points keeping extremes."""
+        ids, wanted = list(run_ids), [n for n in names if isinstance(n, str)]
+        if not ids or not wanted:
+            return []
+        return self._metric_series(ids, wanted, max_points, x_range, since_step)
+
+    @abc.abstractmethod
+    def _metric_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
+        """`metric_series` for some runs and metric names: what each backend implements."""
 
     def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
         """Every full-resolution series of these runs and metrics, one at a time (for caches).

@@ -10,7 +10,7 @@ from omnidash.core.downsample import downsample_indices
 from omnidash.core.types import ColumnInfo, RunId, Series
 from omnidash.core.values import decode_value, parse_time
 from omnidash.store import rows
-from omnidash.store.base import MAX_PAGE, BadRequest, Conflict
+from omnidash.store.base import BadRequest, Conflict
 
 BASE_DTYPES = {
     "id": "mixed",
@@ -49,19 +49,6 @@ def metric_column_refs(columns: list[dict[str, Any]]) -> dict[str, tuple[str, st
         if ref is not None and isinstance(c.get("name"), str):
             refs[c["name"]] = ref
     return refs
-
-
-def check_page(offset: Any, limit: Any) -> tuple[int, int]:
-    """Validated (offset, limit): whole numbers, offset >= 0, 0 <= limit <= MAX_PAGE."""
-    try:
-        offset, limit = int(offset), int(limit)
-    except (TypeError, ValueError):
-        raise BadRequest("offset and limit must be whole numbers") from None
-    if offset < 0:
-        raise BadRequest("offset must be >= 0")
-    if limit < 0 or limit > MAX_PAGE:
-        raise BadRequest(f"limit must be between 0 and {MAX_PAGE}")
-    return offset, limit
 
 
 def dtype_of(values: list[Any]) -> str:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from omnidash.core.ids import id_candidates
+from omnidash.core.jsonsafe import json_safe
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path
 from omnidash.store import files_doc, rows
@@ -30,14 +32,12 @@ from omnidash.store.base import (
     RunStore,
     SortKey,
     StoreUnavailable,
-    canonical_int,
 )
 from omnidash.store.common import (
     all_equal,
     catalogue,
     check_expected_notes,
     check_notes,
-    check_page,
     check_tag_count,
     check_tags,
     dtype_of,
@@ -189,15 +189,8 @@ class FileStore(RunStore):
         return ordered
 
     # -- listing ---------------------------------------------------------------------------
-    def list_runs(
-        self,
-        query: str = "",
-        sort: str | Sequence[str] | None = "-id",
-        offset: int = 0,
-        limit: int = 50,
-        columns: Sequence[str] | None = None,
-    ) -> RunPage:
-        offset, limit = check_page(offset, limit)
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
         now, ctx, selected, wanted = self._prepare(query, sort, columns)
         page = selected[offset : offset + limit]
         return RunPage(total=len(selected), offset=offset, rows=[self._row(e, now, ctx, wanted) for e in page])
@@ -360,12 +353,7 @@ class FileStore(RunStore):
     def _entry(self, run_id: RunId) -> RunEntry:
         """The run with this id (an int id also found from its text form), refreshed; NotFound if none."""
         self.cache.refresh()
-        candidates: list[RunId] = [run_id]
-        if isinstance(run_id, str) and (as_int := canonical_int(run_id)) is not None:
-            candidates.append(as_int)
-        elif isinstance(run_id, int) and not isinstance(run_id, bool):
-            candidates.append(str(run_id))
-        for rid in candidates:
+        for rid in id_candidates(run_id):
             entry = self.cache.by_id.get(rid)
             if entry is not None:
                 self.cache.refresh_run(entry.dirname)
@@ -382,7 +370,7 @@ class FileStore(RunStore):
             doc["result"] = decode_value(doc["result"])
         if wanted is None or "captured_out" in wanted:
             doc["captured_out"] = read_text_tail(os.path.join(entry.path, "cout.txt"), MAX_CAPTURED_OUT)
-        return files_doc.json_safe(doc)
+        return json_safe(doc)
 
     def list_artifacts(self, run_id: RunId) -> list[FileInfo]:
         entry = self._entry(run_id)
@@ -475,15 +463,8 @@ class FileStore(RunStore):
                 self._metrics_lru.popitem(last=False)
         return parsed
 
-    def metric_series(
-        self,
-        run_ids: Iterable[RunId],
-        names: Iterable[str],
-        max_points: int | None = 1000,
-        x_range: tuple[float, float] | None = None,
-        since_step: float | None = None,
-    ) -> list[Series]:
-        names = list(names)
+    def _metric_series(self, run_ids: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
         out: list[Series] = []
         for entry in self._entries(run_ids):
             metrics = self._metrics_of(entry)

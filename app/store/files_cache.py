@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from omnidash.core import summaries as stats
+from omnidash.core.status import FINAL_STATUSES
 from omnidash.core.values import clip_depth
 from omnidash.store import files_doc
 from omnidash.store.common import series_points
@@ -37,7 +38,6 @@ RACY_NS = 100_000_000  # file timestamps tick coarsely (jiffies): a change this 
 RACY: FileSig = (-1, -1)
 SYNC_SCAN_SECONDS = 0.2  # folders scanned faster than this are rescanned in the request itself
 PARALLEL_MIN_RUNS = 400
-FINAL_STATUSES = {"COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT"}
 SETTLE_NS = 60_000_000_000  # a finished run untouched this long is "settled"
 FULL_CHECK_SECONDS = 30.0  # settled runs still get a full check this often  # a scan meeting this many new runs parses them in worker processes
 

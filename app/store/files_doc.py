@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import numpy as np
-from omnidash.core.values import MAX_DEPTH, TOO_DEEP, iso, parse_time
+from omnidash.core.ids import canonical_int
+from omnidash.core.values import parse_time
 from omnidash.store import rows
-from omnidash.store.base import canonical_int
 
 DATE_FIELDS = ("start_time", "stop_time", "heartbeat")
 
@@ -78,20 +76,3 @@ def summaries_of(metrics_json: Any) -> tuple[dict[str, dict[str, Any]], dict[str
     return summaries, tails
 
 
-def json_safe(value: Any, depth: int = 0) -> Any:
-    """Dates as ISO 8601 with Z, NaN/inf as None, tuples as lists, other objects as text; clipped at MAX_DEPTH."""
-    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
-        return TOO_DEEP
-    if isinstance(value, datetime):
-        return iso(parse_time(value))
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v, depth + 1) for v in value]
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    return str(value)

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from omnidash.core import summaries as stats
+from omnidash.core.jsonsafe import json_safe
 from omnidash.core.values import iso
 from omnidash.store.base import BadRequest, NotFound, StoreError
 from omnidash.store.common import check_custom_column, check_metric_column
-from omnidash.store.files_doc import json_safe
 from omnidash.store.files_io import file_sig, locked, read_json, write_json_atomic
 
 SIDECAR = "omnidash.json"

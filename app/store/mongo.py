@@ -23,6 +23,9 @@ from typing import IO, Any
 import gridfs
 import pymongo
 from omnidash.core import summaries as stats
+from omnidash.core.ids import id_candidates
+from omnidash.core.jsonsafe import json_safe
+from omnidash.core.status import STATUSES
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
 from omnidash.store import rows
@@ -35,7 +38,6 @@ from omnidash.store.common import (
     check_expected_notes,
     check_metric_column,
     check_notes,
-    check_page,
     check_tag_count,
     check_tags,
     dtype_of,
@@ -54,9 +56,7 @@ from omnidash.store.mongo_util import (
     database_of,
     describe_uri,
     hosts_of,
-    id_candidates,
     id_key,
-    json_safe,
     match_id,
     mongo_errors,
     retry_conflicts,
@@ -83,7 +83,6 @@ VIEWS = "omnidash.views"
 STATE = "omnidash.state"
 COLUMNS_TTL = 10.0
 CONFIG_SAMPLE = 2000  # newest runs whose config leaves make the column catalogue
-STATUSES = ["RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED", "PROBABLY_DEAD"]
 # fields every row needs (tags/notes fall back to config.tags / meta.comment)
 ROW_FIELDS = {
     "experiment.name", "command", "status", "start_time", "stop_time", "heartbeat", "host.hostname", "result",
@@ -331,18 +330,11 @@ class MongoStore(RunStore):
         return _ServerListing(self, flt, sort_spec)
 
     @mongo_errors
-    def list_runs(
-        self,
-        query: str = "",
-        sort: str | Sequence[str] | None = "-id",
-        offset: int = 0,
-        limit: int = 50,
-        columns: Sequence[str] | None = None,
-    ) -> RunPage:
-        offset, limit = check_page(offset, limit)
+    def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
+                   columns: list[str] | None) -> RunPage:
         now = datetime.now(UTC)
         ctx = self._context(now)
-        wanted = list(columns) if columns is not None else None
+        wanted = columns
         flt, sort_spec, needs_summaries = self._prepare(query, SortKey.parse_list(sort), wanted, ctx)
         projection, metric_cols = self._projection(wanted, ctx)
         total, docs = self._listing(flt, sort_spec, needs_summaries, shows_rows=True).page(projection, offset, limit)
@@ -424,7 +416,7 @@ class MongoStore(RunStore):
         found: list[Any] = []
         values_of = self._distinct_values
         if column == "status":
-            found = STATUSES + [s for s in values_of("status") if isinstance(s, str)]
+            found = [*STATUSES, *(s for s in values_of("status") if isinstance(s, str))]
         elif column == "tags":
             found = list(values_of("omniboard.tags"))
             for t in values_of("config.tags"):
@@ -565,18 +557,8 @@ class MongoStore(RunStore):
         return out
 
     @mongo_errors
-    def metric_series(
-        self,
-        run_ids: Iterable[RunId],
-        names: Iterable[str],
-        max_points: int | None = 1000,
-        x_range: tuple[float, float] | None = None,
-        since_step: float | None = None,
-    ) -> list[Series]:
-        requested = list(run_ids)
-        names = [n for n in names if isinstance(n, str)]
-        if not requested or not names:
-            return []
+    def _metric_series(self, requested: list[RunId], names: list[str], max_points: int | None,
+                       x_range: tuple[float, float] | None, since_step: float | None) -> list[Series]:
         found: dict[str, dict[tuple[str, Any], Series]] = {name: {} for name in names}
         for series in self._read_series(requested, names, max_points, x_range, since_step):
             found.setdefault(series.name, {})[id_key(series.run_id)] = series

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from omnidash.core import summaries as stats
+from omnidash.core.status import LIVE_STATUSES
 from omnidash.core.types import RunId
 from omnidash.core.values import parse_time
 from omnidash.store import rows
@@ -30,7 +31,6 @@ SUMMARY_VERSION = 1  # the format of a stored summary with the built-in statisti
 REFRESH_EVERY = 2.0  # seconds between two refresh checks in one process
 BATCH = 1000  # runs whose metric documents are read in one query (and whose summaries are written in one bulk)
 WORKERS = 3  # batches read, summarised and written at once: the server's work overlaps this process's
-LIVE_STATUSES = ["RUNNING", "QUEUED"]
 STATE_ID = "summaries"
 
 

@@ -1,28 +1,23 @@
-"""Helpers of the MongoDB backend: connection errors, URIs, JSON-safe documents, run id candidates."""
+"""Helpers of the MongoDB backend: connection errors, URIs, run ids as stored, GridFS files."""
 
 from __future__ import annotations
 
 import functools
-import math
 import mimetypes
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from bson.binary import Binary
-from bson.decimal128 import Decimal128
+from omnidash.core.ids import id_candidates
 from omnidash.core.types import RunId
-from omnidash.core.values import MAX_DEPTH, TOO_DEEP, iso, parse_time
 from omnidash.store.base import (
     AuthenticationFailed,
     BadRequest,
     ReadOnly,
     StoreError,
     StoreUnavailable,
-    canonical_int,
 )
 from pymongo import uri_parser
 from pymongo.errors import (
@@ -118,16 +113,6 @@ def retry_conflicts(write: Callable[[], T], attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
-def id_candidates(run_id: RunId) -> list[RunId]:
-    """The id as given plus its int/str twin (`5` and `"5"`), exact form first."""
-    out: list[RunId] = [run_id]
-    if isinstance(run_id, str) and canonical_int(run_id) is not None:  # "00012" is only a string id
-        out.append(int(run_id))
-    elif isinstance(run_id, int) and not isinstance(run_id, bool):
-        out.append(str(run_id))
-    return out
-
-
 def id_key(run_id: Any) -> tuple[str, Any]:
     """A dict key that tells the _id 5 from the _id "5" (two different runs to MongoDB)."""
     return (type(run_id).__name__, run_id)
@@ -150,31 +135,6 @@ def as_object_id(value: Any) -> Any:
     if isinstance(value, str) and ObjectId.is_valid(value):
         return ObjectId(value)
     return value
-
-
-def json_safe(value: Any, depth: int = 0) -> Any:
-    """ObjectId -> str, dates -> ISO with Z, NaN/inf -> None, bytes -> placeholder, Decimal128 -> float.
-
-    Parts nested deeper than MAX_DEPTH become the TOO_DEEP note."""
-    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
-        return TOO_DEEP
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v, depth + 1) for v in value]
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return iso(parse_time(value))
-    if isinstance(value, ObjectId):
-        return str(value)
-    if isinstance(value, bytes | Binary):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, Decimal128):
-        return json_safe(float(value.to_decimal()))
-    return str(value)
 
 
 def content_type_of(name: str, stored: Any) -> str | None:

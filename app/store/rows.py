@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 from omnidash.core import summaries as stats
-from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
+from omnidash.core.values import (
+    clean_number,
+    decode_value,
+    flatten_dict,
+    get_path,
+    iso,
+    parse_time,
+)
 
 BASE_COLUMNS = [
     "id",

@@ -1,26 +1,112 @@
-"""A per-process cache of full-resolution metric series of finished runs, for the plot panel.
+"""Per-process caches in front of a RunStore, which the store's own writes invalidate.
 
-A finished run's metrics never change, so the panel reads each (run, metric) once at full resolution
-and answers every later chart, zoom (x_range) and CSV request by slicing and downsampling in numpy
-(`omnidash.core.downsample`), without another database round trip. Running runs always go to the store.
-Bounded by a point budget, least recently used first out.
+- The catalogue (column names and infos, distinct values, which config keys vary among listed runs) is kept
+  for TTL_SECONDS, so typing in the filter bar stays cheap, and only while no write went through the store
+  (`RunStore.changes()`: tags, notes, shared columns, views, deletes), so a write shows at once.
+- Full-resolution metric series of finished runs, for the plot panel. A finished run's metrics never change,
+  so each (run, metric) is read once and every later chart, zoom (x_range) and CSV request is answered by
+  slicing and downsampling in numpy (`omnidash.core.downsample`), without another database round trip.
+  Running runs always go to the store; a delete through the store drops that store's series. Bounded by a
+  point budget, least recently used first out.
+
+Callers never invalidate: a write made outside this process shows when the catalogue's TTL runs out.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
+import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from omnidash.core.downsample import downsample_indices
-from omnidash.core.types import RunId, Series
+from omnidash.core.types import ColumnInfo, RunId, Series
 from omnidash.store.base import RunStore
 from omnidash.store.common import step_list, value_list
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
+TTL_SECONDS = 20.0
+LISTED_SAMPLE = 500  # runs read to tell which config keys vary among the runs a query lists
+MAX_ENTRIES = 2000  # catalogue entries kept per store
+
+_lock = threading.Lock()
+_tokens: weakref.WeakKeyDictionary[RunStore, int] = weakref.WeakKeyDictionary()
+_next_token = itertools.count(1)
+_catalogue: weakref.WeakKeyDictionary[RunStore, dict[str, tuple[float, tuple[int, int], Any]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def store_token(store: RunStore) -> int:
+    """A number naming this store object for as long as the process runs (never reused, unlike id())."""
+    with _lock:
+        token = _tokens.get(store)
+        if token is None:
+            token = _tokens[store] = next(_next_token)
+        return token
+
+
+# -- the catalogue -------------------------------------------------------------------------------------
+def _cached(store: RunStore, key: str, compute: Callable[[], Any]) -> Any:
+    changes = store.changes()  # read before computing: a write meanwhile makes this value stale at once
+    now = time.monotonic()
+    with _lock:
+        hit = _catalogue.get(store, {}).get(key)
+        if hit and hit[1] == changes and now - hit[0] < TTL_SECONDS:
+            return hit[2]
+    value = compute()
+    with _lock:
+        entries = _catalogue.setdefault(store, {})
+        if len(entries) >= MAX_ENTRIES:
+            entries.clear()
+        entries[key] = (now, changes, value)
+    return value
+
+
+def column_names(store: RunStore) -> list[str]:
+    return _cached(store, "columns", lambda: [c.name for c in store.columns()])
+
+
+def column_infos(store: RunStore) -> list[ColumnInfo]:
+    """store.columns(), cached briefly."""
+    return _cached(store, "column_infos", store.columns)
+
+
+def distinct(store: RunStore, column: str) -> list[Any]:
+    return _cached(store, "distinct:" + column, lambda: store.distinct(column, limit=200))
+
+
+def listed_varies(store: RunStore, query: str, config: list[str]) -> dict[str, bool] | None:
+    """Which config keys vary among (the newest LISTED_SAMPLE of) the runs matching `query`; None when fewer
+    than two runs match (then the whole database decides), cached briefly per query."""
+
+    def compute() -> dict[str, bool] | None:
+        rows = store.list_runs(query, ["-id"], 0, LISTED_SAMPLE, ["id", *config]).rows
+        if len(rows) < 2:
+            return None
+        return {name: len({json.dumps(r.get(name), sort_keys=True, default=str) for r in rows}) > 1
+                for name in config}
+
+    return _cached(store, "varies:" + query, compute)
+
+
+def forget(store: RunStore) -> None:
+    """Drop what is cached for this store (after a write made around it, e.g. by another process)."""
+    with _lock:
+        _catalogue.pop(store, None)
+    CACHE.forget(store)
+
+
+# -- metric series ---------------------------------------------------------------------------------------
+
+
+Key = tuple[int, int, str, str]
 
 
 @dataclass
@@ -58,7 +144,7 @@ class EpochStamps(Sequence[datetime | None]):
     def __len__(self) -> int:
         return len(self.epoch_seconds)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             return EpochStamps(self.epoch_seconds[i])
         t = float(self.epoch_seconds[i])
@@ -97,19 +183,30 @@ def _series(name: str, full: FullSeries, max_points: int | None, x_range: tuple[
 
 
 class SeriesCache:
-    """Full-resolution series of finished runs, keyed by (store, run, metric)."""
+    """Full-resolution series of finished runs, keyed by (store, its deletes so far, run, metric)."""
 
     def __init__(self, budget_points: int = DEFAULT_BUDGET) -> None:
         self.budget = budget_points
-        self._items: OrderedDict[tuple[int, str, str], FullSeries | None] = OrderedDict()
+        self._items: OrderedDict[Key, FullSeries | None] = OrderedDict()
         self._points = 0
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(store: RunStore, run_id: RunId, name: str) -> tuple[int, str, str]:
-        return id(store), repr(run_id), name
+    def _keys(store: RunStore) -> Callable[[RunId, str], Key]:
+        """Keys of this store's series; after a delete its earlier ones are never asked for again (a new run
+        may reuse a deleted run's id), and leave as the least recently used."""
+        token, deletes = store_token(store), store.changes()[1]
+        return lambda run_id, name: (token, deletes, repr(run_id), name)
 
-    def _put(self, key: tuple[int, str, str], full: FullSeries | None) -> None:
+    def forget(self, store: RunStore) -> None:
+        """Drop every series of this store."""
+        token = store_token(store)
+        with self._lock:
+            for key in [k for k in self._items if k[0] == token]:
+                full = self._items.pop(key)
+                self._points -= full.size if full else 0
+
+    def _put(self, key: Key, full: FullSeries | None) -> None:
         with self._lock:
             if key in self._items:
                 return
@@ -119,7 +216,7 @@ class SeriesCache:
                 _, old = self._items.popitem(last=False)
                 self._points -= old.size if old else 0
 
-    def _get(self, key: tuple[int, str, str]) -> tuple[bool, FullSeries | None]:
+    def _get(self, key: Key) -> tuple[bool, FullSeries | None]:
         with self._lock:
             if key not in self._items:
                 return False, None
@@ -130,9 +227,10 @@ class SeriesCache:
                x_range: tuple[float, float] | None = None, live: Iterable[RunId] = ()) -> list[Series]:
         """Like `store.metric_series`, served from the cache for runs not in `live`."""
         names = list(names)
+        key = self._keys(store)
         live_ids = {repr(r) for r in live}
         finished = [r for r in run_ids if repr(r) not in live_ids]
-        missing = [r for r in finished if any(not self._get(self._key(store, r, n))[0] for n in names)]
+        missing = [r for r in finished if any(not self._get(key(r, n))[0] for n in names)]
         if missing:
             # one pass over the store (one scan on FerretDB); each series becomes numpy as it arrives
             fetched: dict[tuple[str, str], FullSeries] = {}
@@ -140,7 +238,7 @@ class SeriesCache:
                 fetched[(str(s.run_id), s.name)] = _full(s)
             for rid in missing:  # ids may come back as stored (int for "5"): match on their text
                 for n in names:
-                    self._put(self._key(store, rid, n), fetched.get((str(rid), n)))
+                    self._put(key(rid, n), fetched.get((str(rid), n)))
         live_series = store.metric_series([r for r in run_ids if repr(r) in live_ids], names,
                                           max_points=max_points, x_range=x_range) if live_ids else []
         live_by_key = {(repr(s.run_id), s.name): s for s in live_series}
@@ -148,11 +246,10 @@ class SeriesCache:
         for rid in run_ids:
             for n in names:
                 if repr(rid) in live_ids:
-                    s = live_by_key.get((repr(rid), n))
-                    if s is not None:
-                        out.append(s)
+                    if (got := live_by_key.get((repr(rid), n))) is not None:
+                        out.append(got)
                     continue
-                _, full = self._get(self._key(store, rid, n))
+                _, full = self._get(key(rid, n))
                 if full is not None:
                     out.append(_series(n, full, max_points, x_range))
         return out

@@ -1,0 +1,81 @@
+"""The caches in front of a store (`omnidash.store.cache`) drop what a write through the store changed.
+
+No test here calls `cache.forget`: a write through the store (or the API, or the guarded store the pages
+use) is enough for the next cached read to show it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omnidash.auth.store import GuardedStore
+from omnidash.demo import write_demo_runs
+from omnidash.server import create_server
+from omnidash.store import cache
+from omnidash.store.cache import SeriesCache
+from omnidash.store.files import FileStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileStore:
+    write_demo_runs(tmp_path / "runs", 3)
+    return FileStore(str(tmp_path / "runs"))
+
+
+def test_a_tag_written_through_the_store_shows_in_the_cached_distinct_values(store: FileStore) -> None:
+    run = store.run_ids("")[0]
+    assert "fresh-tag" not in cache.distinct(store, "tags")
+    store.update_tags([run], add=["fresh-tag"])
+    assert "fresh-tag" in cache.distinct(store, "tags")
+    store.set_tags(run, [])
+    assert "fresh-tag" not in cache.distinct(store, "tags")
+
+
+def test_a_write_through_the_guarded_store_the_pages_use_invalidates_its_cache(store: FileStore) -> None:
+    guarded = GuardedStore(store)
+    before = cache.column_names(guarded)
+    guarded.add_custom_column("my_lr", "config.lr")
+    assert "my_lr" in cache.column_names(guarded) and "my_lr" not in before
+    assert "my_lr" in [c.name for c in cache.column_infos(guarded)]
+
+
+def test_notes_set_through_the_api_show_in_the_cached_distinct_values(store: FileStore) -> None:
+    server = create_server(store)
+    guarded = server.extensions["omnidash"]["store"]
+    run = store.run_ids("")[0]
+    assert "written by the API" not in cache.distinct(guarded, "notes")
+    response = server.test_client().patch(f"/api/runs/{run}", json={"notes": "written by the API"})
+    assert response.status_code == 200, response.get_json()
+    assert "written by the API" in cache.distinct(guarded, "notes")
+
+
+def test_which_config_keys_vary_follows_a_delete(store: FileStore) -> None:
+    ids = store.run_ids("")
+    keys = [c.name for c in store.columns() if c.name.startswith("config.")]
+    assert cache.listed_varies(store, "", keys) is not None
+    for run in ids[1:]:
+        store.delete_run(run)
+    assert cache.listed_varies(store, "", keys) is None  # one run left: nothing to compare
+
+
+def test_a_deleted_run_leaves_the_series_cache(store: FileStore) -> None:
+    series_cache = SeriesCache()
+    ids = store.run_ids("")
+    name = store.metric_names(ids)[ids[0]][0]
+    assert {s.run_id for s in series_cache.series(store, ids, [name], 100)} == set(ids)
+    store.delete_run(ids[0])
+    assert {s.run_id for s in series_cache.series(store, ids, [name], 100)} == set(ids[1:])
+
+
+def test_reads_keep_the_cache_and_every_write_is_counted(store: FileStore) -> None:
+    run = store.run_ids("")[0]
+    store.list_runs("")
+    store.delete_preview(run)
+    assert store.changes() == (0, 0)
+    store.set_notes(run, "x")
+    store.update_tags([run], add=["a"])
+    assert store.changes() == (2, 0)
+    store.delete_run(run)
+    assert store.changes() == (3, 1)
+    assert GuardedStore(store).changes() == (3, 1)
