@@ -130,6 +130,13 @@ def chosen_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[
     return [m for m in metrics or [] if m in known]
 
 
+def pending_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[str]:
+    """The metrics asked for (e.g. by the URL) that no run has logged yet while a run is live: kept, as the
+    live runs may log them in a moment (a page opened as its runs start)."""
+    known = info.get("metrics", {})
+    return [m for m in metrics or [] if m not in known] if running_ids(info) else []
+
+
 def default_metrics(names: list[str]) -> list[str]:
     """Up to MAX_DEFAULT_METRICS names, losses and accuracies first, else in name order."""
     key = lambda n: (not any(w in n.lower() for w in ("loss", "acc", "err", "score", "reward")), n)  # noqa: E731
@@ -370,7 +377,10 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         n_runs = len(info["runs"])
         metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
                        for m, c in info["metrics"].items()]
-        chosen = chosen_metrics(info, metrics) or default_metrics(list(info["metrics"]))
+        pending = pending_metrics(info, metrics)
+        metric_opts += [{"label": f"{m} (not logged yet)", "value": m} for m in pending]
+        chosen = [m for m in metrics or [] if m in info["metrics"] or m in pending] \
+            or default_metrics(list(info["metrics"]))
         flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
         flat_keys = sorted({k[len("config."):] for f in flat for k in f})
         listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
@@ -398,7 +408,10 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             return empty_state(msg), "", None
         metrics = chosen_metrics(info, opts["metrics"])
         if not metrics:
+            pending = pending_metrics(info, opts["metrics"])
             msg = "These runs logged no metrics." if not info.get("metrics") else "Choose metrics to plot."
+            if pending:  # the live tick looks for them (see `live`)
+                msg = f"Waiting for the runs to log {', '.join(pending)}…"
             return empty_state(msg), status_text(info, [], []), None
         ids = [r["id"] for r in info["runs"]]
         plan, points, height = chart_plan(opts, metrics, len(ids))
@@ -468,16 +481,26 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Output({"type": graph_type(prefix), "metric": ALL}, "extendData"),
         Output(p("refresh"), "data"),
         Output(p("state"), "data", allow_duplicate=True),
+        Output(p("info"), "data", allow_duplicate=True),
         Input(p("tick"), "n_intervals"),
         State(p("info"), "data"), State(p("state"), "data"), State(p("refresh"), "data"), *control_states,
         prevent_initial_call=True,
     )
     def live(_n, info, state, refresh, *values):
         n_graphs = len(ctx.outputs_list[0])
-        nothing = ([no_update] * n_graphs, no_update, no_update)
+        nothing = ([no_update] * n_graphs, no_update, no_update, no_update)
         opts = options_from(values)
         running = running_ids(info or {})
-        if not running or not state:
+        if not running:
+            return nothing
+        if pending_metrics(info, opts["metrics"]):  # asked for, not logged yet: have they come?
+            try:
+                fresh = load_run_info([r["id"] for r in info.get("runs", [])])
+            except StoreError:
+                return nothing
+            if fresh["metrics"].keys() != info.get("metrics", {}).keys():
+                return [no_update] * n_graphs, no_update, no_update, fresh  # the charts are drawn again
+        if not state:
             return nothing
         metrics = chosen_metrics(info, opts["metrics"])
         last = dict(state.get("last", {}))
@@ -498,7 +521,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         needs_redraw = (opts["group"] or opts["x"] == "relative" or (opts["smooth"] > 0 and "ema" not in state)
                         or too_many)
         if needs_redraw:
-            return [no_update] * n_graphs, (refresh or 0) + 1, state
+            return [no_update] * n_graphs, (refresh or 0) + 1, state, no_update
         runs = run_infos(info, [])
         ema = {k: list(v) for k, v in (state.get("ema") or {}).items()}
         extends = []
@@ -506,7 +529,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             keys = state.get("keys", {}).get(out["id"]["metric"], [])
             xs, ys, idx = live_extension(new, keys, runs, opts["x"], opts["smooth"], ema)
             extends.append([{"x": xs, "y": ys}, idx] if idx else no_update)
-        return extends, no_update, {**state, "ema": ema}
+        return extends, no_update, {**state, "ema": ema}, no_update
 
     @app.callback(
         Output(p("csv"), "data"),
