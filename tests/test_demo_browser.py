@@ -4,9 +4,11 @@ plots and on the compare page, a wide config diff, and image previews that can b
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,12 @@ def test_group_over_seeds_is_in_the_url_and_shows_mean_and_std_of_three(page, li
     assert page.get_by_role("option", name="status", exact=True).count() == 1, "any column, not only config"
 
 
+def served_runs(url: str) -> int:
+    """How many runs the server lists (its /healthz)."""
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as reply:
+        return int(json.loads(reply.read())["runs"])
+
+
 class HeldLiveRuns(LiveRuns):
     """LiveRuns whose runs start at once but log their first points only once `logging` is set."""
 
@@ -96,8 +104,8 @@ def test_live_demo_runs_grow_and_new_runs_are_announced(page, tmp_path, serve, a
     runner = HeldLiveRuns(folder, steps=600, steps_per_second=6.0, beat=0.5).start()  # run 8 ends first, after 20 s
     try:
         deadline = time.time() + 60
-        while len(runner.started) < 2 and time.time() < deadline:
-            time.sleep(0.05)
+        while served_runs(server.url) < 8 and time.time() < deadline:  # the server's store lists them
+            time.sleep(0.1)
         # opened as the runs start, before they log a point: the metric the URL names comes once they do
         page.goto(server.url + "/compare?runs=7,8&metrics=train.loss")
         page.wait_for_selector("#cmp-sec-metrics .pp-empty", timeout=TIMEOUT)

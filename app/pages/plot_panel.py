@@ -75,8 +75,22 @@ def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[st
     """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`).
 
     `control_values` (labels, grouped, group_keys, layout, band) restore a view, e.g. from the URL: labels
-    and group keys that none of the runs has are replaced by the defaults when the runs load."""
-    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing, **control_values)
+    and group keys that none of the runs has are replaced by the defaults when the runs load. Runs given
+    here are loaded into the layout (their info and the controls' choices): the charts' callback is the
+    first one, not the second."""
+    info = None
+    if run_ids:
+        try:
+            info = load_run_info(list(run_ids))
+        except StoreError:
+            info = None  # the panel's load callback says why
+    if info is not None:
+        info, opts, metrics, label_opts, labels, key_opts, group_keys = panel_choices(
+            info, metrics, control_values.get("labels"), control_values.get("grouped"), control_values.get("group_keys"))
+        control_values = {**control_values, "labels": labels, "group_keys": group_keys,
+                          "options": {"metrics": opts, "labels": label_opts, "group-keys": key_opts}}
+    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing, info=info,
+                 **control_values)
 
 
 # -- pure helpers (tested through the browser tests) --------------------------------------------------
@@ -351,6 +365,30 @@ def status_text(info: dict[str, Any], series: list[Series], metrics: list[str]) 
 
 
 # -- callbacks -----------------------------------------------------------------------------------------
+def panel_choices(info: dict[str, Any], metrics: Sequence[str] | None, labels: Sequence[str] | None,
+                  grouped: Any, group_keys: Sequence[str] | None) -> tuple:
+    """What the controls offer and choose for the runs of `info`: (info, metric options, metrics, label
+    options, labels, group-key options, group keys). Asked-for values the runs lack give way to defaults."""
+    n_runs = len(info["runs"])
+    metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
+                   for m, c in info["metrics"].items()]
+    pending = pending_metrics(info, metrics)
+    metric_opts += [{"label": f"{m} (not logged yet)", "value": m} for m in pending]
+    chosen = [m for m in metrics or [] if m in info["metrics"] or m in pending] \
+        or default_metrics(list(info["metrics"]))
+    flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
+    flat_keys = sorted({k[len("config."):] for f in flat for k in f})
+    listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
+    configs = [r["config"] for r in info["runs"]]
+    varying = [k for k in varying_config_keys(configs) if k not in listy]
+    flat_keys = [*RUN_KEYS, *flat_keys]
+    key_opts = [{"label": k, "value": k} for k in flat_keys]
+    label_value = [k for k in labels or [] if k in flat_keys] or informative_keys(configs, varying)[:3]
+    # chosen grouping (e.g. from the URL) is kept while it is on and every key exists
+    keep = grouped and group_keys and all(k in flat_keys for k in group_keys)
+    return info, metric_opts, chosen, key_opts, label_value, key_opts, list(group_keys) if keep else varying
+
+
 def register_plot_panel(app: Dash, prefix: str) -> None:
     """Register the panel's callbacks for `prefix` on `app` (safe to call twice)."""
     done: set[str] = app.__dict__.setdefault("_omnidash_plot_panels", set())
@@ -367,31 +405,16 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Output(p("group-keys"), "options"), Output(p("group-keys"), "value"),
         Input(p("runs"), "data"),
         State(p("metrics"), "value"), State(p("labels"), "value"),
-        State(p("group"), "value"), State(p("group-keys"), "value"),
+        State(p("group"), "value"), State(p("group-keys"), "value"), State(p("info"), "data"),
     )
-    def load(run_ids, metrics, labels, grouped, group_keys):
+    def load(run_ids, metrics, labels, grouped, group_keys, info):
+        if ctx.triggered_id is None and info is not None:
+            raise PreventUpdate  # the layout holds the runs' info already (plot_panel_layout)
         try:
             info = load_run_info(list(run_ids or []))
         except StoreError as e:
             info = {"runs": [], "missing": [], "metrics": {}, "error": str(e)}
-        n_runs = len(info["runs"])
-        metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
-                       for m, c in info["metrics"].items()]
-        pending = pending_metrics(info, metrics)
-        metric_opts += [{"label": f"{m} (not logged yet)", "value": m} for m in pending]
-        chosen = [m for m in metrics or [] if m in info["metrics"] or m in pending] \
-            or default_metrics(list(info["metrics"]))
-        flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
-        flat_keys = sorted({k[len("config."):] for f in flat for k in f})
-        listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
-        configs = [r["config"] for r in info["runs"]]
-        varying = [k for k in varying_config_keys(configs) if k not in listy]
-        flat_keys = [*RUN_KEYS, *flat_keys]
-        key_opts = [{"label": k, "value": k} for k in flat_keys]
-        label_value = [k for k in labels or [] if k in flat_keys] or informative_keys(configs, varying)[:3]
-        # chosen grouping (e.g. from the URL) is kept while it is on and every key exists
-        keep = grouped and group_keys and all(k in flat_keys for k in group_keys)
-        return info, metric_opts, chosen, key_opts, label_value, key_opts, list(group_keys) if keep else varying
+        return panel_choices(info, metrics, labels, grouped, group_keys)
 
     @app.callback(
         Output(p("charts"), "children"), Output(p("status"), "children"), Output(p("state"), "data"),
