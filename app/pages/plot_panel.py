@@ -76,15 +76,15 @@ def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[st
 
     `control_values` (labels, grouped, group_keys, layout, band) restore a view, e.g. from the URL: labels
     and group keys that none of the runs has are replaced by the defaults when the runs load. Runs given
-    here are loaded into the layout (their info and the controls' choices): the charts' callback is the
-    first one, not the second."""
+    here are loaded into the layout (their info and the controls' choices): the charts' callback goes out
+    at once, not after a callback that loads them."""
     info = None
     if run_ids:
         try:
             info = load_run_info(list(run_ids))
-        except StoreError:
-            info = None  # the panel's load callback says why
-    if info is not None:
+        except StoreError as e:
+            info = {"runs": [], "missing": [], "metrics": {}, "error": str(e)}
+    if info is not None and not info.get("error"):
         info, opts, metrics, label_opts, labels, key_opts, group_keys = panel_choices(
             info, metrics, control_values.get("labels"), control_values.get("grouped"), control_values.get("group_keys"))
         control_values = {**control_values, "labels": labels, "group_keys": group_keys,
@@ -405,11 +405,10 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Output(p("group-keys"), "options"), Output(p("group-keys"), "value"),
         Input(p("runs"), "data"),
         State(p("metrics"), "value"), State(p("labels"), "value"),
-        State(p("group"), "value"), State(p("group-keys"), "value"), State(p("info"), "data"),
+        State(p("group"), "value"), State(p("group-keys"), "value"),
+        prevent_initial_call=True,  # the layout holds the info of the runs it names (plot_panel_layout)
     )
-    def load(run_ids, metrics, labels, grouped, group_keys, info):
-        if ctx.triggered_id is None and info is not None:
-            raise PreventUpdate  # the layout holds the runs' info already (plot_panel_layout)
+    def load(run_ids, metrics, labels, grouped, group_keys):
         try:
             info = load_run_info(list(run_ids or []))
         except StoreError as e:
