@@ -136,6 +136,7 @@ def create_app(
         update_title=None,
     )
     pages = all_pages()
+    preloads = Preloads(app, pages)
 
     def header() -> html.Header:
         return html.Header(
@@ -211,7 +212,9 @@ def create_app(
             params = page.match(path)
             if params is not None:
                 try:
-                    return page.layout(**page_kwargs(params, pairs)), True
+                    content = page.layout(**page_kwargs(params, pairs))
+                    preloads.learn(page, content)
+                    return content, True
                 except StoreUnavailable as e:
                     return error_panel("The database cannot be reached", str(e),
                                        f"This page tries again every {PAGE_RETRY_MS // 1000} s."), False
@@ -236,33 +239,73 @@ def create_app(
 
     for page in pages:
         page.register(app)
-    preload_chunks(app)
     return app
 
 
-def preload_chunks(app: Dash) -> None:
-    """Fetch the lazily loaded scripts a page is sure to need with the other scripts, instead of after the
-    layout has rendered the component that asks for them: AG Grid's chunk (250 KB compressed) on the runs
-    table, plotly.js (1.3 MB) on the compare page (it opens on its metric charts). One round trip or more
-    saved before the first rows or the first chart.
+# The scripts a component loads only once it renders (webpack chunks, under _dash-component-suites/).
+LAZY_SCRIPTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("dash_ag_grid", "AgGrid"): ("dash_ag_grid/async-community.js",),
+    ("dash_core_components", "Dropdown"): ("dash/dcc/async-dropdown.js",),
+    ("dash_core_components", "Slider"): ("dash/dcc/async-slider.js",),
+    ("dash_core_components", "RangeSlider"): ("dash/dcc/async-slider.js",),
+    ("dash_core_components", "Graph"): ("dash/dcc/async-graph.js", "plotly/package_data/plotly.min.js"),
+    ("dash_core_components", "Markdown"): ("dash/dcc/async-markdown.js",),
+    ("dash_core_components", "DatePickerSingle"): ("dash/dcc/async-datepicker.js",),
+    ("dash_core_components", "DatePickerRange"): ("dash/dcc/async-datepicker.js",),
+    ("dash_core_components", "Upload"): ("dash/dcc/async-upload.js",),
+}
+# Scripts a page needs for what its callbacks add at load: the compare page opens on its metric charts.
+PAGE_SCRIPTS: dict[str, tuple[str, ...]] = {"compare": LAZY_SCRIPTS[("dash_core_components", "Graph")]}
 
-    These URLs carry no version, so they are not cached for good: a repeat visit revalidates them (304),
-    now while the scripts load. Pages that do not use them do not preload them."""
-    base = app.interpolate_index
-    suites = f"{app.config.requests_pathname_prefix}_dash-component-suites/"
-    grid = [suites + "dash_ag_grid/async-community.js"]
-    charts = [suites + "dash/dcc/async-graph.js", suites + "plotly/package_data/plotly.min.js"]
 
-    def interpolate_index(**kwargs: Any) -> str:
-        html_text = base(**kwargs)
-        if not has_request_context():
-            return html_text
-        path = "/" + request.path.strip("/")
-        urls = grid if path in ("/", "/index") else charts if path == "/compare" else []
-        links = "".join(f'<link rel="preload" as="script" href="{u}">\n' for u in urls)
-        return html_text.replace("</head>", links + "</head>", 1) if links else html_text
+def lazy_scripts(layout: Any) -> set[str]:
+    """The lazily loaded scripts the components of `layout` will ask for as they render."""
+    if not hasattr(layout, "_traverse"):
+        return set()
+    found: set[str] = set()
+    for component in [layout, *layout._traverse()]:
+        found.update(LAZY_SCRIPTS.get((getattr(component, "_namespace", ""), type(component).__name__), ()))
+    return found
 
-    app.interpolate_index = interpolate_index
+
+class Preloads:
+    """What a page's HTML asks the browser to fetch at once, in parallel with the scripts, instead of one or
+    more round trips later: the layout and the callback list (the renderer asks for them only after every
+    script has run; the preloaded responses are the ones its fetch() then uses) and the lazily loaded
+    scripts of the page's components (AG Grid's chunk, the dropdown's, plotly.js...), learnt from the page's
+    last rendering (`learn`, cheap: a walk over the layout) plus `PAGE_SCRIPTS`.
+
+    The lazy chunks' URLs carry no version, so they are not cached for good: a repeat visit revalidates
+    them (304), now while the other scripts load."""
+
+    def __init__(self, app: Dash, pages: list[Any]) -> None:
+        self.pages = pages
+        self.prefix = app.config.requests_pathname_prefix
+        self.scripts: dict[str, set[str]] = {p.name: set(PAGE_SCRIPTS.get(p.name, ())) for p in pages}
+        base = app.interpolate_index
+
+        def interpolate_index(**kwargs: Any) -> str:
+            html_text = base(**kwargs)
+            if not has_request_context():
+                return html_text
+            return html_text.replace("</head>", self.links("/" + request.path.strip("/")) + "</head>", 1)
+
+        app.interpolate_index = interpolate_index
+
+    def learn(self, page: Any, layout: Any) -> None:
+        self.scripts[page.name] = self.scripts[page.name] | lazy_scripts(layout)
+
+    def links(self, path: str) -> str:
+        """The preload tags of the page at `path` (inside the app)."""
+        # crossorigin: the renderer's fetch() is a same-origin CORS request with credentials, which a preload
+        # matches only as `crossorigin` (anonymous = same-origin credentials)
+        tags = [f'<link rel="preload" as="fetch" crossorigin href="{self.prefix}{name}">'
+                for name in ("_dash-layout", "_dash-dependencies")]
+        page = next((p for p in self.pages if p.match(path) is not None), None)
+        suites = f"{self.prefix}_dash-component-suites/"
+        for url in sorted(self.scripts.get(page.name, ())) if page else ():
+            tags.append(f'<link rel="preload" as="script" href="{suites}{url}">')
+        return "".join(t + "\n" for t in tags)
 
 
 def json_equal(a: Any, b: Any) -> bool:

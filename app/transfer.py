@@ -7,6 +7,11 @@ forces gzip only, and brotli is ~20% smaller on the 3.5 MB of JavaScript a first
 Files whose URL names their version (Dash's fingerprinted component suites, `/assets/x.js?m=<mtime>`, the
 favicon's `?v=<dash version>`) are `immutable` for a year, so a returning visit asks for none of them; their
 compressed bytes are kept in memory (a few MB), compressed once per encoding.
+
+The lazily loaded chunks (AG Grid's, dcc's, plotly.js: 3.6 MB) have no version in their URL, so browsers
+revalidate them; but they are files of the installed packages, fixed while the server runs: their compressed
+bytes are kept too (brotli of plotly.js took seconds on every first visit), and a revalidation is answered 304
+from the remembered ETag before Dash reads and hashes the file again.
 """
 
 from __future__ import annotations
@@ -34,9 +39,15 @@ def versioned(req: Request) -> bool:
     return path == "/_favicon.ico" and bool(req.args.get("v"))
 
 
+def packaged(req: Request) -> bool:
+    """Whether the URL names a file of an installed package (versioned or not: fixed while the server runs)."""
+    return req.method in ("GET", "HEAD") and req.path.startswith(SUITES)
+
+
 def cache_key(req: Request) -> str:
-    """flask-compress's cache key: the URL of a versioned file, "" for everything else (never cached)."""
-    return req.full_path if versioned(req) else ""
+    """flask-compress's cache key: the URL of a versioned or packaged file, "" for everything else (never
+    cached)."""
+    return req.full_path if versioned(req) or packaged(req) else ""
 
 
 class VersionedFilesCache:
@@ -69,9 +80,27 @@ def install_transfer(server: Flask) -> None:
     server.config["COMPRESS_CACHE_KEY"] = cache_key
     Compress(server)
 
+    etags: dict[str, str] = {}  # unversioned package file -> the ETag Dash gave it
+
+    @server.before_request
+    def not_modified() -> Response | None:
+        """A revalidation of an unversioned package file answered from its remembered ETag."""
+        if packaged(request) and not versioned(request):
+            tag = etags.get(request.path)
+            for sent in request.if_none_match.as_set() if tag is not None else ():
+                if sent.split(":")[0] == tag:  # flask-compress tags a compressed body "<etag>:<algorithm>"
+                    response = Response(status=304)
+                    response.set_etag(sent)
+                    return response
+        return None
+
     # registered after Compress, so it runs before it (Flask runs after_request hooks in reverse)
     @server.after_request
     def cache_versioned(response: Response) -> Response:
+        if response.status_code == 200 and packaged(request) and not versioned(request):
+            tag = response.get_etag()[0]
+            if tag:
+                etags[request.path] = tag
         if response.status_code == 200 and versioned(request):
             response.headers["Cache-Control"] = IMMUTABLE
             if response.is_streamed and request.method == "GET":

@@ -34,13 +34,16 @@ def _control(label: str, child: Any, cls: str = "") -> html.Div:
 
 def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, smoothing: float,
              labels: list[str] | None = None, grouped: bool = False, group_keys: list[str] | None = None,
-             layout: str = "multiples", band: str = "std") -> html.Div:
-    """The control bar: metrics, layout, x, y, smoothing, labels, grouping, live, export.
+             layout: str = "multiples", band: str = "std", options: dict[str, list] | None = None) -> html.Div:
+    """The control bar: metrics, layout, x, y, smoothing, labels, grouping, live, export (`options`: the
+    dropdowns' options by name, "metrics", "labels", "group-keys", when the runs are known already).
 
     Pressing Enter in the smoothing slider's number box applies the value (assets/slider_enter.js)."""
+    options = options or {}
     return html.Div(
         [
             _control("Metrics", dcc.Dropdown(id=pid(prefix, "metrics"), multi=True, value=metrics or [],
+                                              options=options.get("metrics", []),
                                               placeholder="Choose metrics…", className="pp-metrics"), "pp-wide"),
             _control("Charts", dcc.RadioItems(
                 id=pid(prefix, "layout"), value=layout if layout in ("multiples", "single") else "multiples", inline=True,
@@ -57,11 +60,13 @@ def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, s
                 marks={0: "0", 0.6: "0.6", 0.9: "0.9", 0.99: ".99"}, updatemode="mouseup",
                 tooltip={"placement": "bottom"}), "pp-slider"),
             _control("Legend label", dcc.Dropdown(id=pid(prefix, "labels"), multi=True, value=list(labels or []),
+                                                   options=options.get("labels", []),
                                                    placeholder="config keys…"), "pp-wide"),
             _control("Group runs", html.Div([
                 dcc.Checklist(id=pid(prefix, "group"), options=[{"label": " by", "value": "on"}],
                               value=["on"] if grouped else [], inline=True),
                 dcc.Dropdown(id=pid(prefix, "group-keys"), multi=True, value=list(group_keys or []),
+                             options=options.get("group-keys", []),
                              placeholder="config keys…",
                              className="pp-group-keys"),
                 dcc.RadioItems(id=pid(prefix, "band"), value=band if band in ("std", "minmax") else "std", inline=True,
@@ -80,13 +85,14 @@ def controls(prefix: str, metrics: list[str] | None, x_mode: str, log_y: bool, s
 
 def panel(prefix: str, run_ids: list | None, metrics: list[str] | None, x_mode: str = "step",
           log_y: bool = False, smoothing: float = 0.0, live_interval_ms: int = 5000,
-          **control_values: Any) -> html.Div:
+          info: dict[str, Any] | None = None, **control_values: Any) -> html.Div:
     """The whole panel: state stores, controls, status line and the chart grid (`control_values`: the
-    initial labels, grouped, group_keys, layout and band of `controls`)."""
+    initial labels, grouped, group_keys, layout, band and options of `controls`; `info`: the runs' names,
+    configs and metric names when the layout knows them, which spares the panel a callback before its charts)."""
     return html.Div(
         [
             dcc.Store(id=pid(prefix, "runs"), data=list(run_ids or [])),
-            dcc.Store(id=pid(prefix, "info")),
+            dcc.Store(id=pid(prefix, "info"), data=info),
             dcc.Store(id=pid(prefix, "state")),
             dcc.Store(id=pid(prefix, "refresh"), data=0),
             dcc.Interval(id=pid(prefix, "tick"), interval=live_interval_ms, disabled=True),

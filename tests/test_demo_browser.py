@@ -4,8 +4,13 @@ plots and on the compare page, a wide config diff, and image previews that can b
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from omnidash.context import Settings
@@ -75,20 +80,38 @@ def test_group_over_seeds_is_in_the_url_and_shows_mean_and_std_of_three(page, li
     assert page.get_by_role("option", name="status", exact=True).count() == 1, "any column, not only config"
 
 
+def served_runs(url: str) -> int:
+    """How many runs the server lists (its /healthz)."""
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as reply:
+        return int(json.loads(reply.read())["runs"])
+
+
+class HeldLiveRuns(LiveRuns):
+    """LiveRuns whose runs start at once but log their first points only once `logging` is set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logging = threading.Event()
+
+    def _advance(self, live: dict[str, Any], now: float) -> bool:
+        return super()._advance(live, now) if self.logging.is_set() else False
+
+
 def test_live_demo_runs_grow_and_new_runs_are_announced(page, tmp_path, serve, artifacts_dir):
-    reason = ("skipped: after the merge of the page-in-the-layout change, this test's compare page of two live "
-              "runs opened at their start shows 'Choose metrics…' instead of ?metrics=train.loss; the same URL "
-              "draws its chart when served by `omnidash serve` and in a stand-alone Playwright script. "
-              "Left for the next session (closing note of this session)")
-    print(reason)
-    pytest.skip(reason)
     folder = tmp_path / "runs"
     write_demo_runs(folder, 6)
     server = serve(create_app(FileStore(str(folder)), Settings(refresh_interval=1)).server)
-    runner = LiveRuns(folder, steps=600, steps_per_second=6.0, beat=0.5).start()  # run 8 ends first, after 20 s
+    runner = HeldLiveRuns(folder, steps=600, steps_per_second=6.0, beat=0.5).start()  # run 8 ends first, after 20 s
     try:
+        deadline = time.time() + 60
+        while served_runs(server.url) < 8 and time.time() < deadline:  # the server's store lists them
+            time.sleep(0.1)
+        # opened as the runs start, before they log a point: the metric the URL names comes once they do
         page.goto(server.url + "/compare?runs=7,8&metrics=train.loss")
-        page.wait_for_selector(".pp-chart .js-plotly-plot")
+        page.wait_for_selector("#cmp-sec-metrics .pp-empty", timeout=TIMEOUT)
+        runner.logging.set()
+        page.wait_for_selector(".pp-chart .js-plotly-plot", timeout=TIMEOUT)
+        assert "metrics=train.loss" in page.url
         length = "(i) => document.querySelectorAll('.pp-chart .js-plotly-plot')[0].data.map(t => (t.x || []).length)"
         first = page.evaluate(length)
         page.wait_for_function(f"() => ({length})(0).some((n, i) => n > {max(first)} + 5)", timeout=TIMEOUT)

@@ -150,19 +150,46 @@ def test_compare_builds_hidden_tabs_when_opened(app):
     assert open_tab("summary", lazy).status_code == 204
 
 
-def test_pages_preload_the_lazy_scripts_they_use(app):
-    client = Client(app.server)
+def test_pages_preload_the_lazy_scripts_they_use(folder):
+    client = Client(create_app(FileStore(str(folder)), Settings(refresh_interval=0)).server)  # nothing learnt yet
     table = client.get("/").get_data(as_text=True)
     compare = client.get("/compare?runs=1,2").get_data(as_text=True)
     run = client.get("/runs/1").get_data(as_text=True)
+    for html in (table, compare, run):  # the renderer's two first requests, in parallel with the scripts
+        assert '<link rel="preload" as="fetch" crossorigin href="/_dash-layout">' in html
+        assert '<link rel="preload" as="fetch" crossorigin href="/_dash-dependencies">' in html
     grid = '<link rel="preload" as="script" href="/_dash-component-suites/dash_ag_grid/async-community.js">'
     plotly = '<link rel="preload" as="script" href="/_dash-component-suites/plotly/package_data/plotly.min.js">'
-    assert grid in table and plotly not in table
-    assert plotly in compare and grid not in compare
-    assert "rel=\"preload\"" not in run
+    dropdown = '<link rel="preload" as="script" href="/_dash-component-suites/dash/dcc/async-dropdown.js">'
+    assert plotly in compare and grid not in compare  # the charts its callbacks add at load
+    assert 'as="script"' not in run and 'as="script"' not in table  # not rendered yet: nothing known
+    # once a page has been rendered, its HTML preloads the lazy scripts of its components
+    layout_for(client, "/")
+    layout_for(client, "/runs/1")
+    table = client.get("/?sort=status").get_data(as_text=True)
+    assert grid in table and dropdown in table and plotly not in table
+    assert grid not in client.get("/runs/1").get_data(as_text=True)
     for url in ("/_dash-component-suites/dash_ag_grid/async-community.js",
-                "/_dash-component-suites/plotly/package_data/plotly.min.js"):
+                "/_dash-component-suites/plotly/package_data/plotly.min.js",
+                "/_dash-component-suites/dash/dcc/async-dropdown.js"):
         assert client.get(url).status_code == 200
+
+
+def test_unversioned_package_scripts_are_compressed_once_and_revalidated_without_reading_them(app, monkeypatch):
+    import pkgutil
+
+    client = Client(app.server)
+    url = "/_dash-component-suites/plotly/package_data/plotly.min.js"
+    first = client.get(url, headers={"Accept-Encoding": "br"})
+    assert first.status_code == 200 and first.headers["Content-Encoding"] == "br"
+    assert "immutable" not in first.headers.get("Cache-Control", "")  # no version in the URL: revalidated
+    reads: list[str] = []
+    real = pkgutil.get_data
+    monkeypatch.setattr(pkgutil, "get_data", lambda *a: reads.append(a[1]) or real(*a))
+    again = client.get(url, headers={"Accept-Encoding": "br", "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == first.headers["ETag"] and reads == []
+    other = client.get(url, headers={"Accept-Encoding": "br", "If-None-Match": '"another-version"'})
+    assert other.status_code == 200 and decoded(other) == decoded(first)
 
 
 # -- in Chromium ---------------------------------------------------------------------------------------------
@@ -196,3 +223,46 @@ def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, s
     page.get_by_text("Config diff", exact=True).click()
     page.wait_for_selector("#cmp-config table", timeout=30_000)
     assert page.locator("#cmp-sec-hparams").is_hidden()
+
+
+@pytest.mark.browser
+def test_the_head_preloads_the_layout_and_a_filter_brings_rows_and_columns_in_one_request(page, serve, app, folder):
+    from omnidash.pages.table_state import quote
+
+    store = FileStore(str(folder))
+    value = max(store.distinct("config.batch_size"), key=lambda v: store.count(f"config.batch_size == {quote(v)}"))
+    query = f"config.batch_size == {quote(value)}"  # every run listed has the same batch size
+    assert store.count(query) >= 2
+    server = serve(app.server)
+    requests: list[Any] = []
+    warnings: list[str] = []
+    page.on("request", lambda r: requests.append(r))
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#tbl-grid .ag-row [col-id='id']", timeout=60_000)
+    for name in ("_dash-layout", "_dash-dependencies"):
+        assert len([r for r in requests if r.url.split("?")[0].endswith("/" + name)]) == 1, name
+        # the renderer's fetch() used the response the <link rel=preload> in the head asked for
+        initiators = page.evaluate("n => performance.getEntriesByType('resource')"
+                                   ".filter(e => e.name.endsWith('/' + n)).map(e => e.initiatorType)", name)
+        assert initiators == ["link"], (name, initiators)
+    page.wait_for_timeout(3500)  # Chromium warns of a preload left unused a few seconds after the load
+    assert not [w for w in warnings if "preload" in w], warnings
+
+    column = "() => !!dash_ag_grid.getApi('tbl-grid').getColumn('config.batch_size')"
+    assert page.evaluate(column)
+    requests.clear()
+    page.fill("#tbl-query", query)
+    page.press("#tbl-query", "Enter")
+    page.wait_for_function(f"() => !({column})()", timeout=30_000)  # the same in every listed run
+    page.wait_for_function("() => /^\\d+ runs? match/.test(document.getElementById('tbl-count').innerText)",
+                           timeout=30_000)
+    page.wait_for_timeout(1500)
+    answered = [(json.loads(r.post_data)["output"], r.response().status) for r in requests
+                if "_dash-update-component" in r.url]
+    # one reply brings the query's first rows and the columns that vary among them (204: nothing changed)
+    carrying = [o for o, status in answered if status == 200 and ("tbl-preload.data" in o or "tbl-grid.columnDefs" in o
+                                                                  or "tbl-grid.getRowsResponse" in o)]
+    assert len(carrying) == 1 and "tbl-preload.data" in carrying[0] and "tbl-grid.columnDefs" in carrying[0], answered
+    shown = page.locator("#tbl-grid .ag-center-cols-container .ag-row").count()
+    assert shown == int(page.inner_text("#tbl-count").split()[0])

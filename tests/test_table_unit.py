@@ -650,16 +650,18 @@ def test_default_config_columns_are_the_keys_that_vary_among_the_listed_runs(das
     single = find(build(dash_app, q=f"id == {one}"), "tbl-grid").columnDefs
     assert [d["colId"] for d in leaf_defs(single)] == everything  # one run: the whole database decides
 
-    # typing a query on a view with the default columns changes them the same way, without a reload
-    state = {"tbl-visible.data": everything, "tbl-refresh.data": 0}
-    out = call(dash_app, ("tbl-visible.data@", "tbl-picker-list.value@"),
-               {"tbl-view.data": View(q=query).to_dict()}, state)
+    # typing a query on a view with the default columns changes them the same way, without a reload, in the
+    # filter's own reply (one round trip), its first rows carrying those columns
+    submit = {"tbl-query-submit.data": {"text": query, "t": 1}}
+    state = {"tbl-visible.data": everything, "tbl-refresh.data": 0, "tbl-view.data": View().to_dict()}
+    out = call(dash_app, "tbl-query-error.children", submit, state)
     assert out["tbl-visible.data"] == listed and out["tbl-refresh.data"] == 1
     assert [d["colId"] for d in leaf_defs(out["tbl-grid.columnDefs"])] == listed
+    assert set(out["tbl-preload.data"]["rows"][0]) >= set(listed)
     # a view with its own columns keeps them
-    assert call(dash_app, ("tbl-visible.data@", "tbl-picker-list.value@"),
-                {"tbl-view.data": View(q=query, cols=["id", "config.lr"]).to_dict()},
-                state) == {}
+    own = call(dash_app, "tbl-query-error.children", submit,
+               {**state, "tbl-view.data": View(cols=["id", "config.lr"]).to_dict()})
+    assert "tbl-visible.data" not in own and "tbl-grid.columnDefs" not in own and out["tbl-preload.data"]
 
 
 def test_plural_counts():

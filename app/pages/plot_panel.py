@@ -77,8 +77,22 @@ def plot_panel_layout(prefix: str, run_ids: list | None = None, metrics: list[st
     """The panel for `run_ids` (or for whatever is later written into `f"{prefix}-runs"`).
 
     `control_values` (labels, grouped, group_keys, layout, band) restore a view, e.g. from the URL: labels
-    and group keys that none of the runs has are replaced by the defaults when the runs load."""
-    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing, **control_values)
+    and group keys that none of the runs has are replaced by the defaults when the runs load. Runs given
+    here are loaded into the layout (their info and the controls' choices): the charts' callback goes out
+    at once, not after a callback that loads them."""
+    info = None
+    if run_ids:
+        try:
+            info = load_run_info(list(run_ids))
+        except StoreError as e:
+            info = {"runs": [], "missing": [], "metrics": {}, "error": str(e)}
+    if info is not None and not info.get("error"):
+        info, opts, metrics, label_opts, labels, key_opts, group_keys = panel_choices(
+            info, metrics, control_values.get("labels"), control_values.get("grouped"), control_values.get("group_keys"))
+        control_values = {**control_values, "labels": labels, "group_keys": group_keys,
+                          "options": {"metrics": opts, "labels": label_opts, "group-keys": key_opts}}
+    return panel(prefix, run_ids, metrics, x_mode=x_mode, log_y=log_y, smoothing=smoothing, info=info,
+                 **control_values)
 
 
 # -- pure helpers (tested through the browser tests) --------------------------------------------------
@@ -130,6 +144,13 @@ def groups_of(info: dict[str, Any], group_on: bool, keys: Sequence[str]) -> dict
 def chosen_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[str]:
     known = info.get("metrics", {})
     return [m for m in metrics or [] if m in known]
+
+
+def pending_metrics(info: dict[str, Any], metrics: Sequence[str] | None) -> list[str]:
+    """The metrics asked for (e.g. by the URL) that no run has logged yet while a run is live: kept, as the
+    live runs may log them in a moment (a page opened as its runs start)."""
+    known = info.get("metrics", {})
+    return [m for m in metrics or [] if m not in known] if running_ids(info) else []
 
 
 def default_metrics(names: list[str]) -> list[str]:
@@ -346,6 +367,30 @@ def status_text(info: dict[str, Any], series: list[Series], metrics: list[str]) 
 
 
 # -- callbacks -----------------------------------------------------------------------------------------
+def panel_choices(info: dict[str, Any], metrics: Sequence[str] | None, labels: Sequence[str] | None,
+                  grouped: Any, group_keys: Sequence[str] | None) -> tuple:
+    """What the controls offer and choose for the runs of `info`: (info, metric options, metrics, label
+    options, labels, group-key options, group keys). Asked-for values the runs lack give way to defaults."""
+    n_runs = len(info["runs"])
+    metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
+                   for m, c in info["metrics"].items()]
+    pending = pending_metrics(info, metrics)
+    metric_opts += [{"label": f"{m} (not logged yet)", "value": m} for m in pending]
+    chosen = [m for m in metrics or [] if m in info["metrics"] or m in pending] \
+        or default_metrics(list(info["metrics"]))
+    flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
+    flat_keys = sorted({k[len("config."):] for f in flat for k in f})
+    listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
+    configs = [r["config"] for r in info["runs"]]
+    varying = [k for k in varying_config_keys(configs) if k not in listy]
+    flat_keys = [*RUN_KEYS, *flat_keys]
+    key_opts = [{"label": k, "value": k} for k in flat_keys]
+    label_value = [k for k in labels or [] if k in flat_keys] or informative_keys(configs, varying)[:3]
+    # chosen grouping (e.g. from the URL) is kept while it is on and every key exists
+    keep = grouped and group_keys and all(k in flat_keys for k in group_keys)
+    return info, metric_opts, chosen, key_opts, label_value, key_opts, list(group_keys) if keep else varying
+
+
 def register_plot_panel(app: Dash, prefix: str) -> None:
     """Register the panel's callbacks for `prefix` on `app` (safe to call twice)."""
     done: set[str] = app.__dict__.setdefault("_omnidash_plot_panels", set())
@@ -363,27 +408,14 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Input(p("runs"), "data"),
         State(p("metrics"), "value"), State(p("labels"), "value"),
         State(p("group"), "value"), State(p("group-keys"), "value"),
+        prevent_initial_call=True,  # the layout holds the info of the runs it names (plot_panel_layout)
     )
     def load(run_ids, metrics, labels, grouped, group_keys):
         try:
             info = load_run_info(list(run_ids or []))
         except StoreError as e:
             info = {"runs": [], "missing": [], "metrics": {}, "error": str(e)}
-        n_runs = len(info["runs"])
-        metric_opts = [{"label": m if c == n_runs else f"{m} ({c}/{n_runs} runs)", "value": m}
-                       for m, c in info["metrics"].items()]
-        chosen = chosen_metrics(info, metrics) or default_metrics(list(info["metrics"]))
-        flat = [flatten_dict(r["config"], "config") for r in info["runs"]]
-        flat_keys = sorted({k[len("config."):] for f in flat for k in f})
-        listy = {k[len("config."):] for f in flat for k, v in f.items() if isinstance(v, list | dict)}
-        configs = [r["config"] for r in info["runs"]]
-        varying = [k for k in varying_config_keys(configs) if k not in listy]
-        flat_keys = [*RUN_KEYS, *flat_keys]
-        key_opts = [{"label": k, "value": k} for k in flat_keys]
-        label_value = [k for k in labels or [] if k in flat_keys] or informative_keys(configs, varying)[:3]
-        # chosen grouping (e.g. from the URL) is kept while it is on and every key exists
-        keep = grouped and group_keys and all(k in flat_keys for k in group_keys)
-        return info, metric_opts, chosen, key_opts, label_value, key_opts, list(group_keys) if keep else varying
+        return panel_choices(info, metrics, labels, grouped, group_keys)
 
     @app.callback(
         Output(p("charts"), "children"), Output(p("status"), "children"), Output(p("state"), "data"),
@@ -400,7 +432,10 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             return empty_state(msg), "", None
         metrics = chosen_metrics(info, opts["metrics"])
         if not metrics:
+            pending = pending_metrics(info, opts["metrics"])
             msg = "These runs logged no metrics." if not info.get("metrics") else "Choose metrics to plot."
+            if pending:  # the live tick looks for them (see `live`)
+                msg = f"Waiting for the runs to log {', '.join(pending)}…"
             return empty_state(msg), status_text(info, [], []), None
         ids = [r["id"] for r in info["runs"]]
         plan, points, height = chart_plan(opts, metrics, len(ids))
@@ -470,16 +505,26 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         Output({"type": graph_type(prefix), "metric": ALL}, "extendData"),
         Output(p("refresh"), "data"),
         Output(p("state"), "data", allow_duplicate=True),
+        Output(p("info"), "data", allow_duplicate=True),
         Input(p("tick"), "n_intervals"),
         State(p("info"), "data"), State(p("state"), "data"), State(p("refresh"), "data"), *control_states,
         prevent_initial_call=True,
     )
     def live(_n, info, state, refresh, *values):
         n_graphs = len(ctx.outputs_list[0])
-        nothing = ([no_update] * n_graphs, no_update, no_update)
+        nothing = ([no_update] * n_graphs, no_update, no_update, no_update)
         opts = options_from(values)
         running = running_ids(info or {})
-        if not running or not state:
+        if not running:
+            return nothing
+        if pending_metrics(info, opts["metrics"]):  # asked for, not logged yet: have they come?
+            try:
+                fresh = load_run_info([r["id"] for r in info.get("runs", [])])
+            except StoreError:
+                return nothing
+            if fresh["metrics"].keys() != info.get("metrics", {}).keys():
+                return [no_update] * n_graphs, no_update, no_update, fresh  # the charts are drawn again
+        if not state:
             return nothing
         metrics = chosen_metrics(info, opts["metrics"])
         last = dict(state.get("last", {}))
@@ -500,7 +545,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
         needs_redraw = (opts["group"] or opts["x"] == "relative" or (opts["smooth"] > 0 and "ema" not in state)
                         or too_many)
         if needs_redraw:
-            return [no_update] * n_graphs, (refresh or 0) + 1, state
+            return [no_update] * n_graphs, (refresh or 0) + 1, state, no_update
         runs = run_infos(info, [])
         ema = {k: list(v) for k, v in (state.get("ema") or {}).items()}
         extends = []
@@ -508,7 +553,7 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
             keys = state.get("keys", {}).get(out["id"]["metric"], [])
             xs, ys, idx = live_extension(new, keys, runs, opts["x"], opts["smooth"], ema)
             extends.append([{"x": xs, "y": ys}, idx] if idx else no_update)
-        return extends, no_update, {**state, "ema": ema}
+        return extends, no_update, {**state, "ema": ema}, no_update
 
     @app.callback(
         Output(p("csv"), "data"),

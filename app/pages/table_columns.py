@@ -76,6 +76,22 @@ def defaults_for(store: Any, query: str, varying_only: bool) -> list[str]:
     return default_columns(listed_columns(store, as_cols(cache.column_infos(store)), query), varying_only)
 
 
+def followed_columns(view: View, visible: list[str] | None) -> tuple[list[str], list[dict]] | None:
+    """A view on the default columns follows its query: the config keys that vary among the runs listed.
+    (the new visible columns, their grid columnDefs), or None when they stay (own columns, no change)."""
+    if view.cols is not None:
+        return None
+    store = get_store()
+    try:
+        default = defaults_for(store, view.q, view.varying)
+        known = as_cols(cache.column_infos(store))
+    except StoreError:
+        return None
+    if default == list(visible or []):
+        return None
+    return default, grid_column_defs(store, default, known, view.sort, view.pinned(), view.w)
+
+
 def with_config_columns(visible: list[str], known: list[Col], varying_only: bool) -> list[str]:
     """The visible columns after "only columns that vary" is switched: on, config keys equal in every run go;
     off, they come in after the last config column shown."""
@@ -171,6 +187,8 @@ def register(app: Dash) -> None:
         try:
             if trigger == ui.PICKER_LIST:
                 new_visible = merge_checked(visible, checked or [], [o["value"] for o in shown or []])
+                if new_visible == visible:  # e.g. the filter set the checklist to the columns it chose
+                    raise PreventUpdate
             elif trigger == ui.PICKER_PINNED:
                 new_visible, pin = visible, [c for c in pinned_value or [] if c in visible]
             elif trigger == ui.PICKER_RESET:  # the default columns at their default widths and pins
@@ -223,29 +241,3 @@ def register(app: Dash) -> None:
             return (no_update if same else new_visible), new_view, no_update, refresh, \
                 (no_update if same else new_visible), pin, message
         return new_visible, new_view, defs, refresh, new_visible, pin, message
-
-    @app.callback(
-        Output(ui.VISIBLE, "data", allow_duplicate=True),
-        Output(ui.GRID, "columnDefs", allow_duplicate=True),
-        Output(ui.REFRESH, "data", allow_duplicate=True),
-        Output(ui.PICKER_LIST, "value", allow_duplicate=True),
-        Input(ui.VIEW, "data"),
-        State(ui.VISIBLE, "data"),
-        State(ui.REFRESH, "data"),
-        prevent_initial_call=True,
-    )
-    def follow_query(view: dict, visible: list[str], token):
-        """A view on the default columns follows its query: the config keys that vary among the runs listed."""
-        current = View.from_dict(view)
-        if current.cols is not None:
-            raise PreventUpdate
-        store = get_store()
-        try:
-            default = defaults_for(store, current.q, current.varying)
-            known = as_cols(cache.column_infos(store))
-        except StoreError:
-            raise PreventUpdate from None
-        if default == list(visible or []):
-            raise PreventUpdate
-        defs = grid_column_defs(store, default, known, current.sort, current.pinned(), current.w)
-        return default, defs, (token or 0) + 1, default

@@ -15,6 +15,7 @@ from omnidash.components import table as ui
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
 from omnidash.core.status import STATUSES
+from omnidash.pages.table_columns import followed_columns
 from omnidash.pages.table_state import (
     View,
     filter_model_to_query,
@@ -128,6 +129,9 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         Output(ui.COUNT, "children", allow_duplicate=True),
         Output(ui.PRELOAD, "data", allow_duplicate=True),
         Output(ui.BASELINE, "data", allow_duplicate=True),
+        Output(ui.VISIBLE, "data", allow_duplicate=True),
+        Output(ui.GRID, "columnDefs", allow_duplicate=True),
+        Output(ui.PICKER_LIST, "value", allow_duplicate=True),
         Input(fb.QUERY_SUBMIT, "data"),
         Input(fb.QUERY_CLEAR, "n_clicks"),
         Input({"type": fb.CHIP, "status": ALL}, "n_clicks"),
@@ -140,7 +144,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
     )
     def apply_query(submitted, _clear, _chips, filter_model, text, view, token, visible):
         """Filter bar, chips and the grid's column filters all end up as one query string. The reply
-        carries the new first block of rows: the grid's reload is answered from it, in the browser."""
+        carries the new first block of rows (the grid's reload is answered from it, in the browser) and, for
+        a view on the default columns, the columns that vary among the runs listed: one round trip."""
         trigger = ctx.triggered_id
         text = (text or "").strip()
         reset_model: Any = no_update
@@ -160,16 +165,19 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
             reset_model = {}
         chip_classes = [("chip chip-active" if s in status_chips(text) else "chip") for s in STATUSES]
         new_view = {**view, "q": text}
+        unchanged = (no_update,) * 3
+        followed = followed_columns(View.from_dict(new_view), visible)
         try:
-            block = list_first_block(View.from_dict(new_view), visible or [])
+            block = list_first_block(View.from_dict(new_view), followed[0] if followed else visible or [])
         except StoreUnavailable as e:
             return no_update, text, fb.error_view(f"The database cannot be reached: {e}"), no_update, \
-                chip_classes, reset_model, no_update, no_update, no_update
+                chip_classes, reset_model, no_update, no_update, no_update, *unchanged
         except StoreError as e:
             return no_update, text, query_error(e, text), no_update, chip_classes, reset_model, no_update, \
-                no_update, no_update
+                no_update, no_update, *unchanged
+        columns = (followed[0], followed[1], followed[0]) if followed else unchanged
         return new_view, text, [], (token or 0) + 1, chip_classes, reset_model, count_text(block["total"], text), \
-            block, block["total"]
+            block, block["total"], *columns
 
     # The grid's requests: the first one is answered from the block the layout carries, the others here.
     table_js(app, "firstRows", Output(ui.GRID, "getRowsResponse", allow_duplicate=True),
