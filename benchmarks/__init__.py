@@ -3,6 +3,5 @@ benchmarks.server (a FerretDB 2 test server of their own, tests/testdb.py) and b
 (MongoObserver-shaped runs).
 
 A regular package, so `import benchmarks.server` finds this folder first even if an installed
-distribution ships a top-level `benchmarks` package. Never put this folder itself on sys.path:
-benchmarks/logging.py would shadow the standard library's logging.
+distribution ships a top-level `benchmarks` package.
 """

@@ -14,15 +14,10 @@ Wall-clock on this machine: compare the columns of one run, not numbers across m
 
 from __future__ import annotations
 
-import os
-import sys
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # benchmarks/logging.py shadows logging
-
 import argparse  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
+import sys
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -31,8 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/omniboard.py`: the repository on the path, benchmarks/ itself off it
-# (benchmarks/logging.py would shadow the standard library's logging).
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

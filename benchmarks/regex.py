@@ -1,6 +1,6 @@
 """Catastrophic `~` patterns against a plain query, on a FileStorage folder (issue 12, item 1).
 
-    python -m benchmarks.regex [--runs 2000]     (from the repository root)
+    python benchmarks/regex.py [--runs 2000]
 
 Prints, per pattern, the median time of a listing through the JSON API and its ratio to a plain equality
 query over the same runs (each repetition uses a new query text, so no remembered selection answers it).

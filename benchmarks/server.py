@@ -11,8 +11,7 @@ the testdb kit (tests/testdb.py), removed at exit.
     with bench_database(args.uri, "bench-plots-", "bench_plots") as (uri, db):
         ...  # afterwards the database is dropped, the client closed and a server started here stopped
 
-Import it as `benchmarks.server` with the repository root on sys.path, never with benchmarks/ itself on
-sys.path: benchmarks/logging.py would shadow the standard library's logging.
+Import it as `benchmarks.server` with the repository root on sys.path.
 """
 
 from __future__ import annotations

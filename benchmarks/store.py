@@ -23,17 +23,12 @@ apart, so each call includes the store's refresh check (as a user's request woul
 
 from __future__ import annotations
 
-import os
-import sys
-
-# benchmarks/logging.py would shadow the standard library's logging: keep this folder off sys.path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
+import os
 import signal  # noqa: E402
 import statistics  # noqa: E402
+import sys
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402

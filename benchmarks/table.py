@@ -33,8 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/table.py`: the repository on the path, benchmarks/ itself off it
-# (benchmarks/logging.py would shadow the standard library's logging in the imports made by main()).
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
 from tests.testdb import TestServer  # noqa: E402
 

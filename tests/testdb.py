@@ -9,8 +9,7 @@ from the kit in ../shared/testdb (its README says how it is built), or any Mongo
     server.remove()                    # stops both processes and deletes the data
 
 `kit_missing()` says why no server can be started here (None when one can). Benchmarks import this module
-with the repository root on sys.path (never benchmarks/ itself: benchmarks/logging.py would shadow the
-standard library's logging).
+with the repository root on sys.path.
 """
 
 from __future__ import annotations

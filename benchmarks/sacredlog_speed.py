@@ -4,8 +4,8 @@
 2. time to get 1,000,000 points (10 metrics) into the test server: sacredlog's Run(mongo_url=...) against
    Sacred's MongoObserver, each from before the run starts until it has returned with everything written.
 
-    python benchmarks/logging.py                 # starts its own test server (FerretDB 2, tests/testdb.py)
-    python benchmarks/logging.py --uri mongodb://localhost:27017/ --points 1000000
+    python benchmarks/sacredlog_speed.py                 # starts its own test server (FerretDB 2, tests/testdb.py)
+    python benchmarks/sacredlog_speed.py --uri mongodb://localhost:27017/ --points 1000000
 
 Both write through their unmodified observers. Targets: overhead <= Sacred's; end-to-end at least 3x faster.
 
@@ -15,14 +15,8 @@ Expect the Sacred side to take many minutes on FerretDB: each of its metric upse
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file is named logging.py: keep its folder off sys.path so `import logging` finds the standard library.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse  # noqa: E402
+import sys
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
