@@ -17,14 +17,15 @@ from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
+from pymongo.errors import ConnectionFailure
+from werkzeug.exceptions import HTTPException
+
 from omnidash.context import get_store
 from omnidash.core.ids import parse_run_id
 from omnidash.core.jsonsafe import json_leaf, json_safe
 from omnidash.csv_safe import csv_cell, csv_text
 from omnidash.store.base import MAX_PAGE, BadRequest, StoreError, split_top_level
 from omnidash.store.common import check_notes, check_tags
-from pymongo.errors import ConnectionFailure
-from werkzeug.exceptions import HTTPException
 
 api = Blueprint("omnidash_api", __name__, url_prefix="/api")
 

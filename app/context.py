@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
+
 from omnidash.store.base import RunStore
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from flask import Blueprint, Flask, Response, request
+
 from omnidash.api import error_response
 from omnidash.context import get_store
 from omnidash.core.output import strip_ansi

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+
 from omnidash.core.ids import plain_run_id
 from omnidash.core.types import ColumnInfo, FileInfo, RunId
 from omnidash.core.values import parse_time

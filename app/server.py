@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import dash
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Flask, g, has_request_context, jsonify, redirect, request
+
 from omnidash.api import error_response
 from omnidash.auth.store import GuardedStore
 from omnidash.context import Settings
@@ -344,6 +345,7 @@ def account_menu(settings: Settings, accounts: bool) -> html.Span | None:
     if not accounts or not has_request_context():
         return None
     from flask_login import current_user
+
     from omnidash.auth.web import csrf_token
 
     if not current_user.is_authenticated or getattr(current_user, "via_token", False):

@@ -48,9 +48,10 @@ class Omnidash:
     """create_app over a MongoStore, served by werkzeug in a thread of this process."""
 
     def __init__(self, store) -> None:
+        from werkzeug.serving import make_server
+
         from omnidash.context import Settings
         from omnidash.server import create_app
-        from werkzeug.serving import make_server
 
         self._srv = make_server("127.0.0.1", 0, create_app(store, Settings(refresh_interval=0)).server, threaded=True)
         self.url = f"http://127.0.0.1:{self._srv.server_port}"
@@ -266,10 +267,10 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from omnidash.store.mongo import MongoStore
     from playwright.sync_api import sync_playwright
 
     from benchmarks.server import bench_database
+    from omnidash.store.mongo import MongoStore
     from tests.omniboard import Omniboard, omniboard_missing
     from tests.sacred_helpers import database_uri
 

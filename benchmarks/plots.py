@@ -67,9 +67,10 @@ def load(db: pymongo.database.Database, n_runs: int, n_points: int) -> None:
 def server_side(app, run_ids: list[int], max_points: int | None, repeat: int = 3) -> dict[str, float]:
     """Seconds for series + figure + JSON: the first call (the database read) and later calls (median,
     served from the panel's series cache), the store read alone, and the JSON bytes."""
+    from plotly.io.json import to_json_plotly
+
     from omnidash.pages import plot_panel as pp
     from omnidash.store.cache import CACHE
-    from plotly.io.json import to_json_plotly
 
     with app.server.app_context():
         info = pp.load_run_info(run_ids)
@@ -168,6 +169,7 @@ def main() -> None:
 
         sys.path.insert(0, str(ROOT / "tests"))
         from conftest import LiveServer
+
         from omnidash.pages import plot_panel as pp
         from omnidash.server import create_app
         from omnidash.store.mongo import MongoStore

@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import pymongo  # noqa: E402
-from omnidash.store.base import SortKey  # noqa: E402
-from omnidash.store.mongo import INDEXES, MongoStore  # noqa: E402
-from omnidash.store.mongo_summaries import REFRESH_EVERY, STATE_ID  # noqa: E402
 
 from benchmarks.server import uri_or_server  # noqa: E402
 from benchmarks.synthetic_runs import METRICS, load  # noqa: E402
+from omnidash.store.base import SortKey  # noqa: E402
+from omnidash.store.mongo import INDEXES, MongoStore  # noqa: E402
+from omnidash.store.mongo_summaries import REFRESH_EVERY, STATE_ID  # noqa: E402
 
 QUERY = "lr < 0.01 and optimizer == adam and batch_size >= 64"
 PAGE = 50

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dash import dcc, html
+
 from omnidash.components.figures import run_colors
 from omnidash.components.text import plural
 from omnidash.core import summaries as stats

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
+
 from omnidash.components.text import plural
 from omnidash.core.compare import aggregate, ema_smooth, format_value
 from omnidash.core.types import RunId, Series

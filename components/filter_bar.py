@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dash import dcc, html
+
 from omnidash.core.status import STATUSES
 
 QUERY_INPUT = "tbl-query"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dash import dcc, html
+
 from omnidash.components.figures import PALETTE, base_layout, empty_figure, esc
 
 POSITIVE, NEGATIVE, UNORDERED = PALETTE[0], PALETTE[1], PALETTE[2]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dash import dcc, html
+
 from omnidash.components.figures import X_MODES
 
 ALL_METRICS = "__all__"  # the metric key of the single combined chart

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dash import dcc, html
+
 from omnidash.components.text import plural
 from omnidash.core.run_view import (
     code_fence,

@@ -10,6 +10,7 @@ from typing import Any
 
 import dash_ag_grid as dag
 from dash import dcc, html
+
 from omnidash.components.columns import (
     DEFAULT_WIDTH,
     MIN_WIDTH,

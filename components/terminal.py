@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dash import html
+
 from omnidash.core.output import Span, split_matches
 
 

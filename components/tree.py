@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from dash import html
+
 from omnidash.core.values import decode_value
 
 MAX_CHILDREN = 300  # children shown per node; the rest are summarised

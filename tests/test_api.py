@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omnidash.context import Settings
-from omnidash.server import create_server
 from sacred_helpers import run_sacred, sacred_mongo
 from werkzeug.test import Client
+
+from omnidash.context import Settings
+from omnidash.server import create_server
 
 RUNS = [
     {"config": {"lr": 0.01, "seed": 1, "steps": 300}},

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.test import Client
+
 from omnidash.auth.throttle import LoginThrottle
 from omnidash.auth.users import UsersFile
 from omnidash.auth.web import AuthConfig, safe_next
@@ -23,7 +25,6 @@ from omnidash.config import (
 )
 from omnidash.server import build_wsgi, create_app
 from omnidash.store import open_store
-from werkzeug.test import Client
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORDS = {"vera": "viewer-pass-1", "eddie": "editor-pass-1", "ada": "admin-pass-1"}

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import stop_process
+
 from omnidash.auth.users import UsersFile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,9 +263,10 @@ def test_the_secret_key_has_one_rule_for_every_way_in(deployment, tmp_path, monk
 
 def test_gunicorn_entry_applies_forwarded_headers_only_from_the_trusted_proxy():
     """omnidash.wsgi (gunicorn passes X-Forwarded-* through) wraps the app in `trust_proxy_headers`."""
-    from omnidash.cli import trust_proxy_headers
     from werkzeug.test import Client
     from werkzeug.wrappers import Request, Response
+
+    from omnidash.cli import trust_proxy_headers
 
     @Request.application
     def echo(request: Request) -> Response:

@@ -81,6 +81,7 @@ def runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_url(runs_dir):
     from conftest import LiveServer
+
     from omnidash.server import create_app
     from omnidash.store.files import FileStore
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from omnidash.core.compare import (
     MISSING,
     aggregate,

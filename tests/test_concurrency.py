@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 
 import pytest
+
 from omnidash.store.mongo import MongoStore
 
 pytestmark = pytest.mark.mongo

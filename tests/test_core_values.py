@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
+
 from omnidash.core.ids import canonical_int, id_candidates, parse_run_id, plain_run_id
 from omnidash.core.jsonsafe import json_leaf, json_safe
 from omnidash.core.status import FINAL_STATUSES, LIVE_STATUSES, STATUSES

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from omnidash.context import Settings
 from omnidash.demo import LiveRuns, write_demo_runs
 from omnidash.server import create_app

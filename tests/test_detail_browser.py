@@ -24,6 +24,7 @@ from detail_runs import (
     shared_file_runs,
     shared_mongo_runs,
 )
+
 from omnidash.core.output import plain_text
 from omnidash.server import create_app
 from omnidash.store.base import NotFound
@@ -480,6 +481,7 @@ def test_database_outage_gives_a_message_then_recovers(page, mongo_server, mongo
                                                        artifacts_dir):
     """A private test server holding a copy of a real Sacred run is stopped while the page is open."""
     import pymongo
+
     from omnidash.store.mongo import MongoStore
 
     private = private_mongo_server

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from detail_runs import shared_file_runs
+from sacred.arg_parser import _convert_value
+
 from omnidash.components import run_detail as rd
 from omnidash.components.tree import dotted_paths, json_tree
 from omnidash.core.run_view import (
@@ -26,7 +28,6 @@ from omnidash.core.run_view import (
 )
 from omnidash.downloads import safe_filename, zip_entry_name
 from omnidash.pages.run_detail_data import candidate_ids
-from sacred.arg_parser import _convert_value
 
 PWN = "<img src=x onerror=__pwned=1>"
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from detail_runs import HOSTILE_ARTIFACT, shared_file_runs, shared_mongo_runs
+
 from omnidash.server import create_server
 from omnidash.store.files import FileStore
 

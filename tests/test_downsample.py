@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from omnidash.core.downsample import bucket_edges, downsample, downsample_indices, in_range
 
 finite_values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=64)

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+
 from omnidash.components.figures import (
     GL_THRESHOLD,
     PALETTE,

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from omnidash.context import Settings
 
 pytestmark = [pytest.mark.browser]

@@ -8,6 +8,7 @@ import random
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from omnidash.core.grouping import MEMBER_IDS, group_rows, mean_col, std_col, varying_keys_except_seed
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from omnidash.server import create_app
 from omnidash.store.files import FileStore
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from omnidash.server import create_app, create_server
 from omnidash.store.files import FileStore
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from omnidash.server import create_app
 from omnidash.store.base import BadRequest, Conflict, RunStore
 from omnidash.store.common import MAX_NOTES_BYTES, MAX_TAG_LENGTH, MAX_TAGS

@@ -12,13 +12,14 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sacred_helpers import ROOT, sacred_in_both
+from sweep_runs import DRIVERS, METRIC, NOISE, sweep
+from werkzeug.test import Client
+
 from omnidash.context import Settings
 from omnidash.core.importance import MIN_RUNS, settings_importance
 from omnidash.server import create_server
 from omnidash.store import open_store
-from sacred_helpers import ROOT, sacred_in_both
-from sweep_runs import DRIVERS, METRIC, NOISE, sweep
-from werkzeug.test import Client
 
 
 # -- the pure ranking --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     from conftest import LiveServer
+
     from omnidash.server import create_app
     from omnidash.store.files import FileStore
 

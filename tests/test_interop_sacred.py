@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sacred_helpers import sacred_in_both
+
 from omnidash.store import open_store
 from omnidash.store.files import FileStore
-from sacred_helpers import sacred_in_both
 
 pytestmark = pytest.mark.mongo
 

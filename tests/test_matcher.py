@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from omnidash.core.values import flatten_dict
 from omnidash.store import rows
 from omnidash.store.matcher import (
@@ -406,6 +407,7 @@ def test_tags_exists_and_notes_agree_with_displayed_values():
 # -- property tests -----------------------------------------------------------------------------
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
 from omnidash.store.query import QueryError, filter_fields  # noqa: E402
 
 WORDS = ["a", "b", "adam", "Adam", "sgd", "baseline", "RUNNING", "COMPLETED", "FAILED", "x y"]

@@ -18,14 +18,15 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
+from sacred_helpers import ROOT, database_uri, sacred_in_both
+from sweep_runs import sweep
+from werkzeug.test import Client
+
 from omnidash.context import Settings
 from omnidash.notebook import Runs, connect
 from omnidash.server import create_server
 from omnidash.store import open_store
 from omnidash.store.base import NotFound, ReadOnly, StoreError, StoreUnavailable
-from sacred_helpers import ROOT, database_uri, sacred_in_both
-from sweep_runs import sweep
-from werkzeug.test import Client
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pymongo
 import pytest
-from omnidash.store.mongo import MongoStore
 from sacred_helpers import database_uri, run_sacred
 
+from omnidash.store.mongo import MongoStore
 from tests.omniboard import Omniboard, omniboard_missing
 
 pytestmark = pytest.mark.mongo

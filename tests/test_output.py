@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sacred.utils import apply_backspaces_and_linefeeds
+
 from omnidash.components.terminal import terminal_payload
 from omnidash.core.output import (
     DEFAULT_WINDOW,
@@ -22,7 +24,6 @@ from omnidash.core.output import (
     strip_ansi,
     tail_window,
 )
-from sacred.utils import apply_backspaces_and_linefeeds
 
 
 # -- carriage returns ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from omnidash.server import create_app
 from omnidash.store import open_store
 
@@ -56,6 +57,7 @@ def test_run_page_comes_back_by_itself_when_the_database_does(page, private_mong
     """Opened while the database is down, the run page says so, then shows the run once it is back, without
     a reload (the table already did this)."""
     import pymongo
+
     from omnidash.demo import write_demo_runs_mongo
     from omnidash.store.mongo import MongoStore
 

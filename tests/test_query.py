@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+
 from omnidash.store.base import BadRequest
 from omnidash.store.query import (
     ALLOWED_OPERATORS,

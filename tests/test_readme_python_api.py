@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+
 from omnidash.demo import write_demo_runs
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.test import Client
+
 from omnidash.context import Settings
 from omnidash.server import create_app
 from omnidash.store.files import FileStore
-from werkzeug.test import Client
-
 from tests.test_transfer import decoded
 
 HOST = "http://localhost"
@@ -90,7 +90,6 @@ def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
 
 def test_a_new_filter_carries_its_first_rows(app, folder):
     from omnidash.pages.table_state import View
-
     from tests.test_table_unit import call
 
     store = FileStore(str(folder))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pymongo
 import pytest
+
 from omnidash.demo import write_demo_runs, write_demo_runs_mongo
 
 NOW = 1_800_000_000.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from omnidash.auth.store import GuardedStore
 from omnidash.demo import write_demo_runs
 from omnidash.server import create_server

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sacred_helpers import run_sacred
+
 from omnidash.store import open_store
 from omnidash.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
 from omnidash.store.files import FileStore
-from sacred_helpers import run_sacred
 
 
 def write_json(path: Path, value) -> None:

@@ -17,10 +17,11 @@ from bson import ObjectId
 from bson.errors import InvalidDocument
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pymongo import monitoring
+
 from omnidash.store.base import BadRequest, NotFound, ReadOnly, StoreUnavailable
 from omnidash.store.mongo import MongoStore
 from omnidash.store.mongo_summaries import SUMMARY_VERSION
-from pymongo import monitoring
 
 pytestmark = pytest.mark.mongo
 
@@ -664,8 +665,9 @@ def test_metric_names_come_from_info_metrics_when_every_run_lists_them(store, mo
 def test_write_conflicts_are_retried_and_other_errors_are_not():
     """DocumentDB aborts one of two update_many statements that lock the same runs in another order
     ("deadlock detected", code 16908292); MongoDB reports WriteConflict (112). Idempotent writes retry."""
-    from omnidash.store.mongo_util import retry_conflicts
     from pymongo.errors import OperationFailure
+
+    from omnidash.store.mongo_util import retry_conflicts
 
     calls: list[int] = []
 

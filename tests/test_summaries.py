@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from omnidash.components.columns import Col, header_text, header_tooltip
 from omnidash.components.table import extrema_options
 from omnidash.core import summaries as stats

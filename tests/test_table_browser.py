@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
+
 from omnidash.components.columns import default_width
 from omnidash.context import Settings
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from omnidash.components.columns import (
     Col,
     column_def,
@@ -458,6 +459,7 @@ def test_columns_picker_adds_pins_and_moves_columns(dash_app):
 
 def test_database_going_away_shows_a_banner_and_recovers(private_mongo_server):
     import pymongo
+
     from omnidash.pages import table
     from omnidash.server import create_app
     from omnidash.store.mongo import MongoStore
@@ -609,9 +611,10 @@ def test_probably_dead_after_of_the_source_decides_the_table_status(tmp_path, da
     """Through the deployment path (config -> opened store -> table rows), as `omnidash serve` builds it."""
     from datetime import UTC, datetime, timedelta
 
+    from werkzeug.test import Client
+
     from omnidash.cli import build_application
     from omnidash.config import AppConfig, SourceConfig
-    from werkzeug.test import Client
 
     beat = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=300)
     run = {"status": "RUNNING", "start_time": (beat - timedelta(hours=1)).isoformat(),

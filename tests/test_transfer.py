@@ -13,13 +13,14 @@ from typing import Any
 
 import brotli
 import pytest
+from werkzeug.test import Client
+
 from omnidash.auth.users import UsersFile
 from omnidash.auth.web import AuthConfig
 from omnidash.context import Settings
 from omnidash.server import create_app
 from omnidash.store.files import FileStore
 from omnidash.transfer import IMMUTABLE
-from werkzeug.test import Client
 
 SECRET = "test-secret-key-0123456789abcdef"
 

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlparse
 
 from flask import Flask, Response, redirect, request, session
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
+
 from omnidash.auth.state import AuthState, default_state_path
 from omnidash.auth.throttle import LoginThrottle
 from omnidash.auth.users import User, UsersFile

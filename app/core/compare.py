@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from omnidash.core import summaries as stats
 from omnidash.core.types import RunId, Series
 from omnidash.core.values import decode_value, flatten_dict, get_path

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from dash import Dash, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components.compare import config_diff_table, diff_view, pair_picker, summary_table
 from omnidash.components.figures import X_MODES, run_colors
 from omnidash.context import get_settings, get_store

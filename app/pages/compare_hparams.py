@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components.figures import (
     axis_values,
     category_text,

@@ -16,6 +16,7 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components.figures import scatter_figure
 from omnidash.components.importance import (
     bars_chart,

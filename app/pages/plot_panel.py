@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from dash import ALL, MATCH, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components.figures import (
     MAX_LEGEND_ENTRIES,
     RunInfo,

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from dash import Dash, dcc, html
+
 from omnidash.components import run_detail as rd
 from omnidash.context import get_settings, get_store
 from omnidash.core.run_view import duration_seconds, format_duration, format_time

@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components import run_detail as rd
 from omnidash.context import get_store
 from omnidash.pages.run_detail_tabs import first_click, register_tabs, render_tab, run_status, store_problem

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components import run_detail as rd
 from omnidash.components.terminal import search_hits, terminal, terminal_payload
 from omnidash.components.tree import dotted_paths, json_tree

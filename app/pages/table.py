@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from dash import Dash, Input, dcc, html
+
 from omnidash.components import table as ui
 from omnidash.components.columns import Col, as_cols, default_columns
 from omnidash.context import get_settings, get_store

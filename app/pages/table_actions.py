@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components import table as ui
 from omnidash.components.text import plural
 from omnidash.context import get_store

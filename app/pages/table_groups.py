@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components import table as ui
 from omnidash.components.columns import as_cols
 from omnidash.context import get_store

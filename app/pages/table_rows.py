@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
+
 from omnidash.components import filter_bar as fb
 from omnidash.components import table as ui
 from omnidash.components.text import plural

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dash import ClientsideFunction, Dash
+
 from omnidash.components.columns import Col
 from omnidash.context import get_settings
 from omnidash.pages.table_state import View, page_size_default, view_to_params

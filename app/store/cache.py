@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+
 from omnidash.core.downsample import downsample_indices
 from omnidash.core.types import ColumnInfo, RunId, Series
 from omnidash.store.base import RunStore

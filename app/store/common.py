@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from omnidash.core import summaries as stats
 from omnidash.core.downsample import downsample_indices
 from omnidash.core.types import ColumnInfo, RunId, Series

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from omnidash.core import summaries as stats
 from omnidash.core.status import FINAL_STATUSES
 from omnidash.core.values import clip_depth

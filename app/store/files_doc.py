@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from omnidash.core.ids import canonical_int
 from omnidash.core.values import parse_time
 from omnidash.store import rows

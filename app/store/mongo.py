@@ -22,6 +22,9 @@ from typing import IO, Any
 
 import gridfs
 import pymongo
+from pymongo import UpdateOne
+from pymongo.errors import OperationFailure, PyMongoError
+
 from omnidash.core import summaries as stats
 from omnidash.core.ids import id_candidates
 from omnidash.core.jsonsafe import json_safe
@@ -73,8 +76,6 @@ from omnidash.store.query import (
     metric_refs,
     projection_paths,
 )
-from pymongo import UpdateOne
-from pymongo.errors import OperationFailure, PyMongoError
 
 _COUNTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnidash-count")
 CUSTOM_COLUMNS = "omniboard.custom.columns"

@@ -16,14 +16,15 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pymongo import UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import OperationFailure
+
 from omnidash.core import summaries as stats
 from omnidash.core.status import LIVE_STATUSES
 from omnidash.core.types import RunId
 from omnidash.core.values import parse_time
 from omnidash.store import rows
-from pymongo import UpdateOne
-from pymongo.collection import Collection
-from pymongo.errors import OperationFailure
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from bson import ObjectId
+from pymongo import uri_parser
+from pymongo.errors import (
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+)
+
 from omnidash.core.ids import id_candidates
 from omnidash.core.types import RunId
 from omnidash.store.base import (
@@ -18,12 +25,6 @@ from omnidash.store.base import (
     ReadOnly,
     StoreError,
     StoreUnavailable,
-)
-from pymongo import uri_parser
-from pymongo.errors import (
-    ConnectionFailure,
-    OperationFailure,
-    PyMongoError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

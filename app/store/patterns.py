@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import re2
+
 from omnidash.store.base import BadRequest
 
 SUPPORTED_OPTIONS = "imsx"

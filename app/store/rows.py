@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+
 from omnidash.core import summaries as stats
 from omnidash.core.values import (
     clean_number,
