@@ -24,7 +24,7 @@ from omnidash.core.ids import id_candidates
 from omnidash.core.jsonsafe import json_safe
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path
-from omnidash.store import files_doc, rows
+from omnidash.store import common, files_doc, rows
 from omnidash.store.base import (
     DEFAULT_PROBABLY_DEAD_AFTER,
     BadRequest,
@@ -32,18 +32,6 @@ from omnidash.store.base import (
     RunStore,
     SortKey,
     StoreUnavailable,
-)
-from omnidash.store.common import (
-    all_equal,
-    catalogue,
-    check_expected_notes,
-    check_notes,
-    check_tag_count,
-    check_tags,
-    dtype_of,
-    make_series,
-    metric_column_refs,
-    notes_conflict,
 )
 from omnidash.store.files_cache import METRICS_FILE, RunCache, RunEntry
 from omnidash.store.files_io import (
@@ -108,7 +96,7 @@ class FileStore(RunStore):
         from omnidash.store.query import QueryContext
 
         custom = {c["name"]: c["config_path"] for c in self.shared.custom_columns()}
-        metric = metric_column_refs(self.shared.metric_columns())
+        metric = common.metric_column_refs(self.shared.metric_columns())
         return QueryContext(
             now=now,
             probably_dead_after=self.probably_dead_after,
@@ -281,7 +269,8 @@ class FileStore(RunStore):
                 values.setdefault(key, []).append(value)
             metrics.update(entry.summaries)
         infos = [
-            ColumnInfo(name, "config", dtype_of(vals), varies=len(vals) < len(entries) or not all_equal(vals))
+            ColumnInfo(name, "config", common.dtype_of(vals),
+                       varies=len(vals) < len(entries) or not common.all_equal(vals))
             for name, vals in sorted(values.items())
         ]
         self._columns_cache = (gen, infos, sorted(metrics))
@@ -300,7 +289,7 @@ class FileStore(RunStore):
 
     def columns(self) -> list[ColumnInfo]:
         config_infos, metric_names = self._config_columns()
-        return catalogue(config_infos, metric_names, self.shared.custom_columns(), self.shared.metric_columns())
+        return common.catalogue(config_infos, metric_names, self.shared.custom_columns(), self.shared.metric_columns())
 
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
         from omnidash.store.matcher import sort_key
@@ -470,7 +459,7 @@ class FileStore(RunStore):
             metrics = self._metrics_of(entry)
             for name in names:
                 if name in metrics:
-                    out.append(make_series(entry.run_id, name, *metrics[name], max_points, x_range, since_step))
+                    out.append(common.make_series(entry.run_id, name, *metrics[name], max_points, x_range, since_step))
         return out
 
     # -- writes ----------------------------------------------------------------------------------
@@ -481,29 +470,29 @@ class FileStore(RunStore):
         self.cache.reread(entry.dirname, SIDECAR)
 
     def set_tags(self, run_id: RunId, tags: list[str]) -> None:
-        tags = check_tags(tags)
+        tags = common.check_tags(tags)
         self._annotate(run_id, lambda ob: ob.__setitem__("tags", tags))
 
     def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
-        notes, expected = check_notes(notes), check_expected_notes(expected)
+        notes, expected = common.check_notes(notes), common.check_expected_notes(expected)
         meta = self._entry(run_id).doc.get("meta")
 
         def mutate(ob: dict[str, Any]) -> None:  # under the run's lock: compare and set
             if expected is not None:
                 current = rows.notes_of({"omniboard": ob, "meta": meta})
                 if current != expected:
-                    raise notes_conflict(current)
+                    raise common.notes_conflict(current)
             ob["notes"] = notes
 
         self._annotate(run_id, mutate)
 
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
         self.check_writable()
-        add, remove = check_tags(list(add)), set(check_tags(list(remove)))
+        add, remove = common.check_tags(list(add)), set(common.check_tags(list(remove)))
         entries = list(self._entries(run_ids))
         for entry in entries:  # refuse before writing anything (checked again under each run's lock)
             shown = rows.tags_of(entry.doc)
-            check_tag_count(shown + [t for t in add if t not in shown], entry.run_id)
+            common.check_tag_count(shown + [t for t in add if t not in shown], entry.run_id)
         matched = 0
         for entry in entries:
             config_tags = rows.tags_of({"config": entry.doc.get("config")})
@@ -513,7 +502,7 @@ class FileStore(RunStore):
                 current = [str(t) for t in current if t is not None]
                 added = [t for t in add if t not in current]
                 if added:
-                    check_tag_count(current + added, rid)
+                    common.check_tag_count(current + added, rid)
                 current += added
                 ob["tags"] = [t for t in current if t not in remove]
 

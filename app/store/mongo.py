@@ -31,24 +31,8 @@ from omnidash.core.jsonsafe import json_safe
 from omnidash.core.status import STATUSES
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
 from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
-from omnidash.store import rows
+from omnidash.store import common, rows
 from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest, NotFound, RunStore, SortKey
-from omnidash.store.common import (
-    MAX_TAGS,
-    all_equal,
-    catalogue,
-    check_custom_column,
-    check_expected_notes,
-    check_metric_column,
-    check_notes,
-    check_tag_count,
-    check_tags,
-    dtype_of,
-    make_series,
-    metric_column_refs,
-    notes_conflict,
-    positive_int,
-)
 from omnidash.store.matcher import get_path_values, select_docs, sort_key
 from omnidash.store.mongo_summaries import Summaries, summaries_by_name
 from omnidash.store.mongo_util import (
@@ -182,7 +166,7 @@ class MongoStore(RunStore):
             if stats.by_omniboard(c.get("extrema")) is None:
                 continue
             metric.append({"name": c["name"], "metric_name": c["metric_name"], "extrema": c["extrema"],
-                           "lastn": positive_int(c.get("lastn"))})
+                           "lastn": common.positive_int(c.get("lastn"))})
         self._shared_cache = (now, custom, metric)
         return custom, metric
 
@@ -197,12 +181,12 @@ class MongoStore(RunStore):
     @mongo_errors
     def add_custom_column(self, name: str, config_path: str) -> None:
         self.check_writable()
-        self._put_shared(CUSTOM_COLUMNS, name, {"config_path": check_custom_column(name, config_path)})
+        self._put_shared(CUSTOM_COLUMNS, name, {"config_path": common.check_custom_column(name, config_path)})
 
     @mongo_errors
     def add_metric_column(self, name: str, metric_name: str, extrema: str, lastn: int = 1) -> None:
         self.check_writable()
-        self._put_shared(METRIC_COLUMNS, name, check_metric_column(name, metric_name, extrema, lastn))
+        self._put_shared(METRIC_COLUMNS, name, common.check_metric_column(name, metric_name, extrema, lastn))
 
     def _put_shared(self, collection: str, name: str, fields: dict[str, Any]) -> None:
         """Create or update a column the way Omniboard's ERM routes do (with mongoose's __v on insert)."""
@@ -220,7 +204,7 @@ class MongoStore(RunStore):
             probably_dead_after=self.probably_dead_after,
             config_paths=self._catalogue()[1],
             custom_columns={c["name"]: c["config_path"] for c in custom},
-            metric_columns=metric_column_refs(metric),
+            metric_columns=common.metric_column_refs(metric),
         )
 
     def _metric_ref(self, name: str, ctx: QueryContext) -> tuple[str, str, int | None] | None:
@@ -248,7 +232,7 @@ class MongoStore(RunStore):
             ref = self._metric_ref(name, ctx)
             if ref is not None and ref[2] is not None:  # a windowed statistic
                 self.summaries.ensure_window(ref[2])
-        refs |= set(metric_column_refs(self._shared()[1]).values())
+        refs |= set(common.metric_column_refs(self._shared()[1]).values())
         for ref in refs:
             if ref[2] is not None:
                 self.summaries.ensure_window(ref[2])
@@ -390,7 +374,7 @@ class MongoStore(RunStore):
             for key, value in flatten_dict(doc.get("config"), "config").items():
                 values.setdefault(key, []).append(value)
         infos = [
-            ColumnInfo(name, "config", dtype_of(vals), varies=len(vals) < n or not all_equal(vals))
+            ColumnInfo(name, "config", common.dtype_of(vals), varies=len(vals) < n or not common.all_equal(vals))
             for name, vals in sorted(values.items())
         ]
         names: set[str] = set(self.summaries.known_names())  # kept current by the summary refresh
@@ -409,7 +393,7 @@ class MongoStore(RunStore):
     @mongo_errors
     def columns(self) -> list[ColumnInfo]:
         infos, _names, metric_names = self._catalogue()
-        return catalogue(infos, metric_names, *self._shared())
+        return common.catalogue(infos, metric_names, *self._shared())
 
     @mongo_errors
     def distinct(self, column: str, limit: int = 100) -> list[Any]:
@@ -585,7 +569,7 @@ class MongoStore(RunStore):
             values = m.get("values") if isinstance(m.get("values"), list) else []
             steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
             stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
-            yield make_series(m.get("run_id"), m.get("name"), steps, values, stamps, max_points, x_range, since_step)
+            yield common.make_series(m.get("run_id"), m.get("name"), steps, values, stamps, max_points, x_range, since_step)
 
     def iter_metric_series(self, run_ids: Iterable[RunId], names: Iterable[str]) -> Iterator[Series]:
         ids, wanted = list(run_ids), [n for n in names if isinstance(n, str)]
@@ -600,14 +584,14 @@ class MongoStore(RunStore):
     @mongo_errors
     def set_tags(self, run_id: RunId, tags: list[str]) -> None:
         self.check_writable()
-        tags = check_tags(tags)
+        tags = common.check_tags(tags)
         rid = self._find(run_id, {"_id": 1})["_id"]
         self.runs.update_one({"_id": rid}, {"$set": {"omniboard.tags": tags}})
 
     @mongo_errors
     def set_notes(self, run_id: RunId, notes: str, expected: str | None = None) -> None:
         self.check_writable()
-        notes, expected = check_notes(notes), check_expected_notes(expected)
+        notes, expected = common.check_notes(notes), common.check_expected_notes(expected)
         if expected is None:
             rid = self._find(run_id, {"_id": 1})["_id"]
             self.runs.update_one({"_id": rid}, {"$set": {"omniboard.notes": notes}})
@@ -621,7 +605,7 @@ class MongoStore(RunStore):
             doc = self._find(run_id, fields)
             current = rows.notes_of(doc)
             if current != expected:
-                raise notes_conflict(current)
+                raise common.notes_conflict(current)
             ob, meta = doc.get("omniboard"), doc.get("meta")
             stored = ob.get("notes") if isinstance(ob, dict) else None
             flt: dict[str, Any] = {"_id": doc["_id"], "omniboard.notes": stored}
@@ -629,14 +613,14 @@ class MongoStore(RunStore):
                 flt["meta.comment"] = meta.get("comment") if isinstance(meta, dict) else None
             if self.runs.update_one(flt, {"$set": {"omniboard.notes": notes}}).matched_count:
                 return doc["_id"]
-        raise notes_conflict(rows.notes_of(self._find(run_id, fields)))
+        raise common.notes_conflict(rows.notes_of(self._find(run_id, fields)))
 
     @mongo_errors
     def update_tags(self, run_ids: Iterable[RunId], add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
         """Atomic $addToSet ($each) / $pull ($in) on omniboard.tags, so concurrent editors lose nothing; a run
         showing config.tags first gets them copied over."""
         self.check_writable()
-        add, remove = check_tags(list(add)), check_tags(list(remove))
+        add, remove = common.check_tags(list(add)), common.check_tags(list(remove))
         requested = list(run_ids)
         docs = list(self.runs.find({"_id": {"$in": self._stored_ids(requested)}},
                                    {"omniboard": 1, "config.tags": 1}))
@@ -646,7 +630,7 @@ class MongoStore(RunStore):
             d = match_id(by_key, rid)
             if d is not None and _tags_editable(d) and all(d is not t for t in targets):
                 shown = rows.tags_of(d)
-                check_tag_count(shown + [t for t in add if t not in shown], d["_id"])
+                common.check_tag_count(shown + [t for t in add if t not in shown], d["_id"])
                 targets.append(d)
         if not targets or not (add or remove):
             return len(targets)
@@ -660,15 +644,15 @@ class MongoStore(RunStore):
                     self.runs.update_one, {"_id": d["_id"], "omniboard.tags": None}, {"$set": {"omniboard.tags": shown}}))
         # One single-run update each, in id order (a multi-run update_many is one PostgreSQL statement on
         # FerretDB 2, and two of them locking the same runs in another order deadlock): $addToSet only onto
-        # runs with room for one more, so MAX_TAGS holds under races too; then one $pull $in per run.
-        ops = [UpdateOne({"_id": rid, f"omniboard.tags.{MAX_TAGS - 1}": {"$exists": False}},
+        # runs with room for one more, so common.MAX_TAGS holds under races too; then one $pull $in per run.
+        ops = [UpdateOne({"_id": rid, f"omniboard.tags.{common.MAX_TAGS - 1}": {"$exists": False}},
                          {"$addToSet": {"omniboard.tags": tag}}) for tag in add for rid in ids]
         ops += [UpdateOne({"_id": rid}, {"$pull": {"omniboard.tags": {"$in": remove}}}) for rid in ids if remove]
         retry_conflicts(lambda: self.runs.bulk_write(ops, ordered=True))
         if add:
             for rid, tags in self._stored_tags(ids).items():
                 if not all(t in tags for t in add):  # filled up by someone else meanwhile
-                    check_tag_count([*tags, *add], rid)
+                    common.check_tag_count([*tags, *add], rid)
         return len(targets)
 
     def _stored_tags(self, ids: list[RunId]) -> dict[RunId, list[Any]]:
