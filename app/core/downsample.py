@@ -51,10 +51,8 @@ def _minmax_indices(y: np.ndarray, n_buckets: int) -> np.ndarray:
 
 
 def _minmaxlttb_indices(x: np.ndarray, y: np.ndarray, max_points: int) -> np.ndarray | None:
-    try:
-        from tsdownsample import MinMaxLTTBDownsampler
-    except ImportError:  # pragma: no cover - tsdownsample is a dependency
-        return None
+    from tsdownsample import MinMaxLTTBDownsampler  # a dependency; imported when a long series is first drawn
+
     try:
         xs = np.ascontiguousarray(x, dtype=np.float64)
         idx = MinMaxLTTBDownsampler().downsample(xs, np.ascontiguousarray(y), n_out=max_points)
