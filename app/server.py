@@ -273,8 +273,9 @@ class Preloads:
     """What a page's HTML asks the browser to fetch at once, in parallel with the scripts, instead of one or
     more round trips later: the layout and the callback list (the renderer asks for them only after every
     script has run; the preloaded responses are the ones its fetch() then uses) and the lazily loaded
-    scripts of the page's components (AG Grid's chunk, the dropdown's, plotly.js...), learnt from the page's
-    last rendering (`learn`, cheap: a walk over the layout) plus `PAGE_SCRIPTS`.
+    scripts of the page's components (AG Grid's chunk, the dropdown's, plotly.js...) that every rendering of the
+    page has used so far (`learn`, cheap: a walk over the layout; a run page without charts drops the charts'
+    chunks, so no preload goes unused) plus `PAGE_SCRIPTS`.
 
     The lazy chunks' URLs carry no version, so they are not cached for good: a repeat visit revalidates
     them (304), now while the other scripts load."""
@@ -283,6 +284,7 @@ class Preloads:
         self.pages = pages
         self.prefix = app.config.requests_pathname_prefix
         self.scripts: dict[str, set[str]] = {p.name: set(PAGE_SCRIPTS.get(p.name, ())) for p in pages}
+        self.learnt: dict[str, set[str]] = {}  # page -> the lazy scripts common to all its renderings so far
         base = app.interpolate_index
 
         def interpolate_index(**kwargs: Any) -> str:
@@ -294,7 +296,11 @@ class Preloads:
         app.interpolate_index = interpolate_index
 
     def learn(self, page: Any, layout: Any) -> None:
-        self.scripts[page.name] = self.scripts[page.name] | lazy_scripts(layout)
+        used = lazy_scripts(layout)
+        self.learnt[page.name] = used if page.name not in self.learnt else self.learnt[page.name] & used
+
+    def page_scripts(self, name: str) -> set[str]:
+        return self.scripts.get(name, set()) | self.learnt.get(name, set())
 
     def links(self, path: str) -> str:
         """The preload tags of the page at `path` (inside the app)."""
@@ -304,7 +310,7 @@ class Preloads:
                 for name in ("_dash-layout", "_dash-dependencies")]
         page = next((p for p in self.pages if p.match(path) is not None), None)
         suites = f"{self.prefix}_dash-component-suites/"
-        for url in sorted(self.scripts.get(page.name, ())) if page else ():
+        for url in sorted(self.page_scripts(page.name)) if page else ():
             tags.append(f'<link rel="preload" as="script" href="{suites}{url}">')
         return "".join(t + "\n" for t in tags)
 

@@ -168,6 +168,12 @@ def test_pages_preload_the_lazy_scripts_they_use(folder):
     table = client.get("/?sort=status").get_data(as_text=True)
     assert grid in table and dropdown in table and plotly not in table
     assert grid not in client.get("/runs/1").get_data(as_text=True)
+    # a page whose renderings differ (a run's charts, another's failure) preloads only what all of them used:
+    # Chromium warns of a preload left unused
+    assert dropdown in client.get("/runs/1").get_data(as_text=True)  # the metrics tab's chart controls
+    layout_for(client, "/runs/1?tab=config")
+    assert dropdown not in client.get("/runs/1").get_data(as_text=True)
+    assert grid in client.get("/").get_data(as_text=True)  # the table's every rendering has the grid
     for url in ("/_dash-component-suites/dash_ag_grid/async-community.js",
                 "/_dash-component-suites/plotly/package_data/plotly.min.js",
                 "/_dash-component-suites/dash/dcc/async-dropdown.js"):
