@@ -242,6 +242,6 @@ def loaded(code: str, roots: tuple[str, ...]) -> list[str]:
     return json.loads(out.stdout.strip().replace("'", '"'))
 
 
-def test_import_app_loads_neither_dash_nor_pandas():
-    assert loaded("import app", ("dash", "plotly", "sklearn", "pandas")) == []
-    assert loaded("import app\nassert callable(app.connect)", ("dash", "plotly", "sklearn")) == []
+def test_import_omnidash_loads_neither_dash_nor_pandas():
+    assert loaded("import omnidash", ("dash", "plotly", "sklearn", "pandas")) == []
+    assert loaded("import omnidash\nassert callable(omnidash.connect)", ("dash", "plotly", "sklearn")) == []

@@ -70,7 +70,7 @@ def test_wheel_install_serves_assets(tmp_path: Path) -> None:
     see_dependencies(python)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True, timeout=300)
-    work = tmp_path / "elsewhere"  # not the checkout, so `import app` must come from the wheel
+    work = tmp_path / "elsewhere"  # not the checkout, so `import omnidash` must come from the wheel
     work.mkdir()
     result = subprocess.run([str(python), "-c", CHECK], cwd=work, capture_output=True, text=True, timeout=180,
                             env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)})
