@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from omnidash.core.ids import plain_run_id
+from omnidash.core.summaries import parse_column
 from omnidash.core.types import ColumnInfo, FileInfo, RunId
 from omnidash.core.values import parse_time
 from omnidash.store.base import RunStore, StoreUnavailable
-from omnidash.store.rows import notes_of, parse_metric_column, tags_of
+from omnidash.store.rows import notes_of, tags_of
 
 __all__ = ["File", "Run", "Runs", "connect"]
 V = TypeVar("V")
@@ -75,7 +76,7 @@ def typed_column(values: list[Any], dtype: str) -> pd.Series:
 def column_dtype(name: str, infos: Mapping[str, ColumnInfo]) -> str:
     if name in infos:
         return infos[name].dtype
-    return "number" if parse_metric_column(name) else "mixed"
+    return "number" if parse_column(name) else "mixed"
 
 
 def rows_frame(rows: list[dict[str, Any]], columns: Sequence[str], infos: Mapping[str, ColumnInfo]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from dash import Dash, Input, dcc, html
 from omnidash.components import table as ui
 from omnidash.components.columns import Col, as_cols, default_columns
 from omnidash.context import get_settings, get_store
+from omnidash.core.summaries import parse_column
 from omnidash.pages import Page, table_actions, table_columns, table_groups, table_rows
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
 from omnidash.pages.permissions import write_permissions
@@ -31,7 +32,6 @@ from omnidash.pages.table_view import (
 )
 from omnidash.store import cache
 from omnidash.store.base import StoreUnavailable
-from omnidash.store.rows import parse_metric_column
 
 PLOT_PREFIX = "runs-plot"
 IMPORTANCE_PREFIX = "runs"
@@ -52,7 +52,7 @@ def group_options(known: list[Col]) -> list[str]:
 def metric_names(known: list[Col]) -> list[str]:
     names: list[str] = []
     for c in known:
-        parsed = parse_metric_column(c.name) if c.kind == "metric" else None
+        parsed = parse_column(c.name) if c.kind == "metric" else None
         if parsed and parsed[1] not in names:
             names.append(parsed[1])
     return names

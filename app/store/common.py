@@ -35,7 +35,7 @@ def catalogue(config: list[ColumnInfo], metric_names: list[str], custom: list[di
     then Omniboard's custom and metric columns."""
     out = [ColumnInfo(name, "base", BASE_DTYPES.get(name, "mixed")) for name in rows.BASE_COLUMNS]
     out += config
-    out += [ColumnInfo(rows.metric_column(s.name, m), "metric", "number") for m in metric_names for s in stats.stored()]
+    out += [ColumnInfo(stats.column_name(s.name, m), "metric", "number") for m in metric_names for s in stats.stored()]
     out += [ColumnInfo(c["name"], "custom", "mixed", label=c["name"], path=c["config_path"]) for c in custom]
     out += [ColumnInfo(c["name"], "metric", "number", label=c["name"]) for c in metric]
     return out

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from omnidash.core import summaries as stats
 from omnidash.core.ids import id_candidates
 from omnidash.core.jsonsafe import json_safe
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
@@ -143,12 +144,12 @@ class FileStore(RunStore):
 
     def _ensure_metric_ref(self, ref: Any) -> None:
         """Make the summary key a metric reference sorts or filters on exist (a window's: last_avg_<N>)."""
-        parsed = rows.parse_metric_column(ref) if isinstance(ref, str) else tuple(ref) if ref else None
+        parsed = stats.parse_column(ref) if isinstance(ref, str) else tuple(ref) if ref else None
         if parsed and len(parsed) >= 3 and parsed[2] is not None:
             self.cache.ensure_window(parsed[0], parsed[1], int(parsed[2]), rows.TAIL_KEEP)
 
     def _ensure_column(self, name: str, ctx: QueryContext) -> None:
-        parsed = rows.parse_metric_column(name)
+        parsed = stats.parse_column(name)
         if parsed is None and name in ctx.metric_columns:
             parsed = ctx.metric_columns[name]
         if parsed:
@@ -208,7 +209,7 @@ class FileStore(RunStore):
         return now, ctx, selected, wanted
 
     def _row(self, entry: RunEntry, now: datetime, ctx: QueryContext, columns: list[str] | None) -> dict[str, Any]:
-        metric_cols = [c for c in columns or [] if rows.parse_metric_column(c)]
+        metric_cols = [c for c in columns or [] if stats.parse_column(c)]
         row = rows.row_from_doc(
             entry.doc,
             now,
@@ -322,7 +323,7 @@ class FileStore(RunStore):
         """"config.a.b" when a column names a config leaf (dotted or bare), else None."""
         from omnidash.store.query import column_path
 
-        if column in rows.BASE_COLUMNS or column in ctx.custom_columns or rows.parse_metric_column(column):
+        if column in rows.BASE_COLUMNS or column in ctx.custom_columns or stats.parse_column(column):
             return None
         try:
             path = column_path(column, ctx)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from omnidash.core.importance import MIN_RUNS, ImportanceResult, settings_importance
+from omnidash.core.summaries import parse_column
 from omnidash.core.types import ColumnInfo
 from omnidash.store.base import BadRequest, RunStore
-from omnidash.store.rows import parse_metric_column
 
 
 def metric_choices(cols: list[ColumnInfo]) -> list[str]:
@@ -32,8 +32,8 @@ def check_metric(store: RunStore, metric: str) -> tuple[str, list[str]]:
     cols = store.columns()
     keys = [c.name for c in cols if c.kind == "config"]
     known = {c.name for c in cols if c.kind != "config"}
-    parsed = parse_metric_column(metric)
-    metric_names = {p[1] for p in (parse_metric_column(c.name) for c in cols if c.kind == "metric") if p}
+    parsed = parse_column(metric)
+    metric_names = {p[1] for p in (parse_column(c.name) for c in cols if c.kind == "metric") if p}
     if metric in keys:
         raise BadRequest(f"{metric} is a config key: choose a metric column to explain, e.g. max(val.acc)")
     if metric not in known and not (parsed and parsed[1] in metric_names):

@@ -253,7 +253,7 @@ class MongoStore(RunStore):
                 continue
             ref = self._metric_ref(name, ctx)
             if ref is not None:
-                if rows.parse_metric_column(name):
+                if stats.parse_column(name):
                     metric_cols.append(name)
                 paths.add(f"omnidash.metrics.{rows.escape_key(ref[1])}")
                 continue

@@ -490,7 +490,7 @@ def check_path(path: str, position: int | None = None) -> str:
 
 def metric_path(reducer: str, metric: str, n: int | None = None) -> str:
     """Where a metric summary lives in a run document (maintained by the store)."""
-    return f"omnidash.metrics.{rows.escape_key(metric)}.{rows.summary_key(reducer, n)}"
+    return f"omnidash.metrics.{rows.escape_key(metric)}.{stats.summary_key(reducer, n)}"
 
 
 def metric_ref(name: str, ctx: QueryContext, position: int | None = None) -> tuple[str, str, int | None] | None:
@@ -510,7 +510,7 @@ def metric_ref(name: str, ctx: QueryContext, position: int | None = None) -> tup
     stat = stats.get(reducer)
     if stat is None:
         raise QueryError(f"unknown reducer '{reducer}' (use {', '.join(stats.names())})", position)
-    parsed = rows.parse_metric_column(name)
+    parsed = stats.parse_column(name)
     if stat.windowed and "," in inside and not re.search(r",\s*\d+\s*$", inside):
         parsed = None
     if parsed is None or not parsed[1]:

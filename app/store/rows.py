@@ -41,11 +41,6 @@ DATE_COLUMNS = {"start_time", "stop_time", "heartbeat"}
 TAIL_KEEP = 100  # values kept per metric summary for last_avg(metric, N <= TAIL_KEEP)
 
 
-# -- metric columns (named by the statistics registry, omnidash.core.summaries) ---------------
-metric_column = stats.column_name
-parse_metric_column = stats.parse_column
-summary_key = stats.summary_key
-
 
 def escape_key(name: str) -> str:
     """Make a metric name usable as one MongoDB field name (no dots, no leading $)."""
@@ -162,8 +157,6 @@ def _summarize_plain_numbers(steps: Any, values: Any) -> dict[str, Any] | None:
     }
 
 
-reduce_summary = stats.value
-
 
 # -- the row ----------------------------------------------------------------------
 def row_from_doc(
@@ -197,10 +190,10 @@ def row_from_doc(
     row.update(flatten_dict(doc.get("config"), "config"))
     summaries = summaries or {}
     for col in metric_columns:
-        parsed = parse_metric_column(col)
+        parsed = stats.parse_column(col)
         if parsed:
             reducer, metric, n = parsed
-            row[col] = clean_number(reduce_summary(summaries.get(metric), reducer, n))
+            row[col] = clean_number(stats.value(summaries.get(metric), reducer, n))
     for cc in custom_columns:
         name, path = cc.get("name"), cc.get("config_path")
         if isinstance(name, str) and isinstance(path, str):
@@ -211,5 +204,5 @@ def row_from_doc(
             continue
         ref = stats.omniboard_ref(mc.get("extrema"), metric_name, mc.get("lastn"))
         if ref is not None:
-            row[name] = clean_number(reduce_summary(summaries.get(metric_name), ref[0], ref[2]))
+            row[name] = clean_number(stats.value(summaries.get(metric_name), ref[0], ref[2]))
     return row
