@@ -137,7 +137,7 @@ def create_app(
         update_title=None,
     )
     pages = all_pages()
-    preloads = Preloads(app, pages)
+    Preloads(app, pages)
 
     def header() -> html.Header:
         return html.Header(
@@ -213,9 +213,7 @@ def create_app(
             params = page.match(path)
             if params is not None:
                 try:
-                    content = page.layout(**page_kwargs(params, pairs))
-                    preloads.learn(page, content)
-                    return content, True
+                    return page.layout(**page_kwargs(params, pairs)), True
                 except StoreUnavailable as e:
                     return error_panel("The database cannot be reached", str(e),
                                        f"This page tries again every {PAGE_RETRY_MS // 1000} s."), False
@@ -255,8 +253,16 @@ LAZY_SCRIPTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("dash_core_components", "DatePickerRange"): ("dash/dcc/async-datepicker.js",),
     ("dash_core_components", "Upload"): ("dash/dcc/async-upload.js",),
 }
-# Scripts a page needs for what its callbacks add at load: the compare page opens on its metric charts.
-PAGE_SCRIPTS: dict[str, tuple[str, ...]] = {"compare": LAZY_SCRIPTS[("dash_core_components", "Graph")]}
+# The lazy scripts each page is sure to use, whatever it shows: the table always renders its grid, the group-by
+# and metric dropdowns and the smoothing slider; compare opens on its metric charts and their controls. A page
+# whose content varies (a run's page: charts on one tab, a traceback on another) preloads none, since Chromium
+# warns of a preload left unused. tests/test_round_trips.py checks these against what the layouts render.
+_GRID = LAZY_SCRIPTS[("dash_ag_grid", "AgGrid")]
+_CONTROLS = LAZY_SCRIPTS[("dash_core_components", "Dropdown")] + LAZY_SCRIPTS[("dash_core_components", "Slider")]
+PAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "table": _GRID + _CONTROLS,
+    "compare": LAZY_SCRIPTS[("dash_core_components", "Graph")] + _CONTROLS,
+}
 
 
 def lazy_scripts(layout: Any) -> set[str]:
@@ -272,10 +278,8 @@ def lazy_scripts(layout: Any) -> set[str]:
 class Preloads:
     """What a page's HTML asks the browser to fetch at once, in parallel with the scripts, instead of one or
     more round trips later: the layout and the callback list (the renderer asks for them only after every
-    script has run; the preloaded responses are the ones its fetch() then uses) and the lazily loaded
-    scripts of the page's components (AG Grid's chunk, the dropdown's, plotly.js...) that every rendering of the
-    page has used so far (`learn`, cheap: a walk over the layout; a run page without charts drops the charts'
-    chunks, so no preload goes unused) plus `PAGE_SCRIPTS`.
+    script has run; the preloaded responses are the ones its fetch() then uses) and the page's `PAGE_SCRIPTS`
+    (AG Grid's chunk, the dropdown's, plotly.js...).
 
     The lazy chunks' URLs carry no version, so they are not cached for good: a repeat visit revalidates
     them (304), now while the other scripts load."""
@@ -283,8 +287,6 @@ class Preloads:
     def __init__(self, app: Dash, pages: list[Any]) -> None:
         self.pages = pages
         self.prefix = app.config.requests_pathname_prefix
-        self.scripts: dict[str, set[str]] = {p.name: set(PAGE_SCRIPTS.get(p.name, ())) for p in pages}
-        self.learnt: dict[str, set[str]] = {}  # page -> the lazy scripts common to all its renderings so far
         base = app.interpolate_index
 
         def interpolate_index(**kwargs: Any) -> str:
@@ -295,13 +297,6 @@ class Preloads:
 
         app.interpolate_index = interpolate_index
 
-    def learn(self, page: Any, layout: Any) -> None:
-        used = lazy_scripts(layout)
-        self.learnt[page.name] = used if page.name not in self.learnt else self.learnt[page.name] & used
-
-    def page_scripts(self, name: str) -> set[str]:
-        return self.scripts.get(name, set()) | self.learnt.get(name, set())
-
     def links(self, path: str) -> str:
         """The preload tags of the page at `path` (inside the app)."""
         # crossorigin: the renderer's fetch() is a same-origin CORS request with credentials, which a preload
@@ -310,7 +305,7 @@ class Preloads:
                 for name in ("_dash-layout", "_dash-dependencies")]
         page = next((p for p in self.pages if p.match(path) is not None), None)
         suites = f"{self.prefix}_dash-component-suites/"
-        for url in sorted(self.page_scripts(page.name)) if page else ():
+        for url in sorted(PAGE_SCRIPTS.get(page.name, ())) if page else ():
             tags.append(f'<link rel="preload" as="script" href="{suites}{url}">')
         return "".join(t + "\n" for t in tags)
 
