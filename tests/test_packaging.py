@@ -19,7 +19,7 @@ CHECK = textwrap.dedent(
     from omnidash.store import open_store
 
     for module in (omnidash, omnidash.assets, omnidash.components):
-        assert "site-packages" in module.__file__, module.__file__
+        assert module.__file__.startswith(sys.prefix) and "site-packages" in module.__file__, module.__file__
     folder = tempfile.mkdtemp()
     write_demo_runs(folder, 2)
     client = create_app(open_store(folder)).server.test_client()
@@ -68,7 +68,9 @@ def test_wheel_install_serves_assets(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     see_dependencies(python)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+    # --ignore-installed: an omnidash already installed outside (the README's `pip install .`), seen through the
+    # .pth, must not stop pip from installing the wheel into this venv
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", str(wheel)], check=True,
                    capture_output=True, timeout=300)
     work = tmp_path / "elsewhere"  # not the checkout, so `import omnidash` must come from the wheel
     work.mkdir()
