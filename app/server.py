@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,14 @@ def lazy_scripts(layout: Any) -> set[str]:
     return found
 
 
+# Scripts Dash puts on every page that omnidash does not use: @babel/polyfill (core-js 2, for browsers AG Grid no
+# longer supports; evaluating it took 100-200 ms of Chromium's main thread at every page load, before anything
+# else could run; the one thing of it Dash's bundles call, regeneratorRuntime, comes from
+# assets/vendor/regenerator-runtime.js) and dash_table's loader (no page shows a DataTable).
+UNUSED_SCRIPTS = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/'
+                            r'(?:deps/polyfill@[^"]*|dash_table/bundle[^"]*)"></script>\n?')
+
+
 class Preloads:
     """What a page's HTML asks the browser to fetch at once, in parallel with the scripts, instead of one or
     more round trips later: the layout and the callback list (the renderer asks for them only after every
@@ -282,7 +291,7 @@ class Preloads:
     (AG Grid's chunk, the dropdown's, plotly.js...).
 
     The lazy chunks' URLs carry no version, so they are not cached for good: a repeat visit revalidates
-    them (304), now while the other scripts load."""
+    them (304), now while the other scripts load. The page's scripts leave out `UNUSED_SCRIPTS`."""
 
     def __init__(self, app: Dash, pages: list[Any]) -> None:
         self.pages = pages
@@ -290,12 +299,19 @@ class Preloads:
         base = app.interpolate_index
 
         def interpolate_index(**kwargs: Any) -> str:
+            if "scripts" in kwargs:
+                kwargs["scripts"] = self.scripts(kwargs["scripts"])
             html_text = base(**kwargs)
             if not has_request_context():
                 return html_text
             return html_text.replace("</head>", self.links("/" + request.path.strip("/")) + "</head>", 1)
 
         app.interpolate_index = interpolate_index
+
+    @staticmethod
+    def scripts(html_text: str) -> str:
+        """The page's script tags without those of `UNUSED_SCRIPTS`."""
+        return UNUSED_SCRIPTS.sub("", html_text)
 
     def links(self, path: str) -> str:
         """The preload tags of the page at `path` (inside the app)."""

@@ -26,7 +26,11 @@ CHECK = textwrap.dedent(
     css = client.get("/assets/base.css")
     page = client.get("/")
     health = client.get("/healthz")
-    print(css.status_code, len(css.data), page.status_code, health.get_json()["runs"], "base.css" in page.text)
+    assets = [line.split('src="', 1)[1].split('"', 1)[0] for line in page.text.splitlines()
+              if '<script src="/assets/' in line]
+    missing = [a for a in assets if client.get(a).status_code != 200] or ["none"]
+    print(css.status_code, len(css.data), page.status_code, health.get_json()["runs"], "base.css" in page.text,
+          len(assets), ",".join(missing))
     """
 )
 
@@ -77,8 +81,10 @@ def test_wheel_install_serves_assets(tmp_path: Path) -> None:
     result = subprocess.run([str(python), "-c", CHECK], cwd=work, capture_output=True, text=True, timeout=180,
                             env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-3000:]
-    css_status, css_size, page_status, runs, linked = result.stdout.split()
+    css_status, css_size, page_status, runs, linked, scripts, missing = result.stdout.split()
     assert (css_status, page_status, runs, linked) == ("200", "200", "2", "True")
+    # every script of assets/ the page names (assets/vendor/ too) is in the wheel
+    assert int(scripts) >= 7 and missing == "none", missing
     assert int(css_size) > 100
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True, timeout=60).stdout.strip())

@@ -175,6 +175,20 @@ def test_pages_preload_the_lazy_scripts_they_use(folder):
         assert client.get(url).status_code == 200
 
 
+def test_pages_leave_out_the_scripts_dash_adds_that_they_do_not_use(app):
+    """No @babel/polyfill (its one use, regeneratorRuntime, is served alone) and no dash_table loader; the
+    scripts kept are served."""
+    client = Client(app.server)
+    html = client.get("/").get_data(as_text=True)
+    scripts = [line.split('src="', 1)[1].split('"', 1)[0] for line in html.splitlines() if "<script src=" in line]
+    assert not [s for s in scripts if "polyfill" in s or "dash_table" in s], scripts
+    runtime = [s for s in scripts if "/assets/vendor/regenerator-runtime.js" in s]
+    renderer = [s for s in scripts if "dash_renderer" in s]
+    assert len(runtime) == 1 and scripts.index(runtime[0]) < scripts.index(renderer[0])
+    assert b"regeneratorRuntime = runtime" in decoded(client.get(runtime[0]))
+    assert all(client.get(s).status_code == 200 for s in scripts)
+
+
 @pytest.mark.parametrize(("path", "added_by_callbacks"), [
     ("/", ()), ("/?group=config.optimizer", ()), ("/?q=status%20%3D%3D%20FAILED", ()),
     ("/compare?runs=1,2", LAZY_SCRIPTS[("dash_core_components", "Graph")]),
