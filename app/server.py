@@ -27,6 +27,11 @@ from omnidash.store.base import RunStore, StoreError, StoreUnavailable
 log = logging.getLogger(__name__)
 
 
+# assets/ files the pages do not load as they are: Python, the build script, and the plotly.js bundle served in
+# place of plotly.min.js (omnidash.plotly_bundle)
+ASSETS_IGNORED = r"\.(py|sh)$|^plotly-omnidash\.min\.js$"
+
+
 def assets_folder() -> str:
     """The installed `omnidash.assets` folder (the repository's assets/; works from a wheel and a checkout)."""
     import omnidash.assets
@@ -102,9 +107,11 @@ def create_server(store: RunStore, settings: Settings | None = None, auth: Any =
     from omnidash.downloads import register_downloads
 
     register_downloads(server)
+    from omnidash.plotly_bundle import install_plotly_bundle
     from omnidash.transfer import install_transfer
 
     install_transfer(server)  # compression and cache headers for every route, Dash's included
+    install_plotly_bundle(server)  # after install_transfer: a revalidation is answered 304 before it
     return server
 
 
@@ -131,7 +138,7 @@ def create_app(
         server=server,
         title=settings.title,
         assets_folder=assets_folder(),
-        assets_ignore=r".*\.py$",
+        assets_ignore=ASSETS_IGNORED,
         routes_pathname_prefix="/",
         requests_pathname_prefix=prefix,
         suppress_callback_exceptions=True,

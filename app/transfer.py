@@ -8,7 +8,7 @@ Files whose URL names their version (Dash's fingerprinted component suites, `/as
 favicon's `?v=<dash version>`) are `immutable` for a year, so a returning visit asks for none of them; their
 compressed bytes are kept in memory (a few MB), compressed once per encoding.
 
-The lazily loaded chunks (AG Grid's, dcc's, plotly.js: 3.6 MB) have no version in their URL, so browsers
+The lazily loaded chunks (AG Grid's, dcc's, plotly.js: omnidash.plotly_bundle) have no version in their URL, so browsers
 revalidate them; but they are files of the installed packages, fixed while the server runs: their compressed
 bytes are kept too (brotli of plotly.js took seconds on every first visit), and a revalidation is answered 304
 from the remembered ETag before Dash reads and hashes the file again.
