@@ -31,6 +31,21 @@ def fresh_bundle():
 
 
 @pytest.fixture
+def matched() -> None:
+    """Skip, saying why, when the installed plotly ships another plotly.js than the bundle's (a newer plotly than
+    the bundle was built for: pages get plotly's full file, tested below; rebuild the bundle)."""
+    from plotly.offline import get_plotlyjs_version
+
+    header = bundle_header(bundle_path().read_text()[:400])
+    assert header is not None, "assets/vendor/plotly-omnidash.min.js has no omnidash header"
+    if header[1] != get_plotlyjs_version():
+        reason = (f"the installed plotly ships plotly.js {get_plotlyjs_version()}, the partial bundle is {header[1]}: "
+                  "pages get plotly's full bundle until `bash assets/vendor/build_plotly.sh` rebuilds it")
+        print(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
 def client(demo_folder: Path, fresh_bundle) -> Client:
     return Client(create_app(FileStore(str(demo_folder)), Settings(refresh_interval=0)).server)
 
@@ -41,15 +56,10 @@ def full_plotly() -> bytes:
     return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
 
 
-def test_the_bundle_is_built_for_the_installed_plotly_and_names_every_trace_we_draw():
-    from plotly.offline import get_plotlyjs_version
-
+def test_the_bundle_names_every_trace_we_draw():
     header = bundle_header(bundle_path().read_text()[:400])
     assert header is not None, "assets/vendor/plotly-omnidash.min.js has no omnidash header"
-    traces, version = header
-    # after an upgrade of plotly, rebuild the bundle: bash assets/vendor/build_plotly.sh
-    assert version == get_plotlyjs_version()
-    assert set(TRACES) <= traces
+    assert set(TRACES) <= header[0]
     assert bundle_path().stat().st_size < len(full_plotly()) / 2
 
 
@@ -76,7 +86,7 @@ def test_the_figures_use_only_bundled_trace_types():
     assert set(found) <= set(TRACES), {t: where for t, where in found.items() if t not in TRACES}
 
 
-def test_dcc_graph_gets_the_partial_bundle_compressed_and_revalidated(client):
+def test_dcc_graph_gets_the_partial_bundle_compressed_and_revalidated(matched, client):
     first = client.get(URL, headers={"Accept-Encoding": "br"})
     assert first.status_code == 200 and first.headers["Content-Encoding"] == "br"
     assert first.mimetype == "application/javascript"
@@ -103,7 +113,7 @@ def test_a_missing_bundle_leaves_plotlys_own_file(client, monkeypatch, tmp_path)
 
 
 @pytest.mark.browser
-def test_every_bundled_trace_type_draws_in_chromium(page, serve, demo_folder, fresh_bundle):
+def test_every_bundled_trace_type_draws_in_chromium(matched, page, serve, demo_folder, fresh_bundle):
     """The bundle that dcc.Graph loads draws each of TRACES (plotly.js hides a trace of a type it lacks)."""
     server = serve(create_app(FileStore(str(demo_folder)), Settings(refresh_interval=0)).server)
     page.goto(server.url + "/compare?runs=1,2")
