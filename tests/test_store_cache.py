@@ -80,3 +80,21 @@ def test_reads_keep_the_cache_and_every_write_is_counted(store: FileStore) -> No
     store.delete_run(run)
     assert store.changes() == (3, 1)
     assert GuardedStore(store).changes() == (3, 1)
+
+
+def test_the_table_reads_the_tag_list_once_until_a_tag_is_written(store: FileStore, dash_call, monkeypatch) -> None:
+    """Every table load asks for the tag list (the tag editor's suggestions): a scan of every run on MongoDB
+    (0.6 s at 100,000 runs). It comes from the cache; a tag written through the store shows at once."""
+    from omnidash.context import Settings
+    from omnidash.server import create_app
+
+    app = create_app(store, Settings(refresh_interval=0))
+    reads: list[str] = []
+    real = FileStore.distinct
+    monkeypatch.setattr(FileStore, "distinct", lambda self, column, limit=100: reads.append(column) or
+                        real(self, column, limit))
+    load = lambda: dash_call(app, "tbl-tag-options.data", {"tbl-soft-refresh.data": None})  # noqa: E731
+    first, second = load(), load()
+    assert reads == ["tags"] and first["tbl-tag-options.data"] == second["tbl-tag-options.data"]
+    app.server.extensions["omnidash"]["store"].update_tags([store.run_ids("")[0]], add=["fresh-tag"])
+    assert "fresh-tag" in load()["tbl-tag-options.data"] and reads == ["tags", "tags"]

@@ -14,6 +14,7 @@ from omnidash.context import get_store
 from omnidash.core.types import DeleteReport, RunId
 from omnidash.pages.table_state import View
 from omnidash.pages.table_view import base_path, table_js, view_links
+from omnidash.store import cache
 from omnidash.store.base import StoreError
 from omnidash.store.common import check_tags
 from omnidash.store.rows import tags_of
@@ -83,7 +84,7 @@ def register(app: Dash) -> None:
     )
     def tag_options(_token):
         try:
-            tags = [str(t) for t in get_store().distinct("tags", limit=500) if t is not None]
+            tags = [str(t) for t in cache.distinct(get_store(), "tags", limit=500) if t is not None]
         except StoreError:
             raise PreventUpdate from None
         return tags, [html.Option(value=t) for t in tags]

@@ -79,8 +79,10 @@ def column_infos(store: RunStore) -> list[ColumnInfo]:
     return _cached(store, "column_infos", store.columns)
 
 
-def distinct(store: RunStore, column: str) -> list[Any]:
-    return _cached(store, "distinct:" + column, lambda: store.distinct(column, limit=200))
+def distinct(store: RunStore, column: str, limit: int = 200) -> list[Any]:
+    """store.distinct(column, limit), cached briefly (the filter bar's suggestions, the tag list: a scan of every
+    run on MongoDB, 0.6 s at 100,000 runs)."""
+    return _cached(store, f"distinct:{limit}:{column}", lambda: store.distinct(column, limit=limit))
 
 
 def listed_varies(store: RunStore, query: str, config: list[str]) -> dict[str, bool] | None:
