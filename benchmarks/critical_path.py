@@ -4,9 +4,9 @@ and by a filter, the server's milliseconds per request, the JavaScript parsed, C
 
     python benchmarks/critical_path.py [--runs 500] [--store files|mongodb] [--compare-runs 50] [--json out.json]
 
-Scenarios: the runs table (first visit with an empty HTTP cache, repeat visit), a filter typed in the query
-bar, the compare page of --compare-runs runs (first and repeat visit). For each: the requests in start order
-with their start and end (ms after navigation), the request each one waited on (the last one to finish before
+Scenarios: the runs table (first visit with an empty HTTP cache, repeat visit), a sort by a config key, a filter
+typed in the query bar, the compare page of --compare-runs runs (first and repeat visit). For each: the requests
+in start order with their start and end (ms after navigation), the request each one waited on (the last one to finish before
 it started: its predecessor in the chain), and the chain of round trips up to the page's goal (first rows, a
 drawn chart). Under load every time grows, but the chain's length and the callbacks do not.
 """
@@ -31,6 +31,7 @@ from benchmarks.table import (  # noqa: E402
     CHROMIUM_ARGS,
     FILTER_QUERY,
     FIRST_ROW,
+    LRS,
     Server,
     folder,
     insert_runs,
@@ -225,6 +226,12 @@ def one_pass(browser: Any, url: str, compare: str, expected: int, clock: ServerC
     page.goto("about:blank")
     out["table, repeat visit -> first rows"] = goal_scenario(
         page, net, clock, lambda: page.goto(url + "/", wait_until="commit"), FIRST_ROW)
+    header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
+    out["table, sort by config.lr -> sorted rows"] = goal_scenario(
+        page, net, clock, header.click,
+        "v => { const c = document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"]"
+        " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
+        " && location.search.includes('sort=config.lr'); }", min(LRS))
     for visit in ("first", "repeat"):
         page.goto("about:blank")
         out[f"compare, {visit} visit -> chart drawn"] = goal_scenario(

@@ -41,6 +41,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 OPTIMIZERS = ["adam", "sgd", "adamw", "rmsprop"]
+LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 FILTER_QUERY = "config.optimizer == sgd and config.lr > 0.001"
 METRIC_SORT = "last(val.acc)"
 THROTTLE = {"offline": False, "latency": 40, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8}
@@ -84,7 +85,7 @@ def write_folder(path: str, n: int, seed: int = 1) -> None:
                "start_time": start.isoformat(), "heartbeat": (start + timedelta(seconds=rng.randint(60, 3600)))
                .isoformat(), "host": {"hostname": f"node-{i % 16:02d}"}, "result": round(rng.uniform(0.5, 0.99), 4),
                "meta": {"comment": ""}, "artifacts": [], "resources": []}
-        config = {"lr": rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2]), "optimizer": rng.choice(OPTIMIZERS),
+        config = {"lr": rng.choice(LRS), "optimizer": rng.choice(OPTIMIZERS),
                   "batch_size": rng.choice([32, 64, 128]), "dropout": rng.choice([0.0, 0.1, 0.3]), "epochs": 50,
                   "seed": i, "model": {"depth": rng.choice([2, 4, 8]), "width": rng.choice([64, 128, 256])},
                   "weight_decay": rng.choice([0.0, 1e-4]), "warmup": rng.choice([0, 500])}
@@ -122,7 +123,7 @@ def insert_runs(db, n: int, seed: int = 1) -> None:
     runs, metrics = [], []
     for i in range(1, n + 1):
         start = now - timedelta(minutes=3 * (n - i + 1))
-        lr = rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+        lr = rng.choice(LRS)
         status = rng.choices(["COMPLETED", "FAILED", "INTERRUPTED"], [85, 9, 6])[0]
         runs.append({
             "_id": i, "experiment": {"name": rng.choice(["mnist", "cifar", "imagenet"]), "sources": []},
