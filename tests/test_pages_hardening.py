@@ -1,5 +1,5 @@
 """Issue 12, odd URLs and outages: query parameters that clash with a page's path variables or that no page
-knows are ignored (through the real routing callback over HTTP); the run page recovers by itself when the
+knows are ignored (through the real routing callback over HTTP), a group key no run has is named; the run page recovers by itself when the
 database comes back (Chromium, a private test server stopped and started)."""
 
 from __future__ import annotations
@@ -49,6 +49,18 @@ def test_clashing_and_unknown_query_parameters_are_ignored(dash_app, route):
     for path, search in (("/", "?run_id=5&bogus=1&pathname=x"), ("/compare", "?runs=1,2&run_id=3&bogus=1")):
         page = route(dash_app, path, search)
         assert "error-panel" not in texts(page) and "Traceback" not in texts(page), (path, texts(page)[:300])
+
+
+def test_grouping_by_a_key_no_run_has_says_so(dash_app, dash_call):
+    """`?group=config.typo` (a mistyped link) puts every run in one group: the table says why."""
+    view = {"q": "", "group": [], "sort": ["-id"], "ps": 100}
+    state = {"tbl-view.data": view, "tbl-group-expanded.data": []}
+    out = dash_call(dash_app, "tbl-groups.rowData", {"tbl-group-keys.value": ["config.typo"],
+                                                     "tbl-visible.data": ["id", "status"]}, state)
+    assert out["tbl-message.children"] == "No listed run has a value for config.typo."
+    fine = dash_call(dash_app, "tbl-groups.rowData", {"tbl-group-keys.value": ["config.optimizer"],
+                                                      "tbl-visible.data": ["id", "status"]}, state)
+    assert "tbl-message.children" not in fine and fine["tbl-groups.rowData"][0]["config.optimizer"]
 
 
 @pytest.mark.browser

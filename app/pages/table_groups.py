@@ -100,7 +100,9 @@ def register(app: Dash) -> None:
             return new_view, True, False, no_update, [], expanded, f"Cannot group: {e}"
         defs = ui.group_column_defs(keys, values, known, base_path())
         data = group_view_rows(rows, keys, values, expanded)
-        return new_view, True, False, defs, data, expanded, no_update
+        absent = [k for k in keys if rows and all(r.get(k) is None for r in rows)]  # e.g. a mistyped ?group=
+        note = f"No listed run has a value for {', '.join(absent)}." if absent else no_update
+        return new_view, True, False, defs, data, expanded, note
 
 
 def group_key(values: list[Any]) -> str:
