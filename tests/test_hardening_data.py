@@ -187,8 +187,21 @@ def deep_folder(tmp_path: Path) -> Path:
     return base
 
 
+@pytest.fixture
+def python_recursion_limit():
+    """Python's own recursion limit (1000) while the test runs: an installed library may raise it on import
+    (jedi sets 3000), which hid a listing that recursed once per level of a document."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    yield
+    sys.setrecursionlimit(before)
+
+
 @pytest.mark.timeout(120)
-def test_deep_documents_render_truncated_with_a_note(deep_folder: Path, dash_call, dash_page) -> None:
+def test_deep_documents_render_truncated_with_a_note(deep_folder: Path, dash_call, dash_page,
+                                                     python_recursion_limit) -> None:
     """API, run page (every tab), compare page and table rows answer 200 for a 900-level run.json and
     config.json; the part past the depth limit is replaced by a note saying so."""
     from omnidash.core.values import MAX_DEPTH, TOO_DEEP
@@ -295,7 +308,7 @@ def test_regex_options_and_literals_follow_mongodb() -> None:
 
 
 @pytest.mark.timeout(180)
-def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db, dash_call, dash_page) -> None:
+def test_deep_documents_on_mongodb(mongo_uri: str, mongo_db, dash_call, dash_page, python_recursion_limit) -> None:
     """The MongoDB test server stores a 900-level document: the same routes answer 200, truncated with a note."""
     from datetime import UTC, datetime
 
