@@ -428,8 +428,10 @@ def test_odd_cases(page, app_url, artifacts_dir):
 
 def test_dark_theme_screenshots(page, app_url, artifacts_dir):
     open_compare(page, app_url)
+    # the theme callback runs once as the page mounts (light here); a click toggles it, in the renderer's time
+    page.wait_for_function("() => document.documentElement.dataset.theme === 'light'", timeout=30_000)
     page.click("#theme-toggle")
-    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=30_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / "compare_metrics_dark.png"), full_page=True)
     color = page.evaluate(f"getComputedStyle(document.querySelector('{GRAPHS} .main-svg text.gtitle')).fill")
