@@ -2,7 +2,7 @@
 
 dcc.Graph loads plotly.js on first use from `_dash-component-suites/plotly/package_data/plotly.min.js` (4.8 MB,
 every trace type plotly.js has). That URL answers with assets/vendor/plotly-omnidash.min.js instead: the same
-plotly.js version with only `TRACES` (1.6 MB; Chromium evaluated it in about a third of the time, on every page
+plotly.js version with only `TRACES` (1.6 MB; Chromium spent about half the time in it, on every page
 with a chart). assets/vendor/build_plotly.sh builds it from the npm package of the installed plotly's plotly.js.
 
 The bundle is served only when its version is the one the installed plotly (Python) ships; after an upgrade of
