@@ -11,7 +11,7 @@ import numpy as np
 from omnidash.core.ids import canonical_int, id_candidates, parse_run_id, plain_run_id
 from omnidash.core.jsonsafe import json_leaf, json_safe
 from omnidash.core.status import FINAL_STATUSES, LIVE_STATUSES, STATUSES
-from omnidash.core.values import MAX_DEPTH, TOO_DEEP
+from omnidash.core.values import MAX_DEPTH, TOO_DEEP, decode_value
 
 
 def test_a_canonical_whole_number_is_an_int_id_anything_else_stays_text() -> None:
@@ -54,6 +54,25 @@ def test_json_safe_clips_deep_documents() -> None:
     for _ in range(MAX_DEPTH):
         out = out[0]
     assert out == TOO_DEEP
+
+
+def test_decoding_a_900_level_value_stops_at_max_depth() -> None:
+    """Within Python's own recursion limit (a library may raise it on import; jedi does)."""
+    import sys
+
+    deep: dict = {"leaf": 1}
+    for _ in range(900):
+        deep = {"k": deep}
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        out = decode_value(deep)
+    finally:
+        sys.setrecursionlimit(before)
+    for _ in range(MAX_DEPTH):
+        out = out["k"]
+    assert out == TOO_DEEP
+    assert decode_value({"py/tuple": [1, {"py/object": "numpy.float64", "value": 2.5}]}) == [1, 2.5]
 
 
 def test_every_status_is_live_final_or_probably_dead() -> None:

@@ -26,22 +26,26 @@ def clean_number(v: Any) -> Any:
     return v
 
 
-def decode_value(v: Any) -> Any:
-    """Decode jsonpickle shapes (numpy scalars and arrays, tuples, sets) into plain values."""
+def decode_value(v: Any, depth: int = 0) -> Any:
+    """Decode jsonpickle shapes (numpy scalars and arrays, tuples, sets) into plain values; parts nested deeper
+    than MAX_DEPTH become the TOO_DEEP note, as in `clip_depth` (a 900-level document must not recurse without
+    end)."""
+    if isinstance(v, Mapping | list) and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(v, Mapping):
         if "py/object" in v:
             kind = v.get("py/object")
             if isinstance(kind, str) and kind.startswith("numpy.") and "value" in v:
-                return decode_value(v["value"])
+                return decode_value(v["value"], depth)
             if kind == "numpy.ndarray":
                 return _decode_ndarray(v)
         if "py/tuple" in v and len(v) == 1:
-            return [decode_value(x) for x in v["py/tuple"]]
+            return [decode_value(x, depth + 1) for x in v["py/tuple"]]
         if "py/set" in v and len(v) == 1:
-            return [decode_value(x) for x in v["py/set"]]
-        return {k: decode_value(x) for k, x in v.items()}
+            return [decode_value(x, depth + 1) for x in v["py/set"]]
+        return {k: decode_value(x, depth + 1) for k, x in v.items()}
     if isinstance(v, list):
-        return [decode_value(x) for x in v]
+        return [decode_value(x, depth + 1) for x in v]
     if isinstance(v, np.generic):
         return v.item()
     return v

@@ -30,15 +30,7 @@ from omnidash.core.ids import id_candidates
 from omnidash.core.jsonsafe import json_safe
 from omnidash.core.status import STATUSES
 from omnidash.core.types import ColumnInfo, DeleteReport, FileInfo, RunId, RunPage, Series
-from omnidash.core.values import (
-    clean_number,
-    clip_depth,
-    decode_value,
-    flatten_dict,
-    get_path,
-    iso,
-    parse_time,
-)
+from omnidash.core.values import clean_number, decode_value, flatten_dict, get_path, iso, parse_time
 from omnidash.store import common, rows
 from omnidash.store.base import DEFAULT_PROBABLY_DEAD_AFTER, BadRequest, NotFound, RunStore, SortKey
 from omnidash.store.matcher import get_path_values, select_docs, sort_key
@@ -306,8 +298,7 @@ class MongoStore(RunStore):
             except BadRequest:
                 out[name] = None
                 continue
-            # clipped first: a 900-level value must not recurse without end (FileStore clips as it reads)
-            out[name] = clean_number(decode_value(clip_depth(get_path(doc, path))))
+            out[name] = clean_number(decode_value(get_path(doc, path)))
         return out
 
     # -- listing ---------------------------------------------------------------------------
