@@ -36,9 +36,9 @@ def bundle_path() -> Path:
     return Path(omnidash.assets.__file__).resolve().parent / "vendor" / BUNDLE
 
 
-def bundle_header(text: str) -> tuple[set[str], str] | None:
+def bundle_header(body: bytes) -> tuple[set[str], str] | None:
     """(the trace types, the plotly.js version) the bundle's first lines name, or None."""
-    found = HEADER.search(text[:400])
+    found = HEADER.search(body[:400].decode("utf-8", "replace"))
     return ({t.strip() for t in found.group(1).split(",")}, found.group(2)) if found else None
 
 
@@ -54,7 +54,7 @@ def bundle() -> tuple[bytes, str] | None:
     except OSError as e:
         log.warning("serving plotly.js's full bundle: %s is missing (%s)", path, e)
         return None
-    header = bundle_header(body[:400].decode("utf-8", "replace"))
+    header = bundle_header(body)
     wanted = get_plotlyjs_version()
     if header is None or header[1] != wanted or not set(TRACES) <= header[0]:
         log.warning("serving plotly.js's full bundle: %s is %s, the installed plotly ships plotly.js %s with "

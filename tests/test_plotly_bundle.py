@@ -30,16 +30,22 @@ def fresh_bundle():
     plotly_bundle.bundle.cache_clear()
 
 
+def header() -> tuple[set[str], str]:
+    """(traces, plotly.js version) of the committed bundle."""
+    found = bundle_header(bundle_path().read_bytes())
+    assert found is not None, "assets/vendor/plotly-omnidash.min.js has no omnidash header"
+    return found
+
+
 @pytest.fixture
 def matched() -> None:
     """Skip, saying why, when the installed plotly ships another plotly.js than the bundle's (a newer plotly than
     the bundle was built for: pages get plotly's full file, tested below; rebuild the bundle)."""
     from plotly.offline import get_plotlyjs_version
 
-    header = bundle_header(bundle_path().read_text()[:400])
-    assert header is not None, "assets/vendor/plotly-omnidash.min.js has no omnidash header"
-    if header[1] != get_plotlyjs_version():
-        reason = (f"the installed plotly ships plotly.js {get_plotlyjs_version()}, the partial bundle is {header[1]}: "
+    version = header()[1]
+    if version != get_plotlyjs_version():
+        reason = (f"the installed plotly ships plotly.js {get_plotlyjs_version()}, the partial bundle is {version}: "
                   "pages get plotly's full bundle until `bash assets/vendor/build_plotly.sh` rebuilds it")
         print(reason)
         pytest.skip(reason)
@@ -57,9 +63,7 @@ def full_plotly() -> bytes:
 
 
 def test_the_bundle_names_every_trace_we_draw():
-    header = bundle_header(bundle_path().read_text()[:400])
-    assert header is not None, "assets/vendor/plotly-omnidash.min.js has no omnidash header"
-    assert set(TRACES) <= header[0]
+    assert set(TRACES) <= header()[0]
     assert bundle_path().stat().st_size < len(full_plotly()) / 2
 
 
