@@ -145,7 +145,7 @@ def create_app(
         update_title=None,
     )
     pages = all_pages()
-    Preloads(app, pages)
+    PageHtml(app, pages)
 
     def header() -> html.Header:
         return html.Header(
@@ -291,14 +291,16 @@ UNUSED_SCRIPTS = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/'
                             r'(?:deps/polyfill@[^"]*|dash_table/bundle[^"]*)"></script>\n?')
 
 
-class Preloads:
-    """What a page's HTML asks the browser to fetch at once, in parallel with the scripts, instead of one or
-    more round trips later: the layout and the callback list (the renderer asks for them only after every
-    script has run; the preloaded responses are the ones its fetch() then uses) and the page's `PAGE_SCRIPTS`
-    (AG Grid's chunk, the dropdown's, plotly.js...).
+class PageHtml:
+    """The HTML Dash sends for a page, changed in two ways.
+
+    It leaves out `UNUSED_SCRIPTS`. And its head asks the browser to fetch at once, in parallel with the
+    scripts, what it would otherwise ask for one or more round trips later: the layout and the callback list
+    (the renderer asks for them only after every script has run; the preloaded responses are the ones its
+    fetch() then uses) and the page's `PAGE_SCRIPTS` (AG Grid's chunk, the dropdown's, plotly.js...).
 
     The lazy chunks' URLs carry no version, so they are not cached for good: a repeat visit revalidates
-    them (304), now while the other scripts load. The page's scripts leave out `UNUSED_SCRIPTS`."""
+    them (304), now while the other scripts load."""
 
     def __init__(self, app: Dash, pages: list[Any]) -> None:
         self.pages = pages
@@ -307,18 +309,13 @@ class Preloads:
 
         def interpolate_index(**kwargs: Any) -> str:
             if "scripts" in kwargs:
-                kwargs["scripts"] = self.scripts(kwargs["scripts"])
+                kwargs["scripts"] = UNUSED_SCRIPTS.sub("", kwargs["scripts"])
             html_text = base(**kwargs)
             if not has_request_context():
                 return html_text
             return html_text.replace("</head>", self.links("/" + request.path.strip("/")) + "</head>", 1)
 
         app.interpolate_index = interpolate_index
-
-    @staticmethod
-    def scripts(html_text: str) -> str:
-        """The page's script tags without those of `UNUSED_SCRIPTS`."""
-        return UNUSED_SCRIPTS.sub("", html_text)
 
     def links(self, path: str) -> str:
         """The preload tags of the page at `path` (inside the app)."""
