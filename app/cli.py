@@ -278,9 +278,9 @@ def trust_proxy_headers(wsgi: Callable, trusted_proxy: str) -> Callable:
     return app
 
 
-def run_server(wsgi: Callable, host: str, port: int, threads: int, banner: str,
-               trusted_proxy: str | None = None) -> None:
-    """Serve with waitress (a production WSGI server) until Ctrl-C.
+def waitress_server(wsgi: Callable, host: str, port: int, threads: int = 8, trusted_proxy: str | None = None) -> Any:
+    """The waitress server (a production WSGI server) `omnidash serve` runs, bound but not yet running
+    (`.run()`); benchmarks serve through it too. OSError when the port is taken.
 
     With `trusted_proxy`, waitress takes the client address, scheme, host and port from the X-Forwarded-*
     headers of requests coming from that address (the last hop of X-Forwarded-For); without it, or from
@@ -291,9 +291,15 @@ def run_server(wsgi: Callable, host: str, port: int, threads: int, banner: str,
     if trusted_proxy:
         proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
                  "trusted_proxy_headers": " ".join(PROXY_HEADERS), "clear_untrusted_proxy_headers": True}
+    return create_server(wsgi, host=host, port=port, threads=max(1, threads), ident="omnidash",
+                         channel_timeout=300, **proxy)
+
+
+def run_server(wsgi: Callable, host: str, port: int, threads: int, banner: str,
+               trusted_proxy: str | None = None) -> None:
+    """Serve with waitress until Ctrl-C."""
     try:
-        server = create_server(wsgi, host=host, port=port, threads=max(1, threads), ident="omnidash",
-                               channel_timeout=300, **proxy)
+        server = waitress_server(wsgi, host, port, threads, trusted_proxy)
     except OSError as e:
         raise CliError(f"port {port} on {host} is already in use ({e.strerror}); pick another with --port") from None
     print(banner, flush=True)

@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.serving import Served  # noqa: E402
 from benchmarks.table import (  # noqa: E402
     CHART_DRAWN,
     CHROMIUM,
@@ -32,7 +33,6 @@ from benchmarks.table import (  # noqa: E402
     FILTER_QUERY,
     FIRST_ROW,
     LRS,
-    Server,
     folder,
     insert_runs,
     mongodb,
@@ -248,11 +248,9 @@ def main() -> None:
     parser.add_argument("--json", help="write the summaries to this file")
     args = parser.parse_args()
 
-    import logging
 
     from playwright.sync_api import sync_playwright
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from omnidash.context import Settings
     from omnidash.server import create_app
     from omnidash.store.files import FileStore
@@ -272,7 +270,7 @@ def main() -> None:
             store = FileStore(base)
         expected = store.count(FILTER_QUERY)
         clock = ServerClock(create_app(store, Settings(refresh_interval=0)).server)
-        server = Server(clock)
+        server = Served(clock)
         compare = f"{server.url}/compare?runs={','.join(str(i) for i in range(1, args.compare_runs + 1))}"
         try:
             with sync_playwright() as p:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/omniboard.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
+
+from benchmarks.serving import Served  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -44,21 +45,14 @@ SETTLE_MS = 1000  # after a view is complete, responses still arriving are count
 
 
 # -- the two apps ---------------------------------------------------------------------------------------
-class Omnidash:
-    """create_app over a MongoStore, served by werkzeug in a thread of this process."""
+class Omnidash(Served):
+    """create_app over a MongoStore, served as `omnidash serve` serves it (benchmarks/serving.py)."""
 
     def __init__(self, store) -> None:
-        from werkzeug.serving import make_server
-
         from omnidash.context import Settings
         from omnidash.server import create_app
 
-        self._srv = make_server("127.0.0.1", 0, create_app(store, Settings(refresh_interval=0)).server, threaded=True)
-        self.url = f"http://127.0.0.1:{self._srv.server_port}"
-        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self._srv.shutdown()
+        super().__init__(create_app(store, Settings(refresh_interval=0)).server)
 
 
 # -- measuring --------------------------------------------------------------------------------------------
@@ -263,9 +257,6 @@ def main() -> None:
     ap.add_argument("--db", help="use this database as it is (filled by an earlier run with --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = ap.parse_args()
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     from playwright.sync_api import sync_playwright
 

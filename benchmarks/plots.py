@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import logging  # noqa: E402
 import os
 import statistics  # noqa: E402
 import sys
@@ -159,7 +158,6 @@ def main() -> None:
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--baseline-timeout", type=float, default=180.0, help="seconds to wait for the full chart")
     args = ap.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     db_name = "bench_plots"
     with bench_database(args.uri, "bench-plots-", db_name, announce=False) as (uri, db):
@@ -167,9 +165,7 @@ def main() -> None:
         load(db, args.runs, args.points)
         print(f"loaded {args.runs} runs x {args.points:,} points in {time.perf_counter() - t:.1f} s ({uri})")
 
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import LiveServer
-
+        from benchmarks.serving import Served
         from omnidash.pages import plot_panel as pp
         from omnidash.server import create_app
         from omnidash.store.mongo import MongoStore
@@ -187,7 +183,7 @@ def main() -> None:
             if not args.no_browser:
                 if points is None:  # the compare page sends what the chart asks for: here, everything
                     pp.POINTS_ONE_CHART, pp.CHART_POINT_BUDGET = 10**9, 10**12
-                live = LiveServer(app.server)
+                live = Served(app.server)
                 try:
                     browser = browser_side(live.url, args.runs, window,
                                            60.0 if points else args.baseline_timeout)

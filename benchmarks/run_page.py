@@ -20,13 +20,14 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
+
+from benchmarks.serving import Served  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -76,12 +77,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    import logging
 
     from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from omnidash.context import Settings
     from omnidash.server import create_app
     from omnidash.store.files import FileStore
@@ -98,9 +96,8 @@ def main() -> None:
         gc.collect()
         rss0, _ = memory()
         app = create_app(FileStore(folder), Settings(refresh_interval=0))
-        srv = make_server("127.0.0.1", 0, app.server, threaded=True)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{srv.server_port}/runs/1"
+        srv = Served(app.server)
+        url = f"{srv.url}/runs/1"
         firsts, repeats, chart_bytes = [], [], []
         try:
             with sync_playwright() as p:
@@ -132,7 +129,7 @@ def main() -> None:
                     page.close()
                 browser.close()
         finally:
-            srv.shutdown()
+            srv.stop()
         rss2, peak2 = memory()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

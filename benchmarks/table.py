@@ -23,7 +23,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/table.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.serving import Served  # noqa: E402
 from tests.testdb import TestServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -156,19 +156,6 @@ def insert_runs(db, n: int, seed: int = 1) -> None:
 
 
 # -- the two apps ---------------------------------------------------------------------------------------
-class Server:
-    def __init__(self, wsgi_app) -> None:
-        from werkzeug.serving import make_server
-
-        self._srv = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._srv.server_port}"
-        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._srv.shutdown()
-
-
 def naive_app(rows: list[dict[str, Any]], columns: list[str]):
     """The approach we avoid: every row in a client-side grid, sorted and filtered in the browser."""
     import dash_ag_grid as dag
@@ -332,12 +319,10 @@ def main() -> None:
     parser.add_argument("--compare-runs", type=int, default=50, help="runs on the compare page measured")
     args = parser.parse_args()
 
-    import logging
 
     import pymongo
     from playwright.sync_api import sync_playwright
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from omnidash.components.columns import as_cols, default_columns
     from omnidash.context import Settings
     from omnidash.server import create_app
@@ -387,12 +372,12 @@ def main() -> None:
             all_rows = list(store.iter_rows("", ["-id"], columns, batch=5000))
             print(f"naive: read all {len(all_rows):,} rows for the client-side grid in "
                   f"{time.perf_counter() - t:.1f} s")
-        ours = Server(create_app(store, Settings(refresh_interval=0)).server)
+        ours = Served(create_app(store, Settings(refresh_interval=0)).server)
         naive = None
         if all_rows:
             naive_dash = naive_app(all_rows, columns)
             install_transfer(naive_dash.server)  # the same compression: the comparison is of the approach
-            naive = Server(naive_dash.server)
+            naive = Served(naive_dash.server)
         ours_runs, naive_runs, compare_runs = [], [], []
         try:
             with sync_playwright() as p:
