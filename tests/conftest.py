@@ -229,7 +229,8 @@ def demo_folder(tmp_path_factory) -> Path:
 # -- Dash callbacks over HTTP ---------------------------------------------------------------
 def _dash_call(app: Any, output: str, inputs: dict[str, Any], state: dict[str, Any] | None = None,
               triggered: str | None = None, pattern: dict[str, list[tuple[dict, Any]]] | None = None) -> dict[str, Any]:
-    """POST the callback with an output `output` ("id.prop") and these inputs; {"id.prop": value} back.
+    """POST the callback with an output `output` ("id.prop") and these inputs; {"id.prop": value} back (its
+    outputs and what it set with set_props).
 
     Wildcard (pattern-matching) inputs match the (id, value) pairs `pattern` gives for their "type", else none."""
     def names(specs: list[dict[str, Any]]) -> set[str]:
@@ -262,8 +263,10 @@ def _dash_call(app: Any, output: str, inputs: dict[str, Any], state: dict[str, A
     if resp.status_code == 204:
         return {}
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
-    body = json.loads(resp.data)["response"]
-    return {f"{c}.{p}": v for c, props in body.items() for p, v in props.items()}
+    body = json.loads(resp.data)
+    # set_props() updates (components a callback may find missing) come beside the outputs, under "sideUpdate"
+    updates = {**body.get("sideUpdate", {}), **body["response"]}
+    return {f"{c}.{p}": v for c, props in updates.items() for p, v in props.items()}
 
 
 def _dash_page(app: Any, path: str, search: str = "") -> Any:

@@ -54,12 +54,12 @@ def test_clashing_and_unknown_query_parameters_are_ignored(dash_app, route):
 def test_grouping_by_a_key_no_run_has_says_so(dash_app, dash_call):
     """`?group=config.typo` (a mistyped link) puts every run in one group: the table says why."""
     view = {"q": "", "group": [], "sort": ["-id"], "ps": 100}
-    state = {"tbl-view.data": view, "tbl-group-expanded.data": []}
-    out = dash_call(dash_app, "tbl-groups.rowData", {"tbl-group-keys.value": ["config.typo"],
-                                                     "tbl-visible.data": ["id", "status"]}, state)
+    state = {"tbl-view.data": view, "tbl-group-expanded.data": [], "tbl-groups.id": "tbl-groups"}
+    out = dash_call(dash_app, "tbl-group-box.children", {"tbl-group-keys.value": ["config.typo"],
+                                                         "tbl-visible.data": ["id", "status"]}, state)
     assert out["tbl-message.children"] == "No listed run has a value for config.typo."
-    fine = dash_call(dash_app, "tbl-groups.rowData", {"tbl-group-keys.value": ["config.optimizer"],
-                                                      "tbl-visible.data": ["id", "status"]}, state)
+    fine = dash_call(dash_app, "tbl-group-box.children", {"tbl-group-keys.value": ["config.optimizer"],
+                                                          "tbl-visible.data": ["id", "status"]}, state)
     assert "tbl-message.children" not in fine and fine["tbl-groups.rowData"][0]["config.optimizer"]
 
 

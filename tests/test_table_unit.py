@@ -321,8 +321,9 @@ def call(dash_app, fragment: str | tuple[str, ...], inputs: dict[str, Any], stat
     if resp.status_code == 204:
         return {}
     assert resp.status_code == 200, resp.data[:500]
-    body = json.loads(resp.data)["response"]
-    return {f"{c}.{p}": v for c, props in body.items() for p, v in props.items() if not c.startswith("{")}
+    body = json.loads(resp.data)
+    updates = {**body.get("sideUpdate", {}), **body["response"]}  # set_props() updates, then the outputs
+    return {f"{c}.{p}": v for c, props in updates.items() for p, v in props.items() if not c.startswith("{")}
 
 
 # the server's rows callback: the grid's requests reach it through tbl-rows-request (assets/table.js firstRows)
@@ -371,11 +372,13 @@ def test_grouping_callback_aggregates_the_matching_runs(dash_app, demo_store):
     import pandas as pd
 
     view = View().to_dict()
-    out = call(dash_app, "tbl-groups.rowData",
+    out = call(dash_app, "tbl-group-box.children",
                {"tbl-group-keys.value": ["config.lr"], "tbl-refresh.data": 0,
                 "tbl-visible.data": ["id", "result", "last(val.acc)"]},
-               {"tbl-view.data": view, "tbl-group-expanded.data": []}, triggered="tbl-group-keys.value")
+               {"tbl-view.data": view, "tbl-group-expanded.data": [], "tbl-groups.id": "tbl-groups"},
+               triggered="tbl-group-keys.value")
     assert out["tbl-view.data"]["group"] == ["config.lr"]
+    assert "tbl-group-box.children" not in out  # the page has its group grid: updated in place
     groups = out["tbl-groups.rowData"]
     assert len(groups) > 1
     df = pd.DataFrame(demo_store.iter_rows("", ["id"], ["id", "config.lr", "last(val.acc)"]))
@@ -385,6 +388,29 @@ def test_grouping_callback_aggregates_the_matching_runs(dash_app, demo_store):
         assert g["n"] == e["count"]
         assert g["mean:last(val.acc)"] == pytest.approx(e["mean"])
         assert g["std:last(val.acc)"] == pytest.approx(e["std"])
+
+
+def test_the_group_grid_is_added_by_the_first_grouping(dash_app, demo_store):
+    """A page that is not grouped holds no group grid (a hidden AG Grid costs every first visit); the first
+    grouping adds it, rows included; a page opened grouped (?group=) has it from the start."""
+    page = build(dash_app)
+    assert find(page, "tbl-groups") is None and find(page, "tbl-group-box").hidden
+    out = call(dash_app, "tbl-group-box.children",
+               {"tbl-group-keys.value": ["config.lr"], "tbl-refresh.data": 0, "tbl-visible.data": ["id", "result"]},
+               {"tbl-view.data": View().to_dict(), "tbl-group-expanded.data": [], "tbl-groups.id": None},
+               triggered="tbl-group-keys.value")
+    grid = out["tbl-group-box.children"]
+    assert grid["props"]["id"] == "tbl-groups" and out["tbl-group-box.hidden"] is False
+    assert [d["colId"] for d in grid["props"]["columnDefs"]] == ["n", "config.lr", "mean:result"]
+    assert sum(g["n"] for g in grid["props"]["rowData"]) == demo_store.count("")
+    assert "tbl-groups.rowData" not in out  # nothing is set on a grid the page does not have yet
+    ungrouped = call(dash_app, "tbl-group-box.children",
+                     {"tbl-group-keys.value": [], "tbl-refresh.data": 0, "tbl-visible.data": ["id"]},
+                     {"tbl-view.data": View(group=["config.lr"]).to_dict(), "tbl-group-expanded.data": [],
+                      "tbl-groups.id": None}, triggered="tbl-group-keys.value")
+    assert ungrouped["tbl-group-box.hidden"] is True and "tbl-groups.rowData" not in ungrouped
+    grouped = build(dash_app, group="config.lr")
+    assert find(grouped, "tbl-groups") is not None and not find(grouped, "tbl-group-box").hidden
 
 
 def test_bulk_tag_on_all_matching_runs(dash_app, demo_store):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dash import Dash, Input, Output, State, ctx, no_update
+from dash import Dash, Input, Output, State, ctx, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from omnidash.components import table as ui
@@ -61,8 +61,7 @@ def register(app: Dash) -> None:
         Output(ui.VIEW, "data", allow_duplicate=True),
         Output(ui.GRID_BOX, "hidden"),
         Output(ui.GROUP_BOX, "hidden"),
-        Output(ui.GROUP_GRID, "columnDefs"),
-        Output(ui.GROUP_GRID, "rowData"),
+        Output(ui.GROUP_BOX, "children"),
         Output(ui.GROUP_EXPANDED, "data"),
         Output(ui.MESSAGE, "children", allow_duplicate=True),
         Input(ui.GROUP_KEYS, "value"),
@@ -71,16 +70,20 @@ def register(app: Dash) -> None:
         Input(ui.GROUP_TOGGLE, "data"),
         State(ui.VIEW, "data"),
         State(ui.GROUP_EXPANDED, "data"),
+        State(ui.GROUP_GRID, "id", allow_optional=True),
         prevent_initial_call="initial_duplicate",
     )
-    def grouping(keys, _token, visible, toggle, view, expanded):
-        """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.core.grouping)."""
+    def grouping(keys, _token, visible, toggle, view, expanded, grid):
+        """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.core.grouping).
+        The first grouping adds the group grid to the page; later ones update it (`grid`: its id, None until
+        then)."""
         keys = [k for k in keys or [] if k]
         expanded = list(expanded or [])
         trigger = ctx.triggered_id
         new_view = {**view, "group": keys} if keys != list(view.get("group") or []) else no_update
         if not keys:
-            return new_view, False, True, no_update, [], [], no_update
+            clear_rows(grid)
+            return new_view, False, True, no_update, [], no_update
         if trigger == ui.GROUP_TOGGLE:
             key = (toggle or {}).get("toggle")
             if not key:
@@ -95,14 +98,24 @@ def register(app: Dash) -> None:
             q = View.from_dict(view).q
             rows = list(store.iter_rows(q, ["id"], ["id", *keys, *values]))
         except StoreUnavailable as e:
-            return new_view, True, False, no_update, no_update, expanded, f"The database cannot be reached: {e}"
+            return new_view, True, False, no_update, expanded, f"The database cannot be reached: {e}"
         except StoreError as e:
-            return new_view, True, False, no_update, [], expanded, f"Cannot group: {e}"
-        defs = ui.group_column_defs(keys, values, known, base_path())
+            clear_rows(grid)
+            return new_view, True, False, no_update, expanded, f"Cannot group: {e}"
         data = group_view_rows(rows, keys, values, expanded)
         absent = [k for k in keys if rows and all(r.get(k) is None for r in rows)]  # e.g. a mistyped ?group=
         note = f"No listed run has a value for {', '.join(absent)}." if absent else no_update
-        return new_view, True, False, defs, data, expanded, note
+        if grid is None:  # the first grouping: the page gets its group grid
+            return new_view, True, False, ui.group_grid(keys, values, known, base_path(), data), expanded, note
+        set_props(ui.GROUP_GRID, {"columnDefs": ui.group_column_defs(keys, values, known, base_path()),
+                                  "rowData": data})
+        return new_view, True, False, no_update, expanded, note
+
+
+def clear_rows(grid: str | None) -> None:
+    """Empty the group grid, when the page has one."""
+    if grid is not None:
+        set_props(ui.GROUP_GRID, {"rowData": []})
 
 
 def group_key(values: list[Any]) -> str:
