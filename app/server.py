@@ -261,14 +261,16 @@ LAZY_SCRIPTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("dash_core_components", "DatePickerRange"): ("dash/dcc/async-datepicker.js",),
     ("dash_core_components", "Upload"): ("dash/dcc/async-upload.js",),
 }
-# The lazy scripts each page is sure to use, whatever it shows: the table always renders its grid, the group-by
-# and metric dropdowns and the smoothing slider; compare opens on its metric charts and their controls. A page
+# The lazy scripts each page is sure to use, whatever it shows: the table always renders its grid and the group-by
+# and page-size dropdowns (its plot panel, with the smoothing slider, comes with a selection); compare opens on
+# its metric charts and their controls. A page
 # whose content varies (a run's page: charts on one tab, a traceback on another) preloads none, since Chromium
 # warns of a preload left unused. tests/test_round_trips.py checks these against what the layouts render.
 _GRID = LAZY_SCRIPTS[("dash_ag_grid", "AgGrid")]
-_CONTROLS = LAZY_SCRIPTS[("dash_core_components", "Dropdown")] + LAZY_SCRIPTS[("dash_core_components", "Slider")]
+_DROPDOWN = LAZY_SCRIPTS[("dash_core_components", "Dropdown")]
+_CONTROLS = _DROPDOWN + LAZY_SCRIPTS[("dash_core_components", "Slider")]
 PAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
-    "table": _GRID + _CONTROLS,
+    "table": _GRID + _DROPDOWN,
     "compare": LAZY_SCRIPTS[("dash_core_components", "Graph")] + _CONTROLS,
 }
 

@@ -87,6 +87,7 @@ DELETE_CONFIRM = "tbl-delete-confirm"
 DELETE_CANCEL = "tbl-delete-cancel"
 DELETE_TARGET = "tbl-delete-target"
 PLOTS = "tbl-plots"
+PLOT_SLOT = "tbl-plot-slot"  # the selected runs' metric plot panel, added by the first selection
 SINKS = ["tbl-sink-url", "tbl-sink-purge", "tbl-sink-soft", "tbl-sink-rows", "tbl-sink-tags", "tbl-sink-desel",
          "tbl-sink-open"]
 

@@ -413,6 +413,25 @@ def test_the_group_grid_is_added_by_the_first_grouping(dash_app, demo_store):
     assert find(grouped, "tbl-groups") is not None and not find(grouped, "tbl-group-box").hidden
 
 
+def test_the_plot_panel_is_added_by_the_first_selection(dash_app, demo_store):
+    """The table page has no metric plot panel (and none of its controls) until runs are selected; the first
+    selection adds the panel for those runs; later ones hand the panel their runs."""
+    page = build(dash_app)
+    assert find(page, "runs-plot-panel") is None and find(page, "tbl-plot-slot") is not None
+    ids = demo_store.run_ids("")[:3]
+    rows = [{"id": i, "status": "COMPLETED"} for i in ids]
+    assert call(dash_app, "tbl-plot-slot.children", {"tbl-grid.selectedRows": []}, {"runs-plot-panel.id": None}) == {}
+    out = call(dash_app, "tbl-plot-slot.children", {"tbl-grid.selectedRows": rows}, {"runs-plot-panel.id": None})
+    panel = out["tbl-plot-slot.children"]
+    assert panel["props"]["id"] == "runs-plot-panel"
+    stores = {c["props"]["id"]: c["props"].get("data") for c in panel["props"]["children"]
+              if isinstance(c, dict) and c.get("type") == "Store"}
+    assert stores["runs-plot-runs"] == ids and stores["runs-plot-info"]["runs"]  # loaded with the panel
+    again = call(dash_app, "tbl-plot-slot.children", {"tbl-grid.selectedRows": rows[:1]},
+                 {"runs-plot-panel.id": "runs-plot-panel"})
+    assert again == {"runs-plot-runs.data": ids[:1]}
+
+
 def test_bulk_tag_on_all_matching_runs(dash_app, demo_store):
     view = View(q="config.lr > 0.001").to_dict()
     out = call(dash_app, "tbl-soft-refresh.data@", {"tbl-bulk-add.n_clicks": 1},

@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dash import Dash, Input, dcc, html
+from dash import Dash, Input, Output, State, dcc, html, no_update, set_props
+from dash.exceptions import PreventUpdate
 
 from omnidash.components import table as ui
 from omnidash.components.columns import Col, as_cols, default_columns
+from omnidash.components.metric_plots import pid
 from omnidash.context import get_settings, get_store
 from omnidash.core.summaries import parse_column
 from omnidash.pages import Page, table_actions, table_columns, table_groups, table_rows
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
 from omnidash.pages.permissions import write_permissions
 from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
+from omnidash.pages.table_actions import MAX_COMPARE
 from omnidash.pages.table_rows import count_text, first_block
 from omnidash.pages.table_state import page_sizes, status_chips, view_from_params
 from omnidash.pages.table_view import (
@@ -58,16 +61,21 @@ def metric_names(known: list[Col]) -> list[str]:
     return names
 
 
-def plot_panel(run_ids: list[Any], query: str = "") -> Any:
-    """The metric plot panel of the selection (built by the plots page), or a note when it is missing;
-    under it, "Which settings matter" over the runs of the filter (closed until opened)."""
+def plots_section(query: str = "") -> html.Div:
+    """Under the table: where the selected runs' metric plot panel goes (the first selection adds it: its
+    controls, hidden behind "no runs selected", cost every first visit ~60 ms of Chromium's main thread), then
+    "Which settings matter" over the runs of the filter (closed until opened)."""
+    hint = html.P("Select runs in the table to plot their metrics here.", className="hint plots-placeholder")
+    return html.Div([html.Div(hint, id=ui.PLOT_SLOT), importance_section(IMPORTANCE_PREFIX, query, open_=False)])
+
+
+def selection_plots(run_ids: list[Any]) -> Any:
+    """The metric plot panel of these runs, or a note when it cannot be built."""
     try:
-        return html.Div([plot_panel_layout(PLOT_PREFIX, run_ids), importance_section(IMPORTANCE_PREFIX, query,
-                                                                                   open_=False)])
-    except Exception:  # noqa: BLE001 - the table must render even when the plot panel cannot
+        return plot_panel_layout(PLOT_PREFIX, run_ids)
+    except Exception:  # noqa: BLE001 - the table must go on working when the plot panel cannot
         log.exception("the metric plot panel failed to build")
-        return html.Div([dcc.Store(id=f"{PLOT_PREFIX}-runs", data=list(run_ids)),
-                         html.P("The metric plot panel is unavailable.", className="hint plots-placeholder")])
+        return html.P("The metric plot panel is unavailable.", className="hint plots-placeholder")
 
 
 def layout(**params: Any) -> Any:
@@ -102,7 +110,7 @@ def layout(**params: Any) -> Any:
         read_only=bool(settings.read_only or getattr(store, "read_only", False)),
         permissions=write_permissions(store, settings),
         pinned=view.pinned(),
-        plots=plot_panel([], view.q),
+        plots=plots_section(view.q),
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
         preload=preload,
@@ -124,6 +132,23 @@ def offline_layout(reason: str) -> html.Div:
 
 
 def register(app: Dash) -> None:
+    @app.callback(
+        Output(ui.PLOT_SLOT, "children"),
+        Input(ui.GRID, "selectedRows"),
+        State(pid(PLOT_PREFIX, "panel"), "id", allow_optional=True),
+        prevent_initial_call=True,
+    )
+    def plot_selection(selected: list[dict] | None, panel: str | None):
+        """The plot panel under the table shows the selected runs (the first MAX_COMPARE): the first selection
+        adds the panel, later ones give it their runs."""
+        ids = [r["id"] for r in selected or [] if isinstance(r, dict) and "id" in r][:MAX_COMPARE]
+        if panel is None:
+            if not ids:
+                raise PreventUpdate
+            return selection_plots(ids)
+        set_props(pid(PLOT_PREFIX, "runs"), {"data": ids})
+        return no_update
+
     table_rows.register(app, layout)
     table_columns.register(app)
     table_actions.register(app)

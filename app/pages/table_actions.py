@@ -149,15 +149,6 @@ def register(app: Dash) -> None:
             return "No runs selected", True
         return f"{plural(n, 'run')} selected", n < 2
 
-    @app.callback(
-        Output("runs-plot-runs", "data"),
-        Input(ui.GRID, "selectedRows"),
-        prevent_initial_call=True,
-    )
-    def plot_selection(selected: list[dict] | None):
-        """The plot panel under the table shows the selected runs (the first 20)."""
-        return [r["id"] for r in selected or [] if isinstance(r, dict) and "id" in r][:MAX_COMPARE]
-
     table_js(app, "deselectAll", Output("tbl-sink-desel", "data"), Input(ui.CLEAR_SELECTION, "n_clicks"),
              prevent_initial_call=True)
 
