@@ -2,7 +2,7 @@
 
 One test server (FerretDB 2 + DocumentDB from the testdb kit, or --uri), one database holding --runs
 Sacred runs (4 metrics x 200 steps each) plus 10 runs with a 100,000-point metric, served at once by
-omnidash (omnidash.server.create_app over a MongoStore, in this process) and by Omniboard (its own Node process,
+omnidash (`omnidash serve`, its own Python process, as a user runs it) and by Omniboard (its own Node process,
 tests/omniboard.py). For each, medians of --repeat fresh browser contexts (after one warm-up):
 
 - navigation -> first table rows;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/omniboard.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
-from benchmarks.serving import Served  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -45,14 +45,42 @@ SETTLE_MS = 1000  # after a view is complete, responses still arriving are count
 
 
 # -- the two apps ---------------------------------------------------------------------------------------
-class Omnidash(Served):
-    """create_app over a MongoStore, served as `omnidash serve` serves it (benchmarks/serving.py)."""
+class Omnidash:
+    """`omnidash serve <database URI>` in a process of its own, as a user runs it (and as Omniboard runs, in
+    its Node process): in this process its threads would share the interpreter with the benchmark's own
+    Playwright and DevTools traffic."""
 
-    def __init__(self, store) -> None:
-        from omnidash.context import Settings
-        from omnidash.server import create_app
+    def __init__(self, db_uri: str, timeout: float = 60.0) -> None:
+        import subprocess
+        import urllib.request
 
-        super().__init__(create_app(store, Settings(refresh_interval=0)).server)
+        from tests.omniboard import _free_port
+
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, read if it fails to start
+        self._proc = subprocess.Popen([sys.executable, "-m", "omnidash.cli", "serve", db_uri, "--port", str(port)],
+                                      stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                self._log.seek(0)
+                raise RuntimeError(f"omnidash serve did not start: {self._log.read().decode()[-2000:]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except Exception:  # noqa: BLE001 - it did not stop: make it
+            self._proc.kill()
 
 
 # -- measuring --------------------------------------------------------------------------------------------
@@ -292,7 +320,7 @@ def main() -> None:
             lo_ids = [d["_id"] for d in db.runs.find({SORT_COLUMN: lo}, {"_id": 1})]
             hi_ids = [d["_id"] for d in db.runs.find({SORT_COLUMN: hi}, {"_id": 1})]
 
-            ours = Omnidash(store)
+            ours = Omnidash(db_uri)
             ob = Omniboard.start(db_uri)
             print(f"omnidash at {ours.url}, Omniboard at {ob.url}")
             with sync_playwright() as p:
