@@ -378,9 +378,11 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
         dcc.Store(id=TAG_OPTIONS, data=[]),
         dcc.Store(id=GROUP_EXPANDED, data=[]),
         dcc.Store(id=GROUP_TOGGLE),
-        dcc.Store(id=DELETE_TARGET, data=None),
-        dcc.Store(id=RUNNING_IDS, data=None),
-        dcc.Store(id=RUNNING_ROWS, data=None),
+        # no `data=None`: a memory Store given null sets its data (to undefined) as it mounts, which fires
+        # the callbacks it feeds (the running rows' server callback, at every page load)
+        dcc.Store(id=DELETE_TARGET),
+        dcc.Store(id=RUNNING_IDS),
+        dcc.Store(id=RUNNING_ROWS),
         dcc.Interval(id=INTERVAL, interval=max(refresh_ms, 1000), disabled=refresh_ms <= 0),
         dcc.Interval(id=RETRY, interval=3000, disabled=True),
         *[dcc.Store(id=sink) for sink in SINKS],  # outputs of clientside callbacks that only act on the page
@@ -393,9 +395,10 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
                read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int],
                group_options: Sequence[str] | None = None, pinned: Sequence[str] = (),
                permissions: dict[str, str] | None = None, preload: dict[str, Any] | None = None,
-               count: str = "…") -> html.Div:
+               groups: Sequence[dict[str, Any]] = (), message: str | None = None, count: str = "…") -> html.Div:
     """The whole runs page (`group_options`: the columns grouping offers, default the config keys; `read_only`:
-    no inline edits; `permissions`: why each write is refused; `preload`: the first block of rows)."""
+    no inline edits; `permissions`: why each write is refused; `preload`: the first block of rows; `groups`: the
+    group grid's rows of a grouped view; `message`: a note to show at once)."""
     permissions = permissions or {}
     read_only = read_only or bool(permissions.get("tags"))
     grouping = bool(view.get("group"))
@@ -412,14 +415,14 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
             column_picker(config_keys, metric_names, pinned, visible, bool(permissions.get("columns")) or read_only,
                           view.get("varying") is not False, permissions.get("columns", "")),
             bulk_bar(permissions),
-            html.Div(id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
+            html.Div(message, id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
             html.Div(
                 runs_grid(visible, known, view.get("sort") or ["-id"], pinned,
                           page_size, timezone, base_path, read_only, widths),
                 id=GRID_BOX, className="grid-box", hidden=grouping,
             ),
             html.Div(
-                group_grid(view["group"], value_columns, known, base_path) if grouping else [],
+                group_grid(view["group"], value_columns, known, base_path, groups) if grouping else [],
                 id=GROUP_BOX, className="grid-box", hidden=not grouping,
             ),
             delete_dialog(),

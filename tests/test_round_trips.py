@@ -226,13 +226,22 @@ def test_unversioned_package_scripts_are_compressed_once_and_revalidated_without
 def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, serve, app):
     server = serve(app.server)
     posts: list[str] = []
+    answers: list[tuple[str, int, str]] = []
     page.on("request", lambda r: posts.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+    page.on("response", lambda r: answers.append((json.loads(r.request.post_data)["output"], r.status,
+                                                  r.text() if r.status == 200 else ""))
+            if "_dash-update-component" in r.url else None)
     page.goto(server.url + "/")
     page.wait_for_selector("#tbl-grid .ag-row [col-id='id']", timeout=60_000)
     page.wait_for_timeout(800)
     rows_calls = [p for p in posts if "tbl-grid.getRowsResponse" in p and "tbl-count" in p]
     assert rows_calls == []  # the first block came with the layout
-    assert not any('"page-content.children"' in p for p in posts)  # no page sent twice
+    routed = [text for output, _, text in answers if "page-content.children" in output]
+    assert routed and not any('"page-content"' in text for text in routed)  # the router sent no page twice
+    # every callback a load sends has something to say: none answers "nothing changed" (a store declared
+    # with data=None, say, fires what it feeds as it mounts)
+    assert [output for output, status, _ in answers if status == 204] == []
+    assert not any("tbl-group-box.children" in output for output, _, _ in answers)  # not grouped: no grouping
     assert page.inner_text("#tbl-count") == "6 runs"
     ids = [int(t) for t in page.locator("#tbl-grid .ag-pinned-left-cols-container [col-id='id']").all_inner_texts()]
     assert sorted(ids, reverse=True) == ids and len(ids) == 6

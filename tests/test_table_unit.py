@@ -409,8 +409,11 @@ def test_the_group_grid_is_added_by_the_first_grouping(dash_app, demo_store):
                      {"tbl-view.data": View(group=["config.lr"]).to_dict(), "tbl-group-expanded.data": [],
                       "tbl-groups.id": None}, triggered="tbl-group-keys.value")
     assert ungrouped["tbl-group-box.hidden"] is True and "tbl-groups.rowData" not in ungrouped
-    grouped = build(dash_app, group="config.lr")
-    assert find(grouped, "tbl-groups") is not None and not find(grouped, "tbl-group-box").hidden
+    grouped = build(dash_app, group="config.lr")  # its groups come with the layout: no callback at load
+    assert not find(grouped, "tbl-group-box").hidden and find(grouped, "tbl-message").children is None
+    assert sum(g["n"] for g in find(grouped, "tbl-groups").rowData) == demo_store.count("")
+    mistyped = build(dash_app, group="config.typo")
+    assert find(mistyped, "tbl-message").children == "No listed run has a value for config.typo."
 
 
 def test_the_plot_panel_is_added_by_the_first_selection(dash_app, demo_store):

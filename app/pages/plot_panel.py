@@ -10,8 +10,9 @@ API (used by the compare page, the runs table and the run detail page)::
 
 Feeding runs: the panel plots the run ids in the `dcc.Store` whose id is `f"{prefix}-runs"` (property
 `data`: a JSON list of run ids, ints or strings, in display order). Pass `run_ids=` for a fixed set,
-or write the store from your own callback, e.g. the table page:
-`Output("runs-plot-runs", "data")` from the grid's `selectedRows`. Prefixes in use: "cmp" (compare page),
+or write the store from your own callback. The table page adds the panel (`run_ids=` the selection) on the
+first selection of its grid's `selectedRows` and sets the store with `set_props` after that. Prefixes in use:
+"cmp" (compare page),
 "runs-plot" (table page), "run-metrics" (run detail). Other ids: `f"{prefix}-<name>"` (see
 components/metric_plots.py); charts are `{"type": f"{prefix}-graph", "metric": name}`.
 

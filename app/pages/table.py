@@ -34,7 +34,7 @@ from omnidash.pages.table_view import (
     view_links,
 )
 from omnidash.store import cache
-from omnidash.store.base import StoreUnavailable
+from omnidash.store.base import StoreError, StoreUnavailable
 
 PLOT_PREFIX = "runs-plot"
 IMPORTANCE_PREFIX = "runs"
@@ -93,6 +93,15 @@ def layout(**params: Any) -> Any:
         visible = ["id", *visible]
     view.w = {name: px for name, px in view.w.items() if name in visible}
     preload = None if view.group else first_block(view, visible)
+    groups: list[dict[str, Any]] = []
+    message = None
+    if view.group:
+        try:
+            _, groups, message = table_groups.grouped(view.to_dict(), view.group, visible, known, [])
+        except StoreUnavailable as e:
+            return offline_layout(str(e))
+        except StoreError as e:
+            message = f"Cannot group: {e}"
     return ui.table_page(
         view=view.to_dict(),
         visible=visible,
@@ -114,6 +123,8 @@ def layout(**params: Any) -> Any:
         default_page_size=default_ps,
         page_sizes=page_sizes(default_ps),
         preload=preload,
+        groups=groups,
+        message=message,
         count=count_text(preload["total"], view.q) if preload else "…",
     )
 

@@ -71,7 +71,7 @@ def register(app: Dash) -> None:
         State(ui.VIEW, "data"),
         State(ui.GROUP_EXPANDED, "data"),
         State(ui.GROUP_GRID, "id", allow_optional=True),
-        prevent_initial_call="initial_duplicate",
+        prevent_initial_call=True,  # a grouped page's layout carries its groups
     )
     def grouping(keys, _token, visible, toggle, view, expanded, grid):
         """Group the runs matching the query; the groups' aggregates come from pandas (omnidash.core.grouping).
@@ -91,25 +91,31 @@ def register(app: Dash) -> None:
             expanded = [k for k in expanded if k != key] if key in expanded else [*expanded, key]
         elif trigger == ui.GROUP_KEYS:
             expanded = []
-        store = get_store()
         try:
-            known = as_cols(cache.column_infos(store))
-            values = value_columns(list(visible or []), known)
-            q = View.from_dict(view).q
-            rows = list(store.iter_rows(q, ["id"], ["id", *keys, *values]))
+            known = as_cols(cache.column_infos(get_store()))
+            values, data, note = grouped(view, keys, visible, known, expanded)
         except StoreUnavailable as e:
             return new_view, True, False, no_update, expanded, f"The database cannot be reached: {e}"
         except StoreError as e:
             clear_rows(grid)
             return new_view, True, False, no_update, expanded, f"Cannot group: {e}"
-        data = group_view_rows(rows, keys, values, expanded)
-        absent = [k for k in keys if rows and all(r.get(k) is None for r in rows)]  # e.g. a mistyped ?group=
-        note = f"No listed run has a value for {', '.join(absent)}." if absent else no_update
         if grid is None:  # the first grouping: the page gets its group grid
-            return new_view, True, False, ui.group_grid(keys, values, known, base_path(), data), expanded, note
+            return new_view, True, False, ui.group_grid(keys, values, known, base_path(), data), expanded, \
+                note or no_update
         set_props(ui.GROUP_GRID, {"columnDefs": ui.group_column_defs(keys, values, known, base_path()),
                                   "rowData": data})
-        return new_view, True, False, no_update, expanded, note
+        return new_view, True, False, no_update, expanded, note or no_update
+
+
+def grouped(view: dict[str, Any], keys: list[str], visible: list[str] | None, known: list[Any],
+            expanded: list[str]) -> tuple[list[str], list[dict[str, Any]], str | None]:
+    """The runs the view's query lists, grouped by `keys`: (the metric columns aggregated, the group grid's rows,
+    a note for keys no listed run has, e.g. a mistyped `?group=`). Raises the store's errors."""
+    values = value_columns(list(visible or []), known)
+    rows = list(get_store().iter_rows(View.from_dict(view).q, ["id"], ["id", *keys, *values]))
+    absent = [k for k in keys if rows and all(r.get(k) is None for r in rows)]
+    note = f"No listed run has a value for {', '.join(absent)}." if absent else None
+    return values, group_view_rows(rows, keys, values, expanded), note
 
 
 def clear_rows(grid: str | None) -> None:

@@ -271,7 +271,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         prevent_initial_call=True,
     )
     def tick(running: dict | None, view: dict, visible: list[str], baseline: int | None):
-        if not running:  # Dash calls this once as the page mounts, before any tick (even with refresh off)
+        if not running:
             raise PreventUpdate
         store = get_store()
         v = View.from_dict(view)
