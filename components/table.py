@@ -38,7 +38,6 @@ RETRY = "tbl-retry"
 BANNER = "tbl-banner"
 MESSAGE = "tbl-message"
 TAG_OPTIONS = "tbl-tag-options"
-TAG_DATALIST = "tbl-tag-datalist"
 GRID_BOX = "tbl-grid-box"
 GROUP_BOX = "tbl-group-box"
 LAST_UPDATE = "tbl-last-update"
@@ -248,20 +247,14 @@ def action_button(label: str, id: str, refused: str, title: str = "", className:
                        **({"aria-disabled": "true"} if refused else {}))
 
 
-def tag_datalist_options(tags: Sequence[str]) -> list[html.Option]:
-    """The tag input's suggestions."""
-    return [html.Option(value=t) for t in tags]
-
-
-def bulk_bar(permissions: dict[str, str] | None = None, tags: Sequence[str] = ()) -> html.Div:
+def bulk_bar(permissions: dict[str, str] | None = None) -> html.Div:
     """Actions on the selected runs (or on every run matching the filter); what the user's role (or a
-    read-only board) cannot do stays visible but disabled, the reason in its tooltip. `tags`: the tag input's
-    suggestions."""
+    read-only board) cannot do stays visible but disabled, the reason in its tooltip."""
     permissions = permissions or {}
     tag_refused, delete_refused = permissions.get("bulk_tags", ""), permissions.get("delete", "")
     write = [
         html.Span(dcc.Input(id=BULK_TAG, placeholder="tag", className="small-input tag-input",
-                            list=TAG_DATALIST, disabled=bool(tag_refused)), title=tag_refused),
+                            list="tbl-tag-datalist", disabled=bool(tag_refused)), title=tag_refused),
         action_button("Add tag", BULK_ADD, tag_refused, "Add this tag to the selected runs"),
         action_button("Remove tag", BULK_REMOVE, tag_refused, "Remove this tag from the selected runs"),
         action_button("Delete…", BULK_DELETE, delete_refused, "Delete the selected runs", "btn btn-danger"),
@@ -275,7 +268,7 @@ def bulk_bar(permissions: dict[str, str] | None = None, tags: Sequence[str] = ()
             html.Button("Compare", id=COMPARE, className="btn btn-primary", disabled=True,
                         title="Select two or more runs"),
             html.Button("Clear selection", id=CLEAR_SELECTION, className="btn"),
-            html.Datalist(id=TAG_DATALIST, children=tag_datalist_options(tags)),
+            html.Datalist(id="tbl-tag-datalist", children=[]),
         ],
         className="bulk-bar",
     )
@@ -369,7 +362,7 @@ def toolbar(page_size: int, page_sizes: Sequence[int], group_keys: Sequence[str]
 
 
 def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, default_page_size: int,
-           preload: dict[str, Any] | None = None, tags: Sequence[str] = ()) -> list:
+           preload: dict[str, Any] | None = None) -> list:
     return [
         dcc.Store(id=PRELOAD, data=preload),
         dcc.Store(id=ROWS_REQUEST),
@@ -382,7 +375,7 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
         dcc.Store(id=SOFT_REFRESH, data=0),
         dcc.Store(id=POPSTATE),
         dcc.Store(id=BASELINE, data=preload["total"] if preload else None),
-        dcc.Store(id=TAG_OPTIONS, data=list(tags)),
+        dcc.Store(id=TAG_OPTIONS, data=[]),
         dcc.Store(id=GROUP_EXPANDED, data=[]),
         dcc.Store(id=GROUP_TOGGLE),
         # no `data=None`: a memory Store given null sets its data (to undefined) as it mounts, which fires
@@ -402,11 +395,10 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
                read_only: bool, plots: Any, default_page_size: int, page_sizes: Sequence[int],
                group_options: Sequence[str] | None = None, pinned: Sequence[str] = (),
                permissions: dict[str, str] | None = None, preload: dict[str, Any] | None = None,
-               groups: Sequence[dict[str, Any]] = (), message: str | None = None, tags: Sequence[str] = (),
-               count: str = "…") -> html.Div:
+               groups: Sequence[dict[str, Any]] = (), message: str | None = None, count: str = "…") -> html.Div:
     """The whole runs page (`group_options`: the columns grouping offers, default the config keys; `read_only`:
     no inline edits; `permissions`: why each write is refused; `preload`: the first block of rows; `groups`: the
-    group grid's rows of a grouped view; `message`: a note to show at once; `tags`: the tags to suggest)."""
+    group grid's rows of a grouped view; `message`: a note to show at once)."""
     permissions = permissions or {}
     read_only = read_only or bool(permissions.get("tags"))
     grouping = bool(view.get("group"))
@@ -414,7 +406,7 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
     widths = {str(name): int(px) for name, px in view.get("w") or []}
     return html.Div(
         [
-            *stores(view, visible, int(refresh_seconds * 1000), default_page_size, preload, tags),
+            *stores(view, visible, int(refresh_seconds * 1000), default_page_size, preload),
             html.Div(id=BANNER, className="tbl-banner", hidden=True, role="alert"),
             filter_bar(view.get("q") or "", query_statuses),
             toolbar(page_size, page_sizes, view.get("group") or [],
@@ -422,7 +414,7 @@ def table_page(*, view: dict[str, Any], visible: Sequence[str], known: Sequence[
                     refresh_seconds, permissions.get("views") or read_only, count),
             column_picker(config_keys, metric_names, pinned, visible, bool(permissions.get("columns")) or read_only,
                           view.get("varying") is not False, permissions.get("columns", "")),
-            bulk_bar(permissions, tags),
+            bulk_bar(permissions),
             html.Div(message, id=MESSAGE, className="tbl-message", role="status", **{"aria-live": "polite"}),
             html.Div(
                 runs_grid(visible, known, view.get("sort") or ["-id"], pinned,

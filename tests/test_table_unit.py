@@ -435,14 +435,6 @@ def test_the_plot_panel_is_added_by_the_first_selection(dash_app, demo_store):
     assert again == {"runs-plot-runs.data": ids[:1]}
 
 
-def test_the_layout_carries_the_tags_to_suggest(dash_app, demo_store):
-    tags = sorted(str(t) for t in demo_store.distinct("tags") if t is not None)
-    assert tags  # the demo runs have tags
-    page = build(dash_app)
-    assert sorted(find(page, "tbl-tag-options").data) == tags
-    assert sorted(o.value for o in find(page, "tbl-tag-datalist").children) == tags
-
-
 def test_bulk_tag_on_all_matching_runs(dash_app, demo_store):
     view = View(q="config.lr > 0.001").to_dict()
     out = call(dash_app, "tbl-soft-refresh.data@", {"tbl-bulk-add.n_clicks": 1},

@@ -93,10 +93,6 @@ def layout(**params: Any) -> Any:
         visible = ["id", *visible]
     view.w = {name: px for name, px in view.w.items() if name in visible}
     preload = None if view.group else first_block(view, visible)
-    try:
-        tags = table_actions.tag_list()
-    except StoreError:
-        tags = []
     groups: list[dict[str, Any]] = []
     message = None
     if view.group:
@@ -129,7 +125,6 @@ def layout(**params: Any) -> Any:
         preload=preload,
         groups=groups,
         message=message,
-        tags=tags,
         count=count_text(preload["total"], view.q) if preload else "…",
     )
 

@@ -76,24 +76,18 @@ def delete_listing(ids: list[RunId]) -> list:
     ]
 
 
-def tag_list() -> list[str]:
-    """The tags the tag inputs suggest: the store's distinct tags (the first 500; cached with the catalogue)."""
-    return [str(t) for t in cache.distinct(get_store(), "tags", limit=500) if t is not None]
-
-
 def register(app: Dash) -> None:
     @app.callback(
         Output(ui.TAG_OPTIONS, "data"),
-        Output(ui.TAG_DATALIST, "children"),
-        Input(ui.SOFT_REFRESH, "data"),  # after tag writes (the layout has the list); a new query changes no tags
-        prevent_initial_call=True,
+        Output("tbl-tag-datalist", "children"),
+        Input(ui.SOFT_REFRESH, "data"),  # page load and after tag writes; a new query changes no tags
     )
     def tag_options(_token):
         try:
-            tags = tag_list()
+            tags = [str(t) for t in cache.distinct(get_store(), "tags", limit=500) if t is not None]
         except StoreError:
             raise PreventUpdate from None
-        return tags, ui.tag_datalist_options(tags)
+        return tags, [html.Option(value=t) for t in tags]
 
     table_js(app, "setTagOptions", Output("tbl-sink-tags", "data"), Input(ui.TAG_OPTIONS, "data"))
 
