@@ -108,6 +108,33 @@ def test_a_new_filter_carries_its_first_rows(app, folder):
     assert "tbl-preload.data" not in bad and "tbl-refresh.data" not in bad
 
 
+def test_a_new_filter_on_the_default_view_reads_its_runs_once(app, folder, monkeypatch):
+    """Sorted newest first on the default columns, a new filter's varying columns and first block come from one
+    listing, and they are what the two separate reads give."""
+    from omnidash.pages.table_rows import fetch_columns
+    from omnidash.pages.table_state import View
+    from omnidash.store import cache
+    from tests.test_table_unit import call
+
+    store = FileStore(str(folder))
+    query = "status == COMPLETED"
+    listings: list[tuple[str, int]] = []
+    real = FileStore.list_runs
+    monkeypatch.setattr(FileStore, "list_runs", lambda self, q="", sort="-id", offset=0, limit=50, columns=None: (
+        listings.append((q, limit)), real(self, q, sort, offset, limit, columns))[1])
+    state = {"tbl-query.value": "", "tbl-view.data": View().to_dict(), "tbl-refresh.data": 1,
+             "tbl-visible.data": ["id", "status"]}
+    cache.forget(app.server.extensions["omnidash"]["store"])  # no varying columns cached for the query
+    out = call(app, "tbl-query-error.children", {"tbl-query-submit.data": {"text": query, "t": 1}}, state)
+    assert [q for q, _ in listings] == [query]  # one read (the catalogue's columns aside)
+    visible = out["tbl-visible.data"]
+    assert visible[:3] == ["id", "experiment", "status"] and any(c.startswith("config.") for c in visible)
+    block = out["tbl-preload.data"]
+    expected = real(store, query, ["-id"], 0, View().ps, fetch_columns(visible))
+    assert block["rows"] == expected.rows and block["total"] == expected.total == out["tbl-baseline.data"]
+    assert block["sort"] == ["-id"] and block["end"] == View().ps
+
+
 def test_the_router_does_not_send_again_the_page_the_layout_holds(app, route):
     held = route(app, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])
     assert "page-content.children" not in held and held["rendered-url.data"] is None

@@ -13,6 +13,7 @@ from dash.exceptions import PreventUpdate
 
 from omnidash.components import filter_bar as fb
 from omnidash.components import table as ui
+from omnidash.components.columns import as_cols, default_columns
 from omnidash.components.text import plural
 from omnidash.context import get_settings, get_store
 from omnidash.core.status import STATUSES
@@ -52,11 +53,38 @@ def first_block(view: View, visible: list[str]) -> dict[str, Any] | None:
         return None
 
 
+def block_sort(view: View) -> list[str]:
+    """The view's sort as the store and assets/table.js `firstRows` name it (the newest first by default)."""
+    return [("-" if k.startswith("-") else "") + k.lstrip("+-") for k in view.sort] or ["-id"]
+
+
 def list_first_block(view: View, visible: list[str]) -> dict[str, Any]:
     """`first_block`, raising the store's errors (a bad query, the database down)."""
-    sort = [("-" if k.startswith("-") else "") + k.lstrip("+-") for k in view.sort] or ["-id"]
+    sort = block_sort(view)
     page = get_store().list_runs(view.q, sort, 0, view.ps, fetch_columns(visible))
     return {"rows": page.rows, "total": page.total, "sort": sort, "end": view.ps}
+
+
+def filtered_first_block(view: View, visible: list[str] | None) -> tuple[tuple[list[str], list[dict]] | None,
+                                                                        dict[str, Any]]:
+    """A new filter's columns (`followed_columns`: None when they stay) and first block of rows, raising the
+    store's errors. A view on the default columns sorted newest first (the default) is read once: the newest
+    runs the query lists, with every column either needs, tell which config keys vary among them
+    (cache.listed_varies) and hold the first block; otherwise the columns, then the block."""
+    store = get_store()
+    if view.cols is None and block_sort(view) == ["-id"] and view.ps <= cache.LISTED_SAMPLE:
+        known = as_cols(cache.column_infos(store))
+        config = [c.name for c in known if c.kind == "config"]
+        wanted = list(dict.fromkeys([*fetch_columns(visible), *config, *default_columns(known, False)]))
+        page = store.list_runs(view.q, ["-id"], 0, cache.LISTED_SAMPLE, wanted)
+        cache.listed_varies(store, view.q, config, page.rows)
+        followed = followed_columns(view, visible)
+        shown = fetch_columns(followed[0] if followed else visible)
+        if set(shown) <= set(wanted):
+            rows = [{k: r[k] for k in shown if k in r} for r in page.rows[:view.ps]]
+            return followed, {"rows": rows, "total": page.total, "sort": ["-id"], "end": view.ps}
+    followed = followed_columns(view, visible)
+    return followed, list_first_block(view, followed[0] if followed else visible or [])
 
 
 def count_text(total: int, query: str) -> str:
@@ -167,9 +195,8 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         chip_classes = [("chip chip-active" if s in status_chips(text) else "chip") for s in STATUSES]
         new_view = {**view, "q": text}
         unchanged = (no_update,) * 3
-        followed = followed_columns(View.from_dict(new_view), visible)
         try:
-            block = list_first_block(View.from_dict(new_view), followed[0] if followed else visible or [])
+            followed, block = filtered_first_block(View.from_dict(new_view), visible)
         except StoreUnavailable as e:
             return no_update, text, fb.error_view(f"The database cannot be reached: {e}"), no_update, \
                 chip_classes, reset_model, no_update, no_update, no_update, *unchanged
