@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -68,23 +70,26 @@ def list_first_block(view: View, visible: list[str]) -> dict[str, Any]:
 def filtered_first_block(view: View, visible: list[str] | None) -> tuple[tuple[list[str], list[dict]] | None,
                                                                         dict[str, Any]]:
     """A new filter's columns (`followed_columns`: None when they stay) and first block of rows, raising the
-    store's errors. A view on the default columns sorted newest first (the default) is read once: the newest
-    runs the query lists, with every column either needs, tell which config keys vary among them
-    (cache.listed_varies) and hold the first block; otherwise the columns, then the block."""
+    store's errors. On the default columns the block's columns depend on which config keys vary among the runs
+    listed (a read of its own); both reads go at once, the block with every column it could need."""
+    if view.cols is not None:
+        return None, list_first_block(view, visible or [])
     store = get_store()
-    if view.cols is None and block_sort(view) == ["-id"] and view.ps <= cache.LISTED_SAMPLE:
-        known = as_cols(cache.column_infos(store))
-        config = [c.name for c in known if c.kind == "config"]
-        wanted = list(dict.fromkeys([*fetch_columns(visible), *config, *default_columns(known, False)]))
-        page = store.list_runs(view.q, ["-id"], 0, cache.LISTED_SAMPLE, wanted)
-        cache.listed_varies(store, view.q, config, page.rows)
-        followed = followed_columns(view, visible)
-        shown = fetch_columns(followed[0] if followed else visible)
-        if set(shown) <= set(wanted):
-            rows = [{k: r[k] for k in shown if k in r} for r in page.rows[:view.ps]]
-            return followed, {"rows": rows, "total": page.total, "sort": ["-id"], "end": view.ps}
+    known = as_cols(cache.column_infos(store))
+    config = [c.name for c in known if c.kind == "config"]
+    wanted = list(dict.fromkeys([*fetch_columns(visible), *config, *default_columns(known, False)]))
+    sort = block_sort(view)
+    with ThreadPoolExecutor(1) as pool:  # the store's reads are thread-safe; no Flask context is needed
+        varies = pool.submit(cache.listed_varies, store, view.q, config)
+        page = store.list_runs(view.q, sort, 0, view.ps, wanted)
+        with suppress(StoreError):  # a bad query has failed the listing already
+            varies.result()
     followed = followed_columns(view, visible)
-    return followed, list_first_block(view, followed[0] if followed else visible or [])
+    shown = fetch_columns(followed[0] if followed else visible)
+    if not set(shown) <= set(wanted):  # not expected: the defaults are among `wanted`
+        return followed, list_first_block(view, followed[0] if followed else visible or [])
+    rows = [{k: r[k] for k in shown if k in r} for r in page.rows]
+    return followed, {"rows": rows, "total": page.total, "sort": sort, "end": view.ps}
 
 
 def count_text(total: int, query: str) -> str:

@@ -85,14 +85,12 @@ def distinct(store: RunStore, column: str, limit: int = 200) -> list[Any]:
     return _cached(store, f"distinct:{limit}:{column}", lambda: store.distinct(column, limit=limit))
 
 
-def listed_varies(store: RunStore, query: str, config: list[str],
-                  listed: list[dict[str, Any]] | None = None) -> dict[str, bool] | None:
+def listed_varies(store: RunStore, query: str, config: list[str]) -> dict[str, bool] | None:
     """Which config keys vary among (the newest LISTED_SAMPLE of) the runs matching `query`; None when fewer
-    than two runs match (then the whole database decides), cached briefly per query. `listed`: those runs (with
-    the `config` columns) when the caller has read them already."""
+    than two runs match (then the whole database decides), cached briefly per query."""
 
     def compute() -> dict[str, bool] | None:
-        rows = listed if listed is not None else store.list_runs(query, ["-id"], 0, LISTED_SAMPLE, ["id", *config]).rows
+        rows = store.list_runs(query, ["-id"], 0, LISTED_SAMPLE, ["id", *config]).rows
         if len(rows) < 2:
             return None
         return {name: len({json.dumps(r.get(name), sort_keys=True, default=str) for r in rows}) > 1
