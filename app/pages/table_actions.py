@@ -80,9 +80,12 @@ def register(app: Dash) -> None:
     @app.callback(
         Output(ui.TAG_OPTIONS, "data"),
         Output("tbl-tag-datalist", "children"),
-        Input(ui.SOFT_REFRESH, "data"),  # page load and after tag writes; a new query changes no tags
+        Input(ui.TAGS_SOON, "n_intervals"),  # once the page has settled: the list is a scan of every run (0.4 s
+        Input(ui.SOFT_REFRESH, "data"),  # at 20,000 on MongoDB), not wanted before the first rows; then after writes
+        prevent_initial_call=True,
     )
-    def tag_options(_token):
+    def tag_options(_soon, _token):
+        """The tags the tag inputs suggest (the first 500, cached with the catalogue)."""
         try:
             tags = [str(t) for t in cache.distinct(get_store(), "tags", limit=500) if t is not None]
         except StoreError:
