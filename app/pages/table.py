@@ -22,7 +22,7 @@ from omnidash.pages import Page, table_actions, table_columns, table_groups, tab
 from omnidash.pages.importance_panel import importance_section, register_importance_panel
 from omnidash.pages.permissions import write_permissions
 from omnidash.pages.plot_panel import plot_panel_layout, register_plot_panel
-from omnidash.pages.table_actions import MAX_COMPARE
+from omnidash.pages.table_actions import MAX_COMPARE, target_ids
 from omnidash.pages.table_rows import count_text, first_block
 from omnidash.pages.table_state import page_sizes, status_chips, view_from_params
 from omnidash.pages.table_view import (
@@ -152,7 +152,7 @@ def register(app: Dash) -> None:
     def plot_selection(selected: list[dict] | None, panel: str | None):
         """The plot panel under the table shows the selected runs (the first MAX_COMPARE): the first selection
         adds the panel, later ones give it their runs."""
-        ids = [r["id"] for r in selected or [] if isinstance(r, dict) and "id" in r][:MAX_COMPARE]
+        ids = target_ids(selected, None, "")[:MAX_COMPARE]
         if panel is None:
             if not ids:
                 raise PreventUpdate
