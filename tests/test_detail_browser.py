@@ -183,7 +183,7 @@ def test_completed_run_experiment_and_sources(page, live, runs, artifacts_dir):
     repos = body.locator("tr", has_text=GIT_REMOTE)
     assert repos.count() == 1  # Sacred wrote one entry per source file; shown once
     assert "clean" in repos.inner_text() and re.search(r"[0-9a-f]{40}", repos.inner_text())
-    page.locator("button:has-text('View')").last.click()  # toy_detail.py (sorted after helper_module.py)
+    page.locator("button:text-is('View')").last.click()  # toy_detail.py (sorted after helper_module.py)
     code = page.locator(".source-code code")
     code.wait_for(timeout=TIMEOUT)
     page.locator(".source-code .hljs-keyword").first.wait_for(timeout=TIMEOUT)  # highlighted, offline
@@ -387,7 +387,7 @@ def test_dark_theme_screenshots(page, live, runs, artifacts_dir):
     bg = page.evaluate("getComputedStyle(document.querySelector('.tab-body')).backgroundColor")
     assert bg != "rgb(255, 255, 255)"
     click_tab(page, "Experiment")
-    page.locator("button:has-text('View')").last.click()
+    page.locator("button:text-is('View')").last.click()
     page.locator(".source-code .hljs-keyword").first.wait_for(timeout=TIMEOUT)
     shot(page, artifacts_dir, "dark-source")
     open_run(page, live, runs.ids["failed"])
@@ -457,7 +457,7 @@ def test_mongo_runs_every_kind(page, mongo_runs, serve, artifacts_dir):
     shot(page, artifacts_dir, "mongo-artifacts")
 
     click_tab(page, "Experiment")
-    page.locator("button:has-text('View')").last.click()  # sources as Sacred stores them: [[name, ObjectId]]
+    page.locator("button:text-is('View')").last.click()  # sources as Sacred stores them: [[name, ObjectId]]
     page.locator(".source-code .hljs-keyword").first.wait_for(timeout=TIMEOUT)
 
     click_tab(page, "Output")  # MongoObserver also prints its content-type guesses into the output
