@@ -361,7 +361,7 @@ def main() -> None:
             print(f"a listing from the snapshot: {time.perf_counter() - t:.2f} s")
         rss_listed = rss_mb()
         print(f"server process RSS: {rss_before:,.0f} MB before opening the store, {rss_listed:,.0f} MB after the "
-              f"first listing (+{rss_listed - rss_before:,.0f} MB)")
+              f"first listing ({rss_listed - rss_before:+,.0f} MB)")
         expected = store.count(FILTER_QUERY)
         min_lr = min(store.distinct("config.lr"))
         compare_ids = list(range(1, min(args.compare_runs, args.runs) + 1))
@@ -435,7 +435,7 @@ def report(args: Any, columns: list[str], expected: int, ours_runs: list[dict[st
           f"{c['compare_first_ms']:,.0f} ms first visit ({c['compare_wire_first'] / 1024:,.0f} KB on the wire), "
           f"{c['compare_repeat_ms']:,.0f} ms repeat visit ({c['compare_wire_repeat'] / 1024:,.0f} KB)")
     print(f"server process RSS after the first listing: {rss_listed:,.0f} MB "
-          f"(+{rss_listed - rss_before:,.0f} MB for the store)")
+          f"({rss_listed - rss_before:+,.0f} MB for the store)")
     print("\ntargets: first rows < 1500 ms first visit, < 1000 ms repeat; filter < 500 ms; compare drawn < 2500 ms;"
           " first visit < 1.2 MB on the wire, repeat < 100 KB")
 

@@ -610,3 +610,35 @@ def test_parallel_first_load_gives_the_same_runs(folder: Path, monkeypatch) -> N
     columns = [c.name for c in serial.columns()] + ["last_avg(loss, 3)"]
     assert parallel.list_runs(columns=columns).rows == serial.list_runs(columns=columns).rows
     assert parallel.get_run(1) == serial.get_run(1)
+
+
+def test_one_filter_asked_twice_at_once_is_evaluated_once(folder: Path, monkeypatch) -> None:
+    """A new filter lists its first block and samples its varying columns in two threads: the selection (and its
+    order) is computed by the first and waited for by the second, not evaluated twice over every run."""
+    import omnidash.store.files as files_module
+
+    an_hour_ago = time.time() - 3600
+    for path in folder.rglob("*"):  # settled files: a fresh write is re-read at each scan (a new generation)
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    store = FileStore(folder)
+    expected = [r["id"] for r in store.list_runs("lr >= 0.1", sort="-id").rows]
+    store = FileStore(folder)
+    calls: list[object] = []
+    real = files_module.entry_matches
+
+    def slow_matches(entry, flt, flt_key):
+        calls.append(entry)
+        time.sleep(0.05)  # both threads are inside the selection before either has finished it
+        return real(entry, flt, flt_key)
+
+    monkeypatch.setattr(files_module, "entry_matches", slow_matches)
+    n_runs = store.count()
+    results: list[list] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        [r["id"] for r in store.list_runs("lr >= 0.1", sort="-id", columns=["lr"]).rows])) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] == results[1] == expected
+    assert len(calls) == n_runs

@@ -81,7 +81,8 @@ class FileStore(RunStore):
         self._columns_cache: tuple[int, list[ColumnInfo], list[str]] | None = None
         self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._paths_cache: tuple[int, list[str]] | None = None
-        self._memo_lock = threading.Lock()  # guards the two LRUs above
+        self._memo_lock = threading.Lock()  # guards the two LRUs above and _computing
+        self._computing: dict[tuple[Any, ...], threading.Lock] = {}  # memo keys being computed, one lock each
 
     # -- health ------------------------------------------------------------------------
     def ping(self) -> None:
@@ -127,12 +128,27 @@ class FileStore(RunStore):
         key = f"{flt!r}@{generation}"
         if any(touches_annotations(p) for p in filter_fields(flt)):
             key += f"+{self.cache.annotations_generation}"
-        cached = self._results.get(("select", key))
-        if cached is None:
-            flt_key = repr(flt)
-            cached = [e for e in entries if entry_matches(e, flt, flt_key)]
-            self._remember(("select", key), cached)
-        return cached, key
+        flt_key = repr(flt)
+        return self._memoized(("select", key), lambda: [e for e in entries if entry_matches(e, flt, flt_key)]), key
+
+    def _memoized(self, key: tuple[Any, ...], compute: Callable[[], list[RunEntry]]) -> list[RunEntry]:
+        """The memo's value for `key`, computed once when several threads ask for it at once (a new filter
+        lists its first block and samples its varying columns side by side: both need the same selection)."""
+        cached = self._results.get(key)
+        if cached is not None:
+            return cached
+        with self._memo_lock:
+            gate = self._computing.setdefault(key, threading.Lock())
+        try:
+            with gate:
+                cached = self._results.get(key)
+                if cached is None:
+                    cached = compute()
+                    self._remember(key, cached)
+                return cached
+        finally:
+            with self._memo_lock:
+                self._computing.pop(key, None)
 
     def _remember(self, key: tuple[Any, ...], value: list[RunEntry]) -> None:
         """A small LRU of selections and orders (paging through one listing costs nothing)."""
@@ -168,14 +184,15 @@ class FileStore(RunStore):
         cache_key: tuple[Any, ...] = ("sort", selection, tuple(specs))
         if any(touches_annotations(p) for p, _ in specs):
             cache_key += (self.cache.annotations_generation,)
-        cached = self._results.get(cache_key)
-        if cached is not None:
-            return cached
-        ordered = sorted(entries, key=lambda e: entry_id_key(e, sort_key))
-        for path, descending in reversed(specs):
-            ordered.sort(key=functools.partial(entry_sort_key, path=path, descending=descending), reverse=descending)
-        self._remember(cache_key, ordered)
-        return ordered
+
+        def order() -> list[RunEntry]:
+            ordered = sorted(entries, key=lambda e: entry_id_key(e, sort_key))
+            for path, descending in reversed(specs):
+                ordered.sort(key=functools.partial(entry_sort_key, path=path, descending=descending),
+                             reverse=descending)
+            return ordered
+
+        return self._memoized(cache_key, order)
 
     # -- listing ---------------------------------------------------------------------------
     def _list_page(self, query: str, sort: str | Sequence[str] | None, offset: int, limit: int,
