@@ -299,10 +299,21 @@ def _field_test(path: str, condition: Any) -> DocTest:
     return test
 
 
+def _every(tests: list[DocTest]) -> DocTest:
+    """True when every test passes, stopping at the first that fails (two tests without a generator: a filter
+    is run once per run of a folder)."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda doc: first(doc) and second(doc)
+    return lambda doc: all(t(doc) for t in tests)
+
+
 def _logical(op: str, subs: list[DocTest]) -> DocTest:
     """$and, $or or $nor over compiled sub-filters."""
     if op == "$and":
-        return lambda doc: all(t(doc) for t in subs)
+        return _every(subs)
     if op == "$or":
         return lambda doc: any(t(doc) for t in subs)
     return lambda doc: not any(t(doc) for t in subs)
@@ -322,9 +333,7 @@ def compile_matcher(filter_: Mapping[str, Any]) -> DocTest:
             raise UnsupportedFilter(f"unsupported operator {key}")
         else:
             tests.append(_field_test(key, condition))
-    if len(tests) == 1:
-        return tests[0]
-    return lambda doc: all(t(doc) for t in tests)
+    return _every(tests)
 
 
 _last_compiled: tuple[Any, DocTest] = (None, lambda doc: True)
