@@ -142,6 +142,8 @@ def indexes_section(db: pymongo.database.Database, uri: str, repeat: int) -> Non
     series = lambda store: store.metric_series(list(range(1000, 1010)), ["val.loss"])  # noqa: E731
     check = lambda store: store.summaries.refresh(force=True)  # noqa: E731
     running = lambda store: store.list_runs("status == RUNNING", sort="-id", limit=PAGE)  # noqa: E731
+    tagged = lambda store: store.list_runs("tags has best", sort="-id", limit=PAGE)  # noqa: E731
+    tag_list = lambda store: store.distinct("tags", limit=500)  # noqa: E731
     uses: dict[str, list[tuple[str, Callable[[MongoStore], Any], Callable[[MongoStore], Any]]]] = {
         "metrics run_id_1_name_1": [("10-run series of one metric (plot)", nothing, series),
                                     (f"incremental refresh, {MOVED} runs moved", moved, check)],
@@ -149,6 +151,10 @@ def indexes_section(db: pymongo.database.Database, uri: str, repeat: int) -> Non
         "runs omnidash.status_1": [("refresh check, nothing moved", nothing, check)],
         "runs status_1": [("refresh check, nothing moved", nothing, check),
                           ("page filtered status == RUNNING", nothing, running)],
+        "runs omniboard.tags_1": [("page filtered tags has best", nothing, tagged),
+                                  ("the tag list (tag inputs' suggestions)", nothing, tag_list)],
+        "runs config.tags_1": [("page filtered tags has best", nothing, tagged),
+                               ("the tag list (tag inputs' suggestions)", nothing, tag_list)],
     }
     print("\n5. indexes omnidash creates (not created for a read-only user); each dropped in turn")
     print(f"   {'index':26s} {'operation':40s} {'with':>10s} {'without':>10s} {'buys':>8s}")

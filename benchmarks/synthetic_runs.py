@@ -43,6 +43,9 @@ def config_of(rng: random.Random, i: int) -> dict[str, Any]:
     }
 
 
+TAGS = [["baseline"], ["best"], ["cnn", "sweep-3"]]
+
+
 def run_doc(rng: random.Random, i: int, base: dt.datetime) -> dict[str, Any]:
     start = base + dt.timedelta(minutes=i)
     status = rng.choices(["COMPLETED", "FAILED", "INTERRUPTED", "RUNNING"], [90, 6, 3, 1])[0]
@@ -86,6 +89,8 @@ def run_doc(rng: random.Random, i: int, base: dt.datetime) -> dict[str, Any]:
     }
     if status != "RUNNING":
         doc["stop_time"] = beat
+    if i % 20 == 0:  # one run in 20 tagged in Omniboard (not drawn from rng: the other fields stay as they were)
+        doc["omniboard"] = {"tags": TAGS[(i // 20) % len(TAGS)]}
     return doc
 
 

@@ -80,7 +80,11 @@ INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("runs", [("omnidash.v", 1)]),  # summary refresh: runs never summarised or of another format
     ("runs", [("omnidash.status", 1)]),  # summary refresh: runs live when last summarised
     ("runs", [("status", 1)]),  # summary refresh: runs live now; status filters
+    ("runs", [("omniboard.tags", 1)]),  # tag filters (`tags has x`) and the tag list, with the next one
+    ("runs", [("config.tags", 1)]),  # tags set in code (Omniboard's fallback): the other branch of a tag filter
 ]
+# what a tag can be: the tag list reads only index entries of these types (every run has an entry: null when untagged)
+TAG_TYPES = {"$type": ["string", "number"]}
 
 
 def _tags_editable(doc: dict[str, Any]) -> bool:
@@ -403,8 +407,8 @@ class MongoStore(RunStore):
         if column == "status":
             found = [*STATUSES, *(s for s in values_of("status") if isinstance(s, str))]
         elif column == "tags":
-            found = list(values_of("omniboard.tags"))
-            for t in values_of("config.tags"):
+            found = list(values_of("omniboard.tags", TAG_TYPES))
+            for t in values_of("config.tags", TAG_TYPES):
                 found += [x.strip() for x in t.split(",")] if isinstance(t, str) else [t]
         elif column == "notes":
             found = list(values_of("omniboard.notes")) + list(values_of("meta.comment"))
@@ -422,9 +426,10 @@ class MongoStore(RunStore):
         ordered = sorted(unique.values(), key=sort_key)
         return [json_safe(v) for v in ordered[: max(0, int(limit))]]
 
-    def _distinct_values(self, path: str) -> list[Any]:
-        """`distinct(path)`: array elements one by one, as the server answers it."""
-        return list(self.runs.distinct(path))
+    def _distinct_values(self, path: str, condition: dict[str, Any] | None = None) -> list[Any]:
+        """`distinct(path)`: array elements one by one, as the server answers it; with `condition`, only of the
+        runs whose `path` meets it (an indexed path: the server reads the runs that have a value, not all)."""
+        return list(self.runs.distinct(path, {path: condition} if condition else None))
 
     # -- one run ---------------------------------------------------------------------------------
     def _find(self, run_id: RunId, projection: dict[str, Any] | None = None) -> dict[str, Any]:
