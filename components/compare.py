@@ -101,11 +101,16 @@ def diff_view(lines: Sequence[str], empty_message: str = "No differences.") -> h
     return html.Div(children, className="diff-view")
 
 
-def pair_picker(id_a: str, id_b: str, run_ids: Sequence[RunId]) -> html.Div:
-    """Two dropdowns choosing the runs of a two-way diff."""
-    options = [{"label": f"#{r}", "value": str(r)} for r in run_ids]
+def pair_defaults(run_ids: Sequence[RunId]) -> tuple[str | None, str | None]:
+    """The pair a two-way diff starts with, as its pickers hold it: the first two runs (the first twice if alone)."""
     first = str(run_ids[0]) if run_ids else None
-    second = str(run_ids[1]) if len(run_ids) > 1 else first
+    return first, str(run_ids[1]) if len(run_ids) > 1 else first
+
+
+def pair_picker(id_a: str, id_b: str, run_ids: Sequence[RunId]) -> html.Div:
+    """Two dropdowns choosing the runs of a two-way diff (from `pair_defaults`)."""
+    options = [{"label": f"#{r}", "value": str(r)} for r in run_ids]
+    first, second = pair_defaults(run_ids)
     return html.Div([
         dcc.Dropdown(id=id_a, options=options, value=first, clearable=False, className="cmp-pick"),
         html.Span("→", className="cmp-arrow"),

@@ -15,6 +15,7 @@ import pytest
 from werkzeug.test import Client
 
 from omnidash.context import Settings
+from omnidash.pages.compare import LAZY
 from omnidash.pages.registry import all_pages
 from omnidash.server import LAZY_SCRIPTS, PAGE_SCRIPTS, create_app, lazy_scripts
 from omnidash.store.files import FileStore
@@ -155,20 +156,22 @@ def test_the_router_does_not_send_again_the_page_the_layout_holds(app, route):
 def test_compare_builds_hidden_tabs_when_opened(app):
     client = Client(app.server)
     layout = layout_for(client, "/compare?runs=1,2,3")
-    assert find(layout, "cmp-sec-hparams")["props"]["children"] is None
-    assert find(layout, "cmp-sec-config")["props"]["children"] is None
+    hidden = ["config", "summary", "output", "sources", "hparams"]
+    for name in hidden:
+        assert find(layout, f"cmp-sec-{name}")["props"]["children"] is None, name
     assert find(layout, "cmp-parcoords") is None and find(layout, "cmp-charts") is not None
     lazy = find(layout, "cmp-lazy")["props"]["data"]
-    assert lazy == {"tabs": {"config": True, "hparams": True}, "q": ""}
+    assert lazy == {"tabs": dict.fromkeys(hidden, True), "q": ""}
     opened = layout_for(client, "/compare?runs=1,2,3&tab=hparams&q=status%20%3D%3D%20COMPLETED")
     assert find(opened, "cmp-parcoords") is not None and find(opened, "cmp-sec-config")["props"]["children"] is None
-    assert find(opened, "cmp-lazy")["props"]["data"]["tabs"] == {"config": True}
+    assert find(opened, "cmp-lazy")["props"]["data"]["tabs"] == dict.fromkeys(hidden[:-1], True)
+    summary = layout_for(client, "/compare?runs=1,2,3&tab=summary")  # the tab the address names: in the layout
+    assert "cmp-best" in json.dumps(find(summary, "cmp-sec-summary")["props"]["children"])
 
     def open_tab(tab: str, state: Any) -> Any:
-        payload = {"output": "..cmp-sec-config.children...cmp-sec-hparams.children...cmp-lazy.data..",
-                   "outputs": [{"id": "cmp-sec-config", "property": "children"},
-                               {"id": "cmp-sec-hparams", "property": "children"},
-                               {"id": "cmp-lazy", "property": "data"}],
+        outputs = [{"id": f"cmp-sec-{name}", "property": "children"} for name in LAZY]
+        payload = {"output": "".join(f"..{o['id']}.children." for o in outputs) + "..cmp-lazy.data..",
+                   "outputs": [*outputs, {"id": "cmp-lazy", "property": "data"}],
                    "inputs": [{"id": "cmp-tabs", "property": "value", "value": tab}],
                    "state": [{"id": "cmp-lazy", "property": "data", "value": state},
                              {"id": "cmp-ids", "property": "data", "value": [1, 2, 3]}],
@@ -177,12 +180,23 @@ def test_compare_builds_hidden_tabs_when_opened(app):
 
     hp = json.loads(open_tab("hparams", lazy).get_data())["response"]
     assert "cmp-parcoords" in json.dumps(hp["cmp-sec-hparams"]["children"]) and "cmp-sec-config" not in hp
-    assert hp["cmp-lazy"]["data"] == {"tabs": {"config": True}, "q": ""}
+    assert hp["cmp-lazy"]["data"] == {"tabs": dict.fromkeys(hidden[:-1], True), "q": ""}
     config = json.loads(open_tab("config", hp["cmp-lazy"]["data"]).get_data())["response"]
     assert "cmp-only-diff" in json.dumps(config["cmp-sec-config"]["children"])
-    assert config["cmp-lazy"]["data"]["tabs"] == {}
+    assert config["cmp-lazy"]["data"]["tabs"] == dict.fromkeys(["summary", "output", "sources"], True)
     assert open_tab("config", config["cmp-lazy"]["data"]).status_code == 204  # built once
-    assert open_tab("summary", lazy).status_code == 204
+    output = json.loads(open_tab("output", lazy).get_data())["response"]  # built with the diff of the first two
+    assert "cmp-out-a" in json.dumps(output["cmp-sec-output"]["children"])
+    assert "diff-view" in json.dumps(output["cmp-sec-output"]["children"])
+
+
+def test_compare_fires_no_callback_of_a_hidden_tab_at_load(app):
+    """The summary and the two diffs are built with their tab: no callback of theirs goes out as the page loads
+    (each was a round trip answered "no change")."""
+    callbacks = {c["output"]: c for c in app._callback_list}
+    diffs = [c for out, c in callbacks.items() if out.startswith(("cmp-out-diff", "cmp-src-diff"))]
+    assert len(diffs) == 2 and all(c.get("prevent_initial_call") for c in diffs)
+    assert not any("cmp-summary" in out for out in callbacks)
 
 
 def test_pages_preload_the_lazy_scripts_they_use(folder):

@@ -15,7 +15,13 @@ from urllib.parse import quote
 from dash import Dash, Input, Output, State, clientside_callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from omnidash.components.compare import config_diff_table, diff_view, pair_picker, summary_table
+from omnidash.components.compare import (
+    config_diff_table,
+    diff_view,
+    pair_defaults,
+    pair_picker,
+    summary_table,
+)
 from omnidash.components.figures import X_MODES, run_colors
 from omnidash.context import get_settings, get_store
 from omnidash.core.compare import config_diff, lower_is_better, metric_summary, text_diff
@@ -239,20 +245,17 @@ def register_config(app: Dash) -> None:
         return "cmp-config-wrap only-diff" if value else "cmp-config-wrap"
 
 
-def register_summary(app: Dash) -> None:
-    @app.callback(Output("cmp-summary", "children"), Input("cmp-tabs", "value"), State("cmp-ids", "data"),
-                  State("cmp-summary", "children"))
-    def summary(tab, run_ids, current):
-        if tab != "summary" or not run_ids or current:
-            raise PreventUpdate
-        store = get_store()
-        try:
-            names = sorted({n for ns in store.metric_names(run_ids).values() for n in ns})
-            series = store.metric_series(run_ids, names, max_points=SUMMARY_POINTS) if names else []
-        except StoreError as e:
-            return html.Div(f"Cannot load metrics: {e}", className="cmp-warning")
-        rows = metric_summary(series, run_ids)
-        return summary_table(rows, run_ids, href, {n: lower_is_better(n) for n in names})
+def summary_section(compared: Compared) -> html.Div:
+    """The metric summary tab: each metric's first, last, best... of every run, the best marked."""
+    run_ids = compared.run_ids
+    store = get_store()
+    try:
+        names = sorted({n for ns in store.metric_names(run_ids).values() for n in ns})
+        series = store.metric_series(run_ids, names, max_points=SUMMARY_POINTS) if names else []
+    except StoreError as e:
+        return html.Div(html.Div(f"Cannot load metrics: {e}", className="cmp-warning"), id="cmp-summary")
+    rows = metric_summary(series, run_ids)
+    return html.Div(summary_table(rows, run_ids, href, {n: lower_is_better(n) for n in names}), id="cmp-summary")
 
 
 def output_diff(a: RunId, b: RunId) -> Any:
@@ -268,23 +271,38 @@ def output_diff(a: RunId, b: RunId) -> Any:
     return html.Div([note, diff_view(text_diff(text_a, text_b, f"#{a}", f"#{b}"), "The outputs are identical.")])
 
 
-def pair_section(kind: str) -> Callable[[Compared], Any]:
-    """A pair tab's body: two run pickers (`cmp-{kind}-a`, `-b`) over the diff (`cmp-{kind}-diff`)."""
-    return lambda c: html.Div([pair_picker(f"cmp-{kind}-a", f"cmp-{kind}-b", c.run_ids), html.Div(id=f"cmp-{kind}-diff")])
+def pair_section(kind: str, what: str, diff: Callable[[RunId, RunId], Any]) -> Callable[[Compared], Any]:
+    """A pair tab's body: two run pickers (`cmp-{kind}-a`, `-b`) over the diff (`cmp-{kind}-diff`) of the first two
+    runs, which `register_pair_diff` redraws when another pair is picked."""
+
+    def render(compared: Compared) -> html.Div:
+        body = pair_diff_body(compared.run_ids, *pair_defaults(compared.run_ids), what, diff)
+        return html.Div([pair_picker(f"cmp-{kind}-a", f"cmp-{kind}-b", compared.run_ids),
+                         html.Div(body, id=f"cmp-{kind}-diff")])
+
+    return render
 
 
-def register_pair_diff(app: Dash, tab: str, kind: str, what: str, diff: Callable[[RunId, RunId], Any]) -> None:
-    """While `tab` shows, the two runs picked in `cmp-{kind}-a`/`-b` diffed by `diff(a, b)`."""
+def pair_diff_body(run_ids: list[RunId], a: str | None, b: str | None, what: str,
+                   diff: Callable[[RunId, RunId], Any]) -> Any:
+    """The diff of the runs picked as `a` and `b` (their ids as the pickers hold them), or why there is none."""
+    if a is None or b is None:
+        return None
+    ids = id_lookup(run_ids)
+    try:
+        return diff(ids[a], ids[b])
+    except (StoreError, KeyError) as e:
+        return html.Div(f"Cannot load the {what}: {e}", className="cmp-warning")
+
+
+def register_pair_diff(app: Dash, kind: str, what: str, diff: Callable[[RunId, RunId], Any]) -> None:
+    """The two runs picked in `cmp-{kind}-a`/`-b`, diffed by `diff(a, b)` (the tab is built with the first pair)."""
     @app.callback(Output(f"cmp-{kind}-diff", "children"), Input(f"cmp-{kind}-a", "value"),
-                  Input(f"cmp-{kind}-b", "value"), Input("cmp-tabs", "value"), State("cmp-ids", "data"))
-    def pair_diff(a, b, shown, run_ids):
-        if shown != tab or a is None or b is None:
+                  Input(f"cmp-{kind}-b", "value"), State("cmp-ids", "data"), prevent_initial_call=True)
+    def pair_diff(a, b, run_ids):
+        if a is None or b is None:
             raise PreventUpdate
-        ids = id_lookup(run_ids)
-        try:
-            return diff(ids[a], ids[b])
-        except (StoreError, KeyError) as e:
-            return html.Div(f"Cannot load the {what}: {e}", className="cmp-warning")
+        return pair_diff_body(list(run_ids or []), a, b, what, diff)
 
 
 class Compared(NamedTuple):
@@ -309,17 +327,18 @@ class CompareTab:
     lazy: bool = False
 
 
-# Lazy tabs: the config diff of many runs is large, and the hyper-parameter charts would load plotly.js and
-# query every run of the filter for a tab nobody opened.
+# Lazy tabs, built when first opened (or in the layout when the address names them): the config diff of many runs
+# is large, the hyper-parameter charts would load plotly.js and query every run of the filter, and the summary and
+# the two diffs read every run's metrics, outputs or sources, for a tab nobody may open.
 TABS = [
     CompareTab("metrics", "Metrics", lambda c: plot_panel_layout(PREFIX, c.run_ids, **panel_state(c.params)),
                register=lambda app: register_plot_panel(app, PREFIX)),
     CompareTab("config", "Config diff", config_section, register=register_config, lazy=True),
-    CompareTab("summary", "Metric summary", lambda c: html.Div(id="cmp-summary"), register=register_summary),
-    CompareTab("output", "Output diff", pair_section("out"),
-               register=lambda app: register_pair_diff(app, "output", "out", "runs", output_diff)),
-    CompareTab("sources", "Source diff", pair_section("src"),
-               register=lambda app: register_pair_diff(app, "sources", "src", "sources", source_diffs)),
+    CompareTab("summary", "Metric summary", summary_section, lazy=True),
+    CompareTab("output", "Output diff", pair_section("out", "runs", output_diff), lazy=True,
+               register=lambda app: register_pair_diff(app, "out", "runs", output_diff)),
+    CompareTab("sources", "Source diff", pair_section("src", "sources", source_diffs), lazy=True,
+               register=lambda app: register_pair_diff(app, "src", "sources", source_diffs)),
     CompareTab("hparams", "Hyper-parameters", lambda c: hparams_section(c.q, c.run_ids), register=register_hparams,
                lazy=True),
 ]
