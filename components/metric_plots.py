@@ -29,6 +29,15 @@ def graph_id(prefix: str, metric: str) -> dict[str, str]:
     return {"type": graph_type(prefix), "metric": metric}
 
 
+def zoom_type(prefix: str) -> str:
+    return f"{prefix}-zoom"
+
+
+def zoom_id(prefix: str, metric: str) -> dict[str, str]:
+    """The store beside a chart that holds its last change of x range (what the server redraws for)."""
+    return {"type": zoom_type(prefix), "metric": metric}
+
+
 def _control(label: str, child: Any, cls: str = "") -> html.Div:
     return html.Div([html.Label(label, className="pp-label"), child], className=f"pp-control {cls}".strip())
 
@@ -115,8 +124,9 @@ def chart(prefix: str, metric: str, figure: Any, wide: bool = False) -> html.Div
         "toImageButtonOptions": {"format": "png", "filename": f"omnidash-{metric}"[:80], "scale": 2},
         "modeBarButtonsToRemove": ["select2d", "lasso2d"],
     }
-    return html.Div(dcc.Graph(id=graph_id(prefix, metric), figure=figure, config=config,
-                              className="pp-graph"), className="pp-chart pp-chart-wide" if wide else "pp-chart")
+    return html.Div([dcc.Graph(id=graph_id(prefix, metric), figure=figure, config=config, className="pp-graph"),
+                     dcc.Store(id=zoom_id(prefix, metric))],
+                    className="pp-chart pp-chart-wide" if wide else "pp-chart")
 
 
 def empty_state(message: str) -> html.Div:

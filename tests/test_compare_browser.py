@@ -217,6 +217,31 @@ def test_three_runs_axes_log_smoothing_zoom(page, app_url, artifacts_dir):
     assert graph_state(page, chart_titled(page, "loss"))["xrange"] == [1000, 1400]
 
 
+def test_only_a_change_of_x_range_asks_the_server(page, app_url):
+    """Plotly reports a chart's first autosize and a y-only zoom in relayoutData too; neither reaches the server
+    (each was a round trip answered 204). A change of x range does, once."""
+    figure_calls: list[dict] = []
+
+    def on_request(request):
+        if "_dash-update-component" in request.url:
+            body = json.loads(request.post_data or "{}")
+            if "cmp-graph" in body.get("output", "") and body["output"].endswith(".figure"):
+                figure_calls.append(body)
+
+    page.on("request", on_request)
+    open_compare(page, app_url)
+    page.wait_for_timeout(800)
+    loss = chart_titled(page, "loss")
+    page.evaluate(f"Plotly.relayout(document.querySelectorAll('{GRAPHS}')[{loss}], {{'yaxis.range': [0, 0.5]}})")
+    page.evaluate(f"Plotly.relayout(document.querySelectorAll('{GRAPHS}')[{loss}], {{dragmode: 'pan'}})")
+    page.wait_for_timeout(800)
+    assert figure_calls == [], "no zoom callback for an autosize, a y-only zoom or a drag mode"
+    page.evaluate(f"Plotly.relayout(document.querySelectorAll('{GRAPHS}')[{loss}],"
+                  " {'xaxis.range[0]': 1000, 'xaxis.range[1]': 1400})")
+    wait_for(page, lambda: len(figure_calls) == 1, what="the zoom callback")
+    assert "zoom" in json.dumps(figure_calls[0]["inputs"])
+
+
 def test_group_mode_and_csv(page, app_url, artifacts_dir):
     open_compare(page, app_url)
     page.locator("#cmp-group").get_by_text("by", exact=True).click()

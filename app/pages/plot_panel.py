@@ -46,7 +46,15 @@ from omnidash.components.figures import (
     x_values,
     y_values,
 )
-from omnidash.components.metric_plots import ALL_METRICS, chart, empty_state, graph_type, panel, pid
+from omnidash.components.metric_plots import (
+    ALL_METRICS,
+    chart,
+    empty_state,
+    graph_type,
+    panel,
+    pid,
+    zoom_type,
+)
 from omnidash.components.text import plural
 from omnidash.context import get_store
 from omnidash.core.compare import (
@@ -298,6 +306,20 @@ def parse_x(value: Any, x_mode: str) -> float:
     return float(value)
 
 
+# A chart's relayoutData, passed on to the zoom callback only when the x range changed (a zoom, a pan, a reset):
+# plotly also reports its first autosize, drag-mode changes and y-only zooms, which the server has nothing to
+# redraw for (each was a round trip carrying the panel's run info, answered 204). Keep in step with relayout_range.
+X_RANGE_CHANGES_JS = """
+function(relayout) {
+    var keys = Object.keys(relayout || {});
+    for (var i = 0; i < keys.length; i++) {
+        if (keys[i].indexOf('xaxis.range') === 0 || keys[i] === 'xaxis.autorange') { return relayout; }
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+
+
 def relayout_range(relayout: dict[str, Any] | None, axis: str) -> tuple[Any, Any] | str | None:
     """("lo", "hi") from relayoutData for `axis`, "auto" on reset, None when the axis did not change."""
     if not relayout:
@@ -460,9 +482,16 @@ def register_plot_panel(app: Dash, prefix: str) -> None:
                  "ema": smoothing_state(series, running_ids(info), opts["smooth"])}
         return charts, status_text(info, series, metrics), state
 
+    app.clientside_callback(
+        X_RANGE_CHANGES_JS,
+        Output({"type": zoom_type(prefix), "metric": MATCH}, "data"),
+        Input({"type": graph_type(prefix), "metric": MATCH}, "relayoutData"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output({"type": graph_type(prefix), "metric": MATCH}, "figure"),
-        Input({"type": graph_type(prefix), "metric": MATCH}, "relayoutData"),
+        Input({"type": zoom_type(prefix), "metric": MATCH}, "data"),
         State(p("info"), "data"), State(p("state"), "data"), *control_states,
         prevent_initial_call=True,
     )
