@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
@@ -253,8 +253,15 @@ def _negated(test: Callable[[list[Any]], bool]) -> Callable[[list[Any]], bool]:
     return lambda values: not test(values)
 
 
-def _all_pass(tests: list[Callable[[list[Any]], bool]]) -> Callable[[list[Any]], bool]:
-    return lambda values: all(t(values) for t in tests)
+def _all_pass(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    """True when every test passes, stopping at the first that fails: the conjunction of a field's operators, of
+    a filter's fields and of `$and` (one or two tests without a generator: a folder's filter runs once a run)."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda x: first(x) and second(x)
+    return lambda x: all(t(x) for t in tests)
 
 
 def _value_tests(condition: Any) -> list[Callable[[list[Any]], bool]]:
@@ -287,33 +294,14 @@ def _value_tests(condition: Any) -> list[Callable[[list[Any]], bool]]:
 
 def _field_test(path: str, condition: Any) -> DocTest:
     resolve = _resolver(path)
-    tests = _value_tests(condition)
-    if len(tests) == 1:
-        only = tests[0]
-        return lambda doc: only(resolve(doc))
-
-    def test(doc: Any) -> bool:
-        values = resolve(doc)
-        return all(t(values) for t in tests)
-
-    return test
-
-
-def _every(tests: list[DocTest]) -> DocTest:
-    """True when every test passes, stopping at the first that fails (two tests without a generator: a filter
-    is run once per run of a folder)."""
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        first, second = tests
-        return lambda doc: first(doc) and second(doc)
-    return lambda doc: all(t(doc) for t in tests)
+    test = _all_pass(_value_tests(condition))
+    return lambda doc: test(resolve(doc))
 
 
 def _logical(op: str, subs: list[DocTest]) -> DocTest:
     """$and, $or or $nor over compiled sub-filters."""
     if op == "$and":
-        return _every(subs)
+        return _all_pass(subs)
     if op == "$or":
         return lambda doc: any(t(doc) for t in subs)
     return lambda doc: not any(t(doc) for t in subs)
@@ -333,7 +321,7 @@ def compile_matcher(filter_: Mapping[str, Any]) -> DocTest:
             raise UnsupportedFilter(f"unsupported operator {key}")
         else:
             tests.append(_field_test(key, condition))
-    return _every(tests)
+    return _all_pass(tests)
 
 
 _last_compiled: tuple[Any, DocTest] = (None, lambda doc: True)
