@@ -383,11 +383,15 @@ class MongoStore(RunStore):
         ]
         names: set[str] = set(self.summaries.known_names())  # kept current by the summary refresh
         if not names or not self.summaries.writable:
+            scanned: set[str] = set()
             with contextlib.suppress(OperationFailure):
-                names |= {x for x in self.runs.distinct("info.metrics.name") if isinstance(x, str)}
-        if not names:
-            with contextlib.suppress(OperationFailure):
-                names |= {x for x in self.metrics.distinct("name") if isinstance(x, str)}
+                scanned = {x for x in self.runs.distinct("info.metrics.name") if isinstance(x, str)}
+            if not names and not scanned:
+                with contextlib.suppress(OperationFailure):
+                    scanned = {x for x in self.metrics.distinct("name") if isinstance(x, str)}
+            names |= scanned
+            if self.summaries.writable:  # runs summarised by another process that kept no names: scan once
+                self.summaries.remember_names(scanned)
         for _probe, od in self.summaries.cache.values():
             names |= {rows.unescape_key(k) for k in od.get("metrics", {})}
         config_names = [c.name for c in infos]

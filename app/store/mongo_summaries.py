@@ -250,7 +250,7 @@ class Summaries:
         names: set[str] = set()
         for stored in results:
             names |= stored or set()
-        self._remember_names(names)
+        self.remember_names(names)
         return sum(len(chunk) for chunk, stored in zip(chunks, results, strict=True) if stored is not None)
 
     def _store_batch(self, chunk: list[dict[str, Any]]) -> set[str] | None:
@@ -266,7 +266,7 @@ class Summaries:
             return None
         return {rows.unescape_key(k) for summaries in computed.values() for k in summaries}
 
-    def _remember_names(self, names: set[str]) -> None:
+    def remember_names(self, names: set[str]) -> None:
         """Add metric names to omnidash.state (columns() reads them without scanning metrics)."""
         new = names - self._names_known
         if not new:
