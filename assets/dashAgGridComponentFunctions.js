@@ -77,7 +77,14 @@ var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGrid
     var initial = Array.isArray(props.value) ? props.value.join(", ") : (props.value || "");
     var st = React.useState(initial), text = st[0], setText = st[1];
     var ref = React.useRef(null);
-    React.useEffect(function () { if (ref.current) { ref.current.focus(); } }, []);
+    var redraw = React.useState(0)[1];
+    React.useEffect(function () {
+      if (ref.current) { ref.current.focus(); }
+      var arrived = function () { redraw(function (n) { return n + 1; }); };
+      window.addEventListener("omnidash:tag-options", arrived);
+      if (window.omnidashWantTagOptions) { window.omnidashWantTagOptions(); }  /* assets/table.js */
+      return function () { window.removeEventListener("omnidash:tag-options", arrived); };
+    }, []);
     var parse = function (t) {
       var seen = {};
       return t.split(",").map(function (x) { return x.trim(); }).filter(function (x) {

@@ -44,6 +44,22 @@
     return true;
   }
 
+  /* The tag list the tag inputs suggest is read from the server when a tag input is first used (the bulk
+     bar's tag field, a tags cell's editor), and again when it is older than the server's cache of it: a
+     scan of the tag index is not worth making at every load for users who never tag. Each table page
+     asks anew (the time asked is kept on its datalist, which a new page replaces). */
+  var TAG_LIST_FRESH_MS = 20000;  /* omnidash.store.cache.TTL_SECONDS */
+  window.omnidashWantTagOptions = function () {
+    var list = document.getElementById("tbl-tag-datalist");
+    var now = Date.now();
+    if (!list || now - Number(list.dataset.asked || 0) < TAG_LIST_FRESH_MS) { return; }
+    list.dataset.asked = String(now);
+    window.dash_clientside.set_props("tbl-tags-wanted", { data: now });
+  };
+  document.addEventListener("focusin", function (e) {
+    if (e.target && e.target.id === "tbl-bulk-tag") { window.omnidashWantTagOptions(); }
+  });
+
   function locationProps() {
     try {
       var l = window.dash_component_api.getLayout("url");
@@ -155,6 +171,7 @@
     },
     setTagOptions: function (tags) {
       window.omnidashTagOptions = tags || [];
+      window.dispatchEvent(new CustomEvent("omnidash:tag-options"));  /* an open tags editor shows them */
       return window.dash_clientside.no_update;
     },
     deselectAll: function (n) {

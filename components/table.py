@@ -35,8 +35,7 @@ BASELINE = "tbl-baseline"  # the total when rows were last loaded (for "N new ru
 NEW_RUNS = "tbl-new-runs"
 INTERVAL = "tbl-interval"
 RETRY = "tbl-retry"
-TAGS_SOON = "tbl-tags-soon"  # fires once, TAGS_DELAY_MS after the page mounts: the tag list is read then
-TAGS_DELAY_MS = 1500
+TAGS_WANTED = "tbl-tags-wanted"  # set by assets/table.js when a tag input is first used: the tag list is read then
 BANNER = "tbl-banner"
 MESSAGE = "tbl-message"
 TAG_OPTIONS = "tbl-tag-options"
@@ -387,7 +386,7 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
         dcc.Store(id=RUNNING_ROWS),
         dcc.Interval(id=INTERVAL, interval=max(refresh_ms, 1000), disabled=refresh_ms <= 0),
         dcc.Interval(id=RETRY, interval=3000, disabled=True),
-        dcc.Interval(id=TAGS_SOON, interval=TAGS_DELAY_MS, max_intervals=1),
+        dcc.Store(id=TAGS_WANTED),
         *[dcc.Store(id=sink) for sink in SINKS],  # outputs of clientside callbacks that only act on the page
     ]
 
