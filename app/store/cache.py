@@ -1,15 +1,17 @@
 """Per-process caches in front of a RunStore, which the store's own writes invalidate.
 
 - The catalogue (column names and infos, distinct values, which config keys vary among listed runs) is kept
-  for TTL_SECONDS, so typing in the filter bar stays cheap, and only while no write went through the store
-  (`RunStore.changes()`: tags, notes, shared columns, views, deletes), so a write shows at once.
+  while no write went through the store (`RunStore.changes()`: tags, notes, shared columns, views, deletes), so
+  a write shows at once, and recomputed in the background once TTL_SECONDS old (store/refreshing.py), so
+  typing in the filter bar stays cheap and no request of a page in use waits for it.
 - Full-resolution metric series of finished runs, for the plot panel. A finished run's metrics never change,
   so each (run, metric) is read once and every later chart, zoom (x_range) and CSV request is answered by
   slicing and downsampling in numpy (`omnidash.core.downsample`), without another database round trip.
   Running runs always go to the store; a delete through the store drops that store's series. Bounded by a
   point budget, least recently used first out.
 
-Callers never invalidate: a write made outside this process shows when the catalogue's TTL runs out.
+Callers never invalidate: a write made outside this process shows once the catalogue's TTL has run out and
+its background refresh is done (or at the first request STALE_SECONDS after the last refresh).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,17 +32,18 @@ from omnidash.core.downsample import downsample_indices
 from omnidash.core.types import ColumnInfo, RunId, Series
 from omnidash.store.base import RunStore
 from omnidash.store.common import step_list, value_list
+from omnidash.store.refreshing import Refreshing
 
 DEFAULT_BUDGET = 8_000_000  # points (~200 MB with timestamps)
-TTL_SECONDS = 20.0
+TTL_SECONDS = 20.0  # a catalogue entry is recomputed in the background once this old (store/refreshing.py)
+STALE_SECONDS = 120.0  # and before answering once this old
 LISTED_SAMPLE = 500  # runs read to tell which config keys vary among the runs a query lists
 MAX_ENTRIES = 2000  # catalogue entries kept per store
 
 _lock = threading.Lock()
 _tokens: weakref.WeakKeyDictionary[RunStore, int] = weakref.WeakKeyDictionary()
 _next_token = itertools.count(1)
-_catalogue: weakref.WeakKeyDictionary[RunStore, dict[str, tuple[float, tuple[int, int], Any]]] = (
-    weakref.WeakKeyDictionary())
+_catalogue: weakref.WeakKeyDictionary[RunStore, Refreshing] = weakref.WeakKeyDictionary()
 
 
 def store_token(store: RunStore) -> int:
@@ -55,19 +57,12 @@ def store_token(store: RunStore) -> int:
 
 # -- the catalogue -------------------------------------------------------------------------------------
 def _cached(store: RunStore, key: str, compute: Callable[[], Any]) -> Any:
-    changes = store.changes()  # read before computing: a write meanwhile makes this value stale at once
-    now = time.monotonic()
     with _lock:
-        hit = _catalogue.get(store, {}).get(key)
-        if hit and hit[1] == changes and now - hit[0] < TTL_SECONDS:
-            return hit[2]
-    value = compute()
-    with _lock:
-        entries = _catalogue.setdefault(store, {})
-        if len(entries) >= MAX_ENTRIES:
-            entries.clear()
-        entries[key] = (now, changes, value)
-    return value
+        values = _catalogue.get(store)
+        if values is None:
+            values = _catalogue[store] = Refreshing(TTL_SECONDS, STALE_SECONDS, MAX_ENTRIES)
+    # the writes are read before computing: a write meanwhile makes this value stale at once
+    return values.get(key, compute, store.changes())
 
 
 def column_names(store: RunStore) -> list[str]:

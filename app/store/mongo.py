@@ -60,13 +60,15 @@ from omnidash.store.query import (
     metric_refs,
     projection_paths,
 )
+from omnidash.store.refreshing import Refreshing
 
 _COUNTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnidash-count")
 CUSTOM_COLUMNS = "omniboard.custom.columns"
 METRIC_COLUMNS = "omniboard.metric.columns"
 VIEWS = "omnidash.views"
 STATE = "omnidash.state"
-COLUMNS_TTL = 10.0
+COLUMNS_TTL = 10.0  # the column catalogue is recomputed in the background once this old (store/refreshing.py)
+COLUMNS_STALE = 120.0  # and before answering once this old
 CONFIG_SAMPLE = 2000  # newest runs whose config leaves make the column catalogue
 # fields every row needs (tags/notes fall back to config.tags / meta.comment)
 ROW_FIELDS = {
@@ -129,7 +131,7 @@ class MongoStore(RunStore):
         self.fs = gridfs.GridFS(self.db)
         self.ping()
         self.summaries = Summaries(self.runs, self.metrics, self.db[STATE], writable=not self.read_only)
-        self._columns_cache: tuple[float, list[ColumnInfo], list[str], list[str]] | None = None
+        self._columns = Refreshing(COLUMNS_TTL, COLUMNS_STALE)
         self._shared_cache: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] | None = None
         if not self.read_only:
             self._create_indexes()
@@ -198,7 +200,6 @@ class MongoStore(RunStore):
             {"name": name}, {"$set": fields, "$setOnInsert": {"__v": 0}}, upsert=True
         )
         self._shared_cache = None
-        self._columns_cache = None
 
     # -- query plumbing -------------------------------------------------------------------
     def _context(self, now: datetime) -> QueryContext:
@@ -366,10 +367,10 @@ class MongoStore(RunStore):
 
     # -- columns -------------------------------------------------------------------------------
     def _catalogue(self) -> tuple[list[ColumnInfo], list[str], list[str]]:
-        """(config leaf columns, their names, metric names), cached for COLUMNS_TTL seconds."""
-        now = time.monotonic()
-        if self._columns_cache and now - self._columns_cache[0] < COLUMNS_TTL:
-            return self._columns_cache[1], self._columns_cache[2], self._columns_cache[3]
+        """(config leaf columns, their names, metric names), refreshed every COLUMNS_TTL seconds."""
+        return self._columns.get("catalogue", self._read_catalogue)
+
+    def _read_catalogue(self) -> tuple[list[ColumnInfo], list[str], list[str]]:
         values: dict[str, list[Any]] = {}
         n = 0
         newest = self.runs.find({}, {"config": 1}).sort("_id", -1).limit(CONFIG_SAMPLE)
@@ -394,9 +395,7 @@ class MongoStore(RunStore):
                 self.summaries.remember_names(scanned)
         for _probe, od in self.summaries.cache.values():
             names |= {rows.unescape_key(k) for k in od.get("metrics", {})}
-        config_names = [c.name for c in infos]
-        self._columns_cache = (now, infos, config_names, sorted(names))
-        return infos, config_names, sorted(names)
+        return infos, [c.name for c in infos], sorted(names)
 
     @mongo_errors
     def columns(self) -> list[ColumnInfo]:
