@@ -260,18 +260,21 @@ def column_defs(visible: Sequence[str], known: Sequence[Col], timezone: str = "U
 
 
 def grouped_column_defs(defs: Sequence[dict[str, Any]], known: Sequence[Col]) -> list[dict[str, Any]]:
-    """The leaf colDefs under group headers (Config, Metrics, Run), one group per run of neighbours."""
+    """The leaf colDefs under group headers (Config, Metrics, Run), one group per run of neighbours. A run of
+    neighbours that the pinned edge cuts is two groups (a group lives in one section); the part after the
+    edge has no title, so "Run" reads once, over both."""
     by_name = {c.name: c for c in known}
     out: list[dict[str, Any]] = []
+    previous = ""
     for d in defs:
         col = by_name.get(d["colId"]) or Col(d["colId"], "path")
         group = column_group(col)
-        last = out[-1] if out else None
-        if last is not None and last["headerName"] == group and \
-                bool(last["children"][-1].get("pinned")) == bool(d.get("pinned")):
-            last["children"].append(d)
+        continued = bool(out) and previous == group
+        if continued and bool(out[-1]["children"][-1].get("pinned")) == bool(d.get("pinned")):
+            out[-1]["children"].append(d)
             continue
-        out.append({"headerName": group, "groupId": f"g{len(out)}-{group.lower()}", "children": [d],
+        previous = group
+        out.append({"headerName": "" if continued else group, "groupId": f"g{len(out)}-{group.lower()}", "children": [d],
                     "headerClass": f"col-group col-group-{group.lower()}",
                     "headerTooltip": {GROUP_CONFIG: "The run's configuration", GROUP_METRICS: "Metric summaries",
                                       GROUP_RUN: "About the run"}[group]})

@@ -14,6 +14,7 @@ from omnidash.components.columns import (
     column_defs,
     default_columns,
     default_width,
+    grouped_column_defs,
     leaf_defs,
     split_columns,
 )
@@ -72,6 +73,18 @@ def test_column_defs_render_status_links_tags_and_times():
     defs = column_defs(["id", "config.lr", "info.x"], [Col("config.lr", "config", "number")], pinned=["id"])
     assert [d["colId"] for d in defs] == ["id", "config.lr", "info.x"]
     assert defs[0]["pinned"] == "left" and defs[1]["headerName"] == "lr"
+
+
+def test_a_group_cut_by_the_pinned_edge_is_titled_once():
+    known = [Col("id", "base"), Col("experiment", "base"), Col("status", "base"),
+             Col("config.lr", "config", "number"), Col("max(acc)", "metric", "number")]
+    visible = ["id", "experiment", "status", "config.lr", "max(acc)"]
+    groups = grouped_column_defs(column_defs(visible, known, pinned=["id", "experiment"]), known)
+    assert [(g["headerName"], [c["colId"] for c in g["children"]]) for g in groups] == [
+        ("Run", ["id", "experiment"]), ("", ["status"]), ("Config", ["config.lr"]), ("Metrics", ["max(acc)"])]
+    assert groups[1]["headerClass"] == groups[0]["headerClass"]  # the same group, continued
+    apart = grouped_column_defs(column_defs(["id", "config.lr", "status"], known, pinned=["id"]), known)
+    assert [g["headerName"] for g in apart] == ["Run", "Config", "Run"]  # not neighbours: each titled
 
 
 def test_split_columns_keeps_commas_inside_parentheses():
