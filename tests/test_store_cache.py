@@ -182,3 +182,35 @@ def test_a_failed_background_refresh_keeps_the_old_value_and_a_too_old_one_meets
     clock.now += 120
     with pytest.raises(RuntimeError, match="down"):
         values.get("k", down)
+
+
+def test_callers_asking_while_a_call_runs_share_its_answer_and_nothing_is_kept() -> None:
+    import threading
+
+    from omnidash.store.refreshing import SharedCalls
+
+    shared = SharedCalls()
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def count() -> int:
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        return len(calls)
+
+    answers: list[int] = []
+    first = threading.Thread(target=lambda: answers.append(shared.call("q", count)))
+    first.start()
+    started.wait(10)
+    others = [threading.Thread(target=lambda: answers.append(shared.call("q", count))) for _ in range(3)]
+    for t in others:
+        t.start()
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert calls == [1] and answers == [1, 1, 1, 1]
+    assert shared.call("q", count) == 2  # asked after: computed anew
+    with pytest.raises(ZeroDivisionError):
+        shared.call("bad", lambda: 1 / 0)
+    assert shared.call("bad", lambda: 5) == 5  # a failure is not kept either

@@ -713,6 +713,35 @@ def test_the_column_catalogue_is_refreshed_in_the_background(store, mongo_db, mo
     assert "config.momentum" in {c.name for c in store.columns()}
 
 
+def test_a_new_filter_listed_twice_at_once_is_counted_once(store, mongo_db, monkeypatch):
+    """The table lists a new filter's first block and its sample of varying columns side by side; each
+    counts the filter, a scan of every run on MongoDB: the two share one count."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_runs(mongo_db, [sacred_doc(i, {"lr": i / 10}) for i in range(1, 6)])
+    counted: list[dict] = []
+    real = store.runs.count_documents
+
+    def slow_count(flt, *a, **k):  # a count over many runs: the other listing asks while it runs
+        counted.append(flt)
+        time.sleep(0.5)
+        return real(flt, *a, **k)
+
+    monkeypatch.setattr(store.runs, "count_documents", slow_count)
+    together = threading.Barrier(2)
+
+    def listing(limit: int) -> int:
+        together.wait(10)
+        return store.list_runs("config.lr > 0.25", "-id", 0, limit, ["id"]).total
+
+    with ThreadPoolExecutor(2) as pool:
+        totals = list(pool.map(listing, [2, 500]))
+    assert totals == [3, 3] and len(counted) == 1
+    assert store.count("config.lr > 0.25") == 3 and len(counted) == 2  # asked afterwards: counted anew
+
+
 def test_write_conflicts_are_retried_and_other_errors_are_not():
     """DocumentDB aborts one of two update_many statements that lock the same runs in another order
     ("deadlock detected", code 16908292); MongoDB reports WriteConflict (112). Idempotent writes retry."""

@@ -60,7 +60,7 @@ from omnidash.store.query import (
     metric_refs,
     projection_paths,
 )
-from omnidash.store.refreshing import Refreshing
+from omnidash.store.refreshing import Refreshing, SharedCalls
 
 _COUNTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnidash-count")
 CUSTOM_COLUMNS = "omniboard.custom.columns"
@@ -132,6 +132,7 @@ class MongoStore(RunStore):
         self.ping()
         self.summaries = Summaries(self.runs, self.metrics, self.db[STATE], writable=not self.read_only)
         self._columns = Refreshing(COLUMNS_TTL, COLUMNS_STALE)
+        self._counts = SharedCalls()
         self._shared_cache: tuple[float, list[dict[str, Any]], list[dict[str, Any]]] | None = None
         if not self.read_only:
             self._create_indexes()
@@ -363,7 +364,8 @@ class MongoStore(RunStore):
         return [self._row(d, now, ctx, wanted, metric_cols) for d in docs]
 
     def _count(self, flt: dict[str, Any]) -> int:
-        return self.runs.count_documents(flt)
+        """count_documents(flt), one for every caller that asks while the same count runs (SharedCalls)."""
+        return self._counts.call(repr(flt), lambda: self.runs.count_documents(flt))
 
     # -- columns -------------------------------------------------------------------------------
     def _catalogue(self) -> tuple[list[ColumnInfo], list[str], list[str]]:
