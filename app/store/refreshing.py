@@ -63,10 +63,6 @@ class Refreshing:
             with self._lock:
                 self._refreshing.discard(key)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
 
 class SharedCalls:
     """Calls by key, run once for all the callers that ask while one runs; nothing is kept once it returns.
