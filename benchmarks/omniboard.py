@@ -50,7 +50,10 @@ class Omnidash:
     its Node process): in this process its threads would share the interpreter with the benchmark's own
     Playwright and DevTools traffic."""
 
-    def __init__(self, db_uri: str, timeout: float = 60.0) -> None:
+    def __init__(self, db_uri: str, timeout: float = 60.0, import_path: str | None = None) -> None:
+        """`import_path`: a folder put first on the server's PYTHONPATH, holding another build's `omnidash`
+        (benchmarks/ab.py); by default the installed one."""
+        import os
         import subprocess
         import urllib.request
 
@@ -59,8 +62,11 @@ class Omnidash:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, read if it fails to start
+        env = dict(os.environ)
+        if import_path:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (import_path, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen([sys.executable, "-m", "omnidash.cli", "serve", db_uri, "--port", str(port)],
-                                      stdout=self._log, stderr=subprocess.STDOUT)
+                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while True:
             try:
