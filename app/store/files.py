@@ -45,6 +45,7 @@ from omnidash.store.files_io import (
     safe_join,
 )
 from omnidash.store.files_shared import RUN_LOCK, SIDECAR, SharedFiles, update_annotations
+from omnidash.store.refreshing import SharedCalls
 
 if TYPE_CHECKING:
     from omnidash.store.query import QueryContext  # imported on first query (see _context)
@@ -81,8 +82,8 @@ class FileStore(RunStore):
         self._columns_cache: tuple[int, list[ColumnInfo], list[str]] | None = None
         self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._paths_cache: tuple[int, list[str]] | None = None
-        self._memo_lock = threading.Lock()  # guards the two LRUs above and _computing
-        self._computing: dict[tuple[Any, ...], threading.Lock] = {}  # memo keys being computed, one lock each
+        self._memo_lock = threading.Lock()  # guards the two LRUs above
+        self._computing = SharedCalls()  # memo keys being computed: one computation for every thread that asks
 
     # -- health ------------------------------------------------------------------------
     def ping(self) -> None:
@@ -136,18 +137,15 @@ class FileStore(RunStore):
         cached = self._results.get(key)
         if cached is not None:
             return cached
-        with self._memo_lock:
-            gate = self._computing.setdefault(key, threading.Lock())
-        try:
-            with gate:
-                cached = self._results.get(key)
-                if cached is None:
-                    cached = compute()
-                    self._remember(key, cached)
-                return cached
-        finally:
-            with self._memo_lock:
-                self._computing.pop(key, None)
+
+        def compute_and_remember() -> list[RunEntry]:
+            value = self._results.get(key)  # computed by another thread since the look above
+            if value is None:
+                value = compute()
+                self._remember(key, value)
+            return value
+
+        return self._computing.call(key, compute_and_remember)
 
     def _remember(self, key: tuple[Any, ...], value: list[RunEntry]) -> None:
         """A small LRU of selections and orders (paging through one listing costs nothing)."""

@@ -29,6 +29,7 @@ class Refreshing:
         self._lock = threading.Lock()
         self._values: dict[Hashable, tuple[float, Hashable, Any]] = {}  # key -> (computed at, version, value)
         self._refreshing: set[Hashable] = set()
+        self._computing = SharedCalls()  # a request that needs a value being computed waits for it
 
     def get(self, key: Hashable, compute: Callable[[], Any], version: Hashable = None) -> Any:
         """The value of `key`, computing it (here or in the background) when the rules above say so."""
@@ -44,15 +45,21 @@ class Refreshing:
         return self._compute(key, compute, version)
 
     def _compute(self, key: Hashable, compute: Callable[[], Any], version: Hashable) -> Any:
-        started = self.clock()
-        value = compute()
-        with self._lock:
-            if len(self._values) >= self.max_entries:
-                self._values.clear()
-            current = self._values.get(key)
-            if current is None or current[0] <= started:  # never over a value computed after this one began
-                self._values[key] = (started, version, value)
-        return value
+        """compute(), stored under `version`; shared with every caller that needs the same (key, version) while it
+        runs (the first requests after a start, a request meeting a background refresh)."""
+
+        def compute_and_store() -> Any:
+            started = self.clock()
+            value = compute()
+            with self._lock:
+                if len(self._values) >= self.max_entries:
+                    self._values.clear()
+                current = self._values.get(key)
+                if current is None or current[0] <= started:  # never over a value computed after this one began
+                    self._values[key] = (started, version, value)
+            return value
+
+        return self._computing.call((key, version), compute_and_store)
 
     def _refresh(self, key: Hashable, compute: Callable[[], Any], version: Hashable) -> None:
         try:
