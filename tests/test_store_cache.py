@@ -93,8 +93,8 @@ def test_the_table_reads_the_tag_list_once_until_a_tag_is_written(store: FileSto
     real = FileStore.distinct
     monkeypatch.setattr(FileStore, "distinct", lambda self, column, limit=100: reads.append(column) or
                         real(self, column, limit))
-    load = lambda: dash_call(app, "tbl-tag-options.data", {"tbl-soft-refresh.data": None},  # noqa: E731
-                             {"tbl-tags-wanted.data": 1})
+    load = lambda: dash_call(app, "tbl-tag-options.data",  # noqa: E731
+                             {"tbl-tags-wanted.data": 1, "tbl-soft-refresh.data": None})
     first, second = load(), load()
     assert reads == ["tags"] and first["tbl-tag-options.data"] == second["tbl-tag-options.data"]
     app.server.extensions["omnidash"]["store"].update_tags([store.run_ids("")[0]], add=["fresh-tag"])

@@ -82,10 +82,9 @@ def register(app: Dash) -> None:
         Output("tbl-tag-datalist", "children"),
         Input(ui.TAGS_WANTED, "data"),  # when a tag input is first used: the list is a scan of the tag index
         Input(ui.SOFT_REFRESH, "data"),  # (0.5 s at 100,000 tagged runs on DocumentDB); then after writes
-        State(ui.TAGS_WANTED, "data"),
         prevent_initial_call=True,
     )
-    def tag_options(_wanted, _token, wanted):
+    def tag_options(wanted, _token):
         """The tags the tag inputs suggest (the first 500, cached with the catalogue), once a tag input asks."""
         if not wanted:
             raise PreventUpdate
