@@ -26,12 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
-from benchmarks.omniboard import Omnidash  # noqa: E402
-from benchmarks.table import CHROMIUM, CHROMIUM_ARGS, LRS, insert_runs, mongodb  # noqa: E402
-
-FIRST_ROW = "() => document.querySelector('#tbl-grid .ag-body-viewport .ag-row [col-id=\"id\"]') !== null"
-SORTED = ("v => location.search.includes('sort=config.lr') && (c => !!c && parseFloat(c.innerText) === v)("
-          "document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'))")
+from benchmarks.omniboard import OURS_FIRST_ROW, Omnidash  # noqa: E402
+from benchmarks.table import CHROMIUM, CHROMIUM_ARGS, LR_SORTED, LRS, insert_runs, mongodb  # noqa: E402
 
 
 def package_tree(source: Path, into: Path) -> Path:
@@ -69,13 +65,13 @@ def visit(browser, url: str) -> tuple[float, float]:
     try:
         start = time.perf_counter()
         page.goto(url + "/")
-        page.wait_for_function(FIRST_ROW, polling="raf", timeout=120_000)
+        page.wait_for_function(OURS_FIRST_ROW, polling="raf", timeout=120_000)
         first = (time.perf_counter() - start) * 1000
         page.wait_for_timeout(500)
         header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         start = time.perf_counter()
         header.click()
-        page.wait_for_function(SORTED, arg=min(LRS), polling="raf", timeout=120_000)
+        page.wait_for_function(LR_SORTED, arg=min(LRS), polling="raf", timeout=120_000)
         return first, (time.perf_counter() - start) * 1000
     finally:
         context.close()

@@ -32,6 +32,7 @@ from benchmarks.table import (  # noqa: E402
     CHROMIUM_ARGS,
     FILTER_QUERY,
     FIRST_ROW,
+    LR_SORTED,
     LRS,
     folder,
     insert_runs,
@@ -229,9 +230,7 @@ def one_pass(browser: Any, url: str, compare: str, expected: int, clock: ServerC
     header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
     out["table, sort by config.lr -> sorted rows"] = goal_scenario(
         page, net, clock, header.click,
-        "v => { const c = document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"]"
-        " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
-        " && location.search.includes('sort=config.lr'); }", min(LRS))
+        LR_SORTED, min(LRS))
     for visit in ("first", "repeat"):
         page.goto("about:blank")
         out[f"compare, {visit} visit -> chart drawn"] = goal_scenario(

@@ -176,6 +176,10 @@ def naive_app(rows: list[dict[str, Any]], columns: list[str]):
 
 # -- measuring in Chromium --------------------------------------------------------------------------------
 FIRST_ROW = "() => document.querySelector('.ag-body-viewport .ag-row [col-id=\"id\"]') !== null"
+# the runs table sorted by config.lr: its first row shows the smallest value (the argument), the URL says so
+LR_SORTED = ("v => { const c = document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"]"
+             " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
+             " && location.search.includes('sort=config.lr'); }")
 
 
 class Meter:
@@ -266,9 +270,7 @@ def measure_ours(browser, url: str, expected_filtered: int, min_lr: float, throt
     def interact(page) -> dict[str, float]:
         header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         sort_ms = timed(page, header.click,
-                        "v => { const c = document.querySelector('#tbl-grid .ag-body-viewport"
-                        " .ag-row[row-index=\"0\"] [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
-                        " && location.search.includes('sort=config.lr'); }", min_lr)
+                        LR_SORTED, min_lr)
         metric = page.locator(f'#tbl-grid [role="columnheader"][col-id="{METRIC_SORT}"] .ag-header-cell-label')
         metric.scroll_into_view_if_needed()
         metric_ms = timed(page, metric.click,
