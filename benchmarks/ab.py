@@ -8,7 +8,8 @@ tell a 10% change; this can.
 BASE and HEAD are git revisions; without HEAD, the working tree as it is. Each side runs `omnidash serve` in a
 process of its own, from that revision's files (`git archive`, arranged as the installed package is: app/ as
 `omnidash`, components/ and assets/ inside it), on the MongoDB test server with benchmarks/table.py's runs.
-Prints each visit, the medians, and the median of the per-pair ratios HEAD / BASE.
+Prints each visit, the medians, and the median of the per-pair ratios HEAD / BASE; besides the wall-clock times,
+Chromium's main-thread time to the first rows (the page's own work, which the drift moves less).
 """
 
 from __future__ import annotations
@@ -58,21 +59,30 @@ def build(revision: str | None) -> Iterator[tuple[str, Path]]:
         yield label, package_tree(source, Path(tmp) / "path")
 
 
-def visit(browser, url: str) -> tuple[float, float]:
-    """(ms to the first rows of a first visit, ms to the rows sorted by config.lr) in a fresh context."""
+MEASURES = ("navigation -> first rows (ms)", "  Chromium main thread busy (ms)", "sort by config.lr (ms)")
+
+
+def visit(browser, url: str) -> tuple[float, float, float]:
+    """In a fresh context: ms to the first rows of a first visit, ms of them the page's main thread was busy
+    (Chromium's TaskDuration: the page's own work, less moved by the machine's drift than the wall clock; work
+    moved to after the first rows leaves it), ms to the rows sorted by config.lr."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
     try:
         start = time.perf_counter()
         page.goto(url + "/")
         page.wait_for_function(OURS_FIRST_ROW, polling="raf", timeout=120_000)
         first = (time.perf_counter() - start) * 1000
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        busy = float(metrics.get("TaskDuration", 0.0)) * 1000
         page.wait_for_timeout(500)
         header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         start = time.perf_counter()
         header.click()
         page.wait_for_function(LR_SORTED, arg=min(LRS), polling="raf", timeout=120_000)
-        return first, (time.perf_counter() - start) * 1000
+        return first, busy, (time.perf_counter() - start) * 1000
     finally:
         context.close()
 
@@ -96,7 +106,7 @@ def main() -> None:
         client.close()
         print(f"wrote {args.runs:,} runs in {time.perf_counter() - started:.0f} s", flush=True)
         servers: dict[str, Omnidash] = {}
-        times: dict[str, list[tuple[float, float]]] = {"base": [], "head": []}
+        times: dict[str, list[tuple[float, float, float]]] = {"base": [], "head": []}
         labels = {"base": base_label, "head": head_label}
         try:
             for side, path in (("base", base_path), ("head", head_path)):
@@ -107,10 +117,10 @@ def main() -> None:
                     visit(browser, servers[side].url)
                 for i in range(args.visits):
                     for side in (("base", "head") if i % 2 == 0 else ("head", "base")):
-                        first, sort = visit(browser, servers[side].url)
-                        times[side].append((first, sort))
-                        print(f"   visit {i + 1}/{args.visits} {side} ({labels[side]}): first rows {first:,.0f} ms,"
-                              f" sort {sort:,.0f} ms", flush=True)
+                        first, busy, sort = visit(browser, servers[side].url)
+                        times[side].append((first, busy, sort))
+                        print(f"   visit {i + 1}/{args.visits} {side} ({labels[side]}): first rows {first:,.0f} ms"
+                              f" (main thread {busy:,.0f} ms), sort {sort:,.0f} ms", flush=True)
                 browser.close()
         finally:
             for server in servers.values():
@@ -118,10 +128,10 @@ def main() -> None:
     report(times, base_label, head_label, args)
 
 
-def report(times: dict[str, list[tuple[float, float]]], base_label: str, head_label: str, args) -> None:
+def report(times: dict[str, list[tuple[float, float, float]]], base_label: str, head_label: str, args) -> None:
     print(f"\n{args.runs:,} runs on the MongoDB test server; {args.visits} alternating fresh visits per side\n")
     print(f"{'':34s}{'base ' + base_label:>16s}{'head ' + head_label:>22s}   head / base (pairs)")
-    for i, name in enumerate(("navigation -> first rows (ms)", "sort by config.lr (ms)")):
+    for i, name in enumerate(MEASURES):
         base = [t[i] for t in times["base"]]
         head = [t[i] for t in times["head"]]
         ratios = [h / b for h, b in zip(head, base, strict=True)]
