@@ -261,28 +261,18 @@ LAZY_SCRIPTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("dash_core_components", "DatePickerRange"): ("dash/dcc/async-datepicker.js",),
     ("dash_core_components", "Upload"): ("dash/dcc/async-upload.js",),
 }
-# The lazy scripts a page preloads: ones it is sure to use, whatever it shows, and wants at once. Compare opens on
-# its metric charts and their controls. The table always renders its grid; it renders dropdowns too (group-by,
-# rows per block), but their chunk is left to load when they first render: preloaded, it was in memory when the
-# renderer reached them, and its evaluation and six dropdowns were drawn before the grid's rows (a first visit's
-# main thread is busy throughout); fetched then, they come a moment after the rows (first rows 6-10% sooner in
-# alternating visits, 20,000 runs; README "What is left"). A page whose content varies (a run's page: charts on
-# one tab, a traceback on another) preloads none, since Chromium warns of a preload left unused.
-# tests/test_round_trips.py checks these against what the layouts render.
+# The lazy scripts each page is sure to use, whatever it shows: the table always renders its grid and the group-by
+# and page-size dropdowns (its plot panel, with the smoothing slider, comes with a selection); compare opens on
+# its metric charts and their controls. A page
+# whose content varies (a run's page: charts on one tab, a traceback on another) preloads none, since Chromium
+# warns of a preload left unused. tests/test_round_trips.py checks these against what the layouts render.
 _GRID = LAZY_SCRIPTS[("dash_ag_grid", "AgGrid")]
-_CONTROLS = LAZY_SCRIPTS[("dash_core_components", "Dropdown")] + LAZY_SCRIPTS[("dash_core_components", "Slider")]
+_DROPDOWN = LAZY_SCRIPTS[("dash_core_components", "Dropdown")]
+_CONTROLS = _DROPDOWN + LAZY_SCRIPTS[("dash_core_components", "Slider")]
 PAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
-    "table": _GRID,
+    "table": _GRID + _DROPDOWN,
     "compare": LAZY_SCRIPTS[("dash_core_components", "Graph")] + _CONTROLS,
 }
-# How the page's head asks for them. A webpack chunk registers itself when it runs (`webpackChunk...push`), so it
-# is an async script: Chromium parses it off the main thread as it arrives and runs it while the page still waits
-# for its other scripts; the component then finds it installed (first rows 4-5% sooner than with a preload, which
-# left it to be compiled on the main thread when the grid asked for it; alternating visits, 20,000 runs). Were
-# the component to ask before it ran, webpack's own tag would run it again, harmlessly. plotly.js is no chunk:
-# dcc adds a script tag for it unless `window.Plotly` exists, so one run early and one late would both run (about
-# 0.2 s): it is only preloaded.
-PRELOAD_ONLY = frozenset({"plotly/package_data/plotly.min.js"})
 
 
 def lazy_scripts(layout: Any) -> set[str]:
@@ -309,8 +299,7 @@ class PageHtml:
     It leaves out `UNUSED_SCRIPTS`. And its head asks the browser to fetch at once, in parallel with the
     scripts, what it would otherwise ask for one or more round trips later: the layout and the callback list
     (the renderer asks for them only after every script has run; the preloaded responses are the ones its
-    fetch() then uses) and the page's `PAGE_SCRIPTS` (AG Grid's chunk, plotly.js...: async scripts, or
-    preloaded when `PRELOAD_ONLY`).
+    fetch() then uses) and the page's `PAGE_SCRIPTS` (AG Grid's chunk, the dropdown's, plotly.js...).
 
     The lazy chunks' URLs carry no version, so they are not cached for good: a repeat visit revalidates
     them (304), now while the other scripts load."""
@@ -331,7 +320,7 @@ class PageHtml:
         app.interpolate_index = interpolate_index
 
     def links(self, path: str) -> str:
-        """The preload and async script tags of the page at `path` (inside the app)."""
+        """The preload tags of the page at `path` (inside the app)."""
         # crossorigin: the renderer's fetch() is a same-origin CORS request with credentials, which a preload
         # matches only as `crossorigin` (anonymous = same-origin credentials)
         tags = [f'<link rel="preload" as="fetch" crossorigin href="{self.prefix}{name}">'
@@ -339,8 +328,7 @@ class PageHtml:
         page = next((p for p in self.pages if p.match(path) is not None), None)
         suites = f"{self.prefix}_dash-component-suites/"
         for url in sorted(PAGE_SCRIPTS.get(page.name, ())) if page else ():
-            tags.append(f'<link rel="preload" as="script" href="{suites}{url}">' if url in PRELOAD_ONLY
-                        else f'<script async src="{suites}{url}"></script>')
+            tags.append(f'<link rel="preload" as="script" href="{suites}{url}">')
         return "".join(t + "\n" for t in tags)
 
 
