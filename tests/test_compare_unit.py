@@ -61,6 +61,29 @@ def test_config_diff_marks_exactly_the_differing_keys() -> None:
     assert diff.rows[0].key.startswith("config."), "config rows come first"
 
 
+def test_host_gpus_and_os_read_as_text_in_the_config_diff() -> None:
+    """Sacred's host.gpus and host.os (sacred-format.md) are shown as people read them, not as JSON; a value of
+    another shape is still shown whole."""
+    a100 = {"model": "NVIDIA A100-SXM4-40GB", "total_memory": 40960, "persistence_mode": True}
+    docs = {
+        1: doc(1, {}, host={"hostname": "a", "os": ["Linux", "Linux-6.8.0-49-generic-x86_64-with-glibc2.39"],
+                            "gpus": {"gpus": [a100, a100], "driver_version": "550.127.05"}}),
+        2: doc(2, {}, host={"hostname": "b", "os": ["Darwin", "macOS-14.5-arm64-arm-64bit"],
+                            "gpus": {"gpus": [a100, {"model": "NVIDIA T4", "total_memory": 15360}]}}),
+        3: doc(3, {}, host={"hostname": "c", "os": "Linux", "gpus": {"cards": 2}}),
+        4: doc(4, {}, host={"hostname": "d", "gpus": None}),
+    }
+    rows = {r.key: r for r in config_diff(docs).rows}
+    assert rows["host.gpus"].values == [
+        "2 × NVIDIA A100-SXM4-40GB (40,960 MiB); driver 550.127.05",
+        "1 × NVIDIA A100-SXM4-40GB (40,960 MiB) + 1 × NVIDIA T4 (15,360 MiB)",
+        '{"cards": 2}',
+        MISSING,
+    ]
+    assert rows["host.os"].values == ["Linux-6.8.0-49-generic-x86_64-with-glibc2.39",
+                                      "Darwin, macOS-14.5-arm64-arm-64bit", "Linux", MISSING]
+
+
 def test_legend_keys_most_informative_first_and_booleans_as_in_the_table() -> None:
     from omnidash.core.compare import format_value, informative_keys
 

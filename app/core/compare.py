@@ -30,6 +30,38 @@ def _text(v: Any) -> Any:
     return v
 
 
+def gpus_text(gpus: Any) -> str | None:
+    """Sacred's `host.gpus` ({"gpus": [{"model", "total_memory" (MiB), ...}], "driver_version"}) as people read it:
+    "2 × NVIDIA A100-SXM4-40GB (40,960 MiB); driver 550.127.05". None when it is not of that shape."""
+    if not isinstance(gpus, Mapping) or not isinstance(cards := gpus.get("gpus"), list) or \
+            not all(isinstance(c, Mapping) for c in cards):
+        return None
+    counts: dict[str, int] = {}
+    for card in cards:
+        memory = card.get("total_memory")
+        name = str(card.get("model") or "GPU")
+        if isinstance(memory, int | float) and not isinstance(memory, bool):
+            name += f" ({memory:,.0f} MiB)"
+        counts[name] = counts.get(name, 0) + 1
+    text = " + ".join(f"{n} × {name}" for name, n in counts.items()) or "none"
+    driver = gpus.get("driver_version")
+    return f"{text}; driver {driver}" if driver else text
+
+
+def os_text(os_: Any) -> str | None:
+    """Sacred's `host.os` ([platform.system(), platform.platform()]) as one string, without the system's name
+    when the platform string starts with it: "Linux-6.8.0-49-generic-x86_64-with-glibc2.39". None when it is not
+    a list of strings."""
+    if not isinstance(os_, list) or not os_ or not all(isinstance(x, str) for x in os_):
+        return None
+    if len(os_) == 2 and os_[1].startswith(os_[0]):
+        return os_[1]
+    return ", ".join(os_)
+
+
+HOST_TEXT = {"gpus": gpus_text, "os": os_text}  # host leaves shown as text rather than JSON
+
+
 def comparison_leaves(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Every leaf worth comparing for one run: config, meta, host, dependencies, git, experiment."""
     leaves: dict[str, Any] = {}
@@ -47,7 +79,8 @@ def comparison_leaves(doc: Mapping[str, Any]) -> dict[str, Any]:
     host = found if isinstance(found := doc.get("host"), Mapping) else {}
     for key, value in host.items():
         if key != "ENV":
-            leaves[f"host.{key}"] = _text(value)
+            readable = HOST_TEXT[key](value) if key in HOST_TEXT else None
+            leaves[f"host.{key}"] = readable if readable is not None else _text(value)
     for dep in exp.get("dependencies") or []:
         if isinstance(dep, str):
             name, _, version = dep.partition("==")
