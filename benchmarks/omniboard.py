@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/omniboard.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.table import FIRST_ROW as OURS_FIRST_ROW  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -131,7 +132,6 @@ def now_ms(page) -> float:
     return page.evaluate("() => performance.now()")
 
 
-OURS_FIRST_ROW = "() => document.querySelector('#tbl-grid .ag-body-viewport .ag-row [col-id=\"id\"]') !== null"
 OURS_SORTED = (
     "v => { const c = document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"]"
     " [col-id=\"config.batch_size\"]'); return !!c && Number(c.innerText) === v"
@@ -288,7 +288,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20_000, help="runs besides the long-metric ones (2000: a quick check)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--uri", help="a MongoDB server URI (default: a kit server started here)")
-    ap.add_argument("--db", help="use this database as it is (filled by an earlier run with --keep)")
+    ap.add_argument("--db", help="use this database as it is (filled by an earlier run with --keep); kept afterwards")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = ap.parse_args()
 
@@ -303,7 +303,8 @@ def main() -> None:
     if missing:
         sys.exit(f"benchmarks/omniboard.py: {missing}")
     db_name = args.db or f"bench_omniboard_{uuid.uuid4().hex[:6]}"
-    with bench_database(args.uri, "omnidash-bench-omniboard-", db_name, keep=args.keep) as (uri, db):
+    # a database named by --db is the user's: kept (it was dropped at the end, runs and all)
+    with bench_database(args.uri, "omnidash-bench-omniboard-", db_name, keep=args.keep or bool(args.db)) as (uri, db):
         ours = ob = store = None
         try:
             if args.db and db.runs.estimated_document_count():

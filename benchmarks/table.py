@@ -175,7 +175,10 @@ def naive_app(rows: list[dict[str, Any]], columns: list[str]):
 
 
 # -- measuring in Chromium --------------------------------------------------------------------------------
-FIRST_ROW = "() => document.querySelector('.ag-body-viewport .ag-row [col-id=\"id\"]') !== null"
+# the first rows: a body row's id cell shows a run id (AG Grid's infinite model first draws placeholder rows, whose
+# id cell shows "…", ~0.25 s before the data; the naive grid's cells hold the id as text)
+FIRST_ROW = ("() => [...document.querySelectorAll('.ag-body-viewport .ag-row [col-id=\"id\"]')]"
+             ".some(c => /\\d/.test(c.innerText))")
 # the runs table sorted by config.lr: its first row shows the smallest value (the argument), the URL says so
 LR_SORTED = ("v => { const c = document.querySelector('#tbl-grid .ag-body-viewport .ag-row[row-index=\"0\"]"
              " [col-id=\"config.lr\"]'); return c && parseFloat(c.innerText) === v"
