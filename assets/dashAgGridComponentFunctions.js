@@ -33,33 +33,66 @@ var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGrid
 
   /* Tags as chips; those that do not fit the column give way to a "+N" chip (all tags in its tooltip).
      The fit is measured: every chip is laid out once, then the cell keeps the ones that fit, and measures
-     again when the column is resized. */
+     again when the column is resized. A new cell is measured by one ResizeObserver shared by every tags cell:
+     its first report comes after the page's layout, for all new cells at once, so they are measured (all
+     reads, then all updates) without a layout of their own; measuring each cell as it mounted forced one
+     layout per row of a first block. A cell without tags measures nothing. */
+  function chipsThatFit(el) {
+    var chips = el.children, room = el.clientWidth, n = chips.length;
+    var end = function (i) { return chips[i].offsetLeft + chips[i].offsetWidth; };
+    for (var i = 0; i < chips.length; i++) { if (end(i) > room) { n = i; break; } }
+    if (n < chips.length) { while (n > 0 && end(n - 1) > room - 40) { n--; } }
+    return n;
+  }
+  var tagCells = new Map();  /* cell element -> {measure, apply} */
+  var tagObserver = window.ResizeObserver ? new window.ResizeObserver(function (entries) {
+    var cells = entries.map(function (e) { return tagCells.get(e.target); }).filter(Boolean);
+    var sizes = cells.map(function (c) { return c.measure(); });
+    cells.forEach(function (c, i) { c.apply(sizes[i]); });
+  }) : null;
+
   dagcomponentfuncs.TagsCell = function (props) {
     var React = window.React;
     var tags = Array.isArray(props.value) ? props.value.map(String) : [];
     var ref = React.useRef(null);
     var st = React.useState(null), limit = st[0], setLimit = st[1];
+    var shownAll = React.useRef(true);  /* this render shows every chip (limit null) */
+    shownAll.current = limit === null;
+    var remeasure = React.useRef(!tagObserver);  /* measure after this render (here, not by the observer) */
     var key = tags.join("\n");
-    React.useLayoutEffect(function () { setLimit(null); }, [key]);
+    var mounted = React.useRef(false);
+    React.useLayoutEffect(function () {  /* other tags: show them all, then fit them */
+      if (mounted.current) { remeasure.current = true; setLimit(null); }
+      mounted.current = true;
+    }, [key]);
     React.useLayoutEffect(function () {
       var el = ref.current;
-      if (!el || limit !== null) { return; }
-      var chips = el.children, room = el.clientWidth, n = chips.length;
-      var end = function (i) { return chips[i].offsetLeft + chips[i].offsetWidth; };
-      for (var i = 0; i < chips.length; i++) { if (end(i) > room) { n = i; break; } }
-      if (n < chips.length) { while (n > 0 && end(n - 1) > room - 40) { n--; } }
-      setLimit(n);
+      if (el && remeasure.current && limit === null && tags.length) {
+        remeasure.current = false;
+        setLimit(chipsThatFit(el));
+      }
     });
+    var hasTags = tags.length > 0;
     React.useEffect(function () {
       var el = ref.current;
-      if (!el || !window.ResizeObserver) { return undefined; }
-      var width = el.clientWidth;
-      var ro = new window.ResizeObserver(function () {
-        if (el.clientWidth !== width) { width = el.clientWidth; setLimit(null); }
+      if (!el || !tagObserver || !hasTags) { return undefined; }
+      var width = null;
+      tagCells.set(el, {
+        measure: function () { return { width: el.clientWidth, fit: shownAll.current ? chipsThatFit(el) : null }; },
+        apply: function (m) {
+          if (width === null || m.width === width) {
+            width = m.width;
+            if (m.fit !== null) { setLimit(m.fit); }
+          } else {  /* resized: show every chip again, fit them after that render */
+            width = m.width;
+            remeasure.current = true;
+            setLimit(null);
+          }
+        }
       });
-      ro.observe(el);
-      return function () { ro.disconnect(); };
-    }, []);
+      tagObserver.observe(el);
+      return function () { tagObserver.unobserve(el); tagCells.delete(el); };
+    }, [hasTags]);
     var shown = limit === null ? tags : tags.slice(0, limit);
     var rest = tags.length - shown.length;
     var chips = shown.map(function (t, i) { return h("span", { className: "tag-chip", key: i }, t); });

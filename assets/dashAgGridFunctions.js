@@ -49,6 +49,10 @@ dagfuncs.omniFormatTime = function (v, tz) {
   var d = new Date(v);
   if (isNaN(d.getTime())) { return String(v); }
   var key = tz || "UTC";
+  if (key === "UTC") {  /* what the formatter gives, without building one (~10 ms, at the first rows) */
+    var y = d.getUTCFullYear();
+    if (y >= 1000 && y <= 9999) { return d.toISOString().slice(0, 19).replace("T", " "); }
+  }
   var fmt = _timeFormats[key];
   if (!fmt) {
     try {

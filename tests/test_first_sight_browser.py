@@ -217,6 +217,58 @@ def test_tags_that_do_not_fit_show_plus_n_and_notes_are_one_line_of_text(serve, 
     page.screenshot(path=str(SHOTS / "first-sight-tags-notes.png"))
 
 
+COUNT_TAG_CELL_READS = """
+(() => {
+  const d = Object.getOwnPropertyDescriptor(Element.prototype, 'clientWidth');
+  window.__tagCellReads = { tagged: 0, untagged: 0 };
+  Object.defineProperty(Element.prototype, 'clientWidth', { configurable: true, get() {
+    if (this.classList && this.classList.contains('tags-cell')) {
+      window.__tagCellReads[this.children.length ? 'tagged' : 'untagged'] += 1;
+    }
+    return d.get.call(this);
+  } });
+})();
+"""
+
+
+def test_tags_cells_without_tags_measure_nothing(serve, page, demo_copy):
+    """Fitting chips reads the cell's layout; a first block's untagged cells read none (each one's read forced a
+    layout of its own as its row was drawn), and tagged cells are still fitted."""
+    from omnidash.store import open_store
+
+    store = open_store(str(demo_copy))
+    tags = ["baseline", "ablation-dropout", "paper-figure-3", "reviewed", "long-tag-number-five", "six"]
+    store.set_tags(58, tags)
+    live = serve_folder(serve, demo_copy)
+    page.add_init_script(COUNT_TAG_CELL_READS)
+    open_table(page, live.url + "/?cols=id,status,tags,notes")
+    cells = page.locator('#tbl-grid .ag-center-cols-container [col-id="tags"]')
+    assert cells.count() > 10
+    tagged = page.locator('#tbl-grid .ag-row[row-id="58"] [col-id="tags"]')
+    tagged.locator(".tag-more").wait_for(timeout=TIMEOUT)
+    shown = tagged.locator(".tag-chip:not(.tag-more)").all_inner_texts()
+    assert 1 <= len(shown) < len(tags) and shown == tags[:len(shown)]
+    reads = page.evaluate("() => window.__tagCellReads")
+    assert reads["untagged"] == 0 and reads["tagged"] >= 1, reads
+
+
+def test_times_in_utc_read_as_the_formatter_writes_them(serve, page, demo_folder):
+    """The UTC shortcut of omniFormatTime gives what Intl's formatter gives (and other zones still convert)."""
+    live = serve_folder(serve, demo_folder)
+    open_table(page, live.url + "/")
+    out = page.evaluate("""() => {
+      const fmt = new Intl.DateTimeFormat('sv-SE', { timeZone: 'UTC', year: 'numeric', month: '2-digit',
+        day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+      const values = ['2026-11-28T14:03:05.123Z', '2026-01-01T00:00:00+02:00', '1999-12-31T23:59:59.999Z',
+                      '2024-02-29T12:00:00Z', '0999-01-01T00:00:00Z', 1700000000000];
+      const f = window.dashAgGridFunctions.omniFormatTime;
+      return { same: values.map(v => [f(v, 'UTC'), fmt.format(new Date(v))]),
+               berlin: f('2026-07-01T12:00:00Z', 'Europe/Berlin'), bad: f('not a time', 'UTC') };
+    }""")
+    assert all(a == b for a, b in out["same"]), out["same"]
+    assert out["berlin"] == "2026-07-01 14:00:00" and out["bad"] == "not a time"
+
+
 # -- roles -------------------------------------------------------------------------------------------------
 @pytest.fixture
 def accounts(demo_copy, tmp_path):
