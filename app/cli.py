@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -303,12 +305,28 @@ def run_server(wsgi: Callable, host: str, port: int, threads: int, banner: str,
     except OSError as e:
         raise CliError(f"port {port} on {host} is already in use ({e.strerror}); pick another with --port") from None
     print(banner, flush=True)
+    previous = stop_on_sigterm()
     try:
         server.run()
     except KeyboardInterrupt:
         print("omnidash: stopped", file=sys.stderr)
     finally:
         server.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def stop_on_sigterm() -> Any:
+    """SIGTERM (`docker stop`, systemd, `kill`) stops the server as Ctrl-C does, so what runs on the way out runs
+    (the demo's live runs end INTERRUPTED instead of staying RUNNING in a killed process). The handler it
+    replaced, or None when this is not the main thread (only it may set one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def url_for(host: str, port: int, prefix: str = "") -> str:

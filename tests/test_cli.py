@@ -67,8 +67,8 @@ class Served:
         except urllib.error.HTTPError as e:
             return e.code, json.load(e)
 
-    def stop(self) -> None:
-        stop_process(self.proc, signal.SIGINT)
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        stop_process(self.proc, sig)
 
 
 @pytest.fixture
@@ -195,8 +195,10 @@ def test_demo_writes_runs_then_reuses_them(served, tmp_path):
     assert again.get_json("/healthz")[1]["runs"] == 6
 
 
-def test_demo_keeps_two_runs_really_running_until_it_stops(served, tmp_path):
-    """Two live runs get new metric points and output while the demo serves; Ctrl-C ends them INTERRUPTED."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_keeps_two_runs_really_running_until_it_stops(served, tmp_path, stop_signal):
+    """Two live runs get new metric points and output while the demo serves; Ctrl-C, or the SIGTERM of
+    `docker stop` or `kill`, ends them INTERRUPTED (a SIGTERM killed the process with its runs RUNNING)."""
     target = tmp_path / "demo"
     s = served("demo", "--dir", str(target), "--runs", "3", "--port", str(free_port()))
 
@@ -217,7 +219,8 @@ def test_demo_keeps_two_runs_really_running_until_it_stops(served, tmp_path):
         steps = json.loads((target / str(i) / "metrics.json").read_text())["train.loss"]["steps"]
         assert len(steps) > sizes[i] + 4 and steps == sorted(steps), "points keep arriving, in order"
         assert (target / str(i) / "cout.txt").stat().st_size > out[i], "and output"
-    s.stop()
+    s.stop(stop_signal)
+    assert s.proc.returncode == 0, "stopped, not killed"
     for i in ids:
         run = json.loads((target / str(i) / "run.json").read_text())
         assert run["status"] == "INTERRUPTED" and "stop_time" in run, "stopped with the server"
