@@ -46,8 +46,11 @@ class Served:
     def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+        # Ctrl-C must reach it however the suite was started: a shell's background job (`cmd &`) ignores SIGINT,
+        # and a child keeps that, so without this a suite run in the background failed the Ctrl-C test
         self.proc = subprocess.Popen([*CLI, *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: list[str] = []
         deadline = time.time() + 90
         while time.time() < deadline:
