@@ -33,11 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/omniboard.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.table import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from benchmarks.table import FIRST_ROW as OURS_FIRST_ROW  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LONG_RUNS = 10
 LONG_POINTS = 100_000
 SORT_COLUMN = "config.batch_size"  # values 16..256 (benchmarks/synthetic_runs.py)
