@@ -316,18 +316,25 @@ def test_resized_and_moved_columns_live_in_the_url(page, live, artifacts_dir):
     assert header_width(page, "config.lr") == pytest.approx(default_width("config.lr"), abs=1)
     entries = page.evaluate("() => history.length")
 
-    # drag the right edge of the lr header 120 px to the right, as a user does
+    # drag the right edge of the lr header 120 px to the right, as a user does, pausing halfway: the grid
+    # reports a width that has not moved for 500 ms, so the URL first takes the halfway width (a loaded CI
+    # machine made that pause by itself, and this test read the halfway width); the drag's end must win
     box = page.locator('#tbl-grid .ag-header-cell[col-id="config.lr"] .ag-header-cell-resize').bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
     page.mouse.move(x + 60, y, steps=5)
-    page.mouse.move(x + 120, y, steps=5)
-    page.mouse.up()
     page.wait_for_function("() => (new URLSearchParams(location.search).get('w') || '').includes('config.lr:')",
                            timeout=20_000)
+    page.mouse.move(x + 120, y, steps=5)
+    page.mouse.up()
+    expected = default_width("config.lr") + 120
+    page.wait_for_function(
+        "px => { const w = new URLSearchParams(location.search).get('w') || '';"
+        " const n = Number((w.match(/config\\.lr:(\\d+)/) || [])[1]); return Math.abs(n - px) <= 4; }",
+        arg=expected, timeout=20_000)
     width = url_widths(page)["config.lr"]
-    assert width == pytest.approx(default_width("config.lr") + 120, abs=4)
+    assert width == pytest.approx(expected, abs=4)
     assert width == pytest.approx(header_width(page, "config.lr"), abs=1)
     assert set(url_widths(page)) == {"config.lr"}  # only widths that differ from the default
     assert page.evaluate("() => history.length") == entries  # a resize replaces the entry, Back skips it
