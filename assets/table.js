@@ -6,6 +6,7 @@
   var DEFAULT_PIN = "id,experiment";  /* components.columns.DEFAULT_PINNED */
   var DEFAULT_SORT = "-id";
   var DEFAULT_PS = 100;
+  var PRELOAD = "tbl-preload";  /* components.table.PRELOAD */
 
   /* `w=config.lr:140,status:90`: view.w holds [name, px] pairs, sorted by name as table_state.clean_widths
      sorts them. */
@@ -93,6 +94,55 @@
     return keys.length ? keys : [DEFAULT_SORT];
   }
 
+  /* The grid's answer ({rowData, rowCount}) to a request for rows, from a block of rows the server sent ahead
+     (tbl-preload: the page's first block, or a filter's); null when the block is not the one asked for. */
+  function fromBlock(req, block) {
+    if (!block || req.startRow !== 0 || req.endRow > block.end || Object.keys(req.filterModel || {}).length ||
+        sortKeys(req.sortModel).join(",") !== (block.sort || []).join(",")) { return null; }
+    return { rowData: req.endRow < block.rows.length ? block.rows.slice(0, req.endRow) : block.rows,
+             rowCount: block.total };
+  }
+
+  var used = new WeakSet();  /* blocks answered in place, until tbl-preload is cleared */
+
+  function preloadedBlock() {
+    try {
+      var l = window.dash_component_api.getLayout(PRELOAD);
+      return (l && l.props && l.props.data) || null;
+    } catch (e) { return null; }
+  }
+
+  /* dash-ag-grid hands every request of the infinite row model to Dash: getRowsRequest, the firstRows callback,
+     getRowsResponse, a re-render of the grid, then the rows. A request tbl-preload can answer (the page's first
+     block, the first block after a filter) is answered here, in the datasource itself, before it leaves, and
+     skips that trip. Other requests go on as before. */
+  function answerInPlace(api) {
+    var ds = api && api.getGridOption("datasource");
+    if (!ds || ds.omnidashInPlace) { return; }
+    var getRows = ds.getRows;
+    ds.omnidashInPlace = true;
+    ds.getRows = function (req) {
+      var block = preloadedBlock();
+      var answer = used.has(block) ? null : fromBlock(req, block);
+      if (!answer) { return getRows.apply(ds, arguments); }
+      used.add(block);
+      req.successCallback(answer.rowData, answer.rowCount);
+      /* used once, as firstRows does; after the rows are drawn (a store update reaches every component) */
+      setTimeout(function () {
+        if (preloadedBlock() === block) { window.dash_clientside.set_props(PRELOAD, { data: null }); }
+      }, 100);
+    };
+  }
+
+  /* The runs grid's getRowClass (components/table.py): AG Grid calls it, with the grid's API, for the loading
+     row it draws as soon as dash-ag-grid has set its datasource, before the first request leaves
+     (blockLoadDebounceMillis): the earliest hook that has the datasource. No class. */
+  var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+  dagfuncs.omniRunsRowClass = function (params) {
+    answerInPlace(params.api);
+    return "";
+  };
+
   window.dash_clientside.omnidash_table = {
     /* The grid's columnState -> tbl-column-state, only when the order, the pins or a width changed since the
        grid last reported (not for a sort, nor for the report a new grid makes as it mounts). */
@@ -105,20 +155,16 @@
       return key === last ? [nu, nu] : [state, key];
     },
 
-    /* The grid asks for a block of rows. The first block of the page came with the layout (tbl-preload):
-       answer with it when the request is for it; send every other request to the server (tbl-rows-request).
-       The preload is used once. */
+    /* The grid asks for a block of rows (dash-ag-grid's getRowsRequest): answer from tbl-preload when it holds
+       the block (answerInPlace below normally has, before the request got here); send every other request to
+       the server (tbl-rows-request). The preload is used once. */
     firstRows: function (req, preload) {
       var nu = window.dash_clientside.no_update;
       if (!req) { return [nu, nu, nu]; }
       var clean = { startRow: req.startRow, endRow: req.endRow, sortModel: req.sortModel || [],
                     filterModel: req.filterModel || {} };
-      if (preload && req.startRow === 0 && req.endRow <= preload.end &&
-          Object.keys(clean.filterModel).length === 0 &&
-          sortKeys(clean.sortModel).join(",") === (preload.sort || []).join(",")) {
-        var rows = req.endRow < preload.rows.length ? preload.rows.slice(0, req.endRow) : preload.rows;
-        return [{ rowData: rows, rowCount: preload.total }, nu, null];
-      }
+      var answer = used.has(preload) ? null : fromBlock(clean, preload);
+      if (answer) { return [answer, nu, null]; }
       return [nu, clean, preload ? null : nu];
     },
 

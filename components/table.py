@@ -44,7 +44,7 @@ GROUP_BOX = "tbl-group-box"
 LAST_UPDATE = "tbl-last-update"
 RUNNING_IDS = "tbl-running-ids"
 RUNNING_ROWS = "tbl-running-rows"
-PRELOAD = "tbl-preload"  # the first block of rows, sent with the layout (used once, by table.js firstRows)
+PRELOAD = "tbl-preload"  # the first block of rows, sent with the layout or a filter (used once, by table.js)
 ROWS_REQUEST = "tbl-rows-request"  # the grid's block requests that the server answers
 COLUMN_STATE = "tbl-column-state"  # the grid's columnState when columns moved, were resized or pinned
 COLUMN_STATE_LAST = "tbl-column-state-last"  # order, pins and widths the grid last reported
@@ -123,6 +123,7 @@ def runs_grid(visible: Sequence[str], known: Sequence[Col], sort: Sequence[str],
             "maxBlocksInCache": 20,
             "infiniteInitialRowCount": 1,
             "blockLoadDebounceMillis": 30,
+            "getRowClass": {"function": "omniRunsRowClass(params)"},  # answers requests from tbl-preload
             "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
                              "enableClickSelection": False},
             "suppressFieldDotNotation": True,

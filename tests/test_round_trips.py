@@ -314,6 +314,43 @@ def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, s
     assert page.locator("#cmp-sec-hparams").is_hidden()
 
 
+GRID_PROP = "p => (window.dash_component_api.getLayout('tbl-grid').props || {})[p] ?? null"
+PRELOADED = "() => window.dash_component_api.getLayout('tbl-preload').props.data"
+
+
+@pytest.mark.browser
+def test_blocks_the_server_sent_ahead_reach_the_grid_without_a_trip_through_dash(page, serve, app):
+    """The page's first block and a filter's are answered in the grid's datasource (assets/table.js
+    answerInPlace): dash-ag-grid's getRowsRequest -> callback -> getRowsResponse trip does not run for them. A
+    block is used once: a reload after it asks the server."""
+    server = serve(app.server)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#tbl-grid .ag-row [col-id='id'] .run-link", timeout=60_000)
+    assert page.evaluate(GRID_PROP, "getRowsRequest") is None  # the rows never went through Dash
+    page.wait_for_function(f"() => ({PRELOADED})() === null", timeout=10_000)  # and the block is spent
+
+    page.fill("#tbl-query", "status == COMPLETED")
+    page.press("#tbl-query", "Enter")
+    page.wait_for_function("() => /^\\d+ runs? match/.test(document.getElementById('tbl-count').innerText)",
+                           timeout=30_000)
+    matched = int(page.inner_text("#tbl-count").split()[0])
+    assert 0 < matched < 6
+    page.wait_for_function("n => document.querySelectorAll('#tbl-grid .ag-center-cols-container .ag-row').length"
+                           " === n", arg=matched, timeout=30_000)
+    assert page.evaluate(GRID_PROP, "getRowsRequest") is None
+    assert not any("tbl-grid.getRowsResponse" in p for p in posts)
+    page.wait_for_function(f"() => ({PRELOADED})() === null", timeout=10_000)
+
+    # a reload (what a deletion or the refresh of a filter does) gets fresh rows from the server
+    page.evaluate("() => window.dash_clientside.set_props('tbl-refresh', {data: 99})")
+    page.wait_for_function(f"() => ({GRID_PROP})('getRowsRequest') !== null", timeout=30_000)
+    page.wait_for_function("n => document.querySelectorAll('#tbl-grid .ag-center-cols-container .ag-row').length"
+                           " === n", arg=matched, timeout=30_000)
+    assert [p for p in posts if "tbl-grid.getRowsResponse" in p and "tbl-count" in p]
+
+
 @pytest.mark.browser
 def test_the_head_preloads_the_layout_and_a_filter_brings_rows_and_columns_in_one_request(page, serve, app, folder):
     from omnidash.pages.table_state import quote
