@@ -6,7 +6,6 @@ under its URL prefix (several databases, `--url-prefix`), with accounts when a u
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -15,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import dash
-from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html
 from flask import Flask, g, has_request_context, jsonify, redirect, request
 
 from omnidash.api import error_response
@@ -169,18 +168,18 @@ def create_app(
         path = "/" + (app.strip_relative_path(pathname or "/") or "").strip("/")
         return [path, sorted(parse_qsl((search or "").lstrip("?")))]
 
-    def first_page() -> tuple[Any, list | None, bool]:
+    def first_page() -> tuple[Any, bool, list | None]:
         """The page of the address the browser is at (the Referer of its /_dash-layout request), rendered
         into the layout itself: the page arrives with the layout instead of one router round trip later.
-        (content, the URL key it is for, whether it needs no retry)."""
+        (content, whether it needs no retry, the address it is for as the browser's location reads it:
+        [pathname, search])."""
         referrer = request.referrer if has_request_context() else None
         if not referrer:
             return None, True, None
         url = urlsplit(referrer)
         if url.netloc != request.host:
             return None, True, None
-        key = url_key(url.path, url.query)
-        return *render(*key), key
+        return *render(*url_key(url.path, url.query)), [url.path, f"?{url.query}" if url.query else ""]
 
     def layout() -> html.Div:
         content, retry_off, rendered = first_page()
@@ -189,6 +188,7 @@ def create_app(
                 dcc.Location(id="url", refresh="callback-nav"),
                 dcc.Store(id="theme", storage_type="local"),
                 dcc.Store(id="rendered-url", data=rendered),
+                dcc.Store(id="route-to"),
                 html.Div(id="db-banner", className="db-banner", hidden=True),
                 # runs while the page shows "The database cannot be reached": the page comes back by itself
                 dcc.Interval(id="page-retry", interval=PAGE_RETRY_MS, disabled=retry_off),
@@ -200,19 +200,29 @@ def create_app(
 
     app.layout = layout
 
-    @app.callback(Output("page-content", "children"), Output("rendered-url", "data"),
-                  Output("page-retry", "disabled"),
-                  Input("url", "pathname"), Input("url", "search"), Input("page-retry", "n_intervals"),
-                  State("rendered-url", "data"))
-    def route(pathname: str | None, search: str | None, _retries: int | None, rendered: list | None):
-        key = url_key(pathname, search)
-        if ctx.triggered_id == "page-retry" or rendered is None:
-            content, retry_off = render(*key)
-            return content, no_update, retry_off
-        if json_equal(rendered, key):  # the first call, for the page the layout already holds
-            return no_update, None, no_update
-        content, retry_off = render(*key)
-        return content, None, retry_off
+    # The router. dcc.Location reports the address as it mounts; the layout already holds that page, so
+    # that report is answered in the browser (below) and the server's router runs for navigations only:
+    # its call at load was a round trip that answered "nothing to do", and the loading state Dash put on
+    # page-content meanwhile re-rendered the whole page while its grid was being built (~9% of a first
+    # visit to the table, 20,000 runs). A layout without its page (no Referer) goes to the router at once.
+    app.clientside_callback(
+        """
+        function(pathname, search, rendered) {
+            var nu = window.dash_clientside.no_update;
+            if (pathname === null || pathname === undefined) { return [nu, nu]; }  /* not mounted yet */
+            if (rendered && pathname === rendered[0] && (search || "") === rendered[1]) { return [nu, null]; }
+            return [{pathname: pathname, search: search, t: Date.now()}, rendered ? null : nu];
+        }
+        """,
+        Output("route-to", "data"), Output("rendered-url", "data"),
+        Input("url", "pathname"), Input("url", "search"), State("rendered-url", "data"),
+    )
+
+    @app.callback(Output("page-content", "children"), Output("page-retry", "disabled"),
+                  Input("route-to", "data"), Input("page-retry", "n_intervals"),
+                  State("url", "pathname"), State("url", "search"), prevent_initial_call=True)
+    def route(_to: dict | None, _retries: int | None, pathname: str | None, search: str | None):
+        return render(*url_key(pathname, search))
 
     def render(path: str, pairs: list) -> tuple[Any, bool]:
         """(the page at `path` (inside the app) for the query `pairs`, or a readable error panel; whether
@@ -330,11 +340,6 @@ class PageHtml:
         for url in sorted(PAGE_SCRIPTS.get(page.name, ())) if page else ():
             tags.append(f'<link rel="preload" as="script" href="{suites}{url}">')
         return "".join(t + "\n" for t in tags)
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Equality as after a JSON round trip (tuples arrive as lists)."""
-    return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
 
 
 PAGE_RETRY_MS = 5000

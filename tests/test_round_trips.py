@@ -6,7 +6,6 @@ Real parts: a FileStore folder written by omnidash.demo, the Flask/Dash app thro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -59,15 +58,6 @@ def layout_for(client: Client, address: str | None) -> dict[str, Any]:
     return json.loads(decoded(response))
 
 
-@pytest.fixture
-def route(dash_call) -> Callable[[Any, str, str, Any], dict[str, Any]]:
-    """`route(app, pathname, search, rendered)`: the router's reply ({"id.prop": value}) to a navigation, the
-    layout having rendered `rendered`."""
-    return lambda app, pathname, search, rendered: dash_call(
-        app, "page-content.children", {"url.pathname": pathname, "url.search": search},
-        {"rendered-url.data": rendered})
-
-
 def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
     client = Client(app.server)
     store = FileStore(str(folder))
@@ -78,7 +68,8 @@ def test_the_layout_holds_the_table_and_its_first_rows(app, folder):
     assert [r["id"] for r in preload["rows"]] == [r["id"] for r in expected.rows]
     assert find(layout, "tbl-count")["props"]["children"] == f"{expected.total:,} runs"
     assert find(layout, "tbl-baseline")["props"]["data"] == expected.total
-    assert find(layout, "rendered-url")["props"]["data"] == ["/", [["ps", "100"], ["sort", "config.lr"]]]
+    # the address as the browser's location reads it: the router is not called for it (test below)
+    assert find(layout, "rendered-url")["props"]["data"] == ["/", "?sort=config.lr&ps=100"]
     # a filtered view ships the filtered rows; a grouped view ships none (its grid is hidden)
     failed = find(layout_for(client, "/?q=status%20%3D%3D%20FAILED"), "tbl-preload")["props"]["data"]
     assert failed["total"] == store.count("status == FAILED")
@@ -141,16 +132,6 @@ def test_a_new_filter_on_the_default_view_reads_columns_and_rows_at_once(app, fo
     expected = real(store, query, ["-id"], 0, View().ps, fetch_columns(visible))
     assert block["rows"] == expected.rows and block["total"] == expected.total == out["tbl-baseline.data"]
     assert block["sort"] == ["-id"] and block["end"] == View().ps
-
-
-def test_the_router_does_not_send_again_the_page_the_layout_holds(app, route):
-    held = route(app, "/", "?sort=config.lr", ["/", [["sort", "config.lr"]]])
-    assert "page-content.children" not in held and held["rendered-url.data"] is None
-    fresh = route(app, "/", "?sort=config.lr", None)
-    assert "tbl-grid" in json.dumps(fresh["page-content.children"])
-    assert "rendered-url.data" not in fresh
-    moved = route(app, "/compare", "?runs=1,2", ["/", []])  # the address changed before the first call
-    assert "cmp-tabs" in json.dumps(moved["page-content.children"])
 
 
 def test_compare_builds_hidden_tabs_when_opened(app):
@@ -284,8 +265,9 @@ def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, s
     page.wait_for_timeout(800)
     rows_calls = [p for p in posts if "tbl-grid.getRowsResponse" in p and "tbl-count" in p]
     assert rows_calls == []  # the first block came with the layout
-    routed = [text for output, _, text in answers if "page-content.children" in output]
-    assert routed and not any('"page-content"' in text for text in routed)  # the router sent no page twice
+    # the router does not run at load (the layout holds the page): no round trip, no loading state that
+    # re-renders the page while its grid is built
+    assert not any("page-content.children" in output for output, _, _ in answers)
     # every callback a load sends has something to say: none answers "nothing changed" (a store declared
     # with data=None, say, fires what it feeds as it mounts)
     assert [output for output, status, _ in answers if status == 204] == []
@@ -312,6 +294,33 @@ def test_first_rows_need_no_rows_callback_and_hidden_tabs_load_on_demand(page, s
     page.get_by_text("Config diff", exact=True).click()
     page.wait_for_selector("#cmp-config table", timeout=30_000)
     assert page.locator("#cmp-sec-hparams").is_hidden()
+
+
+@pytest.mark.browser
+def test_a_layout_fetched_without_referer_still_shows_its_page(page, serve, app):
+    """The layout renders the page of its Referer; without one (a proxy's Referrer-Policy, say) it holds no
+    page and the router, which does not run at load otherwise, renders it."""
+    server = serve(app.server)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+
+    def no_referrer(route):  # the page's HTML as a proxy with `Referrer-Policy: no-referrer` sends it
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "referrer-policy": "no-referrer"})
+
+    page.route("**/compare?runs=1,2", no_referrer)
+    page.goto(server.url + "/compare?runs=1,2")
+    page.wait_for_selector("#cmp-sec-metrics", timeout=60_000)
+    assert page.evaluate("() => window.dash_component_api.getLayout('rendered-url').props.data") is None
+    assert any("page-content.children" in p for p in posts)
+    page.unroute("**/compare?runs=1,2")
+    posts.clear()
+    page.goto(server.url + "/")
+    page.wait_for_selector("#tbl-grid .ag-row [col-id='id'] .run-link", timeout=60_000)
+    page.get_by_role("link", name="Compare").first.click()
+    page.wait_for_function("() => location.pathname.endsWith('/compare')", timeout=30_000)
+    page.wait_for_selector("h2:has-text('Compare runs')", timeout=60_000)
+    assert any("page-content.children" in p for p in posts)  # a navigation still goes through the router
 
 
 GRID_PROP = "p => (window.dash_component_api.getLayout('tbl-grid').props || {})[p] ?? null"
