@@ -62,10 +62,10 @@ def build(revision: str | None) -> Iterator[tuple[str, Path]]:
 MEASURES = ("navigation -> first rows (ms)", "  Chromium main thread busy (ms)", "sort by config.lr (ms)")
 
 
-def visit(browser, url: str) -> tuple[float, float, float]:
+def visit(browser, url: str, sort: bool = True) -> tuple[float, float, float]:
     """In a fresh context: ms to the first rows of a first visit, ms of them the page's main thread was busy
     (Chromium's TaskDuration: the page's own work, less moved by the machine's drift than the wall clock; work
-    moved to after the first rows leaves it), ms to the rows sorted by config.lr."""
+    moved to after the first rows leaves it), ms to the rows sorted by config.lr (nan without `sort`)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -77,6 +77,8 @@ def visit(browser, url: str) -> tuple[float, float, float]:
         first = (time.perf_counter() - start) * 1000
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         busy = float(metrics.get("TaskDuration", 0.0)) * 1000
+        if not sort:
+            return first, busy, float("nan")
         page.wait_for_timeout(500)
         header = page.locator('#tbl-grid [role="columnheader"][col-id="config.lr"] .ag-header-cell-label')
         start = time.perf_counter()
