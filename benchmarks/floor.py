@@ -28,23 +28,10 @@ sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository ro
 from benchmarks.ab import visit  # noqa: E402
 from benchmarks.omniboard import Omnidash  # noqa: E402
 from benchmarks.table import CHROMIUM, CHROMIUM_ARGS, insert_runs, mongodb  # noqa: E402
+from tests.test_round_trips import find  # noqa: E402 - a component of a layout, by id
 
 INFINITE_ONLY = ("cacheBlockSize", "maxBlocksInCache", "infiniteInitialRowCount", "blockLoadDebounceMillis",
                  "getRowClass")
-
-
-def find(tree: Any, component_id: str) -> dict[str, Any] | None:
-    """The component with this id in a layout as JSON."""
-    if isinstance(tree, dict):
-        if isinstance(tree.get("props"), dict) and tree["props"].get("id") == component_id:
-            return tree
-        tree = list(tree.values())
-    if isinstance(tree, list):
-        for item in tree:
-            found = find(item, component_id)
-            if found is not None:
-                return found
-    return None
 
 
 def serve_floor(db_uri: str, port: int) -> None:
