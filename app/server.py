@@ -201,17 +201,17 @@ def create_app(
     app.layout = layout
 
     # The router. dcc.Location reports the address as it mounts; the layout already holds that page, so
-    # that report is answered in the browser (below) and the server's router runs for navigations only:
-    # its call at load was a round trip that answered "nothing to do", and the loading state Dash put on
-    # page-content meanwhile re-rendered the whole page while its grid was being built (~9% of a first
-    # visit to the table, 20,000 runs). A layout without its page (no Referer) goes to the router at once.
+    # that report is answered in the browser (below) and the server's router runs for navigations only (its
+    # call at load was a request and a round trip that answered "nothing to do"; no speed-up measurable on
+    # loopback, benchmarks/ab.py 1.00x). A layout without its page (no Referer) goes to the router at once.
+    # route-to only changes (a time): the router reads the address from dcc.Location.
     app.clientside_callback(
         """
         function(pathname, search, rendered) {
             var nu = window.dash_clientside.no_update;
             if (pathname === null || pathname === undefined) { return [nu, nu]; }  /* not mounted yet */
             if (rendered && pathname === rendered[0] && (search || "") === rendered[1]) { return [nu, null]; }
-            return [{pathname: pathname, search: search, t: Date.now()}, rendered ? null : nu];
+            return [Date.now(), rendered ? null : nu];
         }
         """,
         Output("route-to", "data"), Output("rendered-url", "data"),
@@ -221,7 +221,7 @@ def create_app(
     @app.callback(Output("page-content", "children"), Output("page-retry", "disabled"),
                   Input("route-to", "data"), Input("page-retry", "n_intervals"),
                   State("url", "pathname"), State("url", "search"), prevent_initial_call=True)
-    def route(_to: dict | None, _retries: int | None, pathname: str | None, search: str | None):
+    def route(_to: int | None, _retries: int | None, pathname: str | None, search: str | None):
         return render(*url_key(pathname, search))
 
     def render(path: str, pairs: list) -> tuple[Any, bool]:

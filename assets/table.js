@@ -156,7 +156,7 @@
     },
 
     /* The grid asks for a block of rows (dash-ag-grid's getRowsRequest): answer from tbl-preload when it holds
-       the block (answerInPlace below normally has, before the request got here); send every other request to
+       the block (answerInPlace above normally has, before the request got here); send every other request to
        the server (tbl-rows-request). The preload is used once. */
     firstRows: function (req, preload) {
       var nu = window.dash_clientside.no_update;

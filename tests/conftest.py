@@ -274,7 +274,7 @@ def _dash_call(app: Any, output: str, inputs: dict[str, Any], state: dict[str, A
 
 def _dash_page(app: Any, path: str, search: str = "") -> Any:
     """The page the router renders for a URL (through /_dash-update-component)."""
-    return _dash_call(app, "page-content.children", {"route-to.data": {"pathname": path, "search": search}},
+    return _dash_call(app, "page-content.children", {"route-to.data": 1},
                       {"url.pathname": path, "url.search": search})["page-content.children"]
 
 
