@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, fresh_context  # noqa: E402
 from benchmarks.omniboard import OURS_FIRST_ROW, Omnidash  # noqa: E402
-from benchmarks.table import CHROMIUM, CHROMIUM_ARGS, LR_SORTED, LRS, insert_runs, mongodb  # noqa: E402
+from benchmarks.table import LR_SORTED, LRS, insert_runs, mongodb  # noqa: E402
 
 
 def package_tree(source: Path, into: Path) -> Path:
@@ -66,8 +67,7 @@ def visit(browser, url: str, sort: bool = True) -> tuple[float, float, float]:
     """In a fresh context: ms to the first rows of a first visit, ms of them the page's main thread was busy
     (Chromium's TaskDuration: the page's own work, less moved by the machine's drift than the wall clock; work
     moved to after the first rows leaves it), ms to the rows sorted by config.lr (nan without `sort`)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    context, page = fresh_context(browser)
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
     try:

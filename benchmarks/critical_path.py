@@ -25,11 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, fresh_context  # noqa: E402
 from benchmarks.serving import Served  # noqa: E402
 from benchmarks.table import (  # noqa: E402
     CHART_DRAWN,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FILTER_QUERY,
     FIRST_ROW,
     LR_SORTED,
@@ -211,8 +210,7 @@ def describe(title: str, s: dict[str, Any]) -> dict[str, Any]:
 def one_pass(browser: Any, url: str, compare: str, expected: int, clock: ServerClock
              ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The five scenarios in one fresh browser context (empty HTTP cache); and the console's warnings."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    context, page = fresh_context(browser)
     net = Network(page)
     warnings: list[str] = []
     page.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)

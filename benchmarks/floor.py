@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
 from benchmarks.ab import visit  # noqa: E402
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from benchmarks.omniboard import Omnidash  # noqa: E402
-from benchmarks.table import CHROMIUM, CHROMIUM_ARGS, insert_runs, mongodb  # noqa: E402
+from benchmarks.table import insert_runs, mongodb  # noqa: E402
 from tests.test_round_trips import find  # noqa: E402 - a component of a layout, by id
 
 INFINITE_ONLY = ("cacheBlockSize", "maxBlocksInCache", "infiniteInitialRowCount", "blockLoadDebounceMillis",

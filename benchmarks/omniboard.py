@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/omniboard.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
-from benchmarks.table import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, fresh_context  # noqa: E402
 from benchmarks.table import FIRST_ROW as OURS_FIRST_ROW  # noqa: E402
 
 LONG_RUNS = 10
@@ -169,8 +169,7 @@ OB_PLOT = (  # n runs' traces of the long metric, every point (Omniboard draws e
 
 def fresh_page(browser) -> tuple[Any, Any, Meter]:
     """A new browser context (nothing cached, no state carried over), its page and the page's meter."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    context, page = fresh_context(browser)
     return context, page, Meter(page)
 
 

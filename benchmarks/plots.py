@@ -31,8 +31,8 @@ import pymongo  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from benchmarks.server import bench_database  # noqa: E402
-from benchmarks.table import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 GRAPH = ".pp-chart .js-plotly-plot"
 

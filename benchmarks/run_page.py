@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, fresh_context  # noqa: E402
 from benchmarks.serving import Served  # noqa: E402
-from benchmarks.table import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 DRAWN = "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length > 0"
 
@@ -101,8 +101,7 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for i in range(args.repeat + 1):  # the first round warms the server's caches and the OS
-                    context = browser.new_context(viewport={"width": 1400, "height": 900})
-                    page = context.new_page()
+                    context, page = fresh_context(browser)
                     sizes: list[int] = []
                     page.on("response", lambda r, s=sizes: s.append(len(r.body())) if (
                         "_dash-update-component" in r.url and "run-metrics-charts" in (r.request.post_data or "")

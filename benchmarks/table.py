@@ -34,12 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # run as `python benchmarks/table.py`: the repository on the path, benchmarks/ itself off it
 sys.path.insert(0, str(ROOT))  # benchmarks.* and tests.* from the repository root
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, fresh_context  # noqa: E402
 from benchmarks.serving import Served  # noqa: E402
 from tests.testdb import TestServer  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 OPTIMIZERS = ["adam", "sgd", "adamw", "rmsprop"]
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 FILTER_QUERY = "config.optimizer == sgd and config.lr > 0.001"
@@ -237,8 +235,7 @@ def visit(page, meter: Meter, url: str, condition: str) -> tuple[float, dict[str
 def measure(browser, url: str, interact: Callable[[Any], dict[str, float]], throttle: bool) -> dict[str, float]:
     """First rows and bytes of a first visit (empty HTTP cache), what `interact(page)` measures, and first
     rows and bytes again on a repeat visit (scripts from the HTTP cache, as for a returning user)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    context, page = fresh_context(browser)
     meter = Meter(page, throttle)
     first_ms, first = visit(page, meter, url + "/", FIRST_ROW)
     out = interact(page)
@@ -257,8 +254,7 @@ CHART_DRAWN = ("() => document.querySelectorAll('#cmp-sec-metrics .js-plotly-plo
 
 def measure_compare(browser, url: str, run_ids: list[Any], throttle: bool) -> dict[str, float]:
     """The compare page of `run_ids`: navigation to its first metric chart drawn, first and repeat visit."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    context, page = fresh_context(browser)
     meter = Meter(page, throttle)
     target = f"{url}/compare?runs={','.join(str(r) for r in run_ids)}"
     first_ms, first = visit(page, meter, target, CHART_DRAWN)
