@@ -89,8 +89,6 @@ DELETE_CANCEL = "tbl-delete-cancel"
 DELETE_TARGET = "tbl-delete-target"
 PLOTS = "tbl-plots"
 PLOT_SLOT = "tbl-plot-slot"  # the selected runs' metric plot panel, added by the first selection
-SINKS = ["tbl-sink-url", "tbl-sink-purge", "tbl-sink-soft", "tbl-sink-rows", "tbl-sink-tags", "tbl-sink-desel",
-         "tbl-sink-open"]
 
 
 
@@ -388,7 +386,6 @@ def stores(view: dict[str, Any], visible: Sequence[str], refresh_ms: int, defaul
         dcc.Interval(id=INTERVAL, interval=max(refresh_ms, 1000), disabled=refresh_ms <= 0),
         dcc.Interval(id=RETRY, interval=3000, disabled=True),
         dcc.Store(id=TAGS_WANTED),
-        *[dcc.Store(id=sink) for sink in SINKS],  # outputs of clientside callbacks that only act on the page
     ]
 
 

@@ -38,10 +38,10 @@ def merged_notes(mine: str, theirs: str) -> str:
 
 def register_callbacks(app: Dash) -> None:
     register_tabs(app)
-    app.clientside_callback(TAB_URL_JS, Output("rd-tabs", "className"), Input("rd-tabs", "value"))
+    app.clientside_callback(TAB_URL_JS, Input("rd-tabs", "value"))
     app.clientside_callback(
         "function(target) { if (target) { window.location.assign(target); } return window.dash_clientside.no_update; }",
-        Output("rd-deleted", "modified_timestamp"), Input("rd-deleted", "data"), prevent_initial_call=True,
+        Input("rd-deleted", "data"), prevent_initial_call=True,
     )
 
     @app.callback(Output("rd-tab-body", "children"), Input("rd-tabs", "value"), State("rd-run-id", "data"),

@@ -94,7 +94,7 @@ def register(app: Dash) -> None:
             raise PreventUpdate from None
         return tags, [html.Option(value=t) for t in tags]
 
-    table_js(app, "setTagOptions", Output("tbl-sink-tags", "data"), Input(ui.TAG_OPTIONS, "data"))
+    table_js(app, "setTagOptions", Input(ui.TAG_OPTIONS, "data"))
 
     @app.callback(
         Output(ui.MESSAGE, "children"),
@@ -154,7 +154,7 @@ def register(app: Dash) -> None:
             return "No runs selected", True
         return f"{plural(n, 'run')} selected", n < 2
 
-    table_js(app, "deselectAll", Output("tbl-sink-desel", "data"), Input(ui.CLEAR_SELECTION, "n_clicks"),
+    table_js(app, "deselectAll", Input(ui.CLEAR_SELECTION, "n_clicks"),
              prevent_initial_call=True)
 
     @app.callback(

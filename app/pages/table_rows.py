@@ -244,11 +244,11 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         return [html.Option(value=o) for o in options]
 
     # URL state: committed views go to the address bar; Back/Forward re-render the page from it.
-    table_js(app, "pushUrl", Output("tbl-sink-url", "data"), Input(ui.VIEW, "data"),
+    table_js(app, "pushUrl", Input(ui.VIEW, "data"),
              State(ui.DEFAULTS, "data"))
-    table_js(app, "purge", Output("tbl-sink-purge", "data"), Input(ui.REFRESH, "data"),
+    table_js(app, "purge", Input(ui.REFRESH, "data"),
              prevent_initial_call=True)
-    table_js(app, "softRefresh", Output("tbl-sink-soft", "data"), Input(ui.SOFT_REFRESH, "data"),
+    table_js(app, "softRefresh", Input(ui.SOFT_REFRESH, "data"),
              prevent_initial_call=True)
 
     @app.callback(
@@ -323,7 +323,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         stamp = "updated " + datetime.now(UTC).astimezone(_tz()).strftime("%H:%M:%S")
         return fresh, label, new <= 0, stamp, no_update, no_update, no_update
 
-    table_js(app, "applyRows", Output("tbl-sink-rows", "data"), Input(ui.RUNNING_ROWS, "data"),
+    table_js(app, "applyRows", Input(ui.RUNNING_ROWS, "data"),
              prevent_initial_call=True)
 
     @app.callback(
@@ -353,7 +353,7 @@ def register(app: Dash, layout: Callable[..., Any]) -> None:
         return search_of(v)
 
     # double-clicking a row (outside the editable tags and notes) opens the run
-    table_js(app, "openRun", Output("tbl-sink-open", "data"), Input(ui.GRID, "cellDoubleClicked"),
+    table_js(app, "openRun", Input(ui.GRID, "cellDoubleClicked"),
              prevent_initial_call=True)
 
     @app.callback(
