@@ -123,10 +123,11 @@ def insert_runs(db, n: int, seed: int = 1) -> None:
         start = now - timedelta(minutes=3 * (n - i + 1))
         lr = rng.choice(LRS)
         status = rng.choices(["COMPLETED", "FAILED", "INTERRUPTED"], [85, 9, 6])[0]
+        experiment = rng.choice(["mnist", "cifar", "imagenet"])
+        stop = start + timedelta(seconds=rng.randint(60, 3600))  # Sacred's last heartbeat comes with the stop
         runs.append({
-            "_id": i, "experiment": {"name": rng.choice(["mnist", "cifar", "imagenet"]), "sources": []},
-            "command": "train", "status": status, "start_time": start,
-            "heartbeat": start + timedelta(seconds=rng.randint(60, 3600)),
+            "_id": i, "experiment": {"name": experiment, "sources": []},
+            "command": "train", "status": status, "start_time": start, "heartbeat": stop, "stop_time": stop,
             "host": {"hostname": f"node-{i % 16:02d}"},
             "config": {"lr": lr, "optimizer": rng.choice(OPTIMIZERS), "batch_size": rng.choice([32, 64, 128]),
                        "dropout": rng.choice([0.0, 0.1, 0.3]), "epochs": 50, "seed": i,
