@@ -15,9 +15,11 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 PROG = "omnidash"
 DEFAULT_DEMO_DIR = "omnidash-demo"
@@ -121,7 +123,8 @@ def open_source(location: str, runs_collection: str = "runs", metrics_collection
     if location.startswith(("mongodb://", "mongodb+srv://")):
         options.update(runs_collection=runs_collection, metrics_collection=metrics_collection)
     try:
-        store = open_store(location, **options)
+        with slow_notice(f"reading the runs in {location}"):  # a large folder on a cold disk: a minute or more
+            store = open_store(location, **options)
         store.ping()
         count = store.count("")
     except AuthenticationFailed as e:
@@ -134,6 +137,35 @@ def open_source(location: str, runs_collection: str = "runs", metrics_collection
         raise CliError(f"{location} holds no Sacred runs (expected folders with run.json, as written by "
                        f"FileStorageObserver)")
     return store
+
+
+@contextmanager
+def slow_notice(what: str, after: float = 3.0, every: float = 15.0, out: TextIO | None = None) -> Iterator[None]:
+    """Say on stderr that `what` is under way once it has taken `after` seconds, again every `every` seconds,
+    and how long it took in the end; say nothing when it is quick (a silent start looks like a hang)."""
+    done = threading.Event()
+    said = []
+    stream = out if out is not None else sys.stderr
+    started = time.monotonic()
+
+    def tell() -> None:
+        wait = after
+        while not done.wait(wait):
+            elapsed = time.monotonic() - started
+            print(f"omnidash: {what} ..." if not said else f"omnidash: still {what} ({elapsed:.0f} s)",
+                  file=stream, flush=True)
+            said.append(elapsed)
+            wait = every
+
+    ticker = threading.Thread(target=tell, name="omnidash-slow-notice", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+    if said:  # not after a failure: its own message follows
+        print(f"omnidash: done {what} in {time.monotonic() - started:.0f} s", file=stream, flush=True)
 
 
 def one_line(e: BaseException) -> str:

@@ -271,3 +271,37 @@ def test_users_add_passwd_role_token_remove(tmp_path):
 def test_users_password_never_from_argv():
     proc = run_cli("users", "add", "users.toml", "ana", "--password", "secret123")
     assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr
+
+
+def test_a_slow_start_says_what_it_is_doing_and_a_quick_one_stays_quiet() -> None:
+    """Opening a folder of 100,000 runs from a cold disk took over a minute with no output and no port: it looked
+    hung. Opening a source now says so once it is slow, repeats while it lasts, and says when it is done."""
+    import io
+
+    from omnidash.cli import slow_notice
+
+    out = io.StringIO()
+    with slow_notice("reading the runs in /data/runs", after=0.1, every=0.15, out=out):
+        time.sleep(0.5)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "omnidash: reading the runs in /data/runs ..."
+    assert any(line.startswith("omnidash: still reading the runs in /data/runs (") for line in lines[1:-1])
+    assert lines[-1].startswith("omnidash: done reading the runs in /data/runs in ")
+
+    quiet = io.StringIO()
+    with slow_notice("reading the runs in /data/runs", after=0.5, out=quiet):
+        time.sleep(0.01)
+    assert quiet.getvalue() == ""
+
+
+def test_a_failure_while_slow_ends_the_notice_without_saying_done() -> None:
+    import io
+
+    from omnidash.cli import slow_notice
+
+    out = io.StringIO()
+    with pytest.raises(RuntimeError), slow_notice("reading", after=0.05, every=10, out=out):
+        time.sleep(0.2)
+        raise RuntimeError("gone")
+    time.sleep(0.1)  # the notice's thread has ended: nothing more is said, and no "done" after a failure
+    assert out.getvalue() == "omnidash: reading ...\n"
