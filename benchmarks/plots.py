@@ -31,7 +31,7 @@ import pymongo  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, fresh_context  # noqa: E402
 from benchmarks.server import bench_database  # noqa: E402
 
 GRAPH = ".pp-chart .js-plotly-plot"
@@ -95,7 +95,7 @@ def browser_side(url: str, n_runs: int, zoom_window: tuple[int, int], timeout_s:
     out: dict[str, float | None] = {"load": None, "render": None, "zoom": None}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        _, page = fresh_context(browser)
         page.set_default_timeout(timeout_s * 1000)
         response_end: dict[str, float] = {}
 
