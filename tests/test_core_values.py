@@ -11,7 +11,8 @@ import numpy as np
 from omnidash.core.ids import canonical_int, id_candidates, parse_run_id, plain_run_id
 from omnidash.core.jsonsafe import json_leaf, json_safe
 from omnidash.core.status import FINAL_STATUSES, LIVE_STATUSES, STATUSES
-from omnidash.core.values import MAX_DEPTH, TOO_DEEP, decode_value
+from omnidash.core.values import MAX_DEPTH, TOO_DEEP, decode_value, flatten_dict
+from omnidash.store.common import dtype_of
 
 
 def test_a_canonical_whole_number_is_an_int_id_anything_else_stays_text() -> None:
@@ -77,3 +78,27 @@ def test_decoding_a_900_level_value_stops_at_max_depth() -> None:
 
 def test_every_status_is_live_final_or_probably_dead() -> None:
     assert sorted(STATUSES) == sorted([*LIVE_STATUSES, *FINAL_STATUSES, "PROBABLY_DEAD"])
+
+
+def test_flattening_keeps_every_leaf_as_the_slow_path_would() -> None:
+    """flatten_dict's shortcut for plain leaves must give what decoding and cleaning give: numpy scalars (a
+    float64 is a float subclass) become Python numbers, NaN and infinities None, jsonpickle shapes decoded."""
+    config = {"lr": 0.1, "n": 3, "on": True, "name": "sgd", "none": None, "nan": float("nan"), "inf": -math.inf,
+              "np": np.float64(0.5), "npnan": np.float64("nan"), "npint": np.int64(7), "list": [1, float("nan")],
+              "tuple": {"py/tuple": [1, 2]}, "nested": {"a": {"b": np.bool_(True)}}, "empty": {}, "__doc__": "x"}
+    flat = flatten_dict(config, "config")
+    assert flat == {"config.lr": 0.1, "config.n": 3, "config.on": True, "config.name": "sgd", "config.none": None,
+                    "config.nan": None, "config.inf": None, "config.np": 0.5, "config.npnan": None,
+                    "config.npint": 7, "config.list": [1, None], "config.tuple.py/tuple": [1, 2],
+                    "config.nested.a.b": True, "config.empty": {}}
+    assert all(type(v) in (int, float, bool, str, list, dict, type(None)) for v in flat.values())
+    assert type(flat["config.np"]) is float and type(flat["config.npint"]) is int
+
+
+def test_a_columns_type_is_read_from_its_values_types() -> None:
+    class Flag(int):
+        pass
+
+    assert dtype_of([1, 2.5, None, Flag(1)]) == "number"
+    assert dtype_of([True, None]) == "bool" and dtype_of(["a"]) == "string" and dtype_of([[1]]) == "list"
+    assert dtype_of([1, "a"]) == "mixed" and dtype_of([{"a": 1}]) == "mixed" and dtype_of([None]) == "mixed"
