@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import os
 import signal
@@ -282,7 +283,16 @@ def build_application(config: Any) -> tuple[Callable, dict[str, Any]]:
         wsgi = build_wsgi(config, stores, auth)
     except ConfigError as e:
         raise CliError(str(e)) from None
+    keep_out_of_collection()
     return wsgi, stores
+
+
+def keep_out_of_collection() -> None:
+    """What the server has read by now lives as long as it does (a folder's runs: over a million objects at
+    100,000 runs): take it out of the cyclic garbage collector's reach, whose full passes walked all of it again
+    whenever a request allocated much (the first table page of a 100,000-run folder: 7.1 s, then 4.5 s)."""
+    gc.collect()
+    gc.freeze()
 
 
 # The headers a trusted reverse proxy sets (the README's nginx: X-Forwarded-For and -Proto, Host).

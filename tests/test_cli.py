@@ -305,3 +305,18 @@ def test_a_failure_while_slow_ends_the_notice_without_saying_done() -> None:
         raise RuntimeError("gone")
     time.sleep(0.1)  # the notice's thread has ended: nothing more is said, and no "done" after a failure
     assert out.getvalue() == "omnidash: reading ...\n"
+
+
+def test_what_the_server_reads_at_start_is_kept_out_of_garbage_collection(tmp_path):
+    """The runs a folder store holds live as long as the server: frozen, the collector's full passes skip them."""
+    import gc
+
+    from omnidash.cli import build_application
+    from omnidash.config import single_source_config
+
+    gc.unfreeze()
+    try:
+        build_application(single_source_config(str(sacred_folder(tmp_path / "runs"))))
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
