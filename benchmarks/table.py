@@ -195,14 +195,22 @@ class Meter:
         cdp.send("Network.enable")
         if throttle:
             cdp.send("Network.emulateNetworkConditions", THROTTLE)
+        self._open: dict[str, str] = {}  # requests sent and not finished: what a stalled page waits for
+        cdp.on("Network.requestWillBeSent", lambda e: self._open.__setitem__(e["requestId"], e["request"]["url"]))
         cdp.on("Network.responseReceived", lambda e: self._urls.__setitem__(e["requestId"], e["response"]["url"]))
         cdp.on("Network.dataReceived", self._data)
         cdp.on("Network.loadingFinished", self._finished)
+        cdp.on("Network.loadingFailed", lambda e: self._open.pop(e["requestId"], None))
+
+    def waiting_for(self) -> list[str]:
+        """The paths of the requests still open."""
+        return sorted({url.split("//", 1)[-1].split("/", 1)[-1][:80] for url in self._open.values()})
 
     def _data(self, e: dict[str, Any]) -> None:
         self.decoded += int(e.get("dataLength") or 0)
 
     def _finished(self, e: dict[str, Any]) -> None:
+        self._open.pop(e["requestId"], None)
         size = int(e.get("encodedDataLength") or 0)
         self.wire += size
         self.responses += 1
@@ -212,6 +220,7 @@ class Meter:
 
     def reset(self) -> None:
         self.wire = self.decoded = self.data = self.responses = 0
+        self._open.clear()
 
 
 def timed(page, action, condition: str, arg: Any = None) -> float:
@@ -226,8 +235,15 @@ def visit(page, meter: Meter, url: str, condition: str) -> tuple[float, dict[str
     """Milliseconds from navigation to `condition`, and the bytes of the visit once the page settles."""
     meter.reset()
     t0 = time.perf_counter()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(url, wait_until="commit")
-    page.wait_for_function(condition, timeout=120_000, polling="raf")
+    try:
+        page.wait_for_function(condition, timeout=30_000, polling="raf")
+    except PlaywrightTimeout:  # say what the page waits for (two throttled runs once took 42 s and > 120 s)
+        print(f"   ... {url}: nothing after 30 s; open requests: {meter.waiting_for()}; the page shows "
+              f"{page.inner_text('body')[:160]!r}", flush=True)
+        page.wait_for_function(condition, timeout=90_000, polling="raf")
     ms = (time.perf_counter() - t0) * 1000
     page.wait_for_timeout(1500)  # let the page settle (plot panel, tag list) before counting or interacting
     return ms, {"wire": meter.wire, "decoded": meter.decoded, "data": meter.data, "responses": meter.responses}
@@ -325,6 +341,7 @@ def main() -> None:
     import pymongo
     from playwright.sync_api import sync_playwright
 
+    from omnidash.cli import keep_out_of_collection
     from omnidash.components.columns import as_cols, default_columns
     from omnidash.context import Settings
     from omnidash.server import create_app
@@ -375,6 +392,7 @@ def main() -> None:
             print(f"naive: read all {len(all_rows):,} rows for the client-side grid in "
                   f"{time.perf_counter() - t:.1f} s")
         ours = Served(create_app(store, Settings(refresh_interval=0)).server)
+        keep_out_of_collection()  # as `omnidash serve` does once its sources are open
         naive = None
         if all_rows:
             naive_dash = naive_app(all_rows, columns)
