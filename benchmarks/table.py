@@ -233,10 +233,10 @@ def timed(page, action, condition: str, arg: Any = None) -> float:
 
 def visit(page, meter: Meter, url: str, condition: str) -> tuple[float, dict[str, int]]:
     """Milliseconds from navigation to `condition`, and the bytes of the visit once the page settles."""
-    meter.reset()
-    t0 = time.perf_counter()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    meter.reset()
+    t0 = time.perf_counter()
     page.goto(url, wait_until="commit")
     try:
         page.wait_for_function(condition, timeout=30_000, polling="raf")

@@ -119,7 +119,7 @@ def flatten_dict(d: Any, prefix: str) -> dict[str, Any]:
         if kind in _PLAIN:  # most leaves: nothing to decode or clean (the ABC checks below cost 4x more)
             out[path] = v
         elif kind is float:
-            out[path] = None if math.isnan(v) or math.isinf(v) else v
+            out[path] = clean_number(v)
         elif isinstance(v, Mapping) and v and "py/object" not in v:
             out.update(flatten_dict(v, path))
         else:
